@@ -1,0 +1,72 @@
+// The EncryptionJob API as TypeScript types (mirrors crds/).
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export const GROUP = 's3encryption.dev';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'encryptionjobs';
+export const KIND = 'EncryptionJob';
+export const FINALIZER = 's3encryption.dev/finalizer';
+
+export interface EncryptionJobSpec {
+  bucket: string;
+  prefix?: string;
+  encryption: { type: 'AES256' | 'aws:kms' | 'aws:kms:dsse'; kmsKeyId?: string; bucketKeyEnabled?: boolean };
+  connection?: {
+    region?: string;
+    endpoint?: string;
+    kmsEndpoint?: string;
+    forcePathStyle?: boolean;
+    credentialsSecretRef?: { name: string };
+  };
+  dryRun?: boolean;
+  suspend?: boolean;
+  concurrency?: number;
+}
+
+export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+export type Phase = 'Pending' | 'Running' | 'Suspended' | 'Complete' | 'Failed';
+
+export interface JobProgress {
+  scanned: number;
+  encrypted: number;
+  alreadyEncrypted: number;
+  skipped: number;
+  failed: number;
+  bytesEncrypted: number;
+  skippedByReason?: Record<string, number>;
+  wouldEncrypt?: number;
+  wouldEncryptBytes?: number;
+  estimatedCostUSD?: string;
+}
+
+export interface EncryptionJobStatus {
+  observedGeneration?: number;
+  phase?: Phase;
+  conditions?: Condition[];
+  startTime?: string;
+  completionTime?: string | null;
+  progress?: JobProgress;
+  checkpoint?: { startAfter?: string; updatedAt?: string } | null;
+  kmsKeyArn?: string;
+  noncurrentVersions?: number;
+  recentFailures?: { key: string; operation: string; code: string; message: string }[];
+}
+
+export interface EncryptionJob extends KubernetesObject {
+  spec: EncryptionJobSpec;
+  status?: EncryptionJobStatus;
+}
+
+export function jobKey(job: KubernetesObject): string {
+  return `${job.metadata?.namespace ?? ''}/${job.metadata?.name ?? ''}`;
+}

@@ -1,0 +1,188 @@
+// One engine run of one EncryptionJob: starts the engine, turns its progress
+// into status, metrics and events, and ends with the right conditions.
+import { runEngine, type Progress, type RunResult } from '../engine/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
+import { setCondition } from './conditions.js';
+import type { KubeClient } from './kubeclient.js';
+import { planFor, type Credentials } from './plan.js';
+import { StatusWriter } from './status.js';
+
+export const COMPONENT = 's3-encryption-operator';
+
+function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
+  const c = p.counters;
+  const out: JobProgress = {
+    scanned: base.scanned + c.scanned,
+    encrypted: base.encrypted + c.encrypted,
+    alreadyEncrypted: base.alreadyEncrypted + c.alreadyEncrypted,
+    skipped: base.skipped + c.skipped,
+    failed: base.failed + c.failed,
+    bytesEncrypted: base.bytesEncrypted + c.bytesEncrypted,
+    skippedByReason: Object.fromEntries(
+      Object.entries(p.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
+    ),
+  };
+  if (dryRun) {
+    out.wouldEncrypt = p.planned.objects;
+    out.wouldEncryptBytes = p.planned.bytes;
+  }
+  return out;
+}
+
+const ZERO: JobProgress = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
+
+export interface JobRunDeps {
+  client: KubeClient;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export class JobRun {
+  readonly generation: number;
+  private readonly abort = new AbortController();
+  private readonly writer: StatusWriter;
+  readonly done: Promise<RunResult | undefined>;
+  private conditions;
+  private readonly ns: string;
+  private readonly name: string;
+
+  constructor(
+    private readonly job: EncryptionJob,
+    private readonly credentials: Credentials | undefined,
+    private readonly deps: JobRunDeps,
+  ) {
+    this.generation = job.metadata?.generation ?? 0;
+    this.ns = job.metadata?.namespace ?? '';
+    this.name = job.metadata?.name ?? '';
+    this.conditions = job.status?.conditions;
+    this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    this.done = this.run();
+  }
+
+  /** Stop taking new objects; in-flight ones finish and the checkpoint is saved. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+
+  private async run(): Promise<RunResult | undefined> {
+    const { job, deps } = this;
+    const spec = job.spec;
+    const dryRun = spec.dryRun ?? false;
+    const prev = job.status ?? {};
+    // Resume only a real run's checkpoint: a dry run's progress is no base for one.
+    const startAfter = !dryRun ? (prev.checkpoint?.startAfter ?? undefined) : undefined;
+    const base = startAfter && prev.progress ? prev.progress : ZERO;
+    const resumed = startAfter !== undefined;
+    const gen = this.generation;
+    const now = new Date().toISOString();
+
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'True',
+      reason: dryRun ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
+      message: dryRun ? 'dry run: counting what would change' : resumed ? `resuming after "${startAfter}"` : 'encrypting objects',
+      observedGeneration: gen,
+    });
+    for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
+      this.conditions = setCondition(this.conditions, { type, status: 'False', reason: 'Running', message: '', observedGeneration: gen });
+    }
+    const initial: EncryptionJobStatus = {
+      observedGeneration: gen,
+      phase: 'Running',
+      conditions: this.conditions,
+      startTime: resumed && prev.startTime ? prev.startTime : now,
+      completionTime: null,
+      progress: base,
+      ...(dryRun ? { checkpoint: null } : {}),
+    };
+    await this.writer.update(initial, true);
+    void this.event('Normal', resumed ? 'Resumed' : 'Started', `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}`);
+    deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+
+    let lastCounters = { ...ZERO };
+    const labels = { namespace: this.ns, name: this.name };
+    const onProgress = (p: Progress): void => {
+      const progress = add(base, p, dryRun);
+      const c = p.counters;
+      const delta = (k: keyof typeof c): number => c[k] - (lastCounters[k as keyof JobProgress] as number);
+      deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
+      deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
+      deps.metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
+      deps.metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
+      deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
+      lastCounters = { ...c };
+      const status: EncryptionJobStatus = {
+        progress,
+        recentFailures: p.recentFailures.slice(-20),
+      };
+      if (!dryRun && p.checkpoint !== undefined) status.checkpoint = { startAfter: p.checkpoint, updatedAt: new Date().toISOString() };
+      void this.writer.update(status);
+    };
+
+    const result = await runEngine(planFor(job, this.credentials, startAfter), {
+      signal: this.abort.signal,
+      onProgress,
+      observer: (e) => {
+        deps.metrics.requestDuration.observe(
+          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
+          e.seconds,
+        );
+        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
+      },
+    });
+    onProgress(result);
+    const progress = add(base, result, dryRun);
+    if (dryRun && result.estimate) progress.estimatedCostUSD = result.estimate.usd.toFixed(4);
+    const end = new Date().toISOString();
+    const final: EncryptionJobStatus = {
+      progress,
+      ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : {}),
+      ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : {}),
+    };
+    if (result.status === 'Complete') {
+      const failed = progress.failed;
+      const msg = dryRun
+        ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'})`
+        : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects`;
+      this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: 'Completed', message: msg, observedGeneration: gen });
+      this.conditions = setCondition(this.conditions, {
+        type: 'Complete',
+        status: 'True',
+        reason: dryRun ? 'DryRunCompleted' : failed > 0 ? 'CompletedWithFailures' : 'Completed',
+        message: failed > 0 ? `${msg}; see status.recentFailures` : msg,
+        observedGeneration: gen,
+      });
+      Object.assign(final, { phase: 'Complete', completionTime: end, conditions: this.conditions });
+      deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
+      deps.metrics.progressRatio.set(labels, 1);
+      void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+    } else if (result.status === 'Failed') {
+      const msg = result.message ?? 'the run failed';
+      this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });
+      this.conditions = setCondition(this.conditions, { type: 'Failed', status: 'True', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });
+      Object.assign(final, { phase: 'Failed', completionTime: end, conditions: this.conditions });
+      deps.metrics.setJobCondition(this.ns, this.name, 'Failed');
+      void this.event('Warning', result.reason ?? 'Failed', msg);
+    }
+    // Stopped: keep the checkpoint and counters; the reconciler writes why (suspend, shutdown).
+    await this.writer.update(final, true);
+    this.writer.dispose();
+    deps.log.info({ namespace: this.ns, name: this.name, status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes }, 'run ended');
+    return result;
+  }
+
+  get statusWrites(): number {
+    return this.writer.writes;
+  }
+
+  private async event(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    try {
+      await this.deps.client.event(this.job, { type, reason, message }, COMPONENT);
+    } catch (err) {
+      this.deps.log.warn({ namespace: this.ns, name: this.name, err: String(err) }, 'could not record event');
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// The manager: an informer feeding a work queue, and workers that reconcile.
+// The informer recovers from every watch error by starting again with backoff;
+// client-node relists on 410 Gone by itself.
+import { makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from '../log.js';
+import { CONTROLLER, type Metrics } from '../metrics.js';
+import { GROUP, jobKey, PLURAL, VERSION, type EncryptionJob } from './api.js';
+import { KubeClient } from './kubeclient.js';
+import { Reconciler } from './reconciler.js';
+import { WorkQueue } from './workqueue.js';
+
+export interface ManagerOptions {
+  kubeConfig: KubeConfig;
+  metrics: Metrics;
+  log: Logger;
+  workers?: number;
+  /** Watch only this namespace (empty: all namespaces). */
+  namespace?: string;
+}
+
+export class Manager {
+  readonly client: KubeClient;
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  private informer: (Informer<EncryptionJob> & ObjectCache<EncryptionJob>) | undefined;
+  private synced = false;
+  private stopping = false;
+  private workers: Promise<void>[] = [];
+  private restartDelay = 1000;
+
+  constructor(private readonly opts: ManagerOptions) {
+    this.client = new KubeClient(opts.kubeConfig);
+    const labels = { name: CONTROLLER, controller: CONTROLLER };
+    this.queue = new WorkQueue({
+      onAdd: () => opts.metrics.workqueueAdds.inc(labels),
+      onRetry: () => opts.metrics.workqueueRetries.inc(labels),
+      onDepth: (d) => opts.metrics.workqueueDepth.set(labels, d),
+      onQueueWait: (s) => opts.metrics.workqueueQueueDuration.observe(labels, s),
+    });
+    this.reconciler = new Reconciler({
+      client: this.client,
+      metrics: opts.metrics,
+      log: opts.log,
+      getJob: (namespace, name) => this.informer?.get(name, namespace),
+    });
+  }
+
+  get ready(): boolean {
+    return this.synced && !this.stopping;
+  }
+
+  async start(): Promise<void> {
+    const ns = this.opts.namespace;
+    const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+    const informer = makeInformer<EncryptionJob>(this.opts.kubeConfig, path, () => this.client.listJobs(ns));
+    this.informer = informer;
+    const enqueue = (obj: EncryptionJob): void => this.queue.add(jobKey(obj));
+    informer.on('add', enqueue);
+    informer.on('update', enqueue);
+    informer.on('delete', enqueue);
+    informer.on('connect', () => {
+      this.synced = true;
+      this.restartDelay = 1000;
+    });
+    informer.on('error', (err) => {
+      if (this.stopping) return;
+      this.opts.log.warn({ err: String(err), retryInMs: this.restartDelay }, 'watch failed; restarting the informer');
+      const delay = this.restartDelay;
+      this.restartDelay = Math.min(this.restartDelay * 2, 30_000);
+      setTimeout(() => {
+        if (!this.stopping) informer.start().catch((e: unknown) => this.opts.log.warn({ err: String(e) }, 'informer restart failed'));
+      }, delay);
+    });
+    await informer.start();
+    this.synced = true;
+    for (const job of informer.list()) enqueue(job);
+    const n = this.opts.workers ?? 4;
+    for (let i = 0; i < n; i++) this.workers.push(this.work());
+  }
+
+  private async work(): Promise<void> {
+    const { metrics, log } = this.opts;
+    const labels = { controller: CONTROLLER };
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      metrics.activeWorkers.inc(labels);
+      const end = metrics.reconcileTime.startTimer(labels);
+      const endWork = metrics.workqueueWorkDuration.startTimer({ name: CONTROLLER, controller: CONTROLLER });
+      try {
+        const requeue = await this.reconciler.reconcile(key);
+        this.queue.forget(key);
+        if (requeue !== undefined) {
+          this.queue.addAfter(key, requeue);
+          metrics.reconcileTotal.inc({ ...labels, result: 'requeue_after' });
+        } else {
+          metrics.reconcileTotal.inc({ ...labels, result: 'success' });
+        }
+      } catch (err) {
+        metrics.reconcileTotal.inc({ ...labels, result: 'error' });
+        metrics.reconcileErrors.inc(labels);
+        log.warn({ key, err: String(err) }, 'reconcile failed; retrying with backoff');
+        this.queue.addRateLimited(key);
+      } finally {
+        end();
+        endWork();
+        metrics.activeWorkers.dec(labels);
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** Stop watching, stop every run (each saves its checkpoint), and let the workers drain. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.informer?.stop();
+    this.queue.shutdown();
+    await this.reconciler.stopAll();
+    await Promise.all(this.workers);
+  }
+}

@@ -1,0 +1,35 @@
+// Turning an EncryptionJob into an engine Plan: the one place where Kubernetes
+// words meet engine words.
+import type { Plan } from '../engine/index.js';
+import type { EncryptionJob } from './api.js';
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export function planFor(job: EncryptionJob, credentials: Credentials | undefined, startAfter: string | undefined): Plan {
+  const spec = job.spec;
+  const conn = spec.connection ?? {};
+  return {
+    bucket: spec.bucket,
+    prefix: spec.prefix ?? '',
+    target: {
+      type: spec.encryption.type,
+      ...(spec.encryption.kmsKeyId ? { kmsKeyId: spec.encryption.kmsKeyId } : {}),
+      ...(spec.encryption.bucketKeyEnabled !== undefined ? { bucketKeyEnabled: spec.encryption.bucketKeyEnabled } : {}),
+    },
+    connection: {
+      ...(conn.region ? { region: conn.region } : {}),
+      ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+      ...(conn.kmsEndpoint ? { kmsEndpoint: conn.kmsEndpoint } : {}),
+      ...(conn.forcePathStyle !== undefined ? { forcePathStyle: conn.forcePathStyle } : {}),
+      ...(credentials ? { credentials } : {}),
+    },
+    dryRun: spec.dryRun ?? false,
+    concurrency: spec.concurrency ?? 32,
+    ...(startAfter ? { startAfter } : {}),
+    maxFailuresKept: 20,
+  };
+}

@@ -1,0 +1,128 @@
+// Building the S3 and KMS clients of one run from its connection settings.
+// Throttling is handled by the SDK's adaptive retry mode: a client-side token
+// bucket that shrinks multiplicatively on SlowDown / ThrottlingException and
+// grows back gradually, plus jittered exponential backoff for retryable errors.
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { TokenBucket } from './ratelimit.js';
+import type { Connection } from './types.js';
+
+export interface RequestEvent {
+  service: 's3' | 'kms';
+  operation: string;
+  seconds: number;
+  /** Error code, when the request (after the SDK's retries) failed. */
+  error?: string;
+  /** Retries the SDK made for this request, throttling included. */
+  attempts: number;
+  throttled: boolean;
+}
+
+export type RequestObserver = (event: RequestEvent) => void;
+
+const THROTTLE_CODES = new Set([
+  'SlowDown',
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+]);
+
+export function isThrottle(code: string | undefined): boolean {
+  return code !== undefined && THROTTLE_CODES.has(code);
+}
+
+interface Observable {
+  middlewareStack: {
+    add: (
+      mw: (next: (args: unknown) => Promise<unknown>, ctx: { commandName?: string }) => (args: unknown) => Promise<unknown>,
+      opts: { step: 'initialize'; name: string },
+    ) => void;
+  };
+}
+
+function observe(client: Observable, service: 's3' | 'kms', observer: RequestObserver | undefined): void {
+  if (!observer) return;
+  client.middlewareStack.add(
+    (next, ctx) => async (args) => {
+      const started = performance.now();
+      const operation = (ctx.commandName ?? 'Unknown').replace(/Command$/, '');
+      try {
+        const out = (await next(args)) as { output?: { $metadata?: { attempts?: number } } };
+        const attempts = out.output?.$metadata?.attempts ?? 1;
+        observer({ service, operation, seconds: (performance.now() - started) / 1000, attempts, throttled: attempts > 1 });
+        return out;
+      } catch (err) {
+        const e = err as { name?: string; Code?: string; $metadata?: { attempts?: number } };
+        const code = e.Code ?? e.name;
+        observer({
+          service,
+          operation,
+          seconds: (performance.now() - started) / 1000,
+          error: code ?? 'Unknown',
+          attempts: e.$metadata?.attempts ?? 1,
+          throttled: isThrottle(code),
+        });
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 's3eoRequestObserver' },
+  );
+}
+
+export interface Clients {
+  s3: S3Client;
+  kms: KMSClient;
+  destroy(): void;
+}
+
+export interface ClientOptions {
+  observer?: RequestObserver;
+  /** Attempts per request, the first included (the SDK retries with jittered backoff). */
+  maxAttempts?: number;
+  /** Cap on S3 requests per second for the whole run. */
+  maxRequestsPerSecond?: number;
+}
+
+function limit(client: Observable, bucket: TokenBucket): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      await bucket.take();
+      return next(args);
+    },
+    { step: 'initialize', name: 's3eoRateLimit' },
+  );
+}
+
+export function createClients(conn: Connection, opts: ClientOptions = {}): Clients {
+  const { observer, maxAttempts = 8, maxRequestsPerSecond } = opts;
+  const region = conn.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const common = {
+    region,
+    retryMode: 'adaptive',
+    maxAttempts,
+    ...(conn.credentials ? { credentials: conn.credentials } : {}),
+  };
+  const s3 = new S3Client({
+    ...common,
+    ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+    forcePathStyle: conn.forcePathStyle ?? Boolean(conn.endpoint),
+    // Checksums on every request would be computed over copy requests with no body;
+    // only send them where S3 requires them.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const kms = new KMSClient({ ...common, ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}) });
+  observe(s3 as unknown as Observable, 's3', observer);
+  observe(kms as unknown as Observable, 'kms', observer);
+  if (maxRequestsPerSecond && maxRequestsPerSecond > 0) limit(s3 as unknown as Observable, new TokenBucket(maxRequestsPerSecond));
+  return {
+    s3,
+    kms,
+    destroy() {
+      s3.destroy();
+      kms.destroy();
+    },
+  };
+}

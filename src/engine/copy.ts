@@ -1,0 +1,187 @@
+// Writing an object onto itself with the target encryption, carrying over
+// everything the copy would otherwise reset. Every write is conditional on the
+// ETag that was inspected, so newer data is never replaced by older.
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  UpdateObjectEncryptionCommand,
+  UploadPartCopyCommand,
+  type CompletedPart,
+  type CopyObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getTags, tagsToQuery, type AclGrants, type ObjectState } from './inspect.js';
+import type { ResolvedTarget } from './kms.js';
+
+export interface CopyOptions {
+  bucket: string;
+  target: ResolvedTarget;
+  storageClass?: string;
+  grants?: AclGrants;
+  signal?: AbortSignal;
+}
+
+/** x-amz-copy-source: bucket/key, the key URL-encoded segment by segment, pinned to the inspected version. */
+export function copySource(bucket: string, state: ObjectState): string {
+  const key = state.key.split('/').map(encodeURIComponent).join('/');
+  return `${bucket}/${key}${state.versionId && state.versionId !== 'null' ? `?versionId=${encodeURIComponent(state.versionId)}` : ''}`;
+}
+
+function sseHeaders(target: ResolvedTarget): Pick<CopyObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'> {
+  const out: Pick<CopyObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'> = {
+    ServerSideEncryption: target.type,
+  };
+  if (target.type !== 'AES256') {
+    const key = target.kmsKeyArn ?? target.kmsKeyId;
+    if (key) out.SSEKMSKeyId = key;
+    if (target.bucketKeyEnabled !== undefined) out.BucketKeyEnabled = target.bucketKeyEnabled;
+  }
+  return out;
+}
+
+/** The properties a new object would otherwise lose: the same for CopyObject and CreateMultipartUpload. */
+function preservedProperties(state: ObjectState, opts: CopyOptions) {
+  const p = {
+    ContentType: state.contentType,
+    CacheControl: state.cacheControl,
+    ContentDisposition: state.contentDisposition,
+    ContentEncoding: state.contentEncoding,
+    ContentLanguage: state.contentLanguage,
+    Expires: state.expires,
+    WebsiteRedirectLocation: state.websiteRedirectLocation,
+    Metadata: state.metadata,
+    StorageClass: (opts.storageClass ?? state.storageClass) as CopyObjectCommandInput['StorageClass'],
+    ObjectLockMode: state.objectLockMode as CopyObjectCommandInput['ObjectLockMode'],
+    ObjectLockRetainUntilDate: state.objectLockRetainUntilDate,
+    ObjectLockLegalHoldStatus: state.objectLockLegalHold as CopyObjectCommandInput['ObjectLockLegalHoldStatus'],
+    ChecksumAlgorithm: state.checksumAlgorithm,
+    ...opts.grants,
+    ...sseHeaders(opts.target),
+  };
+  return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as typeof p;
+}
+
+export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOptions): Promise<void> {
+  await s3.send(
+    new CopyObjectCommand({
+      Bucket: opts.bucket,
+      Key: state.key,
+      CopySource: copySource(opts.bucket, state),
+      CopySourceIfMatch: state.etag,
+      // REPLACE with the metadata read by HEAD: S3 refuses an in-place COPY
+      // that changes nothing, and some servers refuse any in-place COPY.
+      MetadataDirective: 'REPLACE',
+      TaggingDirective: 'COPY',
+      ...preservedProperties(state, opts),
+    }),
+    { abortSignal: opts.signal },
+  );
+}
+
+export interface MultipartOptions extends CopyOptions {
+  /** Part size when the source was written in one piece. */
+  defaultPartSize: number;
+  /** Size of the source's first part, when it was a multipart upload. */
+  sourcePartSize?: number;
+}
+
+const MAX_PARTS = 10_000;
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_PART = 5 * 1024 * 1024 * 1024;
+
+export function choosePartSize(size: number, sourcePartSize: number | undefined, defaultPartSize: number): number {
+  // Keeping the writer's part size keeps a multipart ETag's shape.
+  let part = sourcePartSize && sourcePartSize >= MIN_PART ? sourcePartSize : defaultPartSize;
+  part = Math.max(part, Math.ceil(size / MAX_PARTS));
+  return Math.min(Math.max(part, 1), MAX_PART);
+}
+
+export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opts: MultipartOptions): Promise<void> {
+  // A multipart upload has no tagging directive: the tags must be read and resent.
+  const tags = await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal);
+  const props = preservedProperties(state, opts);
+  const created = await s3.send(
+    new CreateMultipartUploadCommand({
+      Bucket: opts.bucket,
+      Key: state.key,
+      ...props,
+      ...(tags.length > 0 ? { Tagging: tagsToQuery(tags) } : {}),
+    }),
+    { abortSignal: opts.signal },
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+  try {
+    const partSize = choosePartSize(state.size, opts.sourcePartSize, opts.defaultPartSize);
+    const parts: CompletedPart[] = [];
+    const source = copySource(opts.bucket, state);
+    for (let start = 0, n = 1; start < state.size || n === 1; start += partSize, n++) {
+      const end = Math.min(start + partSize, state.size) - 1;
+      const out = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: opts.bucket,
+          Key: state.key,
+          UploadId: uploadId,
+          PartNumber: n,
+          CopySource: source,
+          CopySourceIfMatch: state.etag,
+          ...(state.size > 0 ? { CopySourceRange: `bytes=${start}-${end}` } : {}),
+        }),
+        { abortSignal: opts.signal },
+      );
+      const r = out.CopyPartResult;
+      parts.push({
+        PartNumber: n,
+        ETag: r?.ETag,
+        ...(r?.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}),
+        ...(r?.ChecksumCRC32C ? { ChecksumCRC32C: r.ChecksumCRC32C } : {}),
+        ...(r?.ChecksumSHA1 ? { ChecksumSHA1: r.ChecksumSHA1 } : {}),
+        ...(r?.ChecksumSHA256 ? { ChecksumSHA256: r.ChecksumSHA256 } : {}),
+        ...(r?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: r.ChecksumCRC64NVME } : {}),
+      });
+      if (state.size === 0) break;
+    }
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: opts.bucket,
+        Key: state.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        // The object may have changed while its parts were copied: the parts
+        // carry the old ETag's data, so only complete over that same object.
+        IfMatch: state.etag,
+      }),
+      { abortSignal: opts.signal },
+    );
+  } catch (err) {
+    // Never leave an open upload behind (it costs storage and hides the failure).
+    await s3
+      .send(new AbortMultipartUploadCommand({ Bucket: opts.bucket, Key: state.key, UploadId: uploadId }))
+      .catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function updateEncryptionInPlace(
+  s3: S3Client,
+  state: ObjectState,
+  opts: { bucket: string; target: ResolvedTarget; signal?: AbortSignal },
+): Promise<void> {
+  if (!opts.target.kmsKeyArn) throw new Error('UpdateObjectEncryption needs the target key ARN');
+  await s3.send(
+    new UpdateObjectEncryptionCommand({
+      Bucket: opts.bucket,
+      Key: state.key,
+      ...(state.versionId && state.versionId !== 'null' ? { VersionId: state.versionId } : {}),
+      ObjectEncryption: {
+        SSEKMS: {
+          KMSKeyArn: opts.target.kmsKeyArn,
+          ...(opts.target.bucketKeyEnabled !== undefined ? { BucketKeyEnabled: opts.target.bucketKeyEnabled } : {}),
+        },
+      },
+    }),
+    { abortSignal: opts.signal },
+  );
+}

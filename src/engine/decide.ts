@@ -1,0 +1,81 @@
+// What to do with one object: a pure function of what HEAD said and the target,
+// so every branch is unit-tested without a server.
+import type { ObjectState } from './inspect.js';
+import type { ResolvedTarget } from './kms.js';
+import type { Method, SkipReason } from './types.js';
+
+export type Action =
+  | { kind: 'already' }
+  | { kind: 'skip'; reason: SkipReason; detail: string }
+  | { kind: 'update-in-place' }
+  | { kind: 'copy' }
+  | { kind: 'multipart-copy' };
+
+export interface DecideOptions {
+  method: Method;
+  /** The endpoint implements UpdateObjectEncryption (never probed: told by the job or known for AWS). */
+  updateInPlaceAvailable: boolean;
+  multipartThreshold: number;
+  storageClass?: string;
+  now?: Date;
+}
+
+const ARCHIVE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
+function sameKey(state: ObjectState, target: ResolvedTarget): boolean {
+  if (!state.kmsKeyId) return false;
+  if (!target.kmsKeyArn) return false;
+  return state.kmsKeyId === target.kmsKeyArn || state.kmsKeyId === target.kmsKeyBareId;
+}
+
+export function isAtTarget(state: ObjectState, target: ResolvedTarget): boolean {
+  if (state.sse !== target.type) return false;
+  if (target.type === 'AES256') return true;
+  if (!sameKey(state, target)) return false;
+  if (target.bucketKeyEnabled !== undefined && Boolean(state.bucketKeyEnabled) !== target.bucketKeyEnabled) return false;
+  return true;
+}
+
+function isArchived(state: ObjectState): boolean {
+  if (!ARCHIVE_CLASSES.has(state.storageClass)) return false;
+  // A finished restore looks like: ongoing-request="false", expiry-date="..."
+  return !(state.restore && /ongoing-request="false"/.test(state.restore));
+}
+
+function hasLock(state: ObjectState, now: Date): boolean {
+  if (state.objectLockLegalHold === 'ON') return true;
+  return Boolean(state.objectLockRetainUntilDate && state.objectLockRetainUntilDate > now);
+}
+
+export function canUpdateInPlace(state: ObjectState, target: ResolvedTarget, now: Date): boolean {
+  return (
+    target.type === 'aws:kms' &&
+    Boolean(target.kmsKeyArn) &&
+    (state.sse === 'AES256' || state.sse === 'aws:kms') &&
+    !hasLock(state, now)
+  );
+}
+
+export function decide(state: ObjectState, target: ResolvedTarget, opts: DecideOptions): Action {
+  const storageClassChange = opts.storageClass !== undefined && opts.storageClass !== state.storageClass;
+  if (isAtTarget(state, target) && !storageClassChange) return { kind: 'already' };
+  if (state.sseCustomerAlgorithm) {
+    return { kind: 'skip', reason: 'unsupported', detail: 'encrypted with a customer-provided key (SSE-C): cannot be read without it' };
+  }
+  if (isArchived(state)) {
+    return { kind: 'skip', reason: 'archived', detail: `${state.storageClass} object not restored: restore it first` };
+  }
+  const now = opts.now ?? new Date();
+  const inPlaceAllowed =
+    !storageClassChange &&
+    (opts.method === 'UpdateObjectEncryption' || (opts.method === 'Auto' && opts.updateInPlaceAvailable));
+  if (inPlaceAllowed && canUpdateInPlace(state, target, now)) return { kind: 'update-in-place' };
+  if (opts.method === 'UpdateObjectEncryption') {
+    return {
+      kind: 'skip',
+      reason: 'unsupported',
+      detail: 'method UpdateObjectEncryption: object is not eligible (unencrypted, DSSE, locked, or target is not SSE-KMS with a key ARN)',
+    };
+  }
+  return state.size > opts.multipartThreshold ? { kind: 'multipart-copy' } : { kind: 'copy' };
+}

@@ -1,0 +1,6 @@
+// The engine's public surface: what the controller, the CLI and benchmarks use.
+export { runEngine, type RunOptions } from './run.js';
+export { createClients, type Clients, type RequestEvent, type RequestObserver } from './clients.js';
+export { JobError } from './errors.js';
+export { validatePlan } from './validate.js';
+export * from './types.js';

@@ -1,0 +1,77 @@
+// Streaming the keys under a prefix, in S3's order, one page at a time: the
+// caller pulls, so memory holds one page however many objects there are.
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { errorCode, errorMessage, JobError } from './errors.js';
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag?: string;
+  storageClass?: string;
+  lastModified?: Date;
+}
+
+/**
+ * S3 URL-encodes keys with EncodingType=url the way HTML forms do (space as
+ * "+"), so that keys with control characters survive the XML response.
+ */
+export function decodeS3Url(value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '));
+}
+
+export async function* listObjects(
+  s3: S3Client,
+  opts: { bucket: string; prefix: string; startAfter?: string; pageSize?: number; signal?: AbortSignal },
+): AsyncGenerator<ListedObject> {
+  let token: string | undefined;
+  let first = true;
+  for (;;) {
+    if (opts.signal?.aborted) return;
+    let page;
+    try {
+      page = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: opts.bucket,
+          Prefix: opts.prefix || undefined,
+          EncodingType: 'url',
+          MaxKeys: opts.pageSize ?? 1000,
+          ...(token ? { ContinuationToken: token } : { StartAfter: opts.startAfter || undefined }),
+        }),
+        { abortSignal: opts.signal },
+      );
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      const code = errorCode(err);
+      if (code === 'NoSuchBucket') {
+        throw new JobError('BucketNotFound', `bucket "${opts.bucket}" does not exist`, { cause: err });
+      }
+      if (code === 'AccessDenied' || code === 'AllAccessDisabled') {
+        throw new JobError(
+          'AccessDenied',
+          `ListObjectsV2 on bucket "${opts.bucket}" prefix "${opts.prefix}" was denied: ${errorMessage(err)}`,
+          { cause: err },
+        );
+      }
+      if (first) {
+        throw new JobError('ListFailed', `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    first = false;
+    const encoded = page.EncodingType === 'url';
+    for (const item of page.Contents ?? []) {
+      if (item.Key === undefined) continue;
+      yield {
+        key: encoded ? decodeS3Url(item.Key) : item.Key,
+        size: item.Size ?? 0,
+        ...(item.ETag ? { etag: item.ETag } : {}),
+        ...(item.StorageClass ? { storageClass: item.StorageClass } : {}),
+        ...(item.LastModified ? { lastModified: item.LastModified } : {}),
+      };
+    }
+    if (!page.IsTruncated || !page.NextContinuationToken) return;
+    token = page.NextContinuationToken;
+  }
+}

@@ -1,0 +1,393 @@
+// One engine run: list the objects under the prefix, bring each to the target
+// encryption with bounded concurrency, and report progress with a checkpoint
+// that is safe to resume from.
+import {
+  GetBucketOwnershipControlsCommand,
+  GetBucketVersioningCommand,
+  HeadBucketCommand,
+  ListObjectVersionsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import PQueue from 'p-queue';
+import { createClients, type Clients, type RequestObserver } from './clients.js';
+import { copyInPlace, multipartCopyInPlace, updateEncryptionInPlace } from './copy.js';
+import { decide } from './decide.js';
+import {
+  errorCode,
+  errorMessage,
+  isJobLevel,
+  isKmsUnusable,
+  isNotFound,
+  isPreconditionFailed,
+  JobError,
+} from './errors.js';
+import { keyFilter } from './filter.js';
+import { firstPartSize, getAclGrants, headObject, type AclGrants } from './inspect.js';
+import { resolveTarget, type ResolvedTarget } from './kms.js';
+import { listObjects, type ListedObject } from './lister.js';
+import { estimateCost } from './cost.js';
+import {
+  emptyCounters,
+  type ObjectFailure,
+  type Outcome,
+  type Plan,
+  type Progress,
+  type ProgressListener,
+  type RunResult,
+  type SkipReason,
+} from './types.js';
+import { validatePlan } from './validate.js';
+import { Watermark } from './watermark.js';
+
+export interface RunOptions {
+  /** Abort = stop taking new objects, let in-flight ones finish, return status Stopped. */
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  progressIntervalMs?: number;
+  observer?: RequestObserver;
+  /** Every object's outcome, for reports. */
+  onOutcome?: (key: string, outcome: Outcome) => void;
+  /** Injected clients (tests, benchmarks); otherwise built from plan.connection. */
+  clients?: Clients;
+}
+
+const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3;
+const DEFAULT_PART_SIZE = 512 * 1024 ** 2;
+const MAX_INSPECTIONS = 3;
+/** Give up on the job when this many objects in a row fail and none has succeeded. */
+const FAIL_FAST_AFTER = 25;
+
+type AclMode = 'preserve' | 'skip';
+
+class Run {
+  private readonly counters = emptyCounters();
+  private readonly skippedByReason: Record<SkipReason, number> = { archived: 0, filtered: 0, vanished: 0, unsupported: 0 };
+  private readonly planned = { objects: 0, bytes: 0, byMethod: {} as Record<string, number> };
+  private readonly requests: Record<string, number> = {};
+  private readonly failures: ObjectFailure[] = [];
+  private readonly watermark: Watermark<Outcome>;
+  private fatal: JobError | undefined;
+  private consecutiveFailures = 0;
+  private successes = 0;
+  private aclMode: AclMode = 'preserve';
+  private versioned = false;
+  private target!: ResolvedTarget;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly clients: Clients,
+    private readonly opts: RunOptions,
+  ) {
+    this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => this.record(key, outcome));
+  }
+
+  count(operation: string): void {
+    this.requests[operation] = (this.requests[operation] ?? 0) + 1;
+  }
+
+  snapshot(): Progress {
+    const checkpoint = this.watermark.value;
+    return {
+      counters: { ...this.counters },
+      skippedByReason: { ...this.skippedByReason },
+      ...(checkpoint !== undefined ? { checkpoint } : {}),
+      planned: { ...this.planned, byMethod: { ...this.planned.byMethod } },
+      requests: { ...this.requests },
+      recentFailures: [...this.failures],
+    };
+  }
+
+  async execute(): Promise<RunResult> {
+    const s3 = this.clients.s3;
+    try {
+      validatePlan(this.plan);
+      this.target = await resolveTarget(this.clients.kms, this.plan.target);
+      await this.checkBucket(s3);
+      await this.processAll(s3);
+      if (this.fatal) throw this.fatal;
+      const noncurrent = this.versioned && !this.opts.signal?.aborted ? await this.countNoncurrent(s3) : undefined;
+      const stopped = this.opts.signal?.aborted === true;
+      return {
+        ...this.snapshot(),
+        status: stopped ? 'Stopped' : 'Complete',
+        ...(this.target.kmsKeyArn ? { resolvedKmsKeyArn: this.target.kmsKeyArn } : {}),
+        ...(noncurrent !== undefined ? { noncurrentVersions: noncurrent } : {}),
+      };
+    } catch (err) {
+      const jobErr =
+        err instanceof JobError
+          ? err
+          : new JobError(errorCode(err), `${errorCode(err)}: ${errorMessage(err)}`, { cause: err });
+      return { ...this.snapshot(), status: 'Failed', reason: jobErr.reason, message: jobErr.message };
+    }
+  }
+
+  private async checkBucket(s3: S3Client): Promise<void> {
+    const { bucket } = this.plan;
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || errorCode(err) === 'NoSuchBucket' || errorCode(err) === 'NotFound') {
+        throw new JobError('BucketNotFound', `bucket "${bucket}" does not exist`, { cause: err });
+      }
+      if (status === 403) {
+        throw new JobError('AccessDenied', `access to bucket "${bucket}" was denied (HeadBucket 403)`, { cause: err });
+      }
+      throw new JobError('BucketUnreachable', `HeadBucket "${bucket}" failed: ${errorCode(err)}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    try {
+      const v = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+      this.versioned = v.Status === 'Enabled' || v.Status === 'Suspended';
+    } catch {
+      this.versioned = false;
+    }
+    try {
+      const oc = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
+      // With "bucket owner enforced" ACLs are disabled: nothing to carry over.
+      if (oc.OwnershipControls?.Rules?.some((r) => r.ObjectOwnership === 'BucketOwnerEnforced')) this.aclMode = 'skip';
+    } catch {
+      // No ownership controls (or a server without them): ACLs are in force.
+    }
+  }
+
+  private async processAll(s3: S3Client): Promise<void> {
+    const plan = this.plan;
+    const concurrency = Math.max(1, plan.concurrency ?? 32);
+    const queue = new PQueue({ concurrency });
+    const maxWindow = Math.max(1000, concurrency * 64);
+    const filter = keyFilter(plan.prefix, plan.include, plan.exclude);
+    const signals = [this.stop.signal, ...(this.opts.signal ? [this.opts.signal] : [])];
+    const signal = AbortSignal.any(signals);
+    let listedCount = 0;
+    const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
+    try {
+      const listed = listObjects(s3, {
+        bucket: plan.bucket,
+        prefix: plan.prefix,
+        ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+        signal,
+      });
+      for await (const obj of listed) {
+        if (signal.aborted) break;
+        listedCount++;
+        const slot = this.watermark.begin(obj.key);
+        if (!filter(obj.key)) {
+          this.watermark.finish(slot, { kind: 'skipped', reason: 'filtered' });
+        } else {
+          void queue.add(async () => {
+            const outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
+            // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
+            if (outcome) this.watermark.finish(slot, outcome);
+          });
+        }
+        if (plan.maxObjects !== undefined && listedCount >= plan.maxObjects) break;
+        // Back-pressure: listing waits for the workers, so memory stays flat.
+        while (queue.size >= concurrency || this.watermark.pending >= maxWindow) {
+          await Promise.race([queue.onSizeLessThan(concurrency), queue.onIdle(), sleep(50)]);
+          if (queue.size < concurrency && this.watermark.pending < maxWindow) break;
+        }
+      }
+      await queue.onIdle();
+    } finally {
+      clearInterval(interval);
+      queue.clear();
+      await queue.onIdle();
+      this.opts.onProgress?.(this.snapshot());
+    }
+  }
+
+  private record(key: string, outcome: Outcome): void {
+    this.opts.onOutcome?.(key, outcome);
+    this.counters.scanned++;
+    switch (outcome.kind) {
+      case 'encrypted':
+        this.counters.encrypted++;
+        this.counters.bytesEncrypted += outcome.bytes;
+        break;
+      case 'wouldEncrypt':
+        this.planned.objects++;
+        this.planned.bytes += outcome.bytes;
+        this.planned.byMethod[outcome.method] = (this.planned.byMethod[outcome.method] ?? 0) + 1;
+        break;
+      case 'alreadyEncrypted':
+        this.counters.alreadyEncrypted++;
+        break;
+      case 'skipped':
+        this.counters.skipped++;
+        this.skippedByReason[outcome.reason]++;
+        break;
+      case 'failed':
+        this.counters.failed++;
+        if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();
+        this.failures.push(outcome.failure);
+        break;
+    }
+    if (outcome.kind === 'failed') {
+      this.consecutiveFailures++;
+      if (this.successes === 0 && this.consecutiveFailures >= FAIL_FAST_AFTER && !this.fatal) {
+        const f = outcome.failure;
+        this.fail(
+          new JobError(
+            f.code === 'AccessDenied' ? 'AccessDenied' : 'TooManyFailures',
+            `the first ${this.consecutiveFailures} objects all failed; last: ${f.operation} ${f.key}: ${f.code}: ${f.message}`,
+          ),
+        );
+      }
+    } else {
+      this.consecutiveFailures = 0;
+      this.successes++;
+    }
+  }
+
+  private fail(err: JobError): void {
+    this.fatal ??= err;
+    this.stop.abort();
+  }
+
+  private async processObject(s3: S3Client, listed: ListedObject, signal: AbortSignal): Promise<Outcome | undefined> {
+    const { bucket } = this.plan;
+    let operation = 'HeadObject';
+    try {
+      for (let attempt = 0; attempt < MAX_INSPECTIONS; attempt++) {
+        operation = 'HeadObject';
+        this.count(operation);
+        let state;
+        try {
+          state = await headObject(s3, bucket, listed.key, signal);
+        } catch (err) {
+          if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted after it was listed' };
+          throw err;
+        }
+        const action = decide(state, this.target, {
+          method: this.plan.method ?? 'Auto',
+          updateInPlaceAvailable: this.plan.connection.supportsUpdateObjectEncryption ?? !this.plan.connection.endpoint,
+          multipartThreshold: this.plan.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
+          ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
+        });
+        if (action.kind === 'already') return { kind: 'alreadyEncrypted' };
+        if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
+        if (this.plan.dryRun) return { kind: 'wouldEncrypt', method: action.kind, bytes: state.size };
+        if (signal.aborted) return undefined;
+        try {
+          if (action.kind === 'update-in-place') {
+            operation = 'UpdateObjectEncryption';
+            this.count(operation);
+            await updateEncryptionInPlace(s3, state, { bucket, target: this.target, signal });
+          } else {
+            let grants: AclGrants | undefined;
+            if (this.aclMode === 'preserve') {
+              operation = 'GetObjectAcl';
+              this.count(operation);
+              grants = await this.readGrants(s3, listed.key, state.versionId, signal);
+            }
+            const common = {
+              bucket,
+              target: this.target,
+              signal,
+              ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
+              ...(grants ? { grants } : {}),
+            };
+            if (action.kind === 'copy') {
+              operation = 'CopyObject';
+              this.count(operation);
+              await copyInPlace(s3, state, common);
+            } else {
+              operation = 'UploadPartCopy';
+              this.count('MultipartCopy');
+              const sourcePartSize =
+                state.partsCount && state.partsCount > 1
+                  ? await firstPartSize(s3, bucket, listed.key, state.etag, signal)
+                  : undefined;
+              await multipartCopyInPlace(s3, state, {
+                ...common,
+                defaultPartSize: this.plan.multipartPartSize ?? DEFAULT_PART_SIZE,
+                ...(sourcePartSize ? { sourcePartSize } : {}),
+              });
+            }
+          }
+          return {
+            kind: 'encrypted',
+            method: action.kind,
+            bytes: state.size,
+          };
+        } catch (err) {
+          // The object changed after HEAD: look at the new one instead.
+          if (isPreconditionFailed(err)) continue;
+          if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted during the copy' };
+          throw err;
+        }
+      }
+      return this.failure(listed.key, operation, 'ObjectKeptChanging', `changed during each of ${MAX_INSPECTIONS} attempts`);
+    } catch (err) {
+      if (signal.aborted && !this.fatal) return undefined;
+      const code = errorCode(err);
+      if (isKmsUnusable(err)) {
+        this.fail(new JobError('KMSKeyUnusable', `${operation} ${listed.key}: KMS refused the key: ${code}: ${errorMessage(err)}`));
+      } else if (isJobLevel(err)) {
+        this.fail(new JobError(code, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}`));
+      }
+      return this.failure(listed.key, operation, code, errorMessage(err));
+    }
+  }
+
+  private async readGrants(s3: S3Client, key: string, versionId: string | undefined, signal: AbortSignal) {
+    try {
+      return await getAclGrants(s3, this.plan.bucket, key, versionId, signal);
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'NotImplemented' || code === 'AccessControlListNotSupported') {
+        // The server keeps no ACLs: nothing to carry over, and no need to ask again.
+        this.aclMode = 'skip';
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  private failure(key: string, operation: string, code: string, message: string): Outcome {
+    return { kind: 'failed', failure: { key, operation, code, message } };
+  }
+
+  private async countNoncurrent(s3: S3Client): Promise<number> {
+    let count = 0;
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      this.count('ListObjectVersions');
+      const page = await s3.send(
+        new ListObjectVersionsCommand({
+          Bucket: this.plan.bucket,
+          Prefix: this.plan.prefix || undefined,
+          KeyMarker: keyMarker,
+          VersionIdMarker: versionMarker,
+        }),
+      );
+      count += (page.Versions ?? []).filter((v) => v.IsLatest === false).length;
+      if (!page.IsTruncated) return count;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
+    }
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runEngine(plan: Plan, opts: RunOptions = {}): Promise<RunResult> {
+  const clients =
+    opts.clients ??
+    createClients(plan.connection, {
+      ...(opts.observer ? { observer: opts.observer } : {}),
+      ...(plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {}),
+    });
+  try {
+    const result = await new Run(plan, clients, opts).execute();
+    if (plan.dryRun) result.estimate = estimateCost(plan, result);
+    return result;
+  } finally {
+    if (!opts.clients) clients.destroy();
+  }
+}

@@ -1,0 +1,114 @@
+// The engine's public vocabulary. The engine knows nothing of Kubernetes: the
+// controller and the CLI both translate their inputs into a Plan.
+
+export type SseType = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+export const SSE_TYPES: readonly SseType[] = ['AES256', 'aws:kms', 'aws:kms:dsse'];
+
+export type Method = 'Auto' | 'Copy' | 'UpdateObjectEncryption';
+
+export interface TargetEncryption {
+  type: SseType;
+  /** key id, alias/NAME or key ARN; only with aws:kms*. Absent = the AWS managed key (aws/s3). */
+  kmsKeyId?: string;
+  /** Absent = keep whatever the object has and do not compare it. */
+  bucketKeyEnabled?: boolean;
+}
+
+export interface Connection {
+  region?: string;
+  endpoint?: string;
+  kmsEndpoint?: string;
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Whether the endpoint implements S3 UpdateObjectEncryption. Default: true for AWS, false for a custom endpoint. */
+  supportsUpdateObjectEncryption?: boolean;
+}
+
+export interface Plan {
+  bucket: string;
+  prefix: string;
+  target: TargetEncryption;
+  connection: Connection;
+  include?: string[];
+  exclude?: string[];
+  maxObjects?: number;
+  dryRun?: boolean;
+  method?: Method;
+  concurrency?: number;
+  maxRequestsPerSecond?: number;
+  /** Storage class to give copied objects instead of keeping theirs. */
+  storageClass?: string;
+  /** Objects larger than this are copied part by part (S3's single-copy limit is 5 GiB). */
+  multipartThreshold?: number;
+  /** Part size when the source was not uploaded in parts. */
+  multipartPartSize?: number;
+  /** Resume after this key: every key <= it is already finished. */
+  startAfter?: string;
+  /** How many failures to keep in the result (all are counted). */
+  maxFailuresKept?: number;
+}
+
+export type SkipReason = 'archived' | 'filtered' | 'vanished' | 'unsupported';
+
+export type Outcome =
+  | { kind: 'encrypted'; method: 'copy' | 'multipart-copy' | 'update-in-place'; bytes: number }
+  | { kind: 'alreadyEncrypted' }
+  | { kind: 'skipped'; reason: SkipReason; detail?: string }
+  | { kind: 'failed'; failure: ObjectFailure }
+  /** Dry run: what a real run would have done. */
+  | { kind: 'wouldEncrypt'; method: 'copy' | 'multipart-copy' | 'update-in-place'; bytes: number };
+
+export interface ObjectFailure {
+  key: string;
+  operation: string;
+  code: string;
+  message: string;
+}
+
+export interface Counters {
+  scanned: number;
+  encrypted: number;
+  alreadyEncrypted: number;
+  skipped: number;
+  failed: number;
+  bytesEncrypted: number;
+}
+
+export interface Progress {
+  counters: Counters;
+  skippedByReason: Record<SkipReason, number>;
+  /** Every key <= startAfter is finished. Undefined until the first object is finished. */
+  checkpoint?: string;
+  /** Dry run: objects and bytes a real run would change, by method. */
+  planned: { objects: number; bytes: number; byMethod: Record<string, number> };
+  requests: Record<string, number>;
+  recentFailures: ObjectFailure[];
+}
+
+export type ResultStatus = 'Complete' | 'Failed' | 'Stopped';
+
+export interface RunResult extends Progress {
+  status: ResultStatus;
+  /** Job-level failure: why the run gave up. */
+  reason?: string;
+  message?: string;
+  resolvedKmsKeyArn?: string;
+  /** Noncurrent versions left as they are (versioned buckets): counted, not changed. */
+  noncurrentVersions?: number;
+  /** Dry run: the requests a real run would make and what they would cost. */
+  estimate?: CostEstimate;
+}
+
+export interface CostEstimate {
+  requests: { list: number; head: number; copy: number; uploadPartCopy: number; updateInPlace: number; kms: number };
+  /** At us-east-1 list prices (S3 Standard requests, KMS requests); bucket keys make KMS far cheaper. */
+  usd: number;
+}
+
+export interface ProgressListener {
+  (progress: Progress): void;
+}
+
+export function emptyCounters(): Counters {
+  return { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
+}

@@ -1,0 +1,46 @@
+// Checking a plan before any request, so bad input gets a clear answer naming
+// the field, whichever front end (CLI, controller) built the plan.
+import { JobError } from './errors.js';
+import { SSE_TYPES, type Plan } from './types.js';
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export function validatePlan(plan: Plan): void {
+  const bad = (field: string, why: string): never => {
+    throw new JobError('InvalidSpec', `${field}: ${why}`);
+  };
+  if (!plan.bucket) bad('bucket', 'is required');
+  if (!BUCKET_NAME.test(plan.bucket) || plan.bucket.includes('..')) {
+    bad('bucket', `"${plan.bucket}" is not a valid S3 bucket name (3-63 of a-z, 0-9, "." and "-")`);
+  }
+  if (!SSE_TYPES.includes(plan.target.type)) {
+    bad('encryption.type', `"${plan.target.type}" must be one of ${SSE_TYPES.join(', ')}`);
+  }
+  if (plan.target.kmsKeyId && plan.target.type === 'AES256') {
+    bad('encryption.kmsKeyId', 'is only allowed with aws:kms or aws:kms:dsse');
+  }
+  if (plan.concurrency !== undefined && (!Number.isInteger(plan.concurrency) || plan.concurrency < 1 || plan.concurrency > 1024)) {
+    bad('concurrency', 'must be an integer from 1 to 1024');
+  }
+  if (plan.maxObjects !== undefined && (!Number.isInteger(plan.maxObjects) || plan.maxObjects < 1)) {
+    bad('maxObjects', 'must be a positive integer');
+  }
+  if (plan.maxRequestsPerSecond !== undefined && !(plan.maxRequestsPerSecond > 0)) {
+    bad('maxRequestsPerSecond', 'must be positive');
+  }
+  if (plan.multipartThreshold !== undefined && !(plan.multipartThreshold >= 0)) {
+    bad('multipartThreshold', 'must be zero or more bytes');
+  }
+  for (const [field, url] of [
+    ['connection.endpoint', plan.connection.endpoint],
+    ['connection.kmsEndpoint', plan.connection.kmsEndpoint],
+  ] as const) {
+    if (url === undefined) continue;
+    try {
+      const u = new URL(url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') bad(field, `"${url}" must be an http(s) URL`);
+    } catch {
+      bad(field, `"${url}" is not a URL`);
+    }
+  }
+}

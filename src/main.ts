@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// The operator process: flags, logging, metrics and probe servers, leader
+// election, the manager, and a clean shutdown on SIGTERM.
+import { createServer, type Server } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { LeaderElector } from './controller/leader.js';
+import { Manager } from './controller/manager.js';
+import { createLogger } from './log.js';
+import { Metrics } from './metrics.js';
+
+function podNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim();
+  } catch {
+    return 's3-encryption-operator';
+  }
+}
+
+function parseAddress(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = i > 0 ? addr.slice(0, i) : '0.0.0.0';
+  const port = Number(addr.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad address "${addr}": want [host]:port`);
+  return { host: host.replace(/^\[|\]$/g, ''), port };
+}
+
+function listen(server: Server, addr: string): Promise<void> {
+  const { host, port } = parseAddress(addr);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name('s3-encryption-operator')
+    .description('Kubernetes operator that re-encrypts the objects already stored in S3 buckets')
+    .option('--metrics-bind-address <addr>', 'address of the Prometheus /metrics endpoint', ':8080')
+    .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz', ':8081')
+    .option('--leader-elect', 'elect a leader with a coordination.k8s.io Lease before doing any work', false)
+    .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
+    .option('--leader-election-id <name>', 'name of the Lease', 's3-encryption-operator')
+    .option('--max-concurrent-reconciles <n>', 'reconcile workers', '4')
+    .option('--watch-namespace <ns>', 'watch EncryptionJobs in this namespace only (default: all namespaces)', '')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .parse();
+  const opts = program.opts<{
+    metricsBindAddress: string;
+    healthProbeBindAddress: string;
+    leaderElect: boolean;
+    leaderElectionNamespace?: string;
+    leaderElectionId: string;
+    maxConcurrentReconciles: string;
+    watchNamespace: string;
+    logLevel: string;
+  }>();
+  const log = createLogger(opts.logLevel);
+  const metrics = new Metrics();
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+
+  const manager = new Manager({ kubeConfig: kc, metrics, log, workers: Number(opts.maxConcurrentReconciles),
+    ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),
+  });
+  let ready = false;
+
+  const metricsServer = createServer((req, res) => {
+    if (req.url?.startsWith('/metrics')) {
+      metrics.registry
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        });
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  const probeServer = createServer((req, res) => {
+    const ok = req.url?.startsWith('/healthz') ? true : req.url?.startsWith('/readyz') ? ready : undefined;
+    if (ok === undefined) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    res.writeHead(ok ? 200 : 503);
+    res.end(ok ? 'ok' : 'not ready');
+  });
+  await listen(metricsServer, opts.metricsBindAddress);
+  await listen(probeServer, opts.healthProbeBindAddress);
+  log.info({ metrics: opts.metricsBindAddress, probes: opts.healthProbeBindAddress }, 'serving metrics and probes');
+
+  const elector = opts.leaderElect
+    ? new LeaderElector({
+        kubeConfig: kc,
+        namespace: opts.leaderElectionNamespace ?? podNamespace(),
+        name: opts.leaderElectionId,
+        identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
+        log,
+        onStatus: (leader) => metrics.leaderStatus.set({ name: opts.leaderElectionId }, leader ? 1 : 0),
+      })
+    : undefined;
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    ready = false;
+    log.info({ signal }, 'shutting down: stopping runs and saving checkpoints');
+    const timer = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 25_000);
+    await manager.stop();
+    await elector?.release();
+    clearTimeout(timer);
+    metricsServer.close();
+    probeServer.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  // A standby is ready (it serves probes and metrics); only the leader reconciles.
+  ready = true;
+  if (elector) {
+    metrics.leaderStatus.set({ name: opts.leaderElectionId }, 0);
+    await elector.acquire();
+    if (shuttingDown) return;
+    elector.keepRenewing(() => {
+      // Another replica may already be running our jobs: stop at once, do not finish in-flight work.
+      log.error('leadership lost: exiting so that only one replica runs jobs');
+      process.exit(1);
+    });
+  }
+  await manager.start();
+  log.info('controller started');
+}
+
+main().catch((err: unknown) => {
+  console.error(JSON.stringify({ level: 'fatal', msg: 'operator failed to start', err: String(err) }));
+  process.exit(1);
+});

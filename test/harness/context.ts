@@ -1,0 +1,186 @@
+// What a test file needs from the shared servers: kubectl, S3/KMS clients, a
+// namespace and a bucket of its own, and the operator as a separate process.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateBucketCommand, PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
+import type { S3Info } from './global-setup.js';
+import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function kubectl(
+  args: string[],
+  opts: { kubeconfig?: string; input?: string; allowFailure?: boolean } = {},
+): Promise<KubectlResult> {
+  const kubeconfig = opts.kubeconfig ?? inject('kube').adminKubeconfig;
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(toolPath('kubectl'), ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const result = { code: code ?? -1, stdout, stderr };
+      if (code !== 0 && !opts.allowFailure) reject(new Error(`kubectl ${args.join(' ')} exited ${code}: ${stderr}`));
+      else resolvePromise(result);
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export function s3Client(info: S3Info): S3Client {
+  return new S3Client({
+    endpoint: info.s3Endpoint,
+    region: info.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export function kmsClient(info: S3Info): KMSClient {
+  return new KMSClient({
+    endpoint: info.kmsEndpoint,
+    region: info.region,
+    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+  });
+}
+
+export function keyOf(info: S3Info, alias: string): { alias: string; keyId: string; arn: string } {
+  const key = info.keys.find((k) => k.alias === alias || k.alias === `alias/${alias}`);
+  if (!key) throw new Error(`test KMS key ${alias} is not seeded on ${info.kind}`);
+  return key;
+}
+
+export async function createBucket(s3: S3Client, prefix = 'ej'): Promise<string> {
+  const bucket = uniqueName(prefix);
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** Puts `count` small objects under `prefix`; returns their keys. */
+export async function putObjects(
+  s3: S3Client,
+  bucket: string,
+  keys: string[],
+  extra: Partial<PutObjectCommandInput> = {},
+): Promise<void> {
+  const queue = [...keys];
+  const worker = async (): Promise<void> => {
+    for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}`, ...extra }));
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
+
+export async function createNamespace(prefix = 'ej'): Promise<string> {
+  const ns = uniqueName(prefix);
+  await kubectl(['create', 'namespace', ns]);
+  return ns;
+}
+
+export async function createCredentialsSecret(namespace: string, info: S3Info, name = 's3-credentials'): Promise<void> {
+  await kubectl([
+    'create',
+    'secret',
+    'generic',
+    name,
+    '-n',
+    namespace,
+    `--from-literal=AWS_ACCESS_KEY_ID=${info.accessKeyId}`,
+    `--from-literal=AWS_SECRET_ACCESS_KEY=${info.secretAccessKey}`,
+  ]);
+}
+
+export interface OperatorProcess extends ManagedProcess {
+  metricsUrl: string;
+  probeUrl: string;
+}
+
+/** Runs `node dist/main.js` with the operator's least-privilege identity. */
+export async function startOperator(opts: {
+  name?: string;
+  watchNamespace?: string;
+  args?: string[];
+  kubeconfig?: string;
+}): Promise<OperatorProcess> {
+  const metricsPort = await freePort();
+  const probePort = await freePort();
+  const probeUrl = `http://127.0.0.1:${probePort}`;
+  const name = opts.name ?? uniqueName('operator');
+  const proc = await startProcess({
+    name,
+    command: process.execPath,
+    args: [
+      join(ROOT, 'dist', 'main.js'),
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      ...(opts.watchNamespace ? [`--watch-namespace=${opts.watchNamespace}`] : []),
+      ...(opts.args ?? []),
+    ],
+    env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug' },
+    logDir: join(inject('workDir'), 'operators'),
+    ready: async () => (await fetch(`${probeUrl}/readyz`)).ok,
+    timeoutMs: 30_000,
+  });
+  return Object.assign(proc, { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, probeUrl });
+}
+
+export interface JobManifest {
+  name: string;
+  namespace: string;
+  bucket: string;
+  prefix?: string;
+  encryption: { type: string; kmsKeyId?: string; bucketKeyEnabled?: boolean };
+  s3: S3Info;
+  dryRun?: boolean;
+  suspend?: boolean;
+  concurrency?: number;
+  secretName?: string;
+}
+
+export function jobYaml(j: JobManifest): string {
+  return JSON.stringify({
+    apiVersion: 's3encryption.dev/v1alpha1',
+    kind: 'EncryptionJob',
+    metadata: { name: j.name, namespace: j.namespace },
+    spec: {
+      bucket: j.bucket,
+      ...(j.prefix !== undefined ? { prefix: j.prefix } : {}),
+      encryption: j.encryption,
+      connection: {
+        region: j.s3.region,
+        endpoint: j.s3.s3Endpoint,
+        kmsEndpoint: j.s3.kmsEndpoint,
+        forcePathStyle: true,
+        credentialsSecretRef: { name: j.secretName ?? 's3-credentials' },
+      },
+      ...(j.dryRun !== undefined ? { dryRun: j.dryRun } : {}),
+      ...(j.suspend !== undefined ? { suspend: j.suspend } : {}),
+      ...(j.concurrency !== undefined ? { concurrency: j.concurrency } : {}),
+    },
+  });
+}
+
+export async function getJob(namespace: string, name: string): Promise<{
+  status?: { phase?: string; progress?: Record<string, number>; conditions?: { type: string; status: string; reason: string; message: string }[]; checkpoint?: { startAfter?: string } };
+}> {
+  const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
+  return JSON.parse(out.stdout) as Awaited<ReturnType<typeof getJob>>;
+}

@@ -248,16 +248,22 @@ class Run {
     this.stop.abort();
   }
 
+  /**
+   * `signal` only keeps an object from starting its write: a request already
+   * sent is never aborted, since S3 may complete it anyway and the outcome
+   * would be unknown. In-flight objects finish.
+   */
   private async processObject(s3: S3Client, listed: ListedObject, signal: AbortSignal): Promise<Outcome | undefined> {
     const { bucket } = this.plan;
     let operation = 'HeadObject';
+    let lastMissing: string | undefined;
     try {
       for (let attempt = 0; attempt < MAX_INSPECTIONS; attempt++) {
         operation = 'HeadObject';
         this.count(operation);
         let state;
         try {
-          state = await headObject(s3, bucket, listed.key, signal);
+          state = await headObject(s3, bucket, listed.key);
         } catch (err) {
           if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted after it was listed' };
           throw err;
@@ -276,18 +282,17 @@ class Run {
           if (action.kind === 'update-in-place') {
             operation = 'UpdateObjectEncryption';
             this.count(operation);
-            await updateEncryptionInPlace(s3, state, { bucket, target: this.target, signal });
+            await updateEncryptionInPlace(s3, state, { bucket, target: this.target });
           } else {
             let grants: AclGrants | undefined;
             if (this.aclMode === 'preserve') {
               operation = 'GetObjectAcl';
               this.count(operation);
-              grants = await this.readGrants(s3, listed.key, state.versionId, signal);
+              grants = await this.readGrants(s3, listed.key, state.versionId);
             }
             const common = {
               bucket,
               target: this.target,
-              signal,
               ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
               ...(grants ? { grants } : {}),
             };
@@ -300,7 +305,7 @@ class Run {
               this.count('MultipartCopy');
               const sourcePartSize =
                 state.partsCount && state.partsCount > 1
-                  ? await firstPartSize(s3, bucket, listed.key, state.etag, signal)
+                  ? await firstPartSize(s3, bucket, listed.key, state.etag)
                   : undefined;
               await multipartCopyInPlace(s3, state, {
                 ...common,
@@ -315,15 +320,18 @@ class Run {
             bytes: state.size,
           };
         } catch (err) {
-          // The object changed after HEAD: look at the new one instead.
+          // The object changed after HEAD, or is gone: look again; HEAD tells which.
           if (isPreconditionFailed(err)) continue;
-          if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted during the copy' };
+          if (isNotFound(err)) {
+            if (lastMissing === state.etag) throw err; // HEAD sees it, the write says it is missing: a real failure
+            lastMissing = state.etag;
+            continue;
+          }
           throw err;
         }
       }
       return this.failure(listed.key, operation, 'ObjectKeptChanging', `changed during each of ${MAX_INSPECTIONS} attempts`);
     } catch (err) {
-      if (signal.aborted && !this.fatal) return undefined;
       const code = errorCode(err);
       if (isKmsUnusable(err)) {
         this.fail(new JobError('KMSKeyUnusable', `${operation} ${listed.key}: KMS refused the key: ${code}: ${errorMessage(err)}`));
@@ -334,9 +342,9 @@ class Run {
     }
   }
 
-  private async readGrants(s3: S3Client, key: string, versionId: string | undefined, signal: AbortSignal) {
+  private async readGrants(s3: S3Client, key: string, versionId: string | undefined) {
     try {
-      return await getAclGrants(s3, this.plan.bucket, key, versionId, signal);
+      return await getAclGrants(s3, this.plan.bucket, key, versionId);
     } catch (err) {
       const code = errorCode(err);
       if (code === 'NotImplemented' || code === 'AccessControlListNotSupported') {

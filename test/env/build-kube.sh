@@ -51,11 +51,11 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 # The helper modules must pin the versions named above.
-grep -q "^require k8s.io/kubernetes $KUBE_VERSION\$" "$HERE/go/kube/go.mod" \
+grep -Eq "^(require)?[[:space:]]*k8s.io/kubernetes $KUBE_VERSION( |\$)" "$HERE/go/kube/go.mod" \
   || die "test/env/go/kube/go.mod does not require k8s.io/kubernetes $KUBE_VERSION"
 grep -q "=> k8s.io/api $KUBE_STAGING_VERSION\$" "$HERE/go/kube/go.mod" \
   || die "test/env/go/kube/go.mod does not replace the staging modules with $KUBE_STAGING_VERSION"
-grep -q "^require go.etcd.io/etcd/server/v3 $ETCD_VERSION\$" "$HERE/go/etcd/go.mod" \
+grep -Eq "^(require)?[[:space:]]*go.etcd.io/etcd/server/v3 $ETCD_VERSION( |\$)" "$HERE/go/etcd/go.mod" \
   || die "test/env/go/etcd/go.mod does not require go.etcd.io/etcd/server/v3 $ETCD_VERSION"
 
 # The version strings kube-apiserver and kubectl report (as the upstream build does).
@@ -91,7 +91,7 @@ build() {
   local work
   work="$CACHE/work/$(basename "$dest")"
   local start=$SECONDS
-  log "building $tool ... (go $(go env GOVERSION), GOMODCACHE=$(go env GOMODCACHE))"
+  log "building $tool ... ($(go env GOVERSION), GOMODCACHE=$(go env GOMODCACHE))"
   # Build from a copy so go never writes into the repository checkout.
   rm -rf "$work"
   run_step "$tool" "copy helper module" mkdir -p "$work/src" "$work/out"

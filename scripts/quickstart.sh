@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Quick start on a fresh machine: install, build the local servers (cached),
+# start a local control plane + S3 + KMS, run the operator, apply a job and
+# watch it complete. Ctrl-C stops everything. QUICKSTART_EXIT=1 exits once the
+# job is Complete (for scripted use).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run build --silent
+bash test/env/build-all.sh
+exec npx tsx scripts/quickstart.ts "$@"

@@ -1,0 +1,94 @@
+// A per-object report, like an S3 Batch Operations completion report: failures
+// only by default, or every outcome; CSV or JSON lines; to a file or to S3.
+// Rows stream to a local file, so memory does not grow with the object count.
+import { createReadStream, createWriteStream, mkdtempSync, statSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Outcome } from './types.js';
+
+export type ReportFormat = 'csv' | 'jsonl';
+
+export interface ReportOptions {
+  /** A file path or s3://bucket/key. */
+  destination: string;
+  /** Every outcome, not only failures and skips. */
+  all?: boolean;
+  format?: ReportFormat;
+}
+
+export function reportFormat(destination: string): ReportFormat {
+  return /\.csv$/i.test(destination) ? 'csv' : 'jsonl';
+}
+
+function csvField(v: string | number | undefined): string {
+  const s = v === undefined ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+interface Row {
+  key: string;
+  outcome: string;
+  detail?: string;
+  operation?: string;
+  code?: string;
+  message?: string;
+  bytes?: number;
+}
+
+function toRow(key: string, o: Outcome): Row {
+  switch (o.kind) {
+    case 'encrypted':
+    case 'wouldEncrypt':
+      return { key, outcome: o.kind, detail: o.method, bytes: o.bytes };
+    case 'alreadyEncrypted':
+      return { key, outcome: o.kind };
+    case 'skipped':
+      return { key, outcome: o.kind, detail: o.reason, ...(o.detail ? { message: o.detail } : {}) };
+    case 'failed':
+      return { key, outcome: o.kind, operation: o.failure.operation, code: o.failure.code, message: o.failure.message };
+  }
+}
+
+const COLUMNS: (keyof Row)[] = ['key', 'outcome', 'detail', 'operation', 'code', 'message', 'bytes'];
+
+export class ReportWriter {
+  private readonly out: WriteStream;
+  private readonly localPath: string;
+  private readonly format: ReportFormat;
+  rows = 0;
+
+  constructor(private readonly opts: ReportOptions) {
+    this.format = opts.format ?? reportFormat(opts.destination);
+    this.localPath = opts.destination.startsWith('s3://')
+      ? join(mkdtempSync(join(tmpdir(), 's3eo-report-')), `report.${this.format}`)
+      : opts.destination;
+    this.out = createWriteStream(this.localPath);
+    if (this.format === 'csv') this.out.write(`${COLUMNS.join(',')}\n`);
+  }
+
+  add(key: string, outcome: Outcome): void {
+    if (!this.opts.all && outcome.kind !== 'failed' && outcome.kind !== 'skipped') return;
+    const row = toRow(key, outcome);
+    this.rows++;
+    this.out.write(this.format === 'csv' ? `${COLUMNS.map((c) => csvField(row[c])).join(',')}\n` : `${JSON.stringify(row)}\n`);
+  }
+
+  /** Flushes the file; uploads it when the destination is s3://. Returns where it went. */
+  async close(s3?: S3Client): Promise<string> {
+    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(this.opts.destination);
+    if (!m) return this.localPath;
+    if (!s3) throw new Error(`report ${this.opts.destination}: no S3 client to upload it with`);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: m[1],
+        Key: m[2],
+        Body: createReadStream(this.localPath),
+        ContentLength: statSync(this.localPath).size,
+        ContentType: this.format === 'csv' ? 'text/csv' : 'application/x-ndjson',
+      }),
+    );
+    return this.opts.destination;
+  }
+}

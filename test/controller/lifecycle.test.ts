@@ -1,0 +1,184 @@
+// The operator as users drive it: dry run, suspend and resume, delete mid-run,
+// job-level failures, credentials, metrics. One operator process (least
+// privilege identity) for the file, watching this file's namespace.
+import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import {
+  createBucket,
+  createCredentialsSecret,
+  createNamespace,
+  getJob,
+  jobYaml,
+  kubectl,
+  putObjects,
+  s3Client,
+  startOperator,
+  type JobManifest,
+  type OperatorProcess,
+} from '../harness/context.js';
+
+const info = inject('seaweed');
+let s3: S3Client;
+let namespace: string;
+let operator: OperatorProcess;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function apply(j: Omit<JobManifest, 'namespace' | 's3'>): Promise<void> {
+  await kubectl(['apply', '-f', '-'], { input: jobYaml({ ...j, namespace, s3: info }) });
+}
+
+async function waitFor(name: string, condition: string, timeout = 90): Promise<Awaited<ReturnType<typeof getJob>>> {
+  const res = await kubectl(['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`], { allowFailure: true });
+  const job = await getJob(namespace, name);
+  if (res.code !== 0) throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(job.status)}\n${operator.logTail(30)}`);
+  return job;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${operator.logTail(30)}`);
+    await sleep(200);
+  }
+}
+
+function keys(n: number, prefix = 'p/'): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
+}
+
+beforeAll(async () => {
+  s3 = s3Client(info);
+  namespace = await createNamespace('life');
+  await createCredentialsSecret(namespace, info);
+  operator = await startOperator({ watchNamespace: namespace });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  s3?.destroy();
+});
+
+describe('operator lifecycle', () => {
+  it('a dry run completes and changes nothing', async () => {
+    const bucket = await createBucket(s3, 'dry');
+    await putObjects(s3, bucket, keys(20));
+    const before = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00000' }));
+    await apply({ name: 'dry', bucket, encryption: { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' }, dryRun: true });
+    const job = await waitFor('dry', 'Complete');
+    expect(job.status?.progress).toMatchObject({ scanned: 20, encrypted: 0, wouldEncrypt: 20 });
+    expect(job.status?.conditions?.find((c) => c.type === 'Complete')?.reason).toBe('DryRunCompleted');
+    const after = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00000' }));
+    expect(after.ETag).toBe(before.ETag);
+    expect(after.SSEKMSKeyId).toBeUndefined();
+
+    // Turning the dry run off runs it for real (a new generation).
+    await kubectl(['patch', 'ej', 'dry', '-n', namespace, '--type=merge', '-p', '{"spec":{"dryRun":false}}']);
+    await until('the real run', async () => {
+      const j = await getJob(namespace, 'dry');
+      return j.status?.phase === 'Complete' && j.status.progress?.encrypted === 20 ? j : undefined;
+    });
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00019' }))).ServerSideEncryption).toBe('aws:kms');
+  });
+
+  it('suspend pauses with the checkpoint kept; resume continues from it', async () => {
+    const bucket = await createBucket(s3, 'susp');
+    const all = keys(800);
+    await putObjects(s3, bucket, all);
+    await apply({ name: 'susp', bucket, encryption: { type: 'AES256' }, concurrency: 2 });
+    await until('some progress', async () => {
+      const j = await getJob(namespace, 'susp');
+      return (j.status?.progress?.scanned ?? 0) > 50 ? j : undefined;
+    });
+    await kubectl(['patch', 'ej', 'susp', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+    const suspended = await waitFor('susp', 'Suspended');
+    expect(suspended.status?.phase).toBe('Suspended');
+    const cp = suspended.status?.checkpoint?.startAfter;
+    expect(cp).toBeDefined();
+    const pausedAt = suspended.status?.progress?.scanned ?? 0;
+    expect(pausedAt).toBeLessThan(all.length);
+    await sleep(1500);
+    expect((await getJob(namespace, 'susp')).status?.progress?.scanned).toBe(pausedAt);
+
+    await kubectl(['patch', 'ej', 'susp', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
+    const done = await waitFor('susp', 'Complete');
+    const p = done.status?.progress ?? {};
+    expect(p.scanned).toBe(all.length);
+    expect((p.encrypted ?? 0) + (p.alreadyEncrypted ?? 0)).toBe(all.length);
+    expect(p.failed).toBe(0);
+    const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=susp', '-o', 'jsonpath={.items[*].reason}']);
+    expect(events.stdout).toContain('Resumed');
+  });
+
+  it('deleting a job mid-run stops it promptly and leaves no open multipart upload', async () => {
+    const bucket = await createBucket(s3, 'del');
+    await putObjects(s3, bucket, keys(600));
+    await apply({ name: 'del', bucket, encryption: { type: 'AES256' }, concurrency: 2 });
+    await until('some progress', async () => {
+      const j = await getJob(namespace, 'del');
+      return (j.status?.progress?.scanned ?? 0) > 20 ? j : undefined;
+    });
+    const started = Date.now();
+    await kubectl(['delete', 'ej', 'del', '-n', namespace, '--timeout=30s']);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const gone = await kubectl(['get', 'ej', 'del', '-n', namespace], { allowFailure: true });
+    expect(gone.code).not.toBe(0);
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+  });
+
+  it('a missing bucket ends Failed with a clear reason, without a retry storm', async () => {
+    await apply({ name: 'nobucket', bucket: 'no-such-bucket-s3eo', encryption: { type: 'AES256' } });
+    const job = await waitFor('nobucket', 'Failed');
+    const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(failed?.reason).toBe('BucketNotFound');
+    expect(failed?.message).toContain('no-such-bucket-s3eo');
+    const rv = (await kubectl(['get', 'ej', 'nobucket', '-n', namespace, '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout;
+    await sleep(3000);
+    // Nothing keeps writing to a failed job.
+    expect((await kubectl(['get', 'ej', 'nobucket', '-n', namespace, '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout).toBe(rv);
+  });
+
+  it('a disabled KMS key ends Failed before any object is touched', async () => {
+    const bucket = await createBucket(s3, 'disabled');
+    await putObjects(s3, bucket, keys(5));
+    await apply({ name: 'disabled', bucket, encryption: { type: 'aws:kms', kmsKeyId: 'alias/test-key-disabled' } });
+    const job = await waitFor('disabled', 'Failed');
+    expect(job.status?.conditions?.find((c) => c.type === 'Failed')?.reason).toBe('KMSKeyDisabled');
+    expect(job.status?.progress?.scanned ?? 0).toBe(0);
+  });
+
+  it('denied calls (wrong credentials) end Failed with a clear reason', async () => {
+    await kubectl(['create', 'secret', 'generic', 'bad-creds', '-n', namespace, '--from-literal=AWS_ACCESS_KEY_ID=nobody', '--from-literal=AWS_SECRET_ACCESS_KEY=wrong']);
+    const bucket = await createBucket(s3, 'denied');
+    await putObjects(s3, bucket, keys(3));
+    await apply({ name: 'denied', bucket, encryption: { type: 'AES256' }, secretName: 'bad-creds' });
+    const job = await waitFor('denied', 'Failed');
+    const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(failed?.reason).toMatch(/AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch/);
+    expect(JSON.stringify(job.status)).not.toContain('wrong');
+  });
+
+  it('a missing Secret ends Failed, naming the Secret and the namespace', async () => {
+    const bucket = await createBucket(s3, 'nosecret');
+    await apply({ name: 'nosecret', bucket, encryption: { type: 'AES256' }, secretName: 'does-not-exist' });
+    const job = await waitFor('nosecret', 'Failed');
+    const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(failed?.reason).toBe('CredentialsUnavailable');
+    expect(failed?.message).toContain('does-not-exist');
+    expect(failed?.message).toContain(namespace);
+  });
+
+  it('metrics scraped over HTTP show the jobs and the controller', async () => {
+    const body = await (await fetch(operator.metricsUrl)).text();
+    expect(body).toMatch(new RegExp(`s3encryption_objects_total\\{namespace="${namespace}",name="dry",result="encrypted"\\} 20`));
+    expect(body).toMatch(/controller_runtime_reconcile_total\{controller="encryptionjob",result="success"\} \d+/);
+    expect(body).toMatch(/s3encryption_request_duration_seconds_bucket\{.*service="s3",operation="CopyObject"/);
+    expect(body).toMatch(/workqueue_adds_total\{name="encryptionjob",controller="encryptionjob"\} \d+/);
+    expect(body).toContain(`s3encryption_job_condition{namespace="${namespace}",name="nobucket",condition="Failed"} 1`);
+    // A deleted job's series disappear.
+    expect(body).not.toContain(`name="del",`);
+  });
+});

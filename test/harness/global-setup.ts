@@ -71,7 +71,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 /** The CRD and the operator's RBAC, from the same files users apply. */
-async function installOperatorApi(kube: KubeEnv): Promise<void> {
+export async function installOperatorApi(kube: KubeEnv): Promise<void> {
   await kube.kubectl(['apply', '-f', join(ROOT, 'crds')]);
   await kube.kubectl(['apply', '-f', join(ROOT, 'deploy', 'rbac')]);
   await kube.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/encryptionjobs.s3encryption.dev']);

@@ -46,10 +46,10 @@ export const SERVER_GAPS: readonly ServerGap[] = [
     serverBehaviour:
       'In an unversioned bucket, CopyObject onto itself with x-amz-metadata-directive COPY (or no directive) is ' +
       'rejected with 400 InvalidRequest ("copy an object to itself without changing ... encryption attributes") ' +
-      'even when new SSE headers are sent. Changing only x-amz-storage-class in place is rejected too. ' +
-      'With REPLACE it works. In a versioned bucket COPY works (it writes a new version).',
+      'even when new SSE headers are sent. With REPLACE it works. In a versioned bucket COPY works (it writes ' +
+      'a new version).',
     awsBehaviour:
-      'An in-place copy that changes the encryption (or storage class) is legal with COPY: it is the documented ' +
+      'An in-place copy that changes the encryption is legal with COPY: it is the documented ' +
       'way to encrypt existing objects, and keeps the metadata.',
     consequence:
       'The engine must re-encrypt in place with REPLACE and resend everything REPLACE would drop: user metadata, ' +

@@ -169,8 +169,9 @@ export class JobRun {
     }
     // Stopped: keep the checkpoint and counters; the reconciler writes why (suspend, shutdown).
     await this.writer.update(final, true);
+    await this.writer.settle();
     this.writer.dispose();
-    deps.log.info({ namespace: this.ns, name: this.name, status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes }, 'run ended');
+    deps.log.info({ status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes }, 'run ended');
     return result;
   }
 
@@ -182,7 +183,7 @@ export class JobRun {
     try {
       await this.deps.client.event(this.job, { type, reason, message }, COMPONENT);
     } catch (err) {
-      this.deps.log.warn({ namespace: this.ns, name: this.name, err: String(err) }, 'could not record event');
+      this.deps.log.warn({ err: String(err) }, 'could not record event');
     }
   }
 }

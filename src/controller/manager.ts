@@ -14,6 +14,8 @@ export interface ManagerOptions {
   metrics: Metrics;
   log: Logger;
   workers?: number;
+  /** Look at every job again this often (ms). */
+  resyncMs?: number;
   /** Watch only this namespace (empty: all namespaces). */
   namespace?: string;
 }
@@ -27,6 +29,7 @@ export class Manager {
   private stopping = false;
   private workers: Promise<void>[] = [];
   private restartDelay = 1000;
+  private resync: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.client = new KubeClient(opts.kubeConfig);
@@ -61,6 +64,9 @@ export class Manager {
     informer.on('connect', () => {
       this.synced = true;
       this.restartDelay = 1000;
+      // A relist emits nothing for unchanged objects: look at every job again after
+      // a reconnect, since a status write may have been lost while we were cut off.
+      for (const job of informer.list()) enqueue(job);
     });
     informer.on('error', (err) => {
       if (this.stopping) return;
@@ -74,6 +80,9 @@ export class Manager {
     await informer.start();
     this.synced = true;
     for (const job of informer.list()) enqueue(job);
+    // Periodic resync, like controller-runtime's SyncPeriod.
+    this.resync = setInterval(() => informer.list().forEach(enqueue), this.opts.resyncMs ?? 600_000);
+    this.resync.unref();
     const n = this.opts.workers ?? 4;
     for (let i = 0; i < n; i++) this.workers.push(this.work());
   }
@@ -113,6 +122,7 @@ export class Manager {
   /** Stop watching, stop every run (each saves its checkpoint), and let the workers drain. */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.resync) clearInterval(this.resync);
     await this.informer?.stop();
     this.queue.shutdown();
     await this.reconciler.stopAll();

@@ -50,6 +50,25 @@ export class StatusWriter {
     return this.chain;
   }
 
+  /**
+   * Writes whatever is pending and retries (with backoff) until it is written:
+   * the final status of a run must not be lost to an API server restart.
+   */
+  async settle(maxMs = 120_000): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    let delay = 250;
+    for (;;) {
+      await this.flush();
+      if (!this.pending) return;
+      if (Date.now() > deadline) {
+        this.log.error('giving up writing the final status; the next reconcile will resume from the checkpoint');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

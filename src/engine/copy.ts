@@ -63,8 +63,23 @@ function preservedProperties(state: ObjectState, opts: CopyOptions) {
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as typeof p;
 }
 
-export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOptions): Promise<void> {
-  await s3.send(
+/** What the write response says about the new object's encryption (some servers say nothing). */
+export interface WrittenEncryption {
+  sse?: string;
+  kmsKeyId?: string;
+  bucketKeyEnabled?: boolean;
+}
+
+function written(out: { ServerSideEncryption?: string; SSEKMSKeyId?: string; BucketKeyEnabled?: boolean }): WrittenEncryption {
+  return {
+    ...(out.ServerSideEncryption ? { sse: out.ServerSideEncryption } : {}),
+    ...(out.SSEKMSKeyId ? { kmsKeyId: out.SSEKMSKeyId } : {}),
+    ...(out.BucketKeyEnabled !== undefined ? { bucketKeyEnabled: out.BucketKeyEnabled } : {}),
+  };
+}
+
+export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOptions): Promise<WrittenEncryption> {
+  const out = await s3.send(
     new CopyObjectCommand({
       Bucket: opts.bucket,
       Key: state.key,
@@ -78,6 +93,7 @@ export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOp
     }),
     { abortSignal: opts.signal },
   );
+  return written(out);
 }
 
 export interface MultipartOptions extends CopyOptions {
@@ -98,7 +114,7 @@ export function choosePartSize(size: number, sourcePartSize: number | undefined,
   return Math.min(Math.max(part, 1), MAX_PART);
 }
 
-export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opts: MultipartOptions): Promise<void> {
+export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opts: MultipartOptions): Promise<WrittenEncryption> {
   // A multipart upload has no tagging directive: the tags must be read and resent.
   const tags = await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal);
   const props = preservedProperties(state, opts);
@@ -143,7 +159,7 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
       });
       if (state.size === 0) break;
     }
-    await s3.send(
+    const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: opts.bucket,
         Key: state.key,
@@ -155,6 +171,7 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
       }),
       { abortSignal: opts.signal },
     );
+    return written(done);
   } catch (err) {
     // Never leave an open upload behind (it costs storage and hides the failure).
     await s3
@@ -168,7 +185,7 @@ export async function updateEncryptionInPlace(
   s3: S3Client,
   state: ObjectState,
   opts: { bucket: string; target: ResolvedTarget; signal?: AbortSignal },
-): Promise<void> {
+): Promise<WrittenEncryption> {
   if (!opts.target.kmsKeyArn) throw new Error('UpdateObjectEncryption needs the target key ARN');
   await s3.send(
     new UpdateObjectEncryptionCommand({
@@ -184,4 +201,5 @@ export async function updateEncryptionInPlace(
     }),
     { abortSignal: opts.signal },
   );
+  return {};
 }

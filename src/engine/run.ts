@@ -10,8 +10,8 @@ import {
 } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import { createClients, type Clients, type RequestObserver } from './clients.js';
-import { copyInPlace, multipartCopyInPlace, updateEncryptionInPlace } from './copy.js';
-import { decide } from './decide.js';
+import { copyInPlace, multipartCopyInPlace, updateEncryptionInPlace, type WrittenEncryption } from './copy.js';
+import { decide, isAtTarget } from './decide.js';
 import {
   errorCode,
   errorMessage,
@@ -22,7 +22,7 @@ import {
   JobError,
 } from './errors.js';
 import { keyFilter } from './filter.js';
-import { firstPartSize, getAclGrants, headObject, type AclGrants } from './inspect.js';
+import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
 import { resolveTarget, type ResolvedTarget } from './kms.js';
 import { listObjects, type ListedObject } from './lister.js';
 import { estimateCost } from './cost.js';
@@ -278,11 +278,12 @@ class Run {
         if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
         if (this.plan.dryRun) return { kind: 'wouldEncrypt', method: action.kind, bytes: state.size };
         if (signal.aborted) return undefined;
+        let result: WrittenEncryption;
         try {
           if (action.kind === 'update-in-place') {
             operation = 'UpdateObjectEncryption';
             this.count(operation);
-            await updateEncryptionInPlace(s3, state, { bucket, target: this.target });
+            result = await updateEncryptionInPlace(s3, state, { bucket, target: this.target });
           } else {
             let grants: AclGrants | undefined;
             if (this.aclMode === 'preserve') {
@@ -299,7 +300,7 @@ class Run {
             if (action.kind === 'copy') {
               operation = 'CopyObject';
               this.count(operation);
-              await copyInPlace(s3, state, common);
+              result = await copyInPlace(s3, state, common);
             } else {
               operation = 'UploadPartCopy';
               this.count('MultipartCopy');
@@ -307,18 +308,13 @@ class Run {
                 state.partsCount && state.partsCount > 1
                   ? await firstPartSize(s3, bucket, listed.key, state.etag)
                   : undefined;
-              await multipartCopyInPlace(s3, state, {
+              result = await multipartCopyInPlace(s3, state, {
                 ...common,
                 defaultPartSize: this.plan.multipartPartSize ?? DEFAULT_PART_SIZE,
                 ...(sourcePartSize ? { sourcePartSize } : {}),
               });
             }
           }
-          return {
-            kind: 'encrypted',
-            method: action.kind,
-            bytes: state.size,
-          };
         } catch (err) {
           // The object changed after HEAD, or is gone: look again; HEAD tells which.
           if (isPreconditionFailed(err)) continue;
@@ -329,6 +325,10 @@ class Run {
           }
           throw err;
         }
+        operation = 'Verify';
+        const problem = await this.verify(s3, listed.key, result);
+        if (problem) return this.failure(listed.key, operation, 'NotAtTargetAfterWrite', problem);
+        return { kind: 'encrypted', method: action.kind, bytes: state.size };
       }
       return this.failure(listed.key, operation, 'ObjectKeptChanging', `changed during each of ${MAX_INSPECTIONS} attempts`);
     } catch (err) {
@@ -340,6 +340,25 @@ class Run {
       }
       return this.failure(listed.key, operation, code, errorMessage(err));
     }
+  }
+
+  /**
+   * Checks that the write really left the object at the target: from the
+   * write's response where it says, else with a HEAD. Some servers answer 200
+   * to a copy that changed nothing; that must never count as encrypted.
+   */
+  private async verify(s3: S3Client, key: string, written: WrittenEncryption): Promise<string | undefined> {
+    let seen: { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } = written;
+    const kmsTarget = this.target.type !== 'AES256';
+    const responseSays = written.sse !== undefined && (!kmsTarget || written.kmsKeyId !== undefined);
+    if (!responseSays || (this.target.bucketKeyEnabled !== undefined && written.bucketKeyEnabled === undefined)) {
+      this.count('HeadObject');
+      const h = await headObject(s3, this.plan.bucket, key);
+      seen = h;
+    }
+    const state = { key, size: 0, etag: '', storageClass: 'STANDARD', metadata: {}, ...seen } as ObjectState;
+    if (isAtTarget(state, this.target)) return undefined;
+    return `the write succeeded but the object is ${seen.sse ?? 'unencrypted'}${seen.kmsKeyId ? ` with key ${seen.kmsKeyId}` : ''}, not ${this.target.type}${this.target.kmsKeyArn ? ` with ${this.target.kmsKeyArn}` : ''}`;
   }
 
   private async readGrants(s3: S3Client, key: string, versionId: string | undefined) {

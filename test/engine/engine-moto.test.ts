@@ -31,6 +31,18 @@ beforeAll(() => {
 afterAll(() => s3.destroy());
 
 describe('engine on moto', () => {
+  it('re-keys SSE-KMS objects from key A to key B in place', async () => {
+    const bucket = await createBucket(s3, 'mrekey');
+    const keyA = keyOf(info, 'alias/test-key-a');
+    const keyB = keyOf(info, 'alias/test-key-b');
+    for (const k of ['r/1', 'r/2']) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyA.arn }));
+    }
+    const result = await runEngine(plan(bucket));
+    expect(result.counters).toMatchObject({ scanned: 2, encrypted: 2, failed: 0 });
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'r/1' }))).SSEKMSKeyId).toBe(keyB.arn);
+  });
+
   it('round-trips keys with control characters and dir/ markers (EncodingType=url listing)', async () => {
     // moto gap: its HTTP server answers 404 to a request path with a newline, so no
     // such key can be written to it; tab is the control character we can test here.

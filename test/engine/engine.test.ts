@@ -72,6 +72,18 @@ describe('engine on SeaweedFS', () => {
     expect(result.recentFailures.map((f) => f.key).sort()).toEqual([...keys].sort());
   });
 
+  it('SeaweedFS gap: an in-place KMS re-key answers 200 but changes nothing; verification fails the object instead of counting it', async () => {
+    // test/harness/server-gaps.ts: seaweedfs-inplace-kms-rekey-is-noop. On AWS (and moto) the copy re-keys.
+    const bucket = await createBucket(s3, 'rekey');
+    const keyB = keyOf(info, 'alias/test-key-b');
+    await putObjects(s3, bucket, ['r/1', 'r/2'], { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyB.arn });
+    const result = await runEngine(plan(bucket));
+    expect(result.counters).toMatchObject({ scanned: 2, encrypted: 0, failed: 2 });
+    expect(result.recentFailures[0]).toMatchObject({ operation: 'Verify', code: 'NotAtTargetAfterWrite' });
+    expect(result.recentFailures[0]?.message).toContain(keyB.arn);
+    expect((await head(bucket, 'r/1')).SSEKMSKeyId).toBe(keyB.arn);
+  });
+
   it('honours the prefix boundary: data/ never touches data-old/', async () => {
     const bucket = await createBucket(s3, 'prefix');
     await putObjects(s3, bucket, ['data/1', 'data/2', 'data-old/1', 'dat', 'data']);

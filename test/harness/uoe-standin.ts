@@ -78,7 +78,6 @@ export interface UpdateObjectEncryptionStandIn {
   stop(): Promise<void>;
 }
 
-const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 /** AWS's documented pattern for SSEKMSEncryption.KMSKeyArn, and its length limits. */
 const KMS_KEY_ARN = /^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:([0-9]{12}):key\/[a-zA-Z0-9-]+$/;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
@@ -725,8 +724,3 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
   };
 }
 
-/** The XML body of an UpdateObjectEncryption request (for tests that send one by hand). */
-export function objectEncryptionXml(kmsKeyArn: string, bucketKeyEnabled?: boolean): string {
-  const bk = bucketKeyEnabled === undefined ? '' : `<BucketKeyEnabled>${String(bucketKeyEnabled)}</BucketKeyEnabled>`;
-  return `<?xml version="1.0" encoding="UTF-8"?><ObjectEncryption xmlns="${S3_NS}"><SSE-KMS><KMSKeyArn>${xmlEscape(kmsKeyArn)}</KMSKeyArn>${bk}</SSE-KMS></ObjectEncryption>`;
-}

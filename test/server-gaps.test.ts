@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DescribeKeyCommand, DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
+  GetBucketOwnershipControlsCommand,
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -293,6 +294,26 @@ const GAP_PROBES: Record<GapId, Probe> = {
     const b = await ctx.bucket();
     await put(ctx, b, 'o', { WebsiteRedirectLocation: '/elsewhere' });
     expect((await head(ctx, b, 'o')).WebsiteRedirectLocation).toBeUndefined();
+  },
+
+  async 'seaweedfs-acls-kept-under-owner-enforced'(ctx) {
+    const b = await ctx.bucket();
+    const oc = await ctx.s3.send(new GetBucketOwnershipControlsCommand({ Bucket: b }));
+    expect(oc.OwnershipControls?.Rules?.[0]?.ObjectOwnership).toBe('BucketOwnerEnforced');
+    await put(ctx, b, 'o', { GrantRead: 'uri="http://acs.amazonaws.com/groups/global/AuthenticatedUsers"' });
+    const acl = await ctx.s3.send(new GetObjectAclCommand({ Bucket: b, Key: 'o' }));
+    expect(acl.Grants?.some((g) => g.Permission === 'READ' && g.Grantee?.URI?.endsWith('AuthenticatedUsers'))).toBe(true);
+  },
+
+  async 'moto-multipart-object-acl-500'(ctx) {
+    const b = await ctx.bucket();
+    const c = await ctx.s3.send(new CreateMultipartUploadCommand({ Bucket: b, Key: 'm' }));
+    const part = await ctx.s3.send(new UploadPartCommand({ Bucket: b, Key: 'm', UploadId: c.UploadId, PartNumber: 1, Body: 'x' }));
+    await ctx.s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: b, Key: 'm', UploadId: c.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }),
+    );
+    const err = await ctx.s3.send(new GetObjectAclCommand({ Bucket: b, Key: 'm' })).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeDefined();
   },
 
   async 'seaweedfs-list-url-encoding-plus'(ctx) {

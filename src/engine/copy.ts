@@ -29,14 +29,20 @@ export function copySource(bucket: string, state: ObjectState): string {
   return `${bucket}/${key}${state.versionId && state.versionId !== 'null' ? `?versionId=${encodeURIComponent(state.versionId)}` : ''}`;
 }
 
-function sseHeaders(target: ResolvedTarget): Pick<CopyObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'> {
+function sseHeaders(
+  target: ResolvedTarget,
+  state: ObjectState,
+): Pick<CopyObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'> {
   const out: Pick<CopyObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'> = {
     ServerSideEncryption: target.type,
   };
   if (target.type !== 'AES256') {
     const key = target.kmsKeyArn ?? target.kmsKeyId;
     if (key) out.SSEKMSKeyId = key;
-    if (target.bucketKeyEnabled !== undefined) out.BucketKeyEnabled = target.bucketKeyEnabled;
+    // A job that does not name the bucket key keeps the object's own setting
+    // (a copy without the header would turn it off).
+    const bucketKey = target.bucketKeyEnabled ?? state.bucketKeyEnabled;
+    if (bucketKey !== undefined) out.BucketKeyEnabled = bucketKey;
   }
   return out;
 }
@@ -58,7 +64,7 @@ function preservedProperties(state: ObjectState, opts: CopyOptions) {
     ObjectLockLegalHoldStatus: state.objectLockLegalHold as CopyObjectCommandInput['ObjectLockLegalHoldStatus'],
     ChecksumAlgorithm: state.checksumAlgorithm,
     ...opts.grants,
-    ...sseHeaders(opts.target),
+    ...sseHeaders(opts.target, state),
   };
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as typeof p;
 }
@@ -78,8 +84,28 @@ function written(out: { ServerSideEncryption?: string; SSEKMSKeyId?: string; Buc
   };
 }
 
+/** MD5 of an empty body: a copy request has no body. */
+const EMPTY_BODY_MD5 = '1B2M2Y8AsgTpgAmY7PhCfg==';
+
+/**
+ * Writes that set object-lock fields must carry an integrity header (S3's rule
+ * for requests with retention); a copy has no body, so the MD5 of nothing.
+ */
+function withLockIntegrity(command: CopyObjectCommand, state: ObjectState): CopyObjectCommand {
+  if (!state.objectLockMode && state.objectLockLegalHold !== 'ON') return command;
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['content-md5'] = EMPTY_BODY_MD5;
+      return next(args);
+    },
+    { step: 'build', name: 's3eoLockIntegrity' },
+  );
+  return command;
+}
+
 export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOptions): Promise<WrittenEncryption> {
-  const out = await s3.send(
+  const command = withLockIntegrity(
     new CopyObjectCommand({
       Bucket: opts.bucket,
       Key: state.key,
@@ -91,8 +117,9 @@ export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOp
       TaggingDirective: 'COPY',
       ...preservedProperties(state, opts),
     }),
-    { abortSignal: opts.signal },
+    state,
   );
+  const out = await s3.send(command, { abortSignal: opts.signal });
   return written(out);
 }
 

@@ -66,9 +66,9 @@ export function decide(state: ObjectState, target: ResolvedTarget, opts: DecideO
     return { kind: 'skip', reason: 'archived', detail: `${state.storageClass} object not restored: restore it first` };
   }
   const now = opts.now ?? new Date();
+  // Never send PUT ?encryption to an endpoint not known to implement it, whatever the method.
   const inPlaceAllowed =
-    !storageClassChange &&
-    (opts.method === 'UpdateObjectEncryption' || (opts.method === 'Auto' && opts.updateInPlaceAvailable));
+    !storageClassChange && opts.updateInPlaceAvailable && (opts.method === 'UpdateObjectEncryption' || opts.method === 'Auto');
   if (inPlaceAllowed && canUpdateInPlace(state, target, now)) return { kind: 'update-in-place' };
   if (opts.method === 'UpdateObjectEncryption') {
     return {

@@ -15,6 +15,7 @@ import { decide, isAtTarget } from './decide.js';
 import {
   errorCode,
   errorMessage,
+  httpStatus,
   isJobLevel,
   isKmsUnusable,
   isNotFound,
@@ -266,6 +267,10 @@ class Run {
           state = await headObject(s3, bucket, listed.key);
         } catch (err) {
           if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted after it was listed' };
+          // HEAD of an SSE-C object without its key answers a bare 400: it cannot be copied without the key.
+          if (httpStatus(err) === 400) {
+            return { kind: 'skipped', reason: 'unsupported', detail: 'HEAD answered 400: encrypted with a customer-provided key (SSE-C)' };
+          }
           throw err;
         }
         const action = decide(state, this.target, {
@@ -306,7 +311,7 @@ class Run {
               this.count('MultipartCopy');
               const sourcePartSize =
                 state.partsCount && state.partsCount > 1
-                  ? await firstPartSize(s3, bucket, listed.key, state.etag)
+                  ? await firstPartSize(s3, bucket, listed.key)
                   : undefined;
               result = await multipartCopyInPlace(s3, state, {
                 ...common,

@@ -31,6 +31,11 @@ export function validatePlan(plan: Plan): void {
   if (plan.multipartThreshold !== undefined && !(plan.multipartThreshold >= 0)) {
     bad('multipartThreshold', 'must be zero or more bytes');
   }
+  if (plan.method === 'UpdateObjectEncryption' && plan.connection.endpoint && plan.connection.supportsUpdateObjectEncryption !== true) {
+    // Some S3-compatible servers take PUT ?encryption for a plain PUT and would
+    // overwrite the object with an empty body: never send it unless told it is safe.
+    bad('method', 'UpdateObjectEncryption on a custom endpoint needs the endpoint to be declared as supporting it');
+  }
   for (const [field, url] of [
     ['connection.endpoint', plan.connection.endpoint],
     ['connection.kmsEndpoint', plan.connection.kmsEndpoint],

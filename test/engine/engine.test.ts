@@ -1,9 +1,9 @@
 // The engine against a real S3 server with real SSE-KMS (SeaweedFS + local-kms):
 // keys that are hard to list, prefix boundaries, idempotence, resume, dry run
 // and job-level errors.
-import { HeadObjectCommand, PutObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { runEngine, type Plan } from '../../src/engine/index.js';
+import { createClients, runEngine, type Plan } from '../../src/engine/index.js';
 import { createBucket, keyOf, putObjects, s3Client } from '../harness/context.js';
 
 const info = inject('seaweed');
@@ -82,6 +82,34 @@ describe('engine on SeaweedFS', () => {
     expect(result.recentFailures[0]).toMatchObject({ operation: 'Verify', code: 'NotAtTargetAfterWrite' });
     expect(result.recentFailures[0]?.message).toContain(keyB.arn);
     expect((await head(bucket, 'r/1')).SSEKMSKeyId).toBe(keyB.arn);
+  });
+
+  it('never replaces a concurrent overwrite with stale data: the copy is conditional, the new object is looked at again', async () => {
+    // SeaweedFS honours x-amz-copy-source-if-match (moto ignores it: server-gaps.ts).
+    const bucket = await createBucket(s3, 'race');
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', Metadata: { v: '1' } }));
+    const clients = createClients(plan(bucket).connection);
+    let overwritten = false;
+    clients.s3.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === 'CopyObjectCommand' && !overwritten) {
+          overwritten = true;
+          // A writer replaces the object between our HEAD and our copy.
+          await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data', Metadata: { v: '2' } }));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'concurrentWriter' },
+    );
+    const result = await runEngine(plan(bucket), { clients });
+    clients.destroy();
+    expect(overwritten).toBe(true);
+    expect(result.counters).toMatchObject({ scanned: 1, encrypted: 1, failed: 0 });
+    expect(result.requests.HeadObject).toBeGreaterThanOrEqual(2);
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'hot' }));
+    expect(await got.Body?.transformToString()).toBe('new data');
+    expect(got.Metadata).toEqual({ v: '2' });
+    expect(got.ServerSideEncryption).toBe('aws:kms');
   });
 
   it('honours the prefix boundary: data/ never touches data-old/', async () => {

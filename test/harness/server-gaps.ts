@@ -19,11 +19,13 @@ export type GapId =
   | 'seaweedfs-bucket-key-not-reported'
   | 'seaweedfs-copy-keeps-storage-class'
   | 'seaweedfs-website-redirect-dropped'
+  | 'seaweedfs-acls-kept-under-owner-enforced'
   | 'seaweedfs-list-url-encoding-plus'
   | 'moto-ignores-copy-source-conditions'
   | 'moto-kms-keys-not-validated'
   | 'moto-sse-kms-key-id-as-sent'
   | 'moto-head-part-number-etag'
+  | 'moto-multipart-object-acl-500'
   | 'etag-is-plaintext-md5-for-sse-kms'
   | 'no-default-encryption';
 
@@ -139,6 +141,31 @@ export const SERVER_GAPS: readonly ServerGap[] = [
     serverBehaviour: 'x-amz-website-redirect-location is accepted on PutObject but not stored (HEAD lacks it).',
     awsBehaviour: 'Stored and returned on HEAD/GET. (moto stores it, and drops it on a REPLACE copy unless resent.)',
     consequence: 'Tests that the engine resends WebsiteRedirectLocation must run on moto.',
+  },
+  {
+    id: 'seaweedfs-acls-kept-under-owner-enforced',
+    server: 'seaweedfs',
+    serverBehaviour:
+      'GetBucketOwnershipControls reports BucketOwnerEnforced (ACLs disabled) for every bucket, yet PutObject ' +
+      'and CopyObject store x-amz-grant-* grants and GetObjectAcl returns them.',
+    awsBehaviour:
+      'With BucketOwnerEnforced, ACLs are disabled: a request with grants other than the owner\'s is refused ' +
+      '(AccessControlListNotSupported), so no object carries extra grants.',
+    consequence:
+      'The engine trusts the ownership controls (as on AWS) and does not read ACLs on such buckets, saving one ' +
+      'request per object; grants put on SeaweedFS objects anyway are not carried over. ACL preservation is ' +
+      'proved on moto, where ownership controls are absent and ACLs are in force.',
+  },
+  {
+    id: 'moto-multipart-object-acl-500',
+    server: 'moto',
+    serverBehaviour:
+      'GetObjectAcl on an object written by a multipart upload that carried no grant headers fails with 500 ' +
+      '(an HTML error page: the object has no ACL record).',
+    awsBehaviour: 'Every object has an ACL; GetObjectAcl returns the owner FULL_CONTROL grant.',
+    consequence:
+      'Tests on moto create multipart objects with explicit grant headers, so that the object has an ACL to ' +
+      'read and carry over.',
   },
   {
     id: 'seaweedfs-list-url-encoding-plus',

@@ -61,7 +61,7 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!m || !m[1]) throw new InvalidArgumentError(`"${url}" is not an s3://bucket/prefix URL`);
+  if (!m || !m[1]) throw new Error(`"${url}" is not an s3://bucket/prefix URL`);
   return { bucket: m[1], prefix: m[2] ?? '' };
 }
 

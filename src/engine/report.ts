@@ -76,7 +76,10 @@ export class ReportWriter {
 
   /** Flushes the file; uploads it when the destination is s3://. Returns where it went. */
   async close(s3?: S3Client): Promise<string> {
-    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => {
+      this.out.once('error', reject);
+      this.out.end(() => resolve());
+    });
     const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(this.opts.destination);
     if (!m) return this.localPath;
     if (!s3) throw new Error(`report ${this.opts.destination}: no S3 client to upload it with`);

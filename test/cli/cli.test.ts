@@ -1,0 +1,140 @@
+// s3-encrypt as a user runs it: a separate process, flags in the AWS CLI's
+// words, a JSON summary, exit codes, a resume file and a report.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { createBucket, keyOf, putObjects, ROOT, s3Client } from '../harness/context.js';
+
+const info = inject('seaweed');
+let s3: S3Client;
+let dir: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args], {
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: info.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: info.secretAccessKey,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const conn = (): string[] => ['--endpoint-url', info.s3Endpoint, '--kms-endpoint-url', info.kmsEndpoint, '--region', info.region, '--force-path-style'];
+
+beforeAll(() => {
+  s3 = s3Client(info);
+  dir = mkdtempSync(join(inject('workDir'), 'cli-'));
+});
+afterAll(() => s3.destroy());
+
+describe('s3-encrypt CLI', () => {
+  it('encrypts a prefix, prints a JSON summary and exits 0', async () => {
+    const bucket = await createBucket(s3, 'cli');
+    await putObjects(s3, bucket, ['logs/a', 'logs/b', 'logs/c', 'other/d']);
+    const run = await cli([`s3://${bucket}/logs/`, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-a', ...conn()]);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { status: string; counters: Record<string, number>; kmsKeyArn: string; objectsPerSecond: number };
+    expect(summary.status).toBe('Complete');
+    expect(summary.counters).toMatchObject({ scanned: 3, encrypted: 3, failed: 0 });
+    expect(summary.kmsKeyArn).toBe(keyOf(info, 'alias/test-key-a').arn);
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'logs/b' }))).ServerSideEncryption).toBe('aws:kms');
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'other/d' }))).ServerSideEncryption).toBeUndefined();
+  });
+
+  it('--dryrun changes nothing and reports what would change and its cost', async () => {
+    const bucket = await createBucket(s3, 'clidry');
+    await putObjects(s3, bucket, ['a', 'b']);
+    const run = await cli([`s3://${bucket}`, '--sse', 'AES256', '--dryrun', '--json', ...conn()]);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { wouldEncrypt: { objects: number }; estimate: { requests: { copy: number }; usd: number } };
+    expect(summary.wouldEncrypt.objects).toBe(2);
+    expect(summary.estimate.requests.copy).toBe(2);
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'a' }))).ServerSideEncryption).toBeUndefined();
+  });
+
+  it('exits 2 with a clear message when the run cannot start', async () => {
+    const badFlag = await cli(['s3://x-bucket', '--sse', 'rot13', ...conn()]);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/--sse/);
+    const badUrl = await cli(['not-a-url', '--sse', 'AES256']);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toMatch(/s3:\/\/bucket/);
+    const noBucket = await cli(['s3://no-such-bucket-s3eo', '--sse', 'AES256', ...conn()]);
+    expect(noBucket.code).toBe(2);
+    expect(noBucket.stderr).toMatch(/no-such-bucket-s3eo.*does not exist/);
+    const bucket = await createBucket(s3, 'clikey');
+    const badKey = await cli([`s3://${bucket}`, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-disabled', ...conn()]);
+    expect(badKey.code).toBe(2);
+    expect(JSON.parse(badKey.stdout)).toMatchObject({ status: 'Failed', reason: 'KMSKeyDisabled' });
+  });
+
+  it('exits 1 when some objects failed, and writes them to the report', async () => {
+    // A real per-object failure: SeaweedFS cannot re-key SSE-KMS objects in place and
+    // the engine's verification catches it (server-gaps.ts: seaweedfs-inplace-kms-rekey-is-noop).
+    const bucket = await createBucket(s3, 'clifail');
+    await putObjects(s3, bucket, ['ok/1', 'ok/2']);
+    await putObjects(s3, bucket, ['rekey'], { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyOf(info, 'alias/test-key-b').arn });
+    const report = join(dir, 'report.csv');
+    const run = await cli([`s3://${bucket}`, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-a', '--report', report, ...conn()]);
+    expect(run.code, run.stderr).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ counters: { scanned: 3, encrypted: 2, failed: 1 } });
+    const lines = readFileSync(report, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('key,outcome,detail,operation,code,message,bytes');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^rekey,failed,,Verify,NotAtTargetAfterWrite,/);
+  });
+
+  it('--resume continues from the checkpoint file and --report-all lists every object as JSON lines', async () => {
+    const bucket = await createBucket(s3, 'cliresume');
+    const keys = Array.from({ length: 20 }, (_, i) => `k/${String(i).padStart(3, '0')}`);
+    await putObjects(s3, bucket, keys);
+    const cp = join(dir, 'cp.json');
+    // A checkpoint as an interrupted run leaves it: the first 10 keys finished.
+    writeFileSync(cp, JSON.stringify({ bucket, prefix: '', startAfter: keys[9], counters: { scanned: 10, encrypted: 10, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 100 }, updatedAt: new Date().toISOString() }));
+    const report = join(dir, 'all.jsonl');
+    const run = await cli([`s3://${bucket}`, '--sse', 'AES256', '--resume', cp, '--report', report, '--report-all', ...conn()]);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { counters: Record<string, number>; checkpoint: string };
+    expect(summary.counters).toMatchObject({ scanned: 20, encrypted: 20 });
+    expect(summary.checkpoint).toBe(keys[19]);
+    // Only the 10 after the checkpoint were touched.
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[0]! }))).ServerSideEncryption).toBeUndefined();
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[10]! }))).ServerSideEncryption).toBe('AES256');
+    const rows = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; outcome: string });
+    expect(rows.map((r) => r.key)).toEqual(keys.slice(10));
+    expect(new Set(rows.map((r) => r.outcome))).toEqual(new Set(['encrypted']));
+    expect(existsSync(cp)).toBe(true);
+    expect((JSON.parse(readFileSync(cp, 'utf8')) as { startAfter: string }).startAfter).toBe(keys[19]);
+    // A checkpoint file for another bucket is refused.
+    const other = await cli(['s3://some-other-bucket', '--sse', 'AES256', '--resume', cp, ...conn()]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/--resume/);
+  });
+
+  it('writes a report to S3', async () => {
+    const bucket = await createBucket(s3, 'clireport');
+    await putObjects(s3, bucket, ['x/1']);
+    const run = await cli([`s3://${bucket}/x/`, '--sse', 'AES256', '--report', `s3://${bucket}/reports/run.jsonl`, '--report-all', ...conn()]);
+    expect(run.code, run.stderr).toBe(0);
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.jsonl' }));
+    expect(JSON.parse((await got.Body!.transformToString()).trim())).toMatchObject({ key: 'x/1', outcome: 'encrypted' });
+  });
+});

@@ -43,6 +43,8 @@ export interface JobProgress {
   skipped: number;
   failed: number;
   bytesEncrypted: number;
+  /** For display: at target / listed. */
+  summary?: string;
   skippedByReason?: Record<string, number>;
   wouldEncrypt?: number;
   wouldEncryptBytes?: number;

@@ -24,6 +24,7 @@ function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
       Object.entries(p.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
     ),
   };
+  out.summary = `${out.encrypted + out.alreadyEncrypted}/${out.scanned}`;
   if (dryRun) {
     out.wouldEncrypt = p.planned.objects;
     out.wouldEncryptBytes = p.planned.bytes;

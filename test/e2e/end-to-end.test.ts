@@ -78,6 +78,7 @@ describe('EncryptionJob end to end on SeaweedFS', () => {
 
     // kubectl shows it the way a user reads it.
     const table = await kubectl(['get', 'ej', '-n', namespace]);
-    expect(table.stdout).toMatch(/encrypt-logs\s+Complete\s+50\s+50\s+0\s+0/);
+    expect(table.stdout).toMatch(/NAME\s+STATUS\s+PROGRESS\s+ENCRYPTED\s+FAILED\s+AGE/);
+    expect(table.stdout).toMatch(/encrypt-logs\s+Complete\s+50\/50\s+50\s+0\s/);
   });
 });

@@ -1,6 +1,13 @@
 // The engine against moto, the server that follows AWS copy semantics most
 // closely: keys SeaweedFS cannot copy, and (known gap) moto's missing KMS checks.
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { runEngine, type Plan } from '../../src/engine/index.js';
 import { createBucket, keyOf, s3Client } from '../harness/context.js';
@@ -31,6 +38,42 @@ beforeAll(() => {
 afterAll(() => s3.destroy());
 
 describe('engine on moto', () => {
+  it('counts archived objects (GLACIER, DEEP_ARCHIVE) as skipped, not failed; Glacier Instant Retrieval is copied', async () => {
+    const bucket = await createBucket(s3, 'march');
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cold/a', Body: 'a', StorageClass: 'GLACIER' }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cold/b', Body: 'b', StorageClass: 'DEEP_ARCHIVE' }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cold/c', Body: 'c', StorageClass: 'GLACIER_IR' }));
+    const result = await runEngine(plan(bucket));
+    expect(result.counters).toMatchObject({ scanned: 3, encrypted: 1, skipped: 2, failed: 0 });
+    expect(result.skippedByReason.archived).toBe(2);
+    const c = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cold/c' }));
+    expect(c.StorageClass).toBe('GLACIER_IR');
+    expect(c.ServerSideEncryption).toBe('aws:kms');
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cold/a' }))).ServerSideEncryption).toBeUndefined();
+  });
+
+  it('versioned bucket: only current versions change; noncurrent versions left as they were are counted', async () => {
+    const bucket = await createBucket(s3, 'mvers');
+    await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    for (const k of ['v/1', 'v/2', 'v/3']) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'first' }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'second' }));
+    }
+    const result = await runEngine(plan(bucket));
+    expect(result.counters).toMatchObject({ scanned: 3, encrypted: 3 });
+    // 3 older versions, plus the 3 versions that were current before the run.
+    expect(result.noncurrentVersions).toBe(6);
+    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+    const latest = (versions.Versions ?? []).filter((v) => v.IsLatest);
+    expect(latest).toHaveLength(3);
+    for (const v of latest) {
+      const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
+      expect(h.ServerSideEncryption).toBe('aws:kms');
+      const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key }));
+      expect(await body.Body?.transformToString()).toBe('second');
+    }
+  });
+
   it('re-keys SSE-KMS objects from key A to key B in place', async () => {
     const bucket = await createBucket(s3, 'mrekey');
     const keyA = keyOf(info, 'alias/test-key-a');

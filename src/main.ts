@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
     .option('--leader-election-id <name>', 'name of the Lease', 's3-encryption-operator')
     .option('--max-concurrent-reconciles <n>', 'reconcile workers', '4')
+    .option('--max-inflight-objects <n>', 'objects in flight across all jobs (each job also has spec.concurrency)', '256')
     .option('--watch-namespace <ns>', 'watch EncryptionJobs in this namespace only (default: all namespaces)', '')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .parse();
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
     leaderElectionId: string;
     maxConcurrentReconciles: string;
     watchNamespace: string;
+    maxInflightObjects: string;
     logLevel: string;
   }>();
   const log = createLogger(opts.logLevel);
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
   kc.loadFromDefault();
 
   const manager = new Manager({ kubeConfig: kc, metrics, log, workers: Number(opts.maxConcurrentReconciles),
+    maxInflightObjects: Number(opts.maxInflightObjects),
     ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),
   });
   let ready = false;

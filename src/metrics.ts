@@ -97,8 +97,8 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly inFlight = new Gauge({
-    name: 's3encryption_inflight_requests',
-    help: 'S3 and KMS requests in flight',
+    name: 's3encryption_inflight_objects',
+    help: 'Objects a job is working on right now',
     labelNames: ['namespace', 'name'],
     registers: [this.registry],
   });

@@ -1,6 +1,6 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { runEngine, type Progress, type RunResult } from '../engine/index.js';
+import { runEngine, type Budget, type Progress, type RunResult } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
@@ -38,6 +38,8 @@ export interface JobRunDeps {
   client: KubeClient;
   metrics: Metrics;
   log: Logger;
+  /** Objects in flight across all jobs of this operator. */
+  budget?: Budget;
 }
 
 export class JobRun {
@@ -115,6 +117,8 @@ export class JobRun {
       deps.metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
       deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
       lastCounters = { ...c };
+      deps.metrics.inFlight.set(labels, p.inFlight);
+      if (p.counters.scanned > 0) deps.metrics.progressRatio.set(labels, (c.encrypted + c.alreadyEncrypted) / c.scanned);
       const status: EncryptionJobStatus = {
         progress,
         recentFailures: p.recentFailures.slice(-20),
@@ -125,6 +129,7 @@ export class JobRun {
 
     const result = await runEngine(planFor(job, this.credentials, startAfter), {
       signal: this.abort.signal,
+      ...(deps.budget ? { budget: deps.budget } : {}),
       onProgress,
       observer: (e) => {
         deps.metrics.requestDuration.observe(

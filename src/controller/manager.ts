@@ -2,6 +2,7 @@
 // The informer recovers from every watch error by starting again with backoff;
 // client-node relists on 410 Gone by itself.
 import { makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
+import { Budget } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import { CONTROLLER, type Metrics } from '../metrics.js';
 import { GROUP, jobKey, PLURAL, VERSION, type EncryptionJob } from './api.js';
@@ -14,6 +15,8 @@ export interface ManagerOptions {
   metrics: Metrics;
   log: Logger;
   workers?: number;
+  /** Objects in flight across all jobs (default 256). */
+  maxInflightObjects?: number;
   /** Look at every job again this often (ms). */
   resyncMs?: number;
   /** Watch only this namespace (empty: all namespaces). */
@@ -44,6 +47,7 @@ export class Manager {
       client: this.client,
       metrics: opts.metrics,
       log: opts.log,
+      budget: new Budget(opts.maxInflightObjects ?? 256),
       getJob: (namespace, name) => this.informer?.get(name, namespace),
     });
   }

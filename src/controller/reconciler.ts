@@ -1,5 +1,6 @@
 // Reconciling one EncryptionJob: compare what the job asks for with the run in
 // progress (if any) and start, stop or leave it; write what it means to status.
+import type { Budget } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { FINALIZER, type EncryptionJob } from './api.js';
@@ -12,6 +13,8 @@ export interface ReconcilerDeps {
   client: KubeClient;
   metrics: Metrics;
   log: Logger;
+  /** Objects in flight across all jobs. */
+  budget?: Budget;
   /** The informer's cache: the latest job we have seen. */
   getJob: (namespace: string, name: string) => EncryptionJob | undefined;
 }
@@ -88,7 +91,12 @@ export class Reconciler {
     const fresh = await this.deps.client.getJob(namespace, name);
     if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 0;
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
-    const next = new JobRun(fresh, credentials, { client: this.deps.client, metrics: this.deps.metrics, log });
+    const next = new JobRun(fresh, credentials, {
+      client: this.deps.client,
+      metrics: this.deps.metrics,
+      log,
+      ...(this.deps.budget ? { budget: this.deps.budget } : {}),
+    });
     this.runs.set(key, next);
     void next.done.finally(() => {
       if (this.runs.get(key) === next) this.runs.delete(key);

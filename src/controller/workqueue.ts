@@ -52,12 +52,28 @@ export class WorkQueue {
     this.timers.add(t);
   }
 
+  /**
+   * Retries a key after the larger of its own exponential backoff and the
+   * overall bucket's wait (10 retries/s, burst 100), as client-go's default
+   * controller rate limiter does, so many failing keys cannot storm the API.
+   */
   addRateLimited(key: string): void {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
     this.opts.onRetry?.();
-    const delay = Math.min((this.opts.baseDelayMs ?? 500) * 2 ** n, this.opts.maxDelayMs ?? 300_000);
-    this.addAfter(key, delay);
+    const perItem = Math.min((this.opts.baseDelayMs ?? 500) * 2 ** n, this.opts.maxDelayMs ?? 300_000);
+    this.addAfter(key, Math.max(perItem, this.overallDelay()));
+  }
+
+  private bucketTokens = 100;
+  private bucketAt = Date.now();
+
+  private overallDelay(): number {
+    const now = Date.now();
+    this.bucketTokens = Math.min(100, this.bucketTokens + ((now - this.bucketAt) / 1000) * 10);
+    this.bucketAt = now;
+    this.bucketTokens -= 1;
+    return this.bucketTokens >= 0 ? 0 : Math.ceil((-this.bucketTokens / 10) * 1000);
   }
 
   forget(key: string): void {

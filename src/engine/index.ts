@@ -4,3 +4,4 @@ export { createClients, type Clients, type RequestEvent, type RequestObserver } 
 export { JobError } from './errors.js';
 export { validatePlan } from './validate.js';
 export * from './types.js';
+export { Budget } from './budget.js';

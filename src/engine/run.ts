@@ -9,6 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
+import type { Budget } from './budget.js';
 import { createClients, type Clients, type RequestObserver } from './clients.js';
 import { copyInPlace, multipartCopyInPlace, updateEncryptionInPlace, type WrittenEncryption } from './copy.js';
 import { decide, isAtTarget } from './decide.js';
@@ -50,6 +51,8 @@ export interface RunOptions {
   onOutcome?: (key: string, outcome: Outcome) => void;
   /** Injected clients (tests, benchmarks); otherwise built from plan.connection. */
   clients?: Clients;
+  /** Objects in flight across every run of the process (the operator shares one). */
+  budget?: Budget;
 }
 
 const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3;
@@ -74,6 +77,8 @@ class Run {
   private versioned = false;
   private target!: ResolvedTarget;
   private readonly stop = new AbortController();
+  /** Objects being worked on (holding a budget slot). */
+  private active = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -96,6 +101,7 @@ class Run {
       planned: { ...this.planned, byMethod: { ...this.planned.byMethod } },
       requests: { ...this.requests },
       recentFailures: [...this.failures],
+      inFlight: this.active,
     };
   }
 
@@ -180,7 +186,15 @@ class Run {
           this.watermark.finish(slot, { kind: 'skipped', reason: 'filtered' });
         } else {
           void queue.add(async () => {
-            const outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
+            await this.opts.budget?.acquire();
+            this.active++;
+            let outcome: Outcome | undefined;
+            try {
+              outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
+            } finally {
+              this.active--;
+              this.opts.budget?.release();
+            }
             // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
             if (outcome) this.watermark.finish(slot, outcome);
           });

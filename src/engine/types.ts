@@ -83,6 +83,8 @@ export interface Progress {
   planned: { objects: number; bytes: number; byMethod: Record<string, number> };
   requests: Record<string, number>;
   recentFailures: ObjectFailure[];
+  /** Objects being worked on right now. */
+  inFlight: number;
 }
 
 export type ResultStatus = 'Complete' | 'Failed' | 'Stopped';

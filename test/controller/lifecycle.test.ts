@@ -159,6 +159,11 @@ describe('operator lifecycle', () => {
     const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
     expect(failed?.reason).toMatch(/AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch/);
     expect(JSON.stringify(job.status)).not.toContain('wrong');
+    // Credentials never reach logs or events either.
+    expect(operator.logTail(10_000)).not.toContain(info.secretAccessKey);
+    const events = await kubectl(['get', 'events', '-n', namespace, '-o', 'json']);
+    expect(events.stdout).not.toContain(info.secretAccessKey);
+    expect(events.stdout).not.toContain('"wrong"');
   });
 
   it('a missing Secret ends Failed, naming the Secret and the namespace', async () => {

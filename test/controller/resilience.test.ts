@@ -135,6 +135,66 @@ describe('operator resilience', () => {
     }
   });
 
+  it('SIGTERM: stops taking objects, saves the checkpoint, releases the lease and exits 0; the standby resumes at once', async () => {
+    const namespace = await createNamespace('term');
+    await createCredentialsSecret(namespace, info);
+    const bucket = await createBucket(s3, 'term');
+    const all = keys(600);
+    await putObjects(s3, bucket, all);
+    const args = ['--leader-elect', `--leader-election-namespace=${namespace}`];
+    const a = await startOperator({ watchNamespace: namespace, args });
+    await until('a to lead', async () => (/leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(await (await fetch(a.metricsUrl)).text()) ? true : undefined));
+    const b = await startOperator({ watchNamespace: namespace, args });
+    try {
+      await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'term', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }) });
+      await progressed(namespace, 'term', 100);
+      const termAt = Date.now();
+      process.kill(a.pid, 'SIGTERM');
+      expect(await a.exited).toBe(0);
+      expect(Date.now() - termAt).toBeLessThan(10_000);
+      const saved = await getJob(namespace, 'term');
+      expect(saved.status?.checkpoint?.startAfter).toBe(all[(saved.status?.progress?.scanned ?? 0) - 1]);
+      const lease = JSON.parse((await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout) as { spec: { holderIdentity?: string } };
+      expect(lease.spec.holderIdentity ?? '').not.toMatch(/./);
+      // Released, not expired: the standby takes over within a couple of retry periods.
+      await until('b to lead', async () => (/leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(await (await fetch(b.metricsUrl)).text()) ? true : undefined), 8_000);
+      const done = await until('Complete on b', async () => {
+        const j = await getJob(namespace, 'term');
+        return j.status?.phase === 'Complete' ? j : undefined;
+      });
+      expect(done.status?.progress?.scanned).toBe(all.length);
+      expect((done.status?.progress?.encrypted ?? 0) + (done.status?.progress?.alreadyEncrypted ?? 0)).toBe(all.length);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it('several jobs at once share the operator’s in-flight budget and all complete', async () => {
+    const namespace = await createNamespace('many');
+    await createCredentialsSecret(namespace, info);
+    const op = await startOperator({ watchNamespace: namespace, args: ['--max-inflight-objects=3'] });
+    try {
+      const buckets = await Promise.all([0, 1, 2, 3].map(() => createBucket(s3, 'many')));
+      await Promise.all(buckets.map((b) => putObjects(s3, b, keys(60))));
+      for (const [i, bucket] of buckets.entries()) {
+        await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: `job-${i}`, namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 16 }) });
+      }
+      let maxInflight = 0;
+      await until('all four Complete', async () => {
+        const body = await (await fetch(op.metricsUrl)).text();
+        const sum = [...body.matchAll(/^s3encryption_inflight_objects\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+        maxInflight = Math.max(maxInflight, sum);
+        const jobs = await Promise.all(buckets.map((_, i) => getJob(namespace, `job-${i}`)));
+        return jobs.every((j) => j.status?.phase === 'Complete') ? jobs : undefined;
+      }, 90_000, () => op.logTail(20));
+      expect(maxInflight).toBeGreaterThan(0);
+      expect(maxInflight).toBeLessThanOrEqual(3);
+    } finally {
+      await op.stop();
+    }
+  });
+
   it('the API server restarted mid-run: the operator reconnects and the job completes', async () => {
     const workDir = mkdtempSync(join(inject('workDir'), 'own-kube-'));
     let kube: KubeEnv | undefined;

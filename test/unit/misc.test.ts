@@ -77,3 +77,27 @@ describe('WorkQueue', () => {
     expect(await q.get()).toBeUndefined();
   });
 });
+
+describe('Budget', () => {
+  it('caps objects in flight across users and hands slots on in order', async () => {
+    const { Budget } = await import('../../src/engine/budget.js');
+    const b = new Budget(2);
+    await b.acquire();
+    await b.acquire();
+    const order: number[] = [];
+    const third = b.acquire().then(() => order.push(3));
+    const fourth = b.acquire().then(() => order.push(4));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    b.release();
+    await third;
+    expect(order).toEqual([3]);
+    expect(b.inFlight).toBe(2);
+    b.release();
+    await fourth;
+    b.release();
+    b.release();
+    expect(b.inFlight).toBe(0);
+    expect(() => new Budget(0)).toThrow(/at least 1/);
+  });
+});

@@ -17,6 +17,9 @@ export interface EncryptionJobSpec {
     kmsEndpoint?: string;
     forcePathStyle?: boolean;
     credentialsSecretRef?: { name: string };
+    roleArn?: string;
+    externalId?: string;
+    stsEndpoint?: string;
   };
   dryRun?: boolean;
   suspend?: boolean;

@@ -4,6 +4,7 @@
 // grows back gradually, plus jittered exponential backoff for retryable errors.
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { TokenBucket } from './ratelimit.js';
 import type { Connection } from './types.js';
 
@@ -98,11 +99,22 @@ function limit(client: Observable, bucket: TokenBucket): void {
 export function createClients(conn: Connection, opts: ClientOptions = {}): Clients {
   const { observer, maxAttempts = 8, maxRequestsPerSecond } = opts;
   const region = conn.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const credentials = conn.roleArn
+    ? fromTemporaryCredentials({
+        params: {
+          RoleArn: conn.roleArn,
+          RoleSessionName: 's3-encryption-operator',
+          ...(conn.externalId ? { ExternalId: conn.externalId } : {}),
+        },
+        ...(conn.credentials ? { masterCredentials: conn.credentials } : {}),
+        clientConfig: { region, ...(conn.stsEndpoint ? { endpoint: conn.stsEndpoint } : {}) },
+      })
+    : conn.credentials;
   const common = {
     region,
     retryMode: 'adaptive',
     maxAttempts,
-    ...(conn.credentials ? { credentials: conn.credentials } : {}),
+    ...(credentials ? { credentials } : {}),
   };
   const s3 = new S3Client({
     ...common,

@@ -20,6 +20,12 @@ export interface Connection {
   kmsEndpoint?: string;
   forcePathStyle?: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** An IAM role to assume (with the credentials above, or the default chain) for every S3 and KMS call. */
+  roleArn?: string;
+  /** ExternalId for the role's trust policy. */
+  externalId?: string;
+  /** STS endpoint for assuming the role (S3-compatible setups; default: AWS). */
+  stsEndpoint?: string;
   /** Whether the endpoint implements S3 UpdateObjectEncryption. Default: true for AWS, false for a custom endpoint. */
   supportsUpdateObjectEncryption?: boolean;
 }

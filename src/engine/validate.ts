@@ -36,9 +36,13 @@ export function validatePlan(plan: Plan): void {
     // overwrite the object with an empty body: never send it unless told it is safe.
     bad('method', 'UpdateObjectEncryption on a custom endpoint needs the endpoint to be declared as supporting it');
   }
+  if (plan.connection.roleArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(plan.connection.roleArn)) {
+    bad('connection.roleArn', `"${plan.connection.roleArn}" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)`);
+  }
   for (const [field, url] of [
     ['connection.endpoint', plan.connection.endpoint],
     ['connection.kmsEndpoint', plan.connection.kmsEndpoint],
+    ['connection.stsEndpoint', plan.connection.stsEndpoint],
   ] as const) {
     if (url === undefined) continue;
     try {

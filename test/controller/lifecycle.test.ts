@@ -176,6 +176,25 @@ describe('operator lifecycle', () => {
     expect(failed?.message).toContain(namespace);
   });
 
+  it('status writes are coalesced to about one per second per job (invariant 7)', async () => {
+    const bucket = await createBucket(s3, 'writes');
+    await putObjects(s3, bucket, keys(2000));
+    const started = Date.now();
+    await apply({ name: 'writes', bucket, encryption: { type: 'AES256' }, concurrency: 8 });
+    await waitFor('writes', 'Complete', 120);
+    const seconds = (Date.now() - started) / 1000;
+    const ended = operator
+      .logTail(10_000)
+      .split('\n')
+      .filter((l) => l.includes('"name":"writes"') && l.includes('"run ended"'))
+      .map((l) => JSON.parse(l) as { writes: number });
+    expect(ended).toHaveLength(1);
+    const writes = ended[0]!.writes;
+    console.log(`2000-object job: ${writes} status writes in ${seconds.toFixed(1)} s`);
+    // One per second at most, plus the start and the end.
+    expect(writes).toBeLessThanOrEqual(Math.ceil(seconds) + 3);
+  });
+
   it('metrics scraped over HTTP show the jobs and the controller', async () => {
     const body = await (await fetch(operator.metricsUrl)).text();
     expect(body).toMatch(new RegExp(`s3encryption_objects_total\\{namespace="${namespace}",name="dry",result="encrypted"\\} 20`));

@@ -29,13 +29,25 @@ build_s5cmd() {
   command -v go >/dev/null 2>&1 || fail s5cmd "find 'go' on PATH"
   local t0=$SECONDS
   log "s5cmd $S5CMD_VERSION: building"
-  rm -rf "$dest.tmp"
+  # `go install mod@ver` asks the proxy for the module's version list (to report
+  # deprecation), which the proxy here refuses: download the pinned version and
+  # build it as the main module instead (as build-s3.sh does for SeaweedFS);
+  # -mod=mod since a module zip carries vendor/modules.txt but not the packages.
+  local json dir
+  json=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$S5CMD_MODULE@$S5CMD_VERSION") ||
+    fail s5cmd "go mod download $S5CMD_MODULE@$S5CMD_VERSION"
+  dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [[ -n "$dir" && -d "$dir" ]] || fail s5cmd "locate downloaded module dir"
+  local src="$CACHE/s5cmd-$S5CMD_VERSION.src"
+  rm -rf "$src" "$dest.tmp"
+  cp -r "$dir" "$src" || fail s5cmd "copy module source"
+  chmod -R u+w "$src" || fail s5cmd "make source writable"
   mkdir -p "$dest.tmp/bin"
   (
-    cd "$CACHE" &&
-      GOBIN="$dest.tmp/bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
-        go install -trimpath -ldflags "-s -w" "$S5CMD_MODULE@$S5CMD_VERSION"
-  ) || fail s5cmd "go install $S5CMD_MODULE@$S5CMD_VERSION"
+    cd "$src" &&
+      CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" go build -trimpath -ldflags "-s -w" -o "$dest.tmp/bin/s5cmd" .
+  ) || fail s5cmd "go build"
+  rm -rf "$src"
   [[ -x "$dest.tmp/bin/s5cmd" ]] || fail s5cmd "find installed binary"
   "$dest.tmp/bin/s5cmd" version >/dev/null || fail s5cmd "smoke test (s5cmd version)"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"

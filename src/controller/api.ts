@@ -24,6 +24,7 @@ export interface EncryptionJobSpec {
   dryRun?: boolean;
   suspend?: boolean;
   concurrency?: number;
+  report?: { destination: string; all?: boolean };
 }
 
 export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
@@ -65,6 +66,7 @@ export interface EncryptionJobStatus {
   kmsKeyArn?: string;
   noncurrentVersions?: number;
   recentFailures?: { key: string; operation: string; code: string; message: string }[];
+  report?: string;
 }
 
 export interface EncryptionJob extends KubernetesObject {

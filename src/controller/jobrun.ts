@@ -1,6 +1,7 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { runEngine, type Budget, type Progress, type RunResult } from '../engine/index.js';
+import { createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
+import { ReportWriter } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
@@ -127,7 +128,10 @@ export class JobRun {
       void this.writer.update(status);
     };
 
-    const result = await runEngine(planFor(job, this.credentials, startAfter), {
+    const plan = planFor(job, this.credentials, startAfter);
+    const report = spec.report ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false }) : undefined;
+    const result = await runEngine(plan, {
+      ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
       signal: this.abort.signal,
       ...(deps.budget ? { budget: deps.budget } : {}),
       onProgress,
@@ -140,6 +144,7 @@ export class JobRun {
       },
     });
     onProgress(result);
+    const reportLocation = report ? await this.writeReport(report, plan.connection) : undefined;
     const progress = add(base, result, dryRun);
     if (dryRun && result.estimate) progress.estimatedCostUSD = result.estimate.usd.toFixed(4);
     const end = new Date().toISOString();
@@ -147,6 +152,7 @@ export class JobRun {
       progress,
       ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : {}),
       ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : {}),
+      ...(reportLocation ? { report: reportLocation } : {}),
     };
     if (result.status === 'Complete') {
       const failed = progress.failed;
@@ -179,6 +185,19 @@ export class JobRun {
     this.writer.dispose();
     deps.log.info({ status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes }, 'run ended');
     return result;
+  }
+
+  /** Uploads the run's report; a failure to write it is an event, not a failed job. */
+  private async writeReport(report: ReportWriter, connection: Connection): Promise<string | undefined> {
+    const clients = createClients(connection);
+    try {
+      return await report.close(clients.s3);
+    } catch (err) {
+      void this.event('Warning', 'ReportFailed', `writing the report to ${this.job.spec.report?.destination ?? ''} failed: ${String(err)}`);
+      return undefined;
+    } finally {
+      clients.destroy();
+    }
   }
 
   get statusWrites(): number {

@@ -1,7 +1,7 @@
 // The operator as users drive it: dry run, suspend and resume, delete mid-run,
 // job-level failures, credentials, metrics. One operator process (least
 // privilege identity) for the file, watching this file's namespace.
-import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import {
   createBucket,
@@ -81,6 +81,25 @@ describe('operator lifecycle', () => {
       return j.status?.phase === 'Complete' && j.status.progress?.encrypted === 20 ? j : undefined;
     });
     expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00019' }))).ServerSideEncryption).toBe('aws:kms');
+  });
+
+  it('writes the per-object report to S3 and names it in status', async () => {
+    const bucket = await createBucket(s3, 'report');
+    await putObjects(s3, bucket, keys(5));
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        ...JSON.parse(jobYaml({ name: 'report', namespace, bucket, prefix: 'p/', encryption: { type: 'AES256' }, s3: info })),
+        spec: {
+          ...(JSON.parse(jobYaml({ name: 'report', namespace, bucket, prefix: 'p/', encryption: { type: 'AES256' }, s3: info })) as { spec: object }).spec,
+          report: { destination: `s3://${bucket}/reports/run.csv`, all: true },
+        },
+      }),
+    });
+    const job = await waitFor('report', 'Complete');
+    expect((job.status as { report?: string }).report).toBe(`s3://${bucket}/reports/run.csv`);
+    const csv = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.csv' }))).Body!.transformToString();
+    expect(csv.trim().split('\n')).toHaveLength(6);
+    expect(csv).toContain('p/00004,encrypted,copy');
   });
 
   it('suspend pauses with the checkpoint kept; resume continues from it', async () => {

@@ -80,20 +80,24 @@ async function main(): Promise<void> {
   console.log('\n$ kubectl apply -f - <<EOF\n' + JSON.stringify(job, null, 2) + '\nEOF');
   await kube.kubectl(['apply', '-f', '-'], { input: JSON.stringify(job) });
 
+  let last = '';
   for (;;) {
-    const out = await kube.kubectl(['get', 'ej', 'encrypt-logs', '-n', 'data', '--no-headers']);
-    process.stdout.write(`\r${out.stdout.trim()}   `);
+    const out = (await kube.kubectl(['get', 'ej', 'encrypt-logs', '-n', 'data', '--no-headers'])).stdout.trim();
+    if (process.stdout.isTTY) process.stdout.write(`\r${out}   `);
+    else if (out.replace(/\s+\S+$/, '') !== last) process.stdout.write(`${out}\n`);
+    last = out.replace(/\s+\S+$/, '');
     const status = JSON.parse((await kube.kubectl(['get', 'ej', 'encrypt-logs', '-n', 'data', '-o', 'json'])).stdout) as { status?: { phase?: string } };
     if (status.status?.phase === 'Complete' || status.status?.phase === 'Failed') break;
     await sleep(1000);
   }
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'logs/2024/00000.json' }));
   console.log(`\n\nlogs/2024/00000.json is now ${head.ServerSideEncryption} with key ${head.SSEKMSKeyId}\n`);
+  const bin = join(process.env.S3EO_CACHE_DIR ?? join(process.env.HOME ?? '', '.cache', 's3-encryption-operator'), 'bin');
   console.log('Look around (in another shell):');
-  console.log(`  kubectl --kubeconfig ${kube.adminKubeconfig} get ej -A -o wide`);
-  console.log(`  kubectl --kubeconfig ${kube.adminKubeconfig} describe ej encrypt-logs -n data`);
+  console.log(`  ${join(bin, 'kubectl')} --kubeconfig ${kube.adminKubeconfig} get ej -A -o wide`);
+  console.log(`  ${join(bin, 'kubectl')} --kubeconfig ${kube.adminKubeconfig} describe ej encrypt-logs -n data`);
   console.log(`  curl -s http://127.0.0.1:${metricsPort}/metrics | grep s3encryption_`);
-  console.log(`  AWS_ACCESS_KEY_ID=${s3env.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3env.secretAccessKey} ${join(process.env.S3EO_CACHE_DIR ?? join(process.env.HOME ?? '', '.cache', 's3-encryption-operator'), 'bin', 'aws')} --endpoint-url ${s3env.s3Endpoint} s3api head-object --bucket ${bucket} --key logs/2024/00001.json`);
+  console.log(`  AWS_ACCESS_KEY_ID=${s3env.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3env.secretAccessKey} ${join(bin, 'aws')} --endpoint-url ${s3env.s3Endpoint} s3api head-object --bucket ${bucket} --key logs/2024/00001.json`);
   if (process.env.QUICKSTART_EXIT === '1') await stopAll(0);
   console.log('\nEverything keeps running until you press Ctrl-C.');
   await new Promise(() => undefined);

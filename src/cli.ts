@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { createClients, runEngine, SSE_TYPES, type Counters, type Method, type Plan, type Progress, type RunResult, type SseType } from './engine/index.js';
+import { addCounters, createClients, runEngine, SSE_TYPES, type Counters, type Method, type Plan, type Progress, type RunResult, type SseType } from './engine/index.js';
 import { ReportWriter } from './engine/report.js';
 
 interface Flags {
@@ -78,17 +78,6 @@ function writeCheckpoint(path: string, cp: CheckpointFile): void {
   // Write-then-rename: a crash never leaves a half-written checkpoint.
   writeFileSync(`${path}.tmp`, JSON.stringify(cp, null, 2));
   renameSync(`${path}.tmp`, path);
-}
-
-function addCounters(a: Counters, b: Counters): Counters {
-  return {
-    scanned: a.scanned + b.scanned,
-    encrypted: a.encrypted + b.encrypted,
-    alreadyEncrypted: a.alreadyEncrypted + b.alreadyEncrypted,
-    skipped: a.skipped + b.skipped,
-    failed: a.failed + b.failed,
-    bytesEncrypted: a.bytesEncrypted + b.bytesEncrypted,
-  };
 }
 
 function formatBytes(n: number): string {

@@ -1,6 +1,6 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
+import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -13,14 +13,8 @@ import { StatusWriter } from './status.js';
 export const COMPONENT = 's3-encryption-operator';
 
 function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
-  const c = p.counters;
   const out: JobProgress = {
-    scanned: base.scanned + c.scanned,
-    encrypted: base.encrypted + c.encrypted,
-    alreadyEncrypted: base.alreadyEncrypted + c.alreadyEncrypted,
-    skipped: base.skipped + c.skipped,
-    failed: base.failed + c.failed,
-    bytesEncrypted: base.bytesEncrypted + c.bytesEncrypted,
+    ...addCounters(base, p.counters),
     skippedByReason: Object.fromEntries(
       Object.entries(p.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
     ),

@@ -120,3 +120,14 @@ export interface ProgressListener {
 export function emptyCounters(): Counters {
   return { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
 }
+
+export function addCounters(a: Counters, b: Counters): Counters {
+  return {
+    scanned: a.scanned + b.scanned,
+    encrypted: a.encrypted + b.encrypted,
+    alreadyEncrypted: a.alreadyEncrypted + b.alreadyEncrypted,
+    skipped: a.skipped + b.skipped,
+    failed: a.failed + b.failed,
+    bytesEncrypted: a.bytesEncrypted + b.bytesEncrypted,
+  };
+}

@@ -10,26 +10,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { runEngine, type Plan } from '../../src/engine/index.js';
-import { createBucket, keyOf, s3Client } from '../harness/context.js';
+import { createBucket, keyOf, s3Client, enginePlan } from '../harness/context.js';
 
 const info = inject('moto');
 let s3: S3Client;
 
 function plan(bucket: string, extra: Partial<Plan> = {}): Plan {
-  return {
-    bucket,
-    prefix: '',
-    target: { type: 'aws:kms', kmsKeyId: 'alias/test-key-b' },
-    connection: {
-      endpoint: info.s3Endpoint,
-      kmsEndpoint: info.kmsEndpoint,
-      region: info.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
-    },
-    concurrency: 8,
-    ...extra,
-  };
+  return enginePlan(info, bucket, { type: 'aws:kms', kmsKeyId: 'alias/test-key-b' }, extra);
 }
 
 beforeAll(() => {

@@ -4,26 +4,13 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createClients, runEngine, type Plan } from '../../src/engine/index.js';
-import { createBucket, keyOf, putObjects, s3Client } from '../harness/context.js';
+import { createBucket, keyOf, putObjects, s3Client, enginePlan } from '../harness/context.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
 
 function plan(bucket: string, extra: Partial<Plan> = {}): Plan {
-  return {
-    bucket,
-    prefix: '',
-    target: { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' },
-    connection: {
-      endpoint: info.s3Endpoint,
-      kmsEndpoint: info.kmsEndpoint,
-      region: info.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
-    },
-    concurrency: 8,
-    ...extra,
-  };
+  return enginePlan(info, bucket, { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' }, extra);
 }
 
 async function head(bucket: string, key: string): Promise<HeadObjectCommandOutput> {

@@ -23,7 +23,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { runEngine, type Plan } from '../../src/engine/index.js';
 import type { S3Info } from '../harness/global-setup.js';
-import { keyOf, s3Client, uniqueName } from '../harness/context.js';
+import { enginePlan, keyOf, s3Client, uniqueName } from '../harness/context.js';
 import { hasGap } from '../harness/server-gaps.js';
 
 const MiB = 1024 * 1024;
@@ -152,21 +152,12 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
   }
 
   function plan(prefix: string): Plan {
-    return {
-      bucket,
+    return enginePlan(info, bucket, { type: 'aws:kms', kmsKeyId: 'alias/test-key-c' }, {
       prefix,
-      target: { type: 'aws:kms', kmsKeyId: 'alias/test-key-c' },
-      connection: {
-        endpoint: info.s3Endpoint,
-        kmsEndpoint: info.kmsEndpoint,
-        region: info.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
-      },
       multipartThreshold: 8 * MiB,
       multipartPartSize: PART,
       concurrency: 4,
-    };
+    });
   }
 
   /** What a copy on this server loses whatever the client sends, by gap id. */

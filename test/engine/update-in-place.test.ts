@@ -24,7 +24,7 @@ import {
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { runEngine, type Outcome, type Plan } from '../../src/engine/index.js';
-import { createBucket, keyOf, s3Client, uniqueName } from '../harness/context.js';
+import { createBucket, keyOf, s3Client, uniqueName, connectionFor, enginePlan } from '../harness/context.js';
 import { startUpdateObjectEncryptionStandIn, type UpdateObjectEncryptionStandIn } from '../harness/uoe-standin.js';
 
 const info = inject('seaweed');
@@ -39,23 +39,12 @@ const keyB = () => keyOf(info, 'alias/test-key-b');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function plan(bucket: string, extra: Partial<Plan> = {}, connection: Partial<Plan['connection']> = {}): Plan {
-  return {
-    bucket,
-    prefix: '',
-    target: { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' },
-    connection: {
-      endpoint: standIn.endpoint,
-      kmsEndpoint: info.kmsEndpoint,
-      region: info.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
-      supportsUpdateObjectEncryption: true,
-      ...connection,
-    },
+  return enginePlan(info, bucket, { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' }, {
+    connection: connectionFor(info, { endpoint: standIn.endpoint, supportsUpdateObjectEncryption: true, ...connection }),
     method: 'Auto',
     concurrency: 4,
     ...extra,
-  };
+  });
 }
 
 async function run(p: Plan): Promise<{ result: Awaited<ReturnType<typeof runEngine>>; outcomes: Map<string, Outcome>; wire: Record<string, number> }> {

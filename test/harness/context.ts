@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
+import type { Connection, Plan } from '../../src/engine/index.js';
 import type { S3Info } from './global-setup.js';
 import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
 
@@ -59,6 +60,23 @@ export function kmsClient(info: S3Info): KMSClient {
     region: info.region,
     credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
   });
+}
+
+/** The connection of an engine plan for a test server (its endpoints and credentials). */
+export function connectionFor(info: S3Info, extra: Partial<Connection> = {}): Connection {
+  return {
+    endpoint: info.s3Endpoint,
+    kmsEndpoint: info.kmsEndpoint,
+    region: info.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+    ...extra,
+  };
+}
+
+/** An engine plan for a whole bucket on a test server; tests override what they need. */
+export function enginePlan(info: S3Info, bucket: string, target: Plan['target'], extra: Partial<Plan> = {}): Plan {
+  return { bucket, prefix: '', target, connection: connectionFor(info), concurrency: 8, ...extra };
 }
 
 export function keyOf(info: S3Info, alias: string): { alias: string; keyId: string; arn: string } {

@@ -20,11 +20,18 @@ export interface EncryptionJobSpec {
     roleArn?: string;
     externalId?: string;
     stsEndpoint?: string;
+    supportsUpdateObjectEncryption?: boolean;
   };
   dryRun?: boolean;
   suspend?: boolean;
   concurrency?: number;
   report?: { destination: string; all?: boolean };
+  include?: string[];
+  exclude?: string[];
+  maxObjects?: number;
+  method?: 'Auto' | 'Copy' | 'UpdateObjectEncryption';
+  maxRequestsPerSecond?: number;
+  storageClass?: string;
 }
 
 export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';

@@ -96,8 +96,11 @@ function limit(client: Observable, bucket: TokenBucket): void {
   );
 }
 
+/** SDK attempts per request (the first included) unless a caller says otherwise. */
+export const DEFAULT_MAX_ATTEMPTS = 8;
+
 export function createClients(conn: Connection, opts: ClientOptions = {}): Clients {
-  const { observer, maxAttempts = 8, maxRequestsPerSecond } = opts;
+  const { observer, maxAttempts = DEFAULT_MAX_ATTEMPTS, maxRequestsPerSecond } = opts;
   const region = conn.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const credentials = conn.roleArn
     ? fromTemporaryCredentials({

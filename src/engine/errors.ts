@@ -79,3 +79,65 @@ export function isJobLevel(err: unknown): boolean {
 export function isKmsUnusable(err: unknown): boolean {
   return KMS_UNUSABLE_CODES.has(errorCode(err));
 }
+
+/** Network failures, timeouts and throttling: the request may well succeed a little later. */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'SlowDown',
+  'ServiceUnavailable',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+]);
+
+/**
+ * Whether an error that came out of the SDK (after its own retries) is worth
+ * another try later. The SDK's retries span a few seconds at most, and stop at
+ * once when its retry quota is spent (a burst of errors): a network outage of
+ * seconds, or throttling that outlasts them, must not fail objects. A 500 is
+ * tried again only when the SDK gave up before using its attempts: one that
+ * survived all of them is the server's answer (e.g. SeaweedFS's KMS errors).
+ */
+export function isTransient(err: unknown, maxAttempts: number): boolean {
+  const e = asAws(err);
+  if (TRANSIENT_CODES.has(errorCode(err)) || (e.code !== undefined && TRANSIENT_CODES.has(e.code))) return true;
+  const status = httpStatus(err);
+  if (status === 502 || status === 503 || status === 504 || status === 429) return true;
+  const attempts = (err as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
+  return status === 500 && attempts < maxAttempts;
+}
+
+/** SDK attempts behind an error (1 when the SDK did not say). */
+export function attemptsOf(err: unknown): number {
+  return (typeof err === 'object' && err !== null ? (err as { $metadata?: { attempts?: number } }).$metadata?.attempts : undefined) ?? 1;
+}
+
+/** Jittered exponential backoff for another try: 1 s, 2 s, 4 s ... capped at 30 s. Resolves false when aborted. */
+export function backoff(round: number, signal?: AbortSignal): Promise<boolean> {
+  const ms = Math.min(30_000, 1000 * 2 ** round) * (0.5 + Math.random() / 2);
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** How long an object (or a listing page) keeps being tried again through transient errors. */
+export const TRANSIENT_RETRY_MS = 120_000;

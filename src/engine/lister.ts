@@ -1,7 +1,8 @@
 // Streaming the keys under a prefix, in S3's order, one page at a time: the
 // caller pulls, so memory holds one page however many objects there are.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { errorCode, errorMessage, JobError } from './errors.js';
+import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
+import { backoff, errorCode, errorMessage, isTransient, JobError, TRANSIENT_RETRY_MS } from './errors.js';
 
 export interface ListedObject {
   key: string;
@@ -25,6 +26,8 @@ export async function* listObjects(
 ): AsyncGenerator<ListedObject> {
   let token: string | undefined;
   let first = true;
+  let retrySince: number | undefined;
+  let round = 0;
   for (;;) {
     if (opts.signal?.aborted) return;
     let page;
@@ -41,6 +44,12 @@ export async function* listObjects(
       );
     } catch (err) {
       if (opts.signal?.aborted) return;
+      // A network outage or throttling that outlasts the SDK's retries: ask for the same page again later.
+      retrySince ??= performance.now();
+      if (isTransient(err, DEFAULT_MAX_ATTEMPTS) && performance.now() - retrySince < TRANSIENT_RETRY_MS) {
+        if (!(await backoff(round++, opts.signal))) return;
+        continue;
+      }
       const code = errorCode(err);
       if (code === 'NoSuchBucket') {
         throw new JobError('BucketNotFound', `bucket "${opts.bucket}" does not exist`, { cause: err });
@@ -60,6 +69,8 @@ export async function* listObjects(
       throw err;
     }
     first = false;
+    retrySince = undefined;
+    round = 0;
     const encoded = page.EncodingType === 'url';
     for (const item of page.Contents ?? []) {
       if (item.Key === undefined) continue;

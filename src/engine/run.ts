@@ -10,10 +10,12 @@ import {
 } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
-import { createClients, type Clients, type RequestObserver } from './clients.js';
+import { createClients, DEFAULT_MAX_ATTEMPTS, type Clients, type RequestObserver } from './clients.js';
 import { copyInPlace, multipartCopyInPlace, updateEncryptionInPlace, type WrittenEncryption } from './copy.js';
 import { decide, isAtTarget } from './decide.js';
 import {
+  attemptsOf,
+  backoff,
   errorCode,
   errorMessage,
   httpStatus,
@@ -21,7 +23,9 @@ import {
   isKmsUnusable,
   isNotFound,
   isPreconditionFailed,
+  isTransient,
   JobError,
+  TRANSIENT_RETRY_MS,
 } from './errors.js';
 import { keyFilter } from './filter.js';
 import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
@@ -268,7 +272,15 @@ class Run {
    * sent is never aborted, since S3 may complete it anyway and the outcome
    * would be unknown. In-flight objects finish.
    */
-  private async processObject(s3: S3Client, listed: ListedObject, signal: AbortSignal): Promise<Outcome | undefined> {
+  private async processObject(
+    s3: S3Client,
+    listed: ListedObject,
+    signal: AbortSignal,
+    // Tries through transient errors: since when, how many, and whether a write of
+    // ours may have landed (its answer was lost), so that finding the object at the
+    // target afterwards counts as encrypted by this run, not as already encrypted.
+    retry: { since: number; round: number; wrote?: 'copy' | 'multipart-copy' | 'update-in-place' } = { since: performance.now(), round: 0 },
+  ): Promise<Outcome | undefined> {
     const { bucket } = this.plan;
     let operation = 'HeadObject';
     let lastMissing: string | undefined;
@@ -293,11 +305,15 @@ class Run {
           multipartThreshold: this.plan.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
           ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
         });
-        if (action.kind === 'already') return { kind: 'alreadyEncrypted' };
+        if (action.kind === 'already') {
+          return retry.wrote ? { kind: 'encrypted', method: retry.wrote, bytes: state.size } : { kind: 'alreadyEncrypted' };
+        }
         if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
         if (this.plan.dryRun) return { kind: 'wouldEncrypt', method: action.kind, bytes: state.size };
         if (signal.aborted) return undefined;
         let result: WrittenEncryption;
+        const wroteBefore = retry.wrote;
+        retry.wrote = action.kind;
         try {
           if (action.kind === 'update-in-place') {
             operation = 'UpdateObjectEncryption';
@@ -336,7 +352,11 @@ class Run {
           }
         } catch (err) {
           // The object changed after HEAD, or is gone: look again; HEAD tells which.
-          if (isPreconditionFailed(err)) continue;
+          // (A 412 to the SDK's retry may follow our own first attempt, which landed.)
+          if (isPreconditionFailed(err)) {
+            if (attemptsOf(err) === 1) retry.wrote = wroteBefore;
+            continue;
+          }
           if (isNotFound(err)) {
             if (lastMissing === state.etag) throw err; // HEAD sees it, the write says it is missing: a real failure
             lastMissing = state.etag;
@@ -352,6 +372,11 @@ class Run {
       return this.failure(listed.key, operation, 'ObjectKeptChanging', `changed during each of ${MAX_INSPECTIONS} attempts`);
     } catch (err) {
       const code = errorCode(err);
+      // An outage or throttling that outlasted the SDK's retries: wait, then look at the object again.
+      if (!this.fatal && isTransient(err, DEFAULT_MAX_ATTEMPTS) && performance.now() - retry.since < TRANSIENT_RETRY_MS) {
+        if (!(await backoff(retry.round++, signal))) return undefined;
+        return this.processObject(s3, listed, signal, retry);
+      }
       if (isKmsUnusable(err)) {
         this.fail(new JobError('KMSKeyUnusable', `${operation} ${listed.key}: KMS refused the key: ${code}: ${errorMessage(err)}`));
       } else if (isJobLevel(err)) {

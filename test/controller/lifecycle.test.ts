@@ -102,6 +102,17 @@ describe('operator lifecycle', () => {
     expect(csv).toContain('p/00004,encrypted,copy');
   });
 
+  it('include/exclude and maxObjects limit what a job touches', async () => {
+    const bucket = await createBucket(s3, 'filter');
+    await putObjects(s3, bucket, ['f/a.json', 'f/b.json', 'f/c.txt', 'f/tmp/d.json']);
+    const base = JSON.parse(jobYaml({ name: 'filter', namespace, bucket, prefix: 'f/', encryption: { type: 'AES256' }, s3: info })) as { spec: object };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...base, spec: { ...base.spec, include: ['*.json'], exclude: ['tmp/*'] } }) });
+    const job = await waitFor('filter', 'Complete');
+    expect(job.status?.progress).toMatchObject({ scanned: 4, encrypted: 2, skipped: 2 });
+    expect((job.status?.progress as { skippedByReason?: Record<string, number> }).skippedByReason?.filtered).toBe(2);
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'f/c.txt' }))).ServerSideEncryption).toBeUndefined();
+  });
+
   it('suspend pauses with the checkpoint kept; resume continues from it', async () => {
     const bucket = await createBucket(s3, 'susp');
     const all = keys(800);

@@ -109,6 +109,7 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
         dryRun: false,
         suspend: false,
         concurrency: 32,
+        method: 'Auto',
       });
     });
 
@@ -127,10 +128,21 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
           kmsEndpoint: 'https://kms.example.com:4599/',
           forcePathStyle: true,
           credentialsSecretRef: { name: 's3-credentials' },
+          roleArn: 'arn:aws:iam::111122223333:role/encryptor',
+          externalId: 'job-42',
+          stsEndpoint: 'https://sts.example.com',
+          supportsUpdateObjectEncryption: true,
         },
         dryRun: true,
         suspend: true,
         concurrency: 1024,
+        include: ['*.json'],
+        exclude: ['tmp/*'],
+        maxObjects: 1000,
+        method: 'UpdateObjectEncryption',
+        maxRequestsPerSecond: 500,
+        storageClass: 'STANDARD_IA',
+        report: { destination: 's3://reports-bucket/runs/1.csv', all: true },
       };
       const result = await apply(namespace, job('valid-full', spec));
       expect(result.code, result.stderr).toBe(0);

@@ -122,9 +122,9 @@ export function attemptsOf(err: unknown): number {
   return (typeof err === 'object' && err !== null ? (err as { $metadata?: { attempts?: number } }).$metadata?.attempts : undefined) ?? 1;
 }
 
-/** Jittered exponential backoff for another try: 1 s, 2 s, 4 s ... capped at 30 s. Resolves false when aborted. */
+/** Jittered exponential backoff for another try: 1 s, 2 s, 4 s ... capped at 10 s. Resolves false when aborted. */
 export function backoff(round: number, signal?: AbortSignal): Promise<boolean> {
-  const ms = Math.min(30_000, 1000 * 2 ** round) * (0.5 + Math.random() / 2);
+  const ms = Math.min(10_000, 1000 * 2 ** round) * (0.5 + Math.random() / 2);
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const timer = setTimeout(() => {

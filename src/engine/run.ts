@@ -42,7 +42,7 @@ import {
   type RunResult,
   type SkipReason,
 } from './types.js';
-import { validatePlan } from './validate.js';
+import { isAwsEndpoint, validatePlan } from './validate.js';
 import { Watermark } from './watermark.js';
 
 export interface RunOptions {
@@ -80,6 +80,8 @@ class Run {
   private aclMode: AclMode = 'preserve';
   private versioned = false;
   private target!: ResolvedTarget;
+  /** Said by the connection, else known for AWS's own endpoints; never probed. */
+  private readonly updateInPlaceAvailable: boolean;
   private readonly stop = new AbortController();
   /** Objects being worked on (holding a budget slot). */
   private active = 0;
@@ -89,6 +91,7 @@ class Run {
     private readonly clients: Clients,
     private readonly opts: RunOptions,
   ) {
+    this.updateInPlaceAvailable = plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
     this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => this.record(key, outcome));
   }
 
@@ -301,7 +304,7 @@ class Run {
         }
         const action = decide(state, this.target, {
           method: this.plan.method ?? 'Auto',
-          updateInPlaceAvailable: this.plan.connection.supportsUpdateObjectEncryption ?? !this.plan.connection.endpoint,
+          updateInPlaceAvailable: this.updateInPlaceAvailable,
           multipartThreshold: this.plan.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
           ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
         });

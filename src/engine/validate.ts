@@ -31,7 +31,7 @@ export function validatePlan(plan: Plan): void {
   if (plan.multipartThreshold !== undefined && !(plan.multipartThreshold >= 0)) {
     bad('multipartThreshold', 'must be zero or more bytes');
   }
-  if (plan.method === 'UpdateObjectEncryption' && plan.connection.endpoint && plan.connection.supportsUpdateObjectEncryption !== true) {
+  if (plan.method === 'UpdateObjectEncryption' && !(plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint))) {
     // Some S3-compatible servers take PUT ?encryption for a plain PUT and would
     // overwrite the object with an empty body: never send it unless told it is safe.
     bad('method', 'UpdateObjectEncryption on a custom endpoint needs the endpoint to be declared as supporting it');
@@ -53,3 +53,14 @@ export function validatePlan(plan: Plan): void {
     }
   }
 }
+
+/** No endpoint (the SDK's own) or one of AWS's S3 endpoints. */
+export function isAwsEndpoint(endpoint: string | undefined): boolean {
+  if (!endpoint) return true;
+  try {
+    return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
+}
+

@@ -101,3 +101,15 @@ describe('Budget', () => {
     expect(() => new Budget(0)).toThrow(/at least 1/);
   });
 });
+
+describe('isAwsEndpoint', () => {
+  it('knows AWS endpoints and nothing else', async () => {
+    const { isAwsEndpoint } = await import('../../src/engine/validate.js');
+    expect(isAwsEndpoint(undefined)).toBe(true);
+    expect(isAwsEndpoint('https://s3.eu-west-1.amazonaws.com')).toBe(true);
+    expect(isAwsEndpoint('https://s3.cn-north-1.amazonaws.com.cn')).toBe(true);
+    expect(isAwsEndpoint('http://127.0.0.1:8333')).toBe(false);
+    expect(isAwsEndpoint('https://amazonaws.com.evil.example')).toBe(false);
+    expect(isAwsEndpoint('https://notamazonaws.com')).toBe(false);
+  });
+});

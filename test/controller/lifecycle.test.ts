@@ -142,6 +142,23 @@ describe('operator lifecycle', () => {
     expect(events.stdout).toContain('Resumed');
   });
 
+  it('a spec change mid-run (concurrency) restarts the run from the checkpoint; counters still add up', async () => {
+    const bucket = await createBucket(s3, 'respec');
+    const all = keys(600);
+    await putObjects(s3, bucket, all);
+    await apply({ name: 'respec', bucket, encryption: { type: 'AES256' }, concurrency: 1 });
+    await until('some progress', async () => {
+      const j = await getJob(namespace, 'respec');
+      return (j.status?.progress?.scanned ?? 0) > 30 ? j : undefined;
+    });
+    await kubectl(['patch', 'ej', 'respec', '-n', namespace, '--type=merge', '-p', '{"spec":{"concurrency":16}}']);
+    const done = await waitFor('respec', 'Complete');
+    const p = done.status?.progress ?? {};
+    expect(p.scanned).toBe(all.length);
+    expect((p.encrypted ?? 0) + (p.alreadyEncrypted ?? 0)).toBe(all.length);
+    expect((done.status as { observedGeneration?: number }).observedGeneration).toBe(2);
+  });
+
   it('deleting a job mid-run stops it promptly and leaves no open multipart upload', async () => {
     const bucket = await createBucket(s3, 'del');
     await putObjects(s3, bucket, keys(600));

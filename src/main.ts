@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     .option('--leader-election-id <name>', 'name of the Lease', 's3-encryption-operator')
     .option('--max-concurrent-reconciles <n>', 'reconcile workers', '4')
     .option('--max-inflight-objects <n>', 'objects in flight across all jobs (each job also has spec.concurrency)', '256')
+    .option('--run-retry-delay <ms>', 'first delay before a run that failed on a passing error (network, 5xx) is tried again; doubles, 6 tries', '5000')
     .option('--watch-namespace <ns>', 'watch EncryptionJobs in this namespace only (default: all namespaces)', '')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .parse();
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
     maxConcurrentReconciles: string;
     watchNamespace: string;
     maxInflightObjects: string;
+    runRetryDelay: string;
     logLevel: string;
   }>();
   const log = createLogger(opts.logLevel);
@@ -69,6 +71,7 @@ async function main(): Promise<void> {
 
   const manager = new Manager({ kubeConfig: kc, metrics, log, workers: Number(opts.maxConcurrentReconciles),
     maxInflightObjects: Number(opts.maxInflightObjects),
+    retryBaseMs: Number(opts.runRetryDelay),
     ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),
   });
   let ready = false;

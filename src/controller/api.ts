@@ -74,6 +74,8 @@ export interface EncryptionJobStatus {
   noncurrentVersions?: number;
   recentFailures?: { key: string; operation: string; code: string; message: string }[];
   report?: string;
+  /** Runs that ended on a passing error and were started again. */
+  retries?: number;
 }
 
 export interface EncryptionJob extends KubernetesObject {

@@ -27,6 +27,9 @@ function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
   return out;
 }
 
+/** Runs that end on a passing error are started again this many times, like a Job's backoffLimit. */
+export const MAX_RETRIES = 6;
+
 const ZERO: JobProgress = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
 
 export interface JobRunDeps {
@@ -35,6 +38,8 @@ export interface JobRunDeps {
   log: Logger;
   /** Objects in flight across all jobs of this operator. */
   budget?: Budget;
+  /** First delay before a run that ended on a passing error is tried again (doubles each time). */
+  retryBaseMs?: number;
 }
 
 export class JobRun {
@@ -45,6 +50,8 @@ export class JobRun {
   private conditions;
   private readonly ns: string;
   private readonly name: string;
+  /** Set when the run ended on a passing error: look at the job again after this long. */
+  retryAfterMs: number | undefined;
 
   constructor(
     private readonly job: EncryptionJob,
@@ -165,6 +172,14 @@ export class JobRun {
       deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
       deps.metrics.progressRatio.set(labels, 1);
       void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+    } else if (result.status === 'Failed' && result.retryable && (prev.retries ?? 0) < MAX_RETRIES) {
+      // A passing error: keep the checkpoint, say so, and let the reconciler try again later.
+      const retries = (prev.retries ?? 0) + 1;
+      const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${result.message ?? result.reason ?? ''}`;
+      this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'True', reason: 'Retrying', message: msg, observedGeneration: gen });
+      Object.assign(final, { conditions: this.conditions, retries });
+      this.retryAfterMs = Math.min((deps.retryBaseMs ?? 5000) * 2 ** (retries - 1), 300_000);
+      void this.event('Warning', 'Retrying', msg);
     } else if (result.status === 'Failed') {
       const msg = result.message ?? 'the run failed';
       this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });

@@ -15,6 +15,8 @@ export interface ManagerOptions {
   metrics: Metrics;
   log: Logger;
   workers?: number;
+  /** First delay before retrying a run that ended on a passing error (default 5 s). */
+  retryBaseMs?: number;
   /** Objects in flight across all jobs (default 256). */
   maxInflightObjects?: number;
   /** Look at every job again this often (ms). */
@@ -48,6 +50,7 @@ export class Manager {
       metrics: opts.metrics,
       log: opts.log,
       budget: new Budget(opts.maxInflightObjects ?? 256),
+      ...(opts.retryBaseMs ? { retryBaseMs: opts.retryBaseMs } : {}),
       getJob: (namespace, name) => this.informer?.get(name, namespace),
     });
   }

@@ -15,12 +15,15 @@ export interface ReconcilerDeps {
   log: Logger;
   /** Objects in flight across all jobs. */
   budget?: Budget;
+  retryBaseMs?: number;
   /** The informer's cache: the latest job we have seen. */
   getJob: (namespace: string, name: string) => EncryptionJob | undefined;
 }
 
 export class Reconciler {
   private readonly runs = new Map<string, JobRun>();
+  /** Jobs whose last run ended on a passing error: not started again before this time. */
+  private readonly notBefore = new Map<string, number>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -36,6 +39,7 @@ export class Reconciler {
     const run = this.runs.get(key);
 
     if (!job) {
+      this.notBefore.delete(key);
       if (run) await this.stopRun(key, run);
       await this.deps.metrics.forgetJob(namespace, name);
       return undefined;
@@ -80,6 +84,10 @@ export class Reconciler {
     }
     if (finished) return undefined;
 
+    const wait = (this.notBefore.get(key) ?? 0) - Date.now();
+    if (wait > 0) return wait;
+    this.notBefore.delete(key);
+
     let credentials: Credentials | undefined;
     try {
       credentials = await this.credentials(job);
@@ -96,10 +104,12 @@ export class Reconciler {
       metrics: this.deps.metrics,
       log,
       ...(this.deps.budget ? { budget: this.deps.budget } : {}),
+      ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     });
     this.runs.set(key, next);
     void next.done.finally(() => {
       if (this.runs.get(key) === next) this.runs.delete(key);
+      if (next.retryAfterMs !== undefined) this.notBefore.set(key, Date.now() + next.retryAfterMs);
     });
     return undefined;
   }

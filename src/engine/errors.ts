@@ -12,6 +12,22 @@ export class JobError extends Error {
   }
 }
 
+/**
+ * A job-level failure that may pass by itself (the endpoint unreachable, a
+ * server error that outlasted the SDK's retries): the run fails, but a
+ * controller may run the job again from its checkpoint.
+ */
+export class TransientError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
 interface AwsLikeError {
   name?: string;
   Code?: string;

@@ -2,7 +2,7 @@
 // ARN that S3 reports on HEAD, and an unusable key stops the run before any
 // object is touched.
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { errorCode, errorMessage, JobError } from './errors.js';
+import { errorCode, errorMessage, JobError, TransientError } from './errors.js';
 import type { TargetEncryption } from './types.js';
 
 export interface ResolvedTarget extends TargetEncryption {
@@ -11,6 +11,19 @@ export interface ResolvedTarget extends TargetEncryption {
   /** The key's bare id, since some S3 servers report that instead of the ARN. */
   kmsKeyBareId?: string;
 }
+
+/** DescribeKey errors that need a person, by the reason the job fails with. */
+const JOB_LEVEL_KMS_CODES: Record<string, string> = {
+  NotFoundException: 'KMSKeyNotFound',
+  AccessDeniedException: 'KMSAccessDenied',
+  UnrecognizedClientException: 'KMSAccessDenied',
+  InvalidSignatureException: 'KMSAccessDenied',
+  IncompleteSignatureException: 'KMSAccessDenied',
+  DisabledException: 'KMSKeyDisabled',
+  KMSInvalidStateException: 'KMSKeyDisabled',
+  InvalidArnException: 'KMSKeyNotFound',
+  ValidationException: 'KMSKeyNotFound',
+};
 
 export async function resolveTarget(kms: KMSClient, target: TargetEncryption): Promise<ResolvedTarget> {
   if (target.type === 'AES256') {
@@ -29,8 +42,11 @@ export async function resolveTarget(kms: KMSClient, target: TargetEncryption): P
       // AWS creates the managed key aws/s3 on first use: no object can have it yet.
       return { ...target };
     }
-    const reason = code === 'NotFoundException' ? 'KMSKeyNotFound' : code === 'AccessDeniedException' ? 'KMSAccessDenied' : 'KMSKeyUnusable';
-    throw new JobError(reason, `KMS key "${keyId}": DescribeKey failed: ${code}: ${errorMessage(err)}`, { cause: err });
+    const message = `KMS key "${keyId}": DescribeKey failed: ${code}: ${errorMessage(err)}`;
+    const reason = JOB_LEVEL_KMS_CODES[code];
+    if (reason) throw new JobError(reason, message, { cause: err });
+    // The KMS endpoint unreachable or failing: may pass, the run can be tried again.
+    throw new TransientError('KMSUnreachable', message, { cause: err });
   }
   if (!meta?.Arn || !meta.KeyId) {
     throw new JobError('KMSKeyUnusable', `KMS key "${keyId}": DescribeKey returned no ARN`);

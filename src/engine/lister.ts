@@ -2,7 +2,7 @@
 // caller pulls, so memory holds one page however many objects there are.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
-import { backoff, errorCode, errorMessage, isTransient, JobError, TRANSIENT_RETRY_MS } from './errors.js';
+import { backoff, errorCode, errorMessage, isTransient, JobError, TransientError, TRANSIENT_RETRY_MS } from './errors.js';
 
 export interface ListedObject {
   key: string;
@@ -62,7 +62,7 @@ export async function* listObjects(
         );
       }
       if (first) {
-        throw new JobError('ListFailed', `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`, {
+        throw new TransientError('ListFailed', `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`, {
           cause: err,
         });
       }

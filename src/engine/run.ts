@@ -25,6 +25,7 @@ import {
   isPreconditionFailed,
   isTransient,
   JobError,
+  TransientError,
   TRANSIENT_RETRY_MS,
 } from './errors.js';
 import { keyFilter } from './filter.js';
@@ -129,11 +130,14 @@ class Run {
         ...(noncurrent !== undefined ? { noncurrentVersions: noncurrent } : {}),
       };
     } catch (err) {
-      const jobErr =
-        err instanceof JobError
-          ? err
-          : new JobError(errorCode(err), `${errorCode(err)}: ${errorMessage(err)}`, { cause: err });
-      return { ...this.snapshot(), status: 'Failed', reason: jobErr.reason, message: jobErr.message };
+      const known = err instanceof JobError || err instanceof TransientError ? err : undefined;
+      return {
+        ...this.snapshot(),
+        status: 'Failed',
+        reason: known ? known.reason : errorCode(err),
+        message: known ? known.message : `${errorCode(err)}: ${errorMessage(err)}`,
+        retryable: !(err instanceof JobError),
+      };
     }
   }
 
@@ -149,7 +153,7 @@ class Run {
       if (status === 403) {
         throw new JobError('AccessDenied', `access to bucket "${bucket}" was denied (HeadBucket 403)`, { cause: err });
       }
-      throw new JobError('BucketUnreachable', `HeadBucket "${bucket}" failed: ${errorCode(err)}: ${errorMessage(err)}`, {
+      throw new TransientError('S3Unreachable', `HeadBucket "${bucket}" failed: ${errorCode(err)}: ${errorMessage(err)}`, {
         cause: err,
       });
     }

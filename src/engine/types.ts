@@ -100,6 +100,12 @@ export interface RunResult extends Progress {
   /** Job-level failure: why the run gave up. */
   reason?: string;
   message?: string;
+  /**
+   * Failed for a reason that may pass (the network, a server error that
+   * outlasted the SDK's retries), not one that needs a person: a controller may
+   * run the job again from its checkpoint.
+   */
+  retryable?: boolean;
   resolvedKmsKeyArn?: string;
   /** Noncurrent versions left as they are (versioned buckets): counted, not changed. */
   noncurrentVersions?: number;

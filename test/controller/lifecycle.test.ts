@@ -242,6 +242,31 @@ describe('operator lifecycle', () => {
     expect(writes).toBeLessThanOrEqual(Math.ceil(seconds) + 3);
   });
 
+  it('a job never reads a Secret of another namespace (invariant 6)', async () => {
+    const other = await createNamespace('foreign');
+    await createCredentialsSecret(other, info, 'foreign-creds');
+    const bucket = await createBucket(s3, 'foreign');
+    await putObjects(s3, bucket, keys(2));
+    // Same name as the other namespace's Secret: the operator looks only in the job's namespace.
+    await apply({ name: 'foreign', bucket, encryption: { type: 'AES256' }, secretName: 'foreign-creds' });
+    const job = await waitFor('foreign', 'Failed');
+    const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(failed?.reason).toBe('CredentialsUnavailable');
+    expect(failed?.message).toContain(`not found in namespace "${namespace}"`);
+    // And the API server refuses a namespace field on the reference outright.
+    const refused = await kubectl(['apply', '--validate=strict', '-f', '-'], {
+      allowFailure: true,
+      input: JSON.stringify({
+        apiVersion: 's3encryption.dev/v1alpha1',
+        kind: 'EncryptionJob',
+        metadata: { name: 'foreign-ns', namespace },
+        spec: { bucket, encryption: { type: 'AES256' }, connection: { credentialsSecretRef: { name: 'foreign-creds', namespace: other } } },
+      }),
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/unknown field "spec\.connection\.credentialsSecretRef\.namespace"/);
+  });
+
   it('metrics scraped over HTTP show the jobs and the controller', async () => {
     const body = await (await fetch(operator.metricsUrl)).text();
     expect(body).toMatch(new RegExp(`s3encryption_objects_total\\{namespace="${namespace}",name="dry",result="encrypted"\\} 20`));

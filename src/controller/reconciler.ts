@@ -82,7 +82,11 @@ export class Reconciler {
       // The spec changed (concurrency, dryRun): restart from the checkpoint with the new spec.
       await this.stopRun(key, run);
     }
-    if (finished) return undefined;
+    if (finished) {
+      // After a restart or a leader change, finished jobs still need their condition series (alerts read them).
+      this.deps.metrics.setJobCondition(namespace, name, isTrue(status.conditions, 'Failed') ? 'Failed' : 'Complete');
+      return undefined;
+    }
 
     const wait = (this.notBefore.get(key) ?? 0) - Date.now();
     if (wait > 0) return wait;

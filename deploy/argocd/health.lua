@@ -1,0 +1,65 @@
+-- Argo CD health check for s3encryption.dev/EncryptionJob.
+-- Install it in argocd-cm as resource.customizations.health.s3encryption.dev_EncryptionJob
+-- (docs/argocd.md). Tests: health_test.yaml, run by test/ship/argocd.test.ts.
+local hs = { status = "Progressing", message = "Waiting for the operator to pick the job up" }
+
+local function condition(conditions, type)
+  if conditions == nil then return nil end
+  for _, c in ipairs(conditions) do
+    if c.type == type and c.status == "True" then return c end
+  end
+  return nil
+end
+
+local function count(progress, field)
+  if progress == nil or progress[field] == nil then return 0 end
+  return progress[field]
+end
+
+local status = obj.status
+if status == nil then return hs end
+
+local generation = obj.metadata and obj.metadata.generation
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  hs.message = string.format("Waiting for the operator to observe generation %d", generation)
+  return hs
+end
+
+local conditions = status.conditions
+local failed = condition(conditions, "Failed")
+if failed ~= nil then
+  hs.status = "Degraded"
+  hs.message = (failed.reason or "Failed") .. ": " .. (failed.message or "")
+  return hs
+end
+
+local complete = condition(conditions, "Complete")
+if complete ~= nil then
+  hs.status = "Healthy"
+  hs.message = complete.message or "Complete"
+  return hs
+end
+
+local suspended = condition(conditions, "Suspended")
+if suspended ~= nil or (obj.spec ~= nil and obj.spec.suspend == true) then
+  hs.status = "Suspended"
+  hs.message = "Suspended: spec.suspend is true; the checkpoint is kept"
+  return hs
+end
+
+local progressing = condition(conditions, "Progressing")
+if progressing ~= nil then
+  local p = status.progress
+  local done = count(p, "encrypted") + count(p, "alreadyEncrypted")
+  hs.message = string.format("%d/%d objects", done, count(p, "scanned"))
+  local failedObjects = count(p, "failed")
+  if failedObjects > 0 then
+    hs.message = hs.message .. string.format(", %d failed", failedObjects)
+  end
+  if progressing.reason == "Retrying" or progressing.reason == "Planning" then
+    hs.message = hs.message .. " (" .. progressing.reason .. ": " .. (progressing.message or "") .. ")"
+  end
+  return hs
+end
+
+return hs

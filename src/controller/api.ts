@@ -54,8 +54,10 @@ export interface JobProgress {
   skipped: number;
   failed: number;
   bytesEncrypted: number;
-  /** For display: at target / listed. */
+  /** For display: percent of the total once counted, else at target / listed. */
   summary?: string;
+  /** Objects under the prefix, counted beside the run. */
+  total?: number;
   skippedByReason?: Record<string, number>;
   wouldEncrypt?: number;
   wouldEncryptBytes?: number;

@@ -19,7 +19,12 @@ function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
       Object.entries(p.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
     ),
   };
-  out.summary = `${out.encrypted + out.alreadyEncrypted}/${out.scanned}`;
+  // The total counts keys after the checkpoint: the objects before it are in base.scanned.
+  if (p.total !== undefined) out.total = Math.max(base.scanned + p.total, out.scanned);
+  out.summary =
+    out.total !== undefined && out.total > 0
+      ? `${Math.floor((100 * out.scanned) / out.total)}%`
+      : `${out.encrypted + out.alreadyEncrypted}/${out.scanned}`;
   if (dryRun) {
     out.wouldEncrypt = p.planned.objects;
     out.wouldEncryptBytes = p.planned.bytes;
@@ -109,6 +114,8 @@ export class JobRun {
 
     let lastCounters = { ...ZERO };
     const labels = { namespace: this.ns, name: this.name };
+    for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
+    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed']) deps.metrics.objects.inc({ ...labels, result }, 0);
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
       const c = p.counters;
@@ -120,7 +127,8 @@ export class JobRun {
       deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
       lastCounters = { ...c };
       deps.metrics.inFlight.set(labels, p.inFlight);
-      if (p.counters.scanned > 0) deps.metrics.progressRatio.set(labels, (c.encrypted + c.alreadyEncrypted) / c.scanned);
+      // Finished objects over all objects, once the count beside the run has a total.
+      if (progress.total) deps.metrics.progressRatio.set(labels, progress.scanned / progress.total);
       const status: EncryptionJobStatus = {
         progress,
         recentFailures: p.recentFailures.slice(-20),
@@ -156,6 +164,9 @@ export class JobRun {
       ...(reportLocation ? { report: reportLocation } : {}),
     };
     if (result.status === 'Complete') {
+      // Done: the total is what was seen, and the summary says how many are at the target.
+      progress.total = progress.scanned;
+      progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
       const failed = progress.failed;
       const msg = dryRun
         ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'})`

@@ -45,6 +45,14 @@ export class Manager {
       onDepth: (d) => opts.metrics.workqueueDepth.set(labels, d),
       onQueueWait: (s) => opts.metrics.workqueueQueueDuration.observe(labels, s),
     });
+    // Series start at 0, as controller-runtime's do, so rates and alerts have data before the first error.
+    const controller = { controller: CONTROLLER };
+    opts.metrics.reconcileErrors.inc(controller, 0);
+    for (const result of ['success', 'error', 'requeue_after']) opts.metrics.reconcileTotal.inc({ ...controller, result }, 0);
+    opts.metrics.activeWorkers.set(controller, 0);
+    opts.metrics.workqueueDepth.set(labels, 0);
+    opts.metrics.workqueueAdds.inc(labels, 0);
+    opts.metrics.workqueueRetries.inc(labels, 0);
     this.reconciler = new Reconciler({
       client: this.client,
       metrics: opts.metrics,

@@ -37,14 +37,39 @@ export function isThrottle(code: string | undefined): boolean {
 interface Observable {
   middlewareStack: {
     add: (
-      mw: (next: (args: unknown) => Promise<unknown>, ctx: { commandName?: string }) => (args: unknown) => Promise<unknown>,
-      opts: { step: 'initialize'; name: string },
+      mw: (next: (args: unknown) => Promise<unknown>, ctx: ObservedContext) => (args: unknown) => Promise<unknown>,
+      opts: { step: 'initialize' | 'deserialize'; name: string; priority?: 'high' },
     ) => void;
   };
 }
 
+/** The SDK's per-command context, shared by every attempt of one request. */
+interface ObservedContext {
+  commandName?: string;
+  s3eoThrottles?: number;
+}
+
+function errorCodeOf(err: unknown): string | undefined {
+  const e = err as { name?: string; Code?: string } | undefined;
+  return e?.Code ?? e?.name;
+}
+
 function observe(client: Observable, service: 's3' | 'kms', observer: RequestObserver | undefined): void {
   if (!observer) return;
+  // Below the retry middleware: sees every attempt, so a throttled attempt that a
+  // retry then got through is still counted (and a retried 500 is not a throttle).
+  client.middlewareStack.add(
+    (next, ctx) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (isThrottle(errorCodeOf(err))) ctx.s3eoThrottles = (ctx.s3eoThrottles ?? 0) + 1;
+        throw err;
+      }
+    },
+    // High priority: outside the SDK's deserializer, so next() throws the parsed error.
+    { step: 'deserialize', name: 's3eoThrottleCounter', priority: 'high' },
+  );
   client.middlewareStack.add(
     (next, ctx) => async (args) => {
       const started = performance.now();
@@ -52,18 +77,17 @@ function observe(client: Observable, service: 's3' | 'kms', observer: RequestObs
       try {
         const out = (await next(args)) as { output?: { $metadata?: { attempts?: number } } };
         const attempts = out.output?.$metadata?.attempts ?? 1;
-        observer({ service, operation, seconds: (performance.now() - started) / 1000, attempts, throttled: attempts > 1 });
+        observer({ service, operation, seconds: (performance.now() - started) / 1000, attempts, throttled: (ctx.s3eoThrottles ?? 0) > 0 });
         return out;
       } catch (err) {
-        const e = err as { name?: string; Code?: string; $metadata?: { attempts?: number } };
-        const code = e.Code ?? e.name;
+        const code = errorCodeOf(err);
         observer({
           service,
           operation,
           seconds: (performance.now() - started) / 1000,
           error: code ?? 'Unknown',
-          attempts: e.$metadata?.attempts ?? 1,
-          throttled: isThrottle(code),
+          attempts: (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1,
+          throttled: (ctx.s3eoThrottles ?? 0) > 0 || isThrottle(code),
         });
         throw err;
       }

@@ -86,3 +86,30 @@ export async function* listObjects(
     token = page.NextContinuationToken;
   }
 }
+
+/**
+ * Counts the keys under a prefix after startAfter, a LIST page at a time, so
+ * that progress can be shown against a total. It runs beside the real work
+ * and costs one request per 1000 keys.
+ */
+export async function countObjects(
+  s3: S3Client,
+  opts: { bucket: string; prefix: string; startAfter?: string; signal?: AbortSignal },
+): Promise<number> {
+  let count = 0;
+  let token: string | undefined;
+  for (;;) {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: opts.bucket,
+        Prefix: opts.prefix || undefined,
+        EncodingType: 'url',
+        ...(token ? { ContinuationToken: token } : { StartAfter: opts.startAfter || undefined }),
+      }),
+      { abortSignal: opts.signal },
+    );
+    count += page.KeyCount ?? page.Contents?.length ?? 0;
+    if (!page.IsTruncated || !page.NextContinuationToken) return count;
+    token = page.NextContinuationToken;
+  }
+}

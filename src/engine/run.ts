@@ -8,6 +8,7 @@ import {
   ListObjectVersionsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
 import { createClients, DEFAULT_MAX_ATTEMPTS, type Clients, type RequestObserver } from './clients.js';
@@ -31,7 +32,7 @@ import {
 import { keyFilter } from './filter.js';
 import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
 import { resolveTarget, type ResolvedTarget } from './kms.js';
-import { listObjects, type ListedObject } from './lister.js';
+import { countObjects, listObjects, type ListedObject } from './lister.js';
 import { estimateCost } from './cost.js';
 import {
   emptyCounters,
@@ -86,6 +87,8 @@ class Run {
   private readonly stop = new AbortController();
   /** Objects being worked on (holding a budget slot). */
   private active = 0;
+  /** Objects this run will look at, once the count beside the run has finished. */
+  private total: number | undefined;
 
   constructor(
     private readonly plan: Plan,
@@ -110,6 +113,7 @@ class Run {
       requests: { ...this.requests },
       recentFailures: [...this.failures],
       inFlight: this.active,
+      ...(this.total !== undefined ? { total: this.total } : {}),
     };
   }
 
@@ -180,7 +184,22 @@ class Run {
     const filter = keyFilter(plan.prefix, plan.include, plan.exclude);
     const signals = [this.stop.signal, ...(this.opts.signal ? [this.opts.signal] : [])];
     const signal = AbortSignal.any(signals);
+    // Every object waiting out a transient error listens on it.
+    setMaxListeners(Math.max(10, concurrency * 2), signal);
     let listedCount = 0;
+    // Count beside the work, for a progress total; never waited for, stopped with the run.
+    const counter = new AbortController();
+    void countObjects(s3, {
+      bucket: plan.bucket,
+      prefix: plan.prefix,
+      ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+      signal: counter.signal,
+    }).then(
+      (n) => {
+        this.total = plan.maxObjects !== undefined ? Math.min(n, plan.maxObjects) : n;
+      },
+      () => undefined,
+    );
     const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
     try {
       const listed = listObjects(s3, {
@@ -219,6 +238,7 @@ class Run {
       }
       await queue.onIdle();
     } finally {
+      counter.abort();
       clearInterval(interval);
       queue.clear();
       await queue.onIdle();

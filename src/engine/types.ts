@@ -91,6 +91,8 @@ export interface Progress {
   recentFailures: ObjectFailure[];
   /** Objects being worked on right now. */
   inFlight: number;
+  /** Objects this run will look at (listed after the checkpoint), once counted. */
+  total?: number;
 }
 
 export type ResultStatus = 'Complete' | 'Failed' | 'Stopped';

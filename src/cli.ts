@@ -178,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
   const bar = tty
     ? new cliProgress.SingleBar(
         {
-          format: '{bar} {scanned} objects | {rate} obj/s | {bytes} | enc {encrypted} already {already} skip {skipped} fail {failed}',
+          format: '{bar} {percentage}% | {scanned}/{total} objects | {rate} obj/s | {bytes} | ETA {eta_formatted} | enc {encrypted} already {already} skip {skipped} fail {failed}',
           hideCursor: true,
           stream: process.stderr,
         },
@@ -199,13 +199,14 @@ export async function main(argv: string[]): Promise<number> {
       writeCheckpoint(flags.resume, { bucket: plan.bucket, prefix: plan.prefix, startAfter: p.checkpoint, counters: c, updatedAt: new Date().toISOString() });
     }
     const fields = { scanned: c.scanned, rate, bytes: formatBytes(c.bytesEncrypted), encrypted: c.encrypted, already: c.alreadyEncrypted, skipped: c.skipped, failed: c.failed };
+    const total = p.total !== undefined ? base.scanned + p.total : undefined;
     if (bar) {
-      // The total is unknown while listing: grow the bar's total with what is listed.
-      bar.setTotal(Math.max(c.scanned + 1, 1));
+      // Until the count beside the run has a total, grow the bar with what is listed.
+      bar.setTotal(Math.max(total ?? c.scanned + 1, c.scanned, 1));
       bar.update(c.scanned, fields);
     } else if (!flags.json && performance.now() - lastLine > 5000) {
       lastLine = performance.now();
-      process.stderr.write(`${JSON.stringify({ msg: 'progress', ...fields, checkpoint: p.checkpoint })}\n`);
+      process.stderr.write(`${JSON.stringify({ msg: 'progress', ...fields, ...(total !== undefined ? { total } : {}), checkpoint: p.checkpoint })}\n`);
     }
   };
 

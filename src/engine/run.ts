@@ -230,10 +230,13 @@ class Run {
           });
         }
         if (plan.maxObjects !== undefined && listedCount >= plan.maxObjects) break;
-        // Back-pressure: listing waits for the workers, so memory stays flat.
+        // Back-pressure: listing waits for the workers, so memory stays flat. (Not
+        // queue.onIdle() here: each call leaves a listener on the queue until it
+        // drains, which in a long run is only at the end: memory and CPU grew with
+        // the object count.)
         while (queue.size >= concurrency || this.watermark.pending >= maxWindow) {
-          await Promise.race([queue.onSizeLessThan(concurrency), queue.onIdle(), sleep(50)]);
-          if (queue.size < concurrency && this.watermark.pending < maxWindow) break;
+          if (queue.size >= concurrency) await queue.onSizeLessThan(concurrency);
+          else await sleep(50);
         }
       }
       await queue.onIdle();

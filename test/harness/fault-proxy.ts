@@ -95,6 +95,8 @@ export interface FaultProxy {
   setRates(rates: Partial<FaultRates>): void;
   /** Starts a blackout now; resolves when it is over. */
   blackout(b: Blackout): Promise<void>;
+  /** Starts a blackout when the first request matching `when` arrives (that request is its first victim); resolves when it is over. */
+  blackoutOn(b: Blackout, when: (r: ProxiedRequest) => boolean): Promise<void>;
   /** Requests per second that arrived in [fromMs, toMs) (proxy clock). */
   rate(fromMs: number, toMs: number, filter?: (r: ProxiedRequest) => boolean): number;
   now(): number;
@@ -189,6 +191,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const sockets = new Set<Socket>();
   let counter = 0;
   const seen = new Map<string, number>();
+  let trigger: { when: (r: ProxiedRequest) => boolean; start: () => void } | undefined;
 
   const choose = (record: ProxiedRequest, identity: string): Fault => {
     if (rates.operations && !rates.operations.includes(record.operation)) return 'none';
@@ -237,6 +240,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       fault: 'none',
     };
     requests.push(record);
+    if (trigger?.when(record)) {
+      const t = trigger;
+      trigger = undefined;
+      t.start();
+    }
     const body = await readBody(req);
     const done = (status?: number): void => {
       record.doneAt = now();
@@ -313,6 +321,16 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     done(answer.status);
   };
 
+  async function startBlackout(b: Blackout): Promise<void> {
+    let release = (): void => undefined;
+    const over = new Promise<void>((r) => (release = r));
+    blackout = { ...b, until: now() + b.ms, over };
+    if (b.mode === 'refuse') for (const s of sockets) reset(s);
+    await sleep(b.ms);
+    blackout = undefined;
+    release();
+  }
+
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => reset(req.socket));
   });
@@ -332,14 +350,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     setRates(r) {
       rates = { ...rates, ...r };
     },
-    async blackout(b) {
-      let release = (): void => undefined;
-      const over = new Promise<void>((r) => (release = r));
-      blackout = { ...b, until: now() + b.ms, over };
-      if (b.mode === 'refuse') for (const s of sockets) reset(s);
-      await sleep(b.ms);
-      blackout = undefined;
-      release();
+    blackout: startBlackout,
+    blackoutOn(b, when) {
+      return new Promise<void>((resolve) => {
+        trigger = { when, start: () => void startBlackout(b).then(resolve) };
+      });
     },
     rate(fromMs, toMs, filter) {
       const n = requests.filter((r) => r.at >= fromMs && r.at < toMs && (!filter || filter(r))).length;

@@ -51,6 +51,8 @@ export function s3Client(info: S3Info): S3Client {
     credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Test setup on a busy 2-core machine: SeaweedFS answers 500 now and then under load.
+    maxAttempts: 8,
   });
 }
 

@@ -1,0 +1,202 @@
+// The contenders: each re-encrypts the objects under a prefix to SSE-KMS with
+// one key, on its own fresh copy of the data, as a separate process whose CPU
+// and peak memory are measured.
+import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { freePort, startProcess, toolPath } from '../../test/harness/process.js';
+import type { KubeEnv } from '../../test/harness/kube.js';
+import { procCpuSeconds, procPeakRssMiB, runMeasured, type Measured } from './measure.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export interface Env {
+  s3Endpoint: string;
+  kmsEndpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** What users would pass: an alias for ours, the key ARN for the others. */
+  kmsAlias: string;
+  kmsArn: string;
+  workDir: string;
+}
+
+export interface Task {
+  bucket: string;
+  prefix: string;
+  /** Objects above this are copied part by part by contenders that can be told (ours). */
+  multipartThreshold?: number;
+}
+
+export interface Contender {
+  name: string;
+  describe: string;
+  run(env: Env, task: Task): Promise<Measured>;
+}
+
+function childEnv(env: Env, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) out[k] = v;
+  return {
+    ...out,
+    AWS_ACCESS_KEY_ID: env.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
+    AWS_REGION: env.region,
+    AWS_DEFAULT_REGION: env.region,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    // No user config: every tool with its defaults unless a contender says otherwise.
+    AWS_CONFIG_FILE: join(env.workDir, 'aws-config-default'),
+    ...extra,
+  };
+}
+
+export const oursCli: Contender = {
+  name: 'ours-cli',
+  describe: 'node dist/cli.js (defaults: concurrency 32)',
+  run: (env, task) =>
+    runMeasured(
+      process.execPath,
+      [
+        join(ROOT, 'dist', 'cli.js'),
+        `s3://${task.bucket}/${task.prefix}`,
+        '--sse',
+        'aws:kms',
+        '--sse-kms-key-id',
+        env.kmsAlias,
+        '--endpoint-url',
+        env.s3Endpoint,
+        '--kms-endpoint-url',
+        env.kmsEndpoint,
+        '--force-path-style',
+        '--json',
+        ...(task.multipartThreshold ? ['--multipart-threshold', String(task.multipartThreshold)] : []),
+      ],
+      childEnv(env),
+    ),
+};
+
+function awsCli(name: string, maxConcurrent?: number, replace = false): Contender {
+  return {
+    name,
+    describe: `aws s3 cp --recursive (AWS CLI v1${maxConcurrent ? `, max_concurrent_requests ${maxConcurrent}` : ', defaults'}${replace ? ', --metadata-directive REPLACE' : ''})`,
+    run: (env, task) => {
+      let extra: Record<string, string> = {};
+      if (maxConcurrent) {
+        const file = join(env.workDir, `aws-config-${maxConcurrent}`);
+        writeFileSync(file, `[default]\ns3 =\n  max_concurrent_requests = ${maxConcurrent}\n`);
+        extra = { AWS_CONFIG_FILE: file };
+      }
+      const url = `s3://${task.bucket}/${task.prefix}`;
+      return runMeasured(
+        toolPath('aws'),
+        ['s3', 'cp', url, url, '--recursive', '--sse', 'aws:kms', '--sse-kms-key-id', env.kmsArn, '--endpoint-url', env.s3Endpoint, '--only-show-errors', ...(replace ? ['--metadata-directive', 'REPLACE'] : [])],
+        childEnv(env, extra),
+      );
+    },
+  };
+}
+
+export const awsDefault = awsCli('aws-cli');
+export const aws60 = awsCli('aws-cli-60', 60);
+/** SeaweedFS refuses the CLI's in-place COPY; with REPLACE the copy goes through (and the check shows what it drops). */
+export const aws60Replace = awsCli('aws-cli-60-replace', 60, true);
+
+export const s5cmd: Contender = {
+  name: 's5cmd',
+  describe: 's5cmd cp --sse aws:kms (v2.3.0, defaults)',
+  run: (env, task) =>
+    runMeasured(
+      toolPath('s5cmd'),
+      [
+        '--endpoint-url',
+        env.s3Endpoint,
+        '--log',
+        'error',
+        'cp',
+        '--sse',
+        'aws:kms',
+        '--sse-kms-key-id',
+        env.kmsArn,
+        `s3://${task.bucket}/${task.prefix}*`,
+        `s3://${task.bucket}/${task.prefix}`,
+      ],
+      childEnv(env),
+    ),
+};
+
+export const ceiling: Contender = {
+  name: 'ceiling',
+  describe: 'one CopyObject per object, no HEAD, concurrency 128 (SDK; not a correct re-encryption)',
+  run: (env, task) =>
+    runMeasured(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'ceiling.ts'), task.bucket, task.prefix, '128', env.kmsArn],
+      childEnv(env, { S3EO_BENCH_ENDPOINT: env.s3Endpoint }),
+    ),
+};
+
+/** The operator: an EncryptionJob applied to a running `node dist/main.js`, timed until Complete. */
+export function operator(kube: KubeEnv, namespace: string): Contender {
+  let n = 0;
+  return {
+    name: 'ours-operator',
+    describe: 'node dist/main.js + EncryptionJob (spec defaults: concurrency 32), apply -> Complete',
+    async run(env, task) {
+      const metrics = await freePort();
+      const probes = await freePort();
+      const proc = await startProcess({
+        name: `bench-operator-${++n}`,
+        command: process.execPath,
+        args: [join(ROOT, 'dist', 'main.js'), `--metrics-bind-address=127.0.0.1:${metrics}`, `--health-probe-bind-address=127.0.0.1:${probes}`, '--log-level=warn'],
+        env: { ...childEnv(env), KUBECONFIG: kube.operatorKubeconfig },
+        logDir: join(env.workDir, 'operators'),
+        ready: async () => (await fetch(`http://127.0.0.1:${probes}/readyz`)).ok,
+        timeoutMs: 60_000,
+      });
+      try {
+        const name = `bench-${n}`;
+        const job = {
+          apiVersion: 's3encryption.dev/v1alpha1',
+          kind: 'EncryptionJob',
+          metadata: { name, namespace },
+          spec: {
+            bucket: task.bucket,
+            prefix: task.prefix,
+            encryption: { type: 'aws:kms', kmsKeyId: env.kmsAlias },
+            connection: {
+              region: env.region,
+              endpoint: env.s3Endpoint,
+              kmsEndpoint: env.kmsEndpoint,
+              forcePathStyle: true,
+              credentialsSecretRef: { name: 's3-credentials' },
+            },
+          },
+        };
+        const cpu0 = procCpuSeconds(proc.pid);
+        const started = performance.now();
+        await kube.kubectl(['apply', '-f', '-'], { input: JSON.stringify(job) });
+        let status: { conditions?: { type: string; status: string; message?: string }[]; progress?: Record<string, number> } = {};
+        for (;;) {
+          const out = await kube.kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'jsonpath={.status}'], { allowFailure: true });
+          if (out.code === 0 && out.stdout) status = JSON.parse(out.stdout) as typeof status;
+          const done = status.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+          if (done) break;
+          if (performance.now() - started > 1_800_000) throw new Error(`operator job ${name} did not finish`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        const wallSeconds = (performance.now() - started) / 1000;
+        const failed = status.conditions?.some((c) => c.type === 'Failed' && c.status === 'True');
+        return {
+          code: failed ? 1 : 0,
+          wallSeconds,
+          cpuSeconds: procCpuSeconds(proc.pid) - cpu0,
+          peakRssMiB: procPeakRssMiB(proc.pid),
+          stdout: JSON.stringify(status),
+          stderr: '',
+        };
+      } finally {
+        await proc.stop();
+      }
+    },
+  };
+}

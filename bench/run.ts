@@ -1,0 +1,356 @@
+// The benchmark: `npm run bench` (add `-- --quick` for a short run).
+//
+// Starts SeaweedFS + local-kms (and, for the operator, kube-apiserver + etcd)
+// through the test harness, builds the data sets, and runs every contender on a
+// fresh copy of the same data: wall time, objects/s, client CPU seconds per
+// 1,000 objects, client peak RSS, and a correctness check afterwards. Median of
+// --runs runs. Then a scale run: the engine listing and classifying (dry run) a
+// prefix of growing size, peak RSS against the object count.
+// Writes bench/results/<date>.json and .md.
+//
+// Options: --quick, --runs N, --small N, --mixed N, --hot N, --cold N,
+//          --scale 10000,50000,200000 (or --scale 0 to skip), --sets small,mixed,skew,
+//          --contenders ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling,
+//          --import-log FILE (rows of the other sets from an earlier run's log)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { startKube, type KubeEnv } from '../test/harness/kube.js';
+import { installOperatorApi } from '../test/harness/global-setup.js';
+import { toolPath } from '../test/harness/process.js';
+import { startSeaweed } from '../test/harness/s3servers.js';
+import { aws60, aws60Replace, awsDefault, ceiling, oursCli, operator, ROOT, s5cmd, type Contender, type Env } from './lib/contenders.js';
+import { createCopy, deleteBucketDeep, mixedSet, skewSet, smallSet, type DataSet, type ObjectSpec } from './lib/datasets.js';
+import { median, runMeasured, type Measured } from './lib/measure.js';
+import { verdictOk, verdictText, verify, type Verdict } from './lib/verify.js';
+
+function args(): Map<string, string> {
+  const out = new Map<string, string>();
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out.set(a.slice(2), 'true');
+    else out.set(a.slice(2), (i++, next));
+  }
+  return out;
+}
+
+const opt = args();
+const quick = opt.has('quick');
+const num = (name: string, full: number, q: number): number => Number(opt.get(name) ?? (quick ? q : full));
+const config = {
+  runs: num('runs', 3, 1),
+  small: num('small', 10_000, 1_000),
+  mixed: num('mixed', 60, 20),
+  hot: num('hot', 5_000, 1_000),
+  cold: num('cold', 500, 100),
+  scale: (opt.get('scale') ?? (quick ? '2000,10000' : '10000,50000,200000')).split(',').map(Number).filter((n) => n > 0),
+  sets: (opt.get('sets') ?? 'small,mixed,skew').split(','),
+  contenders: (opt.get('contenders') ?? 'ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling').split(','),
+  multipartThreshold: 16 * 1024 * 1024,
+};
+
+interface RunRow {
+  set: string;
+  contender: string;
+  run: number;
+  objects: number;
+  wallSeconds: number;
+  objectsPerSecond: number;
+  cpuSecondsPer1000: number;
+  peakRssMiB: number;
+  exitCode: number;
+  verdict: Verdict;
+  ok: boolean;
+  note?: string;
+}
+
+const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+function s3For(env: Env): S3Client {
+  return new S3Client({
+    endpoint: env.s3Endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 8,
+  });
+}
+
+function version(cmd: string, a: string[]): string {
+  try {
+    return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0] ?? '';
+  } catch (err) {
+    return `unknown (${(err as Error).message.slice(0, 60)})`;
+  }
+}
+
+function summarize(rows: RunRow[]): { set: string; contender: string; runs: number; wall: number; ops: number; cpuPer1000: number; rss: number; ok: boolean; verdict: string }[] {
+  const groups = new Map<string, RunRow[]>();
+  for (const r of rows) {
+    const k = `${r.set}\0${r.contender}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const first = g[0] as RunRow;
+    const bad = g.find((r) => !r.ok);
+    return {
+      set: first.set,
+      contender: first.contender,
+      runs: g.length,
+      wall: median(g.map((r) => r.wallSeconds)),
+      ops: median(g.map((r) => r.objectsPerSecond)),
+      cpuPer1000: median(g.map((r) => r.cpuSecondsPer1000)),
+      rss: median(g.map((r) => r.peakRssMiB)),
+      ok: !bad,
+      verdict: bad ? `${verdictText(bad.verdict)}${bad.exitCode !== 0 ? `, exit ${bad.exitCode}` : ''}` : 'ok',
+    };
+  });
+}
+
+async function main(): Promise<void> {
+  const workDir = mkdtempSync(join(tmpdir(), 's3eo-bench-'));
+  writeFileSync(join(workDir, 'aws-config-default'), '');
+  log(`work dir ${workDir}; config ${JSON.stringify(config)}`);
+  const seaweed = await startSeaweed({ workDir: join(workDir, 'seaweedfs') });
+  let kube: KubeEnv | undefined;
+  const keyA = seaweed.keys.find((k) => k.alias === 'alias/test-key-a');
+  if (!keyA) throw new Error('alias/test-key-a missing');
+  const env: Env = {
+    s3Endpoint: seaweed.s3Endpoint,
+    kmsEndpoint: seaweed.kmsEndpoint,
+    region: seaweed.region,
+    accessKeyId: seaweed.accessKeyId,
+    secretAccessKey: seaweed.secretAccessKey,
+    kmsAlias: keyA.alias,
+    kmsArn: keyA.arn,
+    workDir,
+  };
+  const s3 = s3For(env);
+  // Imported rows of the sets this run does not measure again.
+  const rows: RunRow[] = opt.has('import-log')
+    ? importLog(opt.get('import-log') as string).filter((r) => !config.sets.some((set) => r.set.startsWith(`${set}-`)))
+    : [];
+  const scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[] = [];
+  try {
+    const contenders: Contender[] = [];
+    for (const name of config.contenders) {
+      if (name === 'ours-cli') contenders.push(oursCli);
+      else if (name === 'aws-cli') contenders.push(awsDefault);
+      else if (name === 'aws-cli-60') contenders.push(aws60);
+      else if (name === 'aws-cli-60-replace') contenders.push(aws60Replace);
+      else if (name === 's5cmd') contenders.push(s5cmd);
+      else if (name === 'ceiling') contenders.push(ceiling);
+      else if (name === 'ours-operator') {
+        kube = await startKube({ workDir: join(workDir, 'kube') });
+        await installOperatorApi(kube);
+        await kube.kubectl(['create', 'namespace', 'bench']);
+        await kube.kubectl([
+          'create', 'secret', 'generic', 's3-credentials', '-n', 'bench',
+          `--from-literal=AWS_ACCESS_KEY_ID=${env.accessKeyId}`,
+          `--from-literal=AWS_SECRET_ACCESS_KEY=${env.secretAccessKey}`,
+        ]);
+        contenders.push(operator(kube, 'bench'));
+      } else throw new Error(`unknown contender ${name}`);
+    }
+    const sets: DataSet[] = [];
+    if (config.sets.includes('small')) sets.push(smallSet(config.small));
+    if (config.sets.includes('mixed')) sets.push(mixedSet(config.mixed));
+    if (config.sets.includes('skew')) sets.push(skewSet(config.hot, config.cold));
+
+    let bucketNo = 0;
+    for (const set of sets) {
+      for (let run = 1; run <= config.runs; run++) {
+        for (const c of contenders) {
+          const bucket = `bench-${++bucketNo}-${c.name}`.slice(0, 60);
+          const t0 = performance.now();
+          try {
+            await createCopy(s3, bucket, set);
+          } catch (err) {
+            log(`${set.name} run ${run} ${c.name}: could not create the data in s3://${bucket}: ${String(err)}; skipped`);
+            await deleteBucketDeep(s3, bucket).catch(() => undefined);
+            continue;
+          }
+          log(`${set.name} run ${run} ${c.name}: fresh copy in s3://${bucket} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+          let m: Measured;
+          try {
+            m = await c.run(env, { bucket, prefix: set.prefix, ...(set.name.startsWith('mixed') ? { multipartThreshold: config.multipartThreshold } : {}) });
+          } catch (err) {
+            m = { code: -1, wallSeconds: NaN, cpuSeconds: NaN, peakRssMiB: NaN, stdout: '', stderr: String(err) };
+          }
+          let verdict: Verdict;
+          try {
+            verdict = await verify(s3, bucket, set.objects, set.outside, { sse: 'aws:kms', kmsKeyIds: [keyA.arn, keyA.keyId] });
+          } catch (err) {
+            log(`${set.name} run ${run} ${c.name}: the check failed: ${String(err)}; not counted`);
+            await deleteBucketDeep(s3, bucket).catch(() => undefined);
+            continue;
+          }
+          await deleteBucketDeep(s3, bucket).catch((err: unknown) => log(`could not delete ${bucket}: ${String(err)}`));
+          const n = set.objects.length;
+          const row: RunRow = {
+            set: set.name,
+            contender: c.name,
+            run,
+            objects: n,
+            wallSeconds: m.wallSeconds,
+            objectsPerSecond: n / m.wallSeconds,
+            cpuSecondsPer1000: (m.cpuSeconds / n) * 1000,
+            peakRssMiB: m.peakRssMiB,
+            exitCode: m.code,
+            verdict,
+            ok: verdictOk(verdict) && m.code === 0,
+            ...(m.code !== 0 ? { note: (m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400) } : {}),
+          };
+          rows.push(row);
+          log(
+            `${set.name} run ${run} ${c.name}: ${m.wallSeconds.toFixed(2)} s, ${row.objectsPerSecond.toFixed(0)} obj/s, ` +
+              `${row.cpuSecondsPer1000.toFixed(2)} CPU s/1000, ${m.peakRssMiB.toFixed(0)} MiB, exit ${m.code}, ${verdictText(verdict)}` +
+              (row.note ? ` -- ${row.note}` : ''),
+          );
+          if (!row.ok && verdict.examples.length) log(`  e.g. ${verdict.examples.slice(0, 3).join('; ')}`);
+        }
+      }
+      // Written after every data set, so that a crash later keeps what was measured.
+      report(rows, scaleRows, true);
+    }
+
+    // Scale: the engine listing and classifying (dry run) one prefix as it grows.
+    if (config.scale.length > 0) {
+      const bucket = 'bench-scale';
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      let have = 0;
+      for (const count of config.scale) {
+        const add: ObjectSpec[] = [];
+        for (let i = have; i < count; i++) {
+          add.push({ key: `scale/${String(i).padStart(8, '0')}`, size: 0, contentType: 'application/octet-stream', cacheControl: '', metadata: {}, tags: {}, md5: '', fill: 0 });
+        }
+        const t0 = performance.now();
+        await putAllPlain(s3, bucket, add);
+        have = count;
+        log(`scale: ${count} objects under scale/ (+${add.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+        const dry = await runMeasured(
+          process.execPath,
+          [join(ROOT, 'dist', 'cli.js'), `s3://${bucket}/scale/`, '--sse', 'aws:kms', '--sse-kms-key-id', env.kmsAlias, '--endpoint-url', env.s3Endpoint, '--kms-endpoint-url', env.kmsEndpoint, '--force-path-style', '--json', '--dryrun'],
+          { ...process.env, AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey, AWS_REGION: env.region, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        );
+        let requests: unknown;
+        try {
+          requests = (JSON.parse(dry.stdout) as { requests?: unknown }).requests;
+        } catch {
+          requests = dry.stdout.slice(0, 200);
+        }
+        scaleRows.push({ objects: count, seconds: dry.wallSeconds, peakRssMiB: dry.peakRssMiB, cpuSeconds: dry.cpuSeconds, requests });
+        log(`scale: dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}`);
+      }
+    }
+  } finally {
+    s3.destroy();
+    await kube?.stop().catch(() => undefined);
+    await seaweed.stop().catch(() => undefined);
+  }
+  report(rows, scaleRows);
+}
+
+/**
+ * Rows of a run that died (e.g. the server ran out of volumes) from its log lines, so a
+ * second run can measure only what is missing (--sets/--contenders) and report it all.
+ */
+function importLog(file: string): RunRow[] {
+  const rows: RunRow[] = [];
+  const re = /^\[bench\] (\S+) run (\d+) (\S+): ([\d.]+) s, (\d+) obj\/s, ([\d.]+) CPU s\/1000, (\d+) MiB, exit (-?\d+), (ok|WRONG \(([^)]*)\))/;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const [, set, run, contender, wall, ops, cpu, rss, code, verdictWord, losses] = m as unknown as string[];
+    const counted = /^(?:small|mixed|skew)-(\d+)/.exec(set as string);
+    const objects = counted ? Number(counted[1]) : Math.round(Number(ops) * Number(wall));
+    const lossMap: Record<string, number> = {};
+    for (const part of (losses ?? '').replace(/ of \d+$/, '').split(', ').filter(Boolean)) {
+      const lm = /^(.*) (\d+)$/.exec(part);
+      if (lm) lossMap[lm[1] as string] = Number(lm[2]);
+    }
+    const ok = verdictWord === 'ok' && Number(code) === 0;
+    rows.push({
+      set: set as string,
+      contender: contender as string,
+      run: Number(run),
+      objects,
+      wallSeconds: Number(wall),
+      objectsPerSecond: Number(ops),
+      cpuSecondsPer1000: Number(cpu),
+      peakRssMiB: Number(rss),
+      exitCode: Number(code),
+      verdict: { checked: objects, notEncrypted: lossMap.encryption ?? 0, changed: verdictWord === 'ok' ? 0 : 1, missing: 0, outsideTouched: lossMap['outside-prefix-touched'] ?? 0, examples: [], losses: lossMap },
+      ok,
+      note: `imported from ${file}`,
+    });
+  }
+  log(`imported ${rows.length} rows from ${file}`);
+  return rows;
+}
+
+async function putAllPlain(s3: S3Client, bucket: string, objects: ObjectSpec[]): Promise<void> {
+  const queue = [...objects];
+  await Promise.all(
+    Array.from({ length: 128 }, async () => {
+      for (let o = queue.shift(); o; o = queue.shift()) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: '' }));
+    }),
+  );
+}
+
+const DATE = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+
+function report(rows: RunRow[], scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[], partial = false): void {
+  const summary = summarize(rows);
+  const machine = {
+    cpus: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
+    memoryGiB: Number((totalmem() / 1024 ** 3).toFixed(1)),
+    node: process.version,
+    awsCli: version(toolPath('aws'), ['--version']),
+    s5cmd: version(toolPath('s5cmd'), ['version']) + ' (built from github.com/peak/s5cmd/v2 v2.3.0)',
+    seaweedfs: version(toolPath('weed'), ['version']),
+    note: 'client and servers share the same 2-core machine: numbers compare contenders here, not AWS throughput',
+  };
+  const date = DATE;
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${date}.json`), JSON.stringify({ date, config, machine, summary, scale: scaleRows, runs: rows }, null, 2));
+  const lines: string[] = [];
+  lines.push(`# Benchmark ${date}`, '', `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.awsCli}; s5cmd ${machine.s5cmd}; ${machine.seaweedfs}.`, `Config: ${JSON.stringify(config)}`, '', machine.note, '');
+  const sets = [...new Set(summary.map((s) => s.set))];
+  for (const set of sets) {
+    const group = summary.filter((s) => s.set === set);
+    const ours = group.find((s) => s.contender === 'ours-cli');
+    lines.push(`## ${set} (median of ${group[0]?.runs ?? 0})`, '', '| contender | wall s | obj/s | x ours | CPU s /1000 obj | peak RSS MiB | correct |', '|---|---:|---:|---:|---:|---:|---|');
+    for (const s of group) {
+      const ratio = ours && s.ok ? (s.ops / ours.ops).toFixed(2) : '-';
+      lines.push(`| ${s.contender} | ${s.wall.toFixed(2)} | ${s.ok ? s.ops.toFixed(0) : `(${s.ops.toFixed(0)})`} | ${ratio} | ${s.cpuPer1000.toFixed(2)} | ${s.rss.toFixed(0)} | ${s.verdict} |`);
+    }
+    lines.push('');
+  }
+  if (scaleRows.length) {
+    lines.push('## Scale: dry run (list + HEAD + classify) of one prefix', '', '| objects | wall s | CPU s | peak RSS MiB |', '|---:|---:|---:|---:|');
+    for (const r of scaleRows) lines.push(`| ${r.objects} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`);
+    lines.push('');
+  }
+  const md = lines.join('\n');
+  writeFileSync(join(dir, `${date}.md`), md);
+  if (partial) return;
+  process.stdout.write(`${md}\n`);
+  log(`wrote bench/results/${date}.json and .md`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -141,6 +141,9 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
     region,
     retryMode: 'adaptive',
     maxAttempts,
+    // Without timeouts a connection that dies silently holds a worker forever. The
+    // request timeout is socket inactivity, so a long copy that S3 keeps alive is fine.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 },
     ...(credentials ? { credentials } : {}),
   };
   const s3 = new S3Client({

@@ -60,6 +60,10 @@ export async function startDrillSeaweed(opts: { workDir: string; kmsEndpoint: st
       '-ip=127.0.0.1',
       '-ip.bind=127.0.0.1',
       '-master.telemetry=false',
+      // Every bucket is a collection with volumes of its own: a test run makes a few
+      // hundred buckets, more than the volumes mini sizes for itself. Small, many.
+      '-master.volumeSizeLimitMB=16',
+      '-volume.max=5000',
       `-master.port=${master}`,
       `-master.port.grpc=${masterGrpc}`,
       `-volume.port=${volume}`,

@@ -1,19 +1,15 @@
 // What the fault drills share: a SeaweedFS of their own whose KMS calls go
 // through a fault proxy, objects with every property a copy could lose, a
 // snapshot of those properties, and the checks every drill ends with.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   CreateBucketCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { ProxiedRequest } from '../harness/fault-proxy.js';
-import { freePort, startProcess, toolPath } from '../harness/process.js';
-import { seaweedS3Config, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY } from '../harness/s3servers.js';
+import { startWeed, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY } from '../harness/s3servers.js';
 import type { Counters, RequestEvent } from '../../src/engine/index.js';
 
 export const REGION = 'us-east-1';
@@ -29,78 +25,10 @@ export function plainS3(endpoint: string): S3Client {
   });
 }
 
-/**
- * `weed mini` with the test identity and its KMS provider pointed at
- * `kmsEndpoint` (a fault proxy in front of local-kms), every listener on a free
- * loopback port. The same flags as test/harness/s3servers.ts's startSeaweed,
- * which always points SeaweedFS at its own local-kms directly.
- */
+/** `weed mini` with its KMS provider behind `kmsEndpoint` (a fault proxy in front of local-kms). */
 export async function startDrillSeaweed(opts: { workDir: string; kmsEndpoint: string }): Promise<{ s3Endpoint: string; stop(): Promise<void> }> {
-  mkdirSync(join(opts.workDir, 'data'), { recursive: true });
-  const configPath = join(opts.workDir, 's3-config.json');
-  writeFileSync(configPath, JSON.stringify(seaweedS3Config(opts.kmsEndpoint), null, 2));
-  const ports: number[] = [];
-  while (ports.length < 10) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
-  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc] = ports as [
-    number, number, number, number, number, number, number, number, number, number,
-  ];
-  const s3Endpoint = `http://127.0.0.1:${s3}`;
-  const probe = plainS3(s3Endpoint);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('WEED_')) env[k] = v;
-  const proc = await startProcess({
-    name: 'seaweedfs-drill',
-    command: toolPath('weed'),
-    args: [
-      'mini',
-      `-dir=${join(opts.workDir, 'data')}`,
-      '-ip=127.0.0.1',
-      '-ip.bind=127.0.0.1',
-      '-master.telemetry=false',
-      // Every bucket is a collection with volumes of its own: a test run makes a few
-      // hundred buckets, more than the volumes mini sizes for itself. Small, many.
-      '-master.volumeSizeLimitMB=16',
-      '-volume.max=5000',
-      `-master.port=${master}`,
-      `-master.port.grpc=${masterGrpc}`,
-      `-volume.port=${volume}`,
-      `-volume.port.grpc=${volumeGrpc}`,
-      `-filer.port=${filer}`,
-      `-filer.port.grpc=${filerGrpc}`,
-      `-s3.port=${s3}`,
-      `-s3.port.grpc=${s3Grpc}`,
-      '-s3.port.iceberg=0',
-      '-s3.port.lance=0',
-      `-s3.config=${configPath}`,
-      '-s3.autoCreateBucket=false',
-      '-webdav=false',
-      '-admin.ui=false',
-      `-admin.port=${admin}`,
-      `-admin.port.grpc=${adminGrpc}`,
-      '-admin.port.legacy=0',
-    ],
-    cwd: opts.workDir,
-    logDir: opts.workDir,
-    env,
-    timeoutMs: 90_000,
-    ready: async () => {
-      await probe.send(new ListObjectsV2Command({ Bucket: 'probe-none' }), { abortSignal: AbortSignal.timeout(3_000) }).catch((err: unknown) => {
-        // NoSuchBucket means the gateway answers signed requests.
-        if ((err as { name?: string }).name !== 'NoSuchBucket') throw err;
-      });
-      return true;
-    },
-  });
-  return {
-    s3Endpoint,
-    stop: async () => {
-      probe.destroy();
-      await proc.stop();
-    },
-  };
+  const { s3Endpoint, process } = await startWeed({ ...opts, name: 'seaweedfs-drill' });
+  return { s3Endpoint, stop: () => process.stop() };
 }
 
 export interface Seeded {

@@ -248,69 +248,81 @@ export function seaweedS3Config(kmsEndpoint: string): object {
   };
 }
 
-export async function startSeaweed(opts: { workDir: string }): Promise<S3Env> {
+/**
+ * `weed mini` alone, with the test identity and its KMS provider at
+ * `kmsEndpoint` (local-kms, or a fault proxy in front of it), every listener on
+ * a free loopback port.
+ */
+export async function startWeed(opts: { workDir: string; kmsEndpoint: string; name?: string }): Promise<{ s3Endpoint: string; process: ManagedProcess }> {
   const workDir = resolve(opts.workDir);
   mkdirSync(workDir, { recursive: true });
   const weed = toolPath('weed');
+  const dataDir = join(workDir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const configPath = join(workDir, 's3-config.json');
+  writeFileSync(configPath, JSON.stringify(seaweedS3Config(opts.kmsEndpoint), null, 2));
+
+  // Every listener on an explicit free loopback port: `weed mini` otherwise picks
+  // fixed defaults (8333, 9333, ...) and gRPC ports at +10000.
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc] =
+    await freePorts(10);
+  // Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them in workDir when
+  // the path fits the 107-byte limit of a socket path.
+  const sockets: string[] = [];
+  if (join(workDir, 'filer.sock').length < 100) {
+    sockets.push(`-filer.localSocket=${join(workDir, 'filer.sock')}`, `-s3.localSocket=${join(workDir, 's3.sock')}`);
+  }
+  const args = [
+    'mini',
+    `-dir=${dataDir}`,
+    '-ip=127.0.0.1',
+    '-ip.bind=127.0.0.1',
+    '-master.telemetry=false',
+    // Every bucket is a collection with volumes of its own: a test run makes a few
+    // hundred buckets, more than the volumes mini sizes for itself. Small, many.
+    '-master.volumeSizeLimitMB=16',
+    '-volume.max=5000',
+    `-master.port=${master}`,
+    `-master.port.grpc=${masterGrpc}`,
+    `-volume.port=${volume}`,
+    `-volume.port.grpc=${volumeGrpc}`,
+    `-filer.port=${filer}`,
+    `-filer.port.grpc=${filerGrpc}`,
+    `-s3.port=${s3}`,
+    `-s3.port.grpc=${s3Grpc}`,
+    '-s3.port.iceberg=0',
+    '-s3.port.lance=0',
+    `-s3.config=${configPath}`,
+    // Buckets are created explicitly, as on AWS.
+    '-s3.autoCreateBucket=false',
+    '-webdav=false',
+    '-admin.ui=false',
+    `-admin.port=${admin}`,
+    `-admin.port.grpc=${adminGrpc}`,
+    '-admin.port.legacy=0',
+    ...sockets,
+  ];
+  const s3Endpoint = `http://127.0.0.1:${s3}`;
+  const proc = await startProcess({
+    name: opts.name ?? 'seaweedfs',
+    command: weed,
+    args,
+    cwd: workDir,
+    logDir: workDir,
+    env: childEnv({}),
+    timeoutMs: SEAWEED_READY_TIMEOUT_MS,
+    ready: listBucketsProbe(s3Endpoint),
+  });
+  return { s3Endpoint, process: proc };
+}
+
+export async function startSeaweed(opts: { workDir: string }): Promise<S3Env> {
+  const workDir = resolve(opts.workDir);
+  mkdirSync(workDir, { recursive: true });
   const kms = await startLocalKms(workDir);
   const procs: ManagedProcess[] = [kms.process];
   try {
-    const dataDir = join(workDir, 'data');
-    mkdirSync(dataDir, { recursive: true });
-    const configPath = join(workDir, 's3-config.json');
-    writeFileSync(configPath, JSON.stringify(seaweedS3Config(kms.endpoint), null, 2));
-
-    // Every listener on an explicit free loopback port: `weed mini` otherwise picks
-    // fixed defaults (8333, 9333, ...) and gRPC ports at +10000.
-    const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc] =
-      await freePorts(10);
-    // Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them in workDir when
-    // the path fits the 107-byte limit of a socket path.
-    const sockets: string[] = [];
-    if (join(workDir, 'filer.sock').length < 100) {
-      sockets.push(`-filer.localSocket=${join(workDir, 'filer.sock')}`, `-s3.localSocket=${join(workDir, 's3.sock')}`);
-    }
-    const args = [
-      'mini',
-      `-dir=${dataDir}`,
-      '-ip=127.0.0.1',
-      '-ip.bind=127.0.0.1',
-      '-master.telemetry=false',
-      // Every bucket is a collection with volumes of its own: a test run makes a few
-      // hundred buckets, more than the volumes mini sizes for itself. Small, many.
-      '-master.volumeSizeLimitMB=16',
-      '-volume.max=5000',
-      `-master.port=${master}`,
-      `-master.port.grpc=${masterGrpc}`,
-      `-volume.port=${volume}`,
-      `-volume.port.grpc=${volumeGrpc}`,
-      `-filer.port=${filer}`,
-      `-filer.port.grpc=${filerGrpc}`,
-      `-s3.port=${s3}`,
-      `-s3.port.grpc=${s3Grpc}`,
-      '-s3.port.iceberg=0',
-      '-s3.port.lance=0',
-      `-s3.config=${configPath}`,
-      // Buckets are created explicitly, as on AWS.
-      '-s3.autoCreateBucket=false',
-      '-webdav=false',
-      '-admin.ui=false',
-      `-admin.port=${admin}`,
-      `-admin.port.grpc=${adminGrpc}`,
-      '-admin.port.legacy=0',
-      ...sockets,
-    ];
-    const s3Endpoint = `http://127.0.0.1:${s3}`;
-    const proc = await startProcess({
-      name: 'seaweedfs',
-      command: weed,
-      args,
-      cwd: workDir,
-      logDir: workDir,
-      env: childEnv({}),
-      timeoutMs: SEAWEED_READY_TIMEOUT_MS,
-      ready: listBucketsProbe(s3Endpoint),
-    });
+    const { s3Endpoint, process: proc } = await startWeed({ workDir, kmsEndpoint: kms.endpoint });
     procs.push(proc);
     return {
       kind: 'seaweedfs',

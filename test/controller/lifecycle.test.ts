@@ -12,6 +12,8 @@ import {
   kubectl,
   putObjects,
   s3Client,
+  sleep,
+  waitUntil,
   startOperator,
   type JobManifest,
   type OperatorProcess,
@@ -22,7 +24,8 @@ let s3: S3Client;
 let namespace: string;
 let operator: OperatorProcess;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> =>
+  waitUntil(what, fn, timeoutMs, () => operator.logTail(30));
 
 async function apply(j: Omit<JobManifest, 'namespace' | 's3'>): Promise<void> {
   await kubectl(['apply', '-f', '-'], { input: jobYaml({ ...j, namespace, s3: info }) });
@@ -35,15 +38,6 @@ async function waitFor(name: string, condition: string, timeout = 90): Promise<A
   return job;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${operator.logTail(30)}`);
-    await sleep(200);
-  }
-}
 
 function keys(n: number, prefix = 'p/'): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);

@@ -14,6 +14,8 @@ import {
   kubectl,
   putObjects,
   s3Client,
+  sleep,
+  waitUntil,
   startOperator,
   type OperatorProcess,
 } from '../harness/context.js';
@@ -22,18 +24,10 @@ import { startKube, type KubeEnv } from '../harness/kube.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000, log?: () => string): Promise<T> =>
+  waitUntil(what, fn, timeoutMs, log);
 const keys = (n: number): string[] => Array.from({ length: n }, (_, i) => `c/${String(i).padStart(5, '0')}`);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000, log?: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${log?.() ?? ''}`);
-    await sleep(200);
-  }
-}
 
 async function progressed(namespace: string, name: string, min: number): Promise<number> {
   return until(`${name} to pass ${min} objects`, async () => {

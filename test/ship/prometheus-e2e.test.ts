@@ -29,6 +29,7 @@ import {
   uniqueName,
   type JobManifest,
   type OperatorProcess,
+  waitUntil,
 } from '../harness/context.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { freePort, startProcess, type ManagedProcess } from '../harness/process.js';
@@ -90,7 +91,8 @@ let prometheus: ManagedProcess | undefined;
 let proxy: FaultProxy | undefined;
 let promUrl: string;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> =>
+  waitUntil(what, fn, timeoutMs, () => `operator:\n${operator?.logTail(20) ?? ''}\nprometheus:\n${prometheus?.logTail(20) ?? ''}`);
 
 interface Sample {
   metric: Record<string, string>;
@@ -115,17 +117,6 @@ async function evaluate(expr: string): Promise<Sample[]> {
   return r.data?.result ?? [];
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}\noperator:\n${operator?.logTail(20) ?? ''}\nprometheus:\n${prometheus?.logTail(20) ?? ''}`);
-    }
-    await sleep(250);
-  }
-}
 
 function onPath(name: string, pkg: string): string {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {

@@ -1,6 +1,8 @@
 -- Argo CD health check for s3encryption.dev/EncryptionJob.
 -- Install it in argocd-cm as resource.customizations.health.s3encryption.dev_EncryptionJob
 -- (docs/argocd.md). Tests: health_test.yaml, run by test/ship/argocd.test.ts.
+-- Argo CD runs a check from argocd-cm without Lua's string and math libraries
+-- (unless useOpenLibs is set), so messages are built by plain concatenation.
 local hs = { status = "Progressing", message = "Waiting for the operator to pick the job up" }
 
 local function condition(conditions, type)
@@ -21,7 +23,7 @@ if status == nil then return hs end
 
 local generation = obj.metadata and obj.metadata.generation
 if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
-  hs.message = string.format("Waiting for the operator to observe generation %d", generation)
+  hs.message = "Waiting for the operator to observe generation " .. generation
   return hs
 end
 
@@ -51,10 +53,10 @@ local progressing = condition(conditions, "Progressing")
 if progressing ~= nil then
   local p = status.progress
   local done = count(p, "encrypted") + count(p, "alreadyEncrypted")
-  hs.message = string.format("%d/%d objects", done, count(p, "scanned"))
+  hs.message = done .. "/" .. count(p, "scanned") .. " objects"
   local failedObjects = count(p, "failed")
   if failedObjects > 0 then
-    hs.message = hs.message .. string.format(", %d failed", failedObjects)
+    hs.message = hs.message .. ", " .. failedObjects .. " failed"
   end
   if progressing.reason == "Retrying" or progressing.reason == "Planning" then
     hs.message = hs.message .. " (" .. progressing.reason .. ": " .. (progressing.message or "") .. ")"

@@ -1,13 +1,15 @@
-// The Argo CD health check (deploy/argocd/health.lua), run by the real Lua 5.1
-// interpreter against the cases of deploy/argocd/health_test.yaml (Argo CD's own
-// test format), in a sandbox with only the libraries Argo CD's Lua VM offers.
+// The Argo CD health check (deploy/argocd/health.lua) run the way Argo CD runs
+// it: in gopher-lua, the Lua VM Argo CD embeds, with the libraries Argo CD opens
+// for a check from argocd-cm (test/env/go/lua), against the cases of
+// deploy/argocd/health_test.yaml (Argo CD's own test format).
 // docs/argocd.md must carry the same script in its argocd-cm snippet.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ROOT, run, systemTool } from './tools.js';
+import { toolPath } from '../harness/process.js';
+import { ROOT, run } from './tools.js';
 
 const DIR = join(ROOT, 'deploy', 'argocd');
 const SCRIPT = join(DIR, 'health.lua');
@@ -17,57 +19,25 @@ interface HealthTest {
   inputPath: string;
 }
 
-/** A Lua table constructor for a JSON-like value (nulls become absent fields, as in Argo CD's conversion). */
-function toLua(value: unknown): string {
-  if (value === null || value === undefined) return 'nil';
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`);
-    return String(value);
-  }
-  if (typeof value === 'string') {
-    // Every byte as a decimal escape outside plain printable ASCII: no quoting surprises.
-    const body = [...Buffer.from(value, 'utf8')]
-      .map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b}`))
-      .join('');
-    return `"${body}"`;
-  }
-  if (value instanceof Date) return toLua(value.toISOString().replace(/\.000Z$/, 'Z'));
-  if (Array.isArray(value)) return `{${value.map(toLua).join(', ')}}`;
-  if (typeof value === 'object') {
-    const fields = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== null && v !== undefined)
-      .map(([k, v]) => `[${toLua(k)}] = ${toLua(v)}`);
-    return `{${fields.join(', ')}}`;
-  }
-  throw new Error(`cannot convert ${typeof value} to Lua`);
+interface HealthResult {
+  status?: string;
+  message?: string;
+  error?: string;
 }
 
-// Runs the check once per object, each in a fresh environment holding `obj` and
-// the libraries Argo CD opens (base functions, string, table, math) -- no io, os, require.
-function harness(objects: unknown[]): string {
-  return `
-local check = assert(loadfile(${toLua(SCRIPT)}))
-local cases = {${objects.map(toLua).join(',\n')}}
-for i, o in ipairs(cases) do
-  local env = {
-    obj = o, ipairs = ipairs, pairs = pairs, next = next, type = type, tostring = tostring,
-    tonumber = tonumber, select = select, unpack = unpack, error = error, pcall = pcall,
-    string = string, table = table, math = math,
-  }
-  setfenv(check, env)
-  local ok, hs = pcall(check)
-  if not ok then
-    io.write(i, "\\tERROR\\t", tostring(hs), "\\n")
-  else
-    io.write(i, "\\t", tostring(hs.status), "\\t", tostring(hs.message), "\\n")
-  end
-end
-`;
+/** Runs a health script once per object (each in a fresh VM, as Argo CD does). */
+async function health(script: string, objects: unknown[]): Promise<HealthResult[]> {
+  const result = await run(toolPath('lua'), ['health', script], { input: JSON.stringify(objects) });
+  return JSON.parse(result.stdout) as HealthResult[];
 }
 
-describe('Argo CD health check (Lua 5.1)', () => {
-  const lua = systemTool('lua5.1', 'lua5.1');
+function scriptFile(source: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 's3eo-lua-')), 'check.lua');
+  writeFileSync(file, source);
+  return file;
+}
+
+describe('Argo CD health check (gopher-lua, as Argo CD runs it)', () => {
   const tests = (parse(readFileSync(join(DIR, 'health_test.yaml'), 'utf8')) as { tests: HealthTest[] }).tests;
 
   it('covers Healthy, Degraded, Suspended, Progressing with N/M objects, and a lagging observedGeneration', () => {
@@ -79,23 +49,30 @@ describe('Argo CD health check (Lua 5.1)', () => {
 
   it('gives every test case of health_test.yaml its expected status and message', async () => {
     const objects = tests.map((t) => parse(readFileSync(join(DIR, t.inputPath), 'utf8')) as unknown);
-    const dir = mkdtempSync(join(tmpdir(), 's3eo-lua-'));
-    const file = join(dir, 'harness.lua');
-    writeFileSync(file, harness(objects));
-    const result = await run(lua, [file], { cwd: dirname(file) });
-    const got = result.stdout.trim().split('\n').map((line) => {
-      const [, status, ...message] = line.split('\t');
-      return { status, message: message.join('\t') };
-    });
+    const got = await health(SCRIPT, objects);
     expect(got).toEqual(tests.map((t) => ({ status: t.healthStatus.status, message: t.healthStatus.message })));
   });
 
-  it('the string escaping survives quotes, backslashes and non-ASCII', async () => {
-    const tricky = 'a "quoted" \\ back\tslash — ünïcode';
-    const dir = mkdtempSync(join(tmpdir(), 's3eo-lua-'));
-    const file = join(dir, 'echo.lua');
-    writeFileSync(file, `io.write((${toLua({ s: tricky })}).s)`);
-    expect((await run(lua, [file])).stdout).toBe(tricky);
+  it('passes a failure message with quotes, backslashes and non-ASCII through unchanged', async () => {
+    const message = 'a "quoted" \\ back\tslash — ünïcode';
+    const job = {
+      metadata: { generation: 2 },
+      status: { observedGeneration: 2, conditions: [{ type: 'Failed', status: 'True', reason: 'BucketNotFound', message }] },
+    };
+    expect(await health(SCRIPT, [job])).toEqual([{ status: 'Degraded', message: `BucketNotFound: ${message}` }]);
+  });
+
+  it("runs in Argo CD's sandbox: no string, math or io library, so a check that needs them fails here as there", async () => {
+    const probe = scriptFile(
+      'return { status = "Healthy", message = type(string) .. "," .. type(math) .. "," .. type(io) .. "," .. type(require("os").time) .. "," .. type(table.concat) }',
+    );
+    expect(await health(probe, [{}])).toEqual([{ status: 'Healthy', message: 'nil,nil,nil,function,function' }]);
+    const [formatted] = await health(scriptFile('return { status = "Healthy", message = string.format("%d", 1) }'), [{}]);
+    expect(formatted?.error).toMatch(/attempt to index a non-table object\(nil\) with key 'format'/);
+    // A status Argo CD does not know becomes Unknown, as in Argo CD.
+    expect(await health(scriptFile('return { status = "Fine" }'), [{}])).toEqual([
+      { status: 'Unknown', message: 'Lua returned an invalid health status' },
+    ]);
   });
 
   it('docs/argocd.md carries the same script in its argocd-cm snippet', () => {

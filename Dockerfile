@@ -4,8 +4,9 @@
 # the runtime dependencies (npm ci --omit=dev) and dist/. It runs as a numeric
 # non-root user (the chart's runAsUser) and needs no writable path but /tmp,
 # so it works with readOnlyRootFilesystem: true.
-# test/ship/docker.test.ts checks these properties and does what stage 2 does.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# test/ship/docker.test.ts checks these properties and does what stage 2 does,
+# on the Node the tests run on (test/env/build-node.sh): keep the two versions equal.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -7,8 +7,6 @@ export default defineConfig({
     // Two cores: two test files at a time; each has its own namespace and bucket.
     maxWorkers: 2,
     reporters: ['default', './test/harness/summary-reporter.ts'],
-    // Node 20 is supported by the SDK versions pinned here; the notice is noise in test output.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
       {
         test: {

@@ -238,7 +238,7 @@ async function main(): Promise<void> {
         const dry = await runMeasured(
           process.execPath,
           [join(ROOT, 'dist', 'cli.js'), `s3://${bucket}/scale/`, '--sse', 'aws:kms', '--sse-kms-key-id', env.kmsAlias, '--endpoint-url', env.s3Endpoint, '--kms-endpoint-url', env.kmsEndpoint, '--force-path-style', '--json', '--dryrun'],
-          { ...process.env, AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey, AWS_REGION: env.region, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+          { ...process.env, AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey, AWS_REGION: env.region },
         );
         let requests: unknown;
         try {

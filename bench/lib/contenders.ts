@@ -43,7 +43,6 @@ function childEnv(env: Env, extra: Record<string, string> = {}): NodeJS.ProcessE
     AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
     AWS_REGION: env.region,
     AWS_DEFAULT_REGION: env.region,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     // No user config: every tool with its defaults unless a contender says otherwise.
     AWS_CONFIG_FILE: join(env.workDir, 'aws-config-default'),
     ...extra,

@@ -24,7 +24,6 @@ function cli(args: string[]): Promise<Run> {
         ...process.env,
         AWS_ACCESS_KEY_ID: info.accessKeyId,
         AWS_SECRET_ACCESS_KEY: info.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { CHART, ROOT, run, systemTool } from './tools.js';
+import { toolPath } from '../harness/process.js';
+import { CHART, ROOT, run } from './tools.js';
 
 const RULES = join(CHART, 'alerts', 's3-encryption-operator.rules.yaml');
 const RULE_TESTS = join(ROOT, 'test', 'ship', 'promtool', 'alerts.test.yaml');
@@ -60,7 +61,7 @@ function metricsIn(expr: string): string[] {
 }
 
 describe('alerts (promtool)', () => {
-  const promtool = systemTool('promtool', 'prometheus');
+  const promtool = toolPath('promtool');
 
   it('promtool check rules accepts the rules file', async () => {
     const result = await run(promtool, ['check', 'rules', RULES]);
@@ -113,7 +114,7 @@ describe('alerts (promtool)', () => {
 });
 
 describe('Grafana dashboard', () => {
-  const promtool = systemTool('promtool', 'prometheus');
+  const promtool = toolPath('promtool');
 
   it('every PromQL expression parses (promtool check rules on them as recording rules)', async () => {
     const vars: Record<string, string> = { namespace: '.*', job: '.*', scrape_job: 's3-encryption-operator', __rate_interval: '1m' };

@@ -2,10 +2,11 @@
 // relies on (multi-stage, dev dependencies only in the build stage, numeric
 // non-root USER equal to the chart's runAsUser, exec-form ENTRYPOINT), and do what
 // its two stages do -- compile src/ into a fresh dist/, `npm ci --omit=dev` from
-// package.json + package-lock.json in an empty directory, run `node dist/main.js --help`.
+// package.json + package-lock.json in an empty directory, run `node dist/main.js --help`
+// -- on the Node of the image's base (Node 24, the one the tests run on).
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { CHART, ROOT, run } from './tools.js';
@@ -66,6 +67,18 @@ describe('Dockerfile', () => {
     for (const s of stages) expect(s.from, 'base image pinned to a version, not latest').not.toMatch(/:latest$/);
   });
 
+  it('builds on a pinned Node 24 base image, the same Node the tests run on (test/env/build-node.sh)', () => {
+    const arg = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1] ?? '';
+    const image = /^node:(\d+\.\d+\.\d+)-[a-z]+-slim$/.exec(arg);
+    expect(image, `ARG NODE_IMAGE=${arg}: node:<exact version>-<debian>-slim`).not.toBeNull();
+    for (const s of stages) expect(s.from).toBe('${NODE_IMAGE}');
+    const fetched = /^NODE_VERSION=(\S+)$/m.exec(readFileSync(join(ROOT, 'test', 'env', 'build-node.sh'), 'utf8'))?.[1];
+    expect(image?.[1]).toBe(fetched);
+    expect(image?.[1]?.split('.')[0]).toBe('24');
+    // What the last test does below runs on this very Node.
+    expect(process.versions.node).toBe(image?.[1]);
+  });
+
   it('runs as the numeric non-root user the chart sets (runAsUser), with nothing run after USER', () => {
     const instructions = runtime?.instructions ?? [];
     const userIndex = instructions.findIndex((i) => i.op === 'USER');
@@ -107,13 +120,20 @@ describe('Dockerfile', () => {
     await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], { timeoutMs: 240_000 });
     // Stage 2: only package.json, package-lock.json and dist/.
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(app, f));
-    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, timeoutMs: 240_000 });
+    // npm on this test's Node (the image's), whatever Node comes first on the caller's PATH.
+    const path = [dirname(process.execPath), process.env.PATH ?? ''].join(delimiter);
+    const install = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: app,
+      env: { ...process.env, PATH: path },
+      timeoutMs: 240_000,
+    });
+    expect(install.stderr, 'npm ci on the image Node: no engine warning').not.toMatch(/EBADENGINE/);
     const installed = readdirSync(join(app, 'node_modules'));
     expect(installed).toContain('@kubernetes');
     for (const dev of ['vitest', 'typescript', 'eslint', 'tsx']) expect(installed, `dev dependency ${dev}`).not.toContain(dev);
 
     const before = readdirSync(app).sort();
-    const env = { PATH: process.env.PATH ?? '', HOME: tmpdir(), NODE_ENV: 'production' };
+    const env = { PATH: path, HOME: tmpdir(), NODE_ENV: 'production' };
     const help = await run(process.execPath, ['dist/main.js', '--help'], { cwd: app, env });
     for (const flag of ['--metrics-bind-address', '--health-probe-bind-address', '--leader-elect', '--watch-namespace']) {
       expect(help.stdout, flag).toContain(flag);

@@ -1,6 +1,6 @@
-// The dashboard and the alerts against a real Prometheus (the Debian package's
-// /usr/bin/prometheus) scraping a real operator: one operator process (least
-// privilege identity, leader election on, as the chart runs it) watching this
+// The dashboard and the alerts against a real Prometheus (built from its Go
+// module by test/env/build-tools.sh) scraping a real operator: one operator
+// process (least privilege identity, leader election on, as the chart runs it) watching this
 // file's namespace runs a KMS job to completion, a dry run, a job on a missing
 // bucket (Failed), a job suspended mid-run, and a slow job behind a fault proxy
 // (delayed and throttled CopyObject) that is still Progressing while we look.
@@ -11,8 +11,8 @@
 // substituted) and every alert expr is run through /api/v1/query: each must
 // evaluate and return data, except the listed alerts that are quiet by design,
 // whose selectors must return data instead.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { stringify, parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -32,7 +32,7 @@ import {
   waitUntil,
 } from '../harness/context.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
-import { freePort, startProcess, type ManagedProcess } from '../harness/process.js';
+import { freePort, startProcess, toolPath, type ManagedProcess } from '../harness/process.js';
 import { CHART } from './tools.js';
 
 const RULES = join(CHART, 'alerts', 's3-encryption-operator.rules.yaml');
@@ -115,14 +115,6 @@ async function evaluate(expr: string): Promise<Sample[]> {
   const r = await query(expr);
   expect(r.status, `${expr}: ${r.errorType ?? ''} ${r.error ?? ''}`).toBe('success');
   return r.data?.result ?? [];
-}
-
-
-function onPath(name: string, pkg: string): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  throw new Error(`${name} is not installed: apt-get install -y ${pkg} (.ci/run does this)`);
 }
 
 function keys(n: number, prefix = 'p/'): string[] {
@@ -231,7 +223,7 @@ beforeAll(async () => {
   promUrl = `http://127.0.0.1:${port}`;
   prometheus = await startProcess({
     name: 'prometheus',
-    command: onPath('prometheus', 'prometheus'),
+    command: toolPath('prometheus'),
     args: [
       `--config.file=${configFile}`,
       `--web.listen-address=127.0.0.1:${port}`,

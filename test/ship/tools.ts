@@ -1,7 +1,6 @@
-// Shared by the ship tests: running helm, kubectl, promtool, lua5.1 and npm as
-// child processes, and reading multi-document YAML.
+// Shared by the ship tests: running helm, kubectl, promtool, the Lua runner and
+// npm as child processes, and reading multi-document YAML.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -52,15 +51,6 @@ export function run(
       child.stdin.end(opts.input);
     }
   });
-}
-
-/** A tool from the system PATH (Debian packages), with a clear message when it is missing. */
-export function systemTool(name: 'promtool' | 'lua5.1', pkg: string): string {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    const path = join(dir, name);
-    if (dir && existsSync(path)) return path;
-  }
-  throw new Error(`${name} is not installed: apt-get install -y ${pkg} (.ci/run does this)`);
 }
 
 export function helm(args: string[], opts: { allowFailure?: boolean; kubeconfig?: string } = {}): Promise<RunResult> {

@@ -38,7 +38,7 @@ interface AwsLikeError {
 }
 
 function asAws(err: unknown): AwsLikeError {
-  return typeof err === 'object' && err !== null ? (err as AwsLikeError) : {};
+  return typeof err === 'object' && err !== null ? err : {};
 }
 
 export function errorCode(err: unknown): string {

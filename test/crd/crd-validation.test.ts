@@ -43,7 +43,7 @@ function loadCorpus(): InvalidCase[] {
         file,
         name,
         expected: new RegExp(match[1]),
-        ...(docs.length === 2 ? { original: docs[0] as string } : {}),
+        ...(docs.length === 2 ? { original: docs[0] } : {}),
         manifest: last,
       };
     });

@@ -112,7 +112,7 @@ export class Reconciler {
     const fresh = await this.deps.client.getJob(namespace, name);
     if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 0;
     // The run takes its spec from the fresh object: a spec edited since the cache was read is judged again.
-    if (checkTenancy(fresh, this.deps.policy)) return 0;
+    if (checkTenancy(fresh, this.deps.policy)) return 1000;
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
     const next = new JobRun(fresh, credentials, {
       client: this.deps.client,

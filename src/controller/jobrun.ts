@@ -1,6 +1,8 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
 import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ReportWriter } from '../engine/report.js';
 import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';
@@ -215,14 +217,18 @@ export class JobRun {
   private async writeReport(report: ReportWriter, connection: Connection, previous: string[]): Promise<{ manifest: string; parts: string[] } | undefined> {
     const clients = createClients(connection);
     const destination = this.job.spec.report?.destination ?? '';
+    let localPath: string | undefined;
     try {
       const file = await report.closeFile();
+      localPath = file.path;
       return await uploadSegment(clients.s3, { destination, localPath: file.path, contentType: file.contentType, previous, job: `${this.ns}/${this.name}` });
     } catch (err) {
       void this.event('Warning', 'ReportFailed', clip(`writing the report to ${destination} failed: ${String(err)}`));
       return undefined;
     } finally {
       clients.destroy();
+      // The local copy of an s3:// report lives in its own temporary directory: uploaded or not, it goes.
+      if (localPath && destination.startsWith('s3://')) rmSync(dirname(localPath), { recursive: true, force: true });
     }
   }
 

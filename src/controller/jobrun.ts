@@ -1,8 +1,8 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';

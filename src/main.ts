@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
+import { parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 
@@ -51,6 +52,11 @@ async function main(): Promise<void> {
     .option('--run-retry-delay <ms>', 'first delay before a run that failed on a passing error (network, 5xx) is tried again; doubles, 6 tries', '5000')
     .option('--watch-namespace <ns>', 'watch EncryptionJobs in this namespace only (default: all namespaces)', '')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option('--ambient-identity-namespaces <list>', 'namespaces whose jobs may use the operator\'s own AWS identity without a Secret ("*" = all; default: the operator\'s namespace)')
+    .option('--allowed-role-arns <list>', 'roles a namespace may assume through the operator\'s identity: NAMESPACE=ARN_PATTERN,... ("*" wildcards)', '')
+    .option('--allowed-report-destinations <list>', 'report destinations allowed besides the job\'s own bucket: s3://BUCKET/PREFIX* patterns', '')
+    .option('--report-prefix <prefix>', 'key prefix under which a job may write its report into its own bucket', 'reports/')
+    .option('--allowed-endpoint-hosts <list>', 'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but link-local)', '')
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;
@@ -63,13 +69,26 @@ async function main(): Promise<void> {
     maxInflightObjects: string;
     runRetryDelay: string;
     logLevel: string;
+    ambientIdentityNamespaces?: string;
+    allowedRoleArns: string;
+    allowedReportDestinations: string;
+    reportPrefix: string;
+    allowedEndpointHosts: string;
   }>();
   const log = createLogger(opts.logLevel);
   const metrics = new Metrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
 
-  const manager = new Manager({ kubeConfig: kc, metrics, log, workers: Number(opts.maxConcurrentReconciles),
+  const policy: TenancyPolicy = {
+    ambientNamespaces: opts.ambientIdentityNamespaces === undefined ? [podNamespace()] : splitList(opts.ambientIdentityNamespaces),
+    allowedRoles: parseRoleRules(opts.allowedRoleArns),
+    reportDestinations: splitList(opts.allowedReportDestinations),
+    reportPrefix: opts.reportPrefix,
+    endpointHosts: splitList(opts.allowedEndpointHosts),
+  };
+  log.info({ tenancy: policy }, 'tenancy policy');
+  const manager = new Manager({ kubeConfig: kc, metrics, log, workers: Number(opts.maxConcurrentReconciles), policy,
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),
     ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),

@@ -75,7 +75,10 @@ export interface EncryptionJobStatus {
   kmsKeyArn?: string;
   noncurrentVersions?: number;
   recentFailures?: { key: string; operation: string; code: string; message: string }[];
+  /** The manifest (s3://...) that lists every part of the job's report so far. */
   report?: string;
+  /** Every part of the job's report so far, one per run segment, oldest first. */
+  reportParts?: string[];
   /** Runs that ended on a passing error and were started again. */
   retries?: number;
 }

@@ -1,7 +1,10 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
+import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
@@ -9,6 +12,7 @@ import { setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
+import { clip } from './tenancy.js';
 
 export const COMPONENT = 's3-encryption-operator';
 
@@ -131,7 +135,8 @@ export class JobRun {
       if (progress.total) deps.metrics.progressRatio.set(labels, progress.scanned / progress.total);
       const status: EncryptionJobStatus = {
         progress,
-        recentFailures: p.recentFailures.slice(-20),
+        // Messages come from the endpoint: one clipped line each, never a response body.
+        recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
       };
       if (!dryRun && p.checkpoint !== undefined) status.checkpoint = { startAfter: p.checkpoint, updatedAt: new Date().toISOString() };
       void this.writer.update(status);
@@ -153,7 +158,8 @@ export class JobRun {
       },
     });
     onProgress(result);
-    const reportLocation = report ? await this.writeReport(report, plan.connection) : undefined;
+    // A resumed run adds a part to the report of the runs before it; a run from the start begins a new report.
+    const reportLocation = report ? await this.writeReport(report, plan.connection, resumed ? (prev.reportParts ?? []) : []) : undefined;
     const progress = add(base, result, dryRun);
     if (dryRun && result.estimate) progress.estimatedCostUSD = result.estimate.usd.toFixed(4);
     const end = new Date().toISOString();
@@ -161,7 +167,7 @@ export class JobRun {
       progress,
       ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : {}),
       ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : {}),
-      ...(reportLocation ? { report: reportLocation } : {}),
+      ...(reportLocation ? { report: reportLocation.manifest, reportParts: reportLocation.parts } : {}),
     };
     if (result.status === 'Complete') {
       // Done: the total is what was seen, and the summary says how many are at the target.
@@ -186,13 +192,13 @@ export class JobRun {
     } else if (result.status === 'Failed' && result.retryable && (prev.retries ?? 0) < MAX_RETRIES) {
       // A passing error: keep the checkpoint, say so, and let the reconciler try again later.
       const retries = (prev.retries ?? 0) + 1;
-      const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${result.message ?? result.reason ?? ''}`;
+      const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${clip(result.message ?? result.reason ?? '')}`;
       this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'True', reason: 'Retrying', message: msg, observedGeneration: gen });
       Object.assign(final, { conditions: this.conditions, retries });
       this.retryAfterMs = Math.min((deps.retryBaseMs ?? 5000) * 2 ** (retries - 1), 300_000);
       void this.event('Warning', 'Retrying', msg);
     } else if (result.status === 'Failed') {
-      const msg = result.message ?? 'the run failed';
+      const msg = clip(result.message ?? 'the run failed');
       this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });
       this.conditions = setCondition(this.conditions, { type: 'Failed', status: 'True', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });
       Object.assign(final, { phase: 'Failed', completionTime: end, conditions: this.conditions });
@@ -207,16 +213,22 @@ export class JobRun {
     return result;
   }
 
-  /** Uploads the run's report; a failure to write it is an event, not a failed job. */
-  private async writeReport(report: ReportWriter, connection: Connection): Promise<string | undefined> {
+  /** Uploads the run's report as the job's next part; a failure to write it is an event, not a failed job. */
+  private async writeReport(report: ReportWriter, connection: Connection, previous: string[]): Promise<{ manifest: string; parts: string[] } | undefined> {
     const clients = createClients(connection);
+    const destination = this.job.spec.report?.destination ?? '';
+    let localPath: string | undefined;
     try {
-      return await report.close(clients.s3);
+      const file = await report.closeFile();
+      localPath = file.path;
+      return await uploadSegment(clients.s3, { destination, localPath: file.path, contentType: file.contentType, previous, job: `${this.ns}/${this.name}` });
     } catch (err) {
-      void this.event('Warning', 'ReportFailed', `writing the report to ${this.job.spec.report?.destination ?? ''} failed: ${String(err)}`);
+      void this.event('Warning', 'ReportFailed', clip(`writing the report to ${destination} failed: ${String(err)}`));
       return undefined;
     } finally {
       clients.destroy();
+      // The local copy of an s3:// report lives in its own temporary directory: uploaded or not, it goes.
+      if (localPath && destination.startsWith('s3://')) rmSync(dirname(localPath), { recursive: true, force: true });
     }
   }
 

@@ -8,6 +8,7 @@ import { CONTROLLER, type Metrics } from '../metrics.js';
 import { GROUP, jobKey, PLURAL, VERSION, type EncryptionJob } from './api.js';
 import { KubeClient } from './kubeclient.js';
 import { Reconciler } from './reconciler.js';
+import type { TenancyPolicy } from './tenancy.js';
 import { WorkQueue } from './workqueue.js';
 
 export interface ManagerOptions {
@@ -23,6 +24,8 @@ export interface ManagerOptions {
   resyncMs?: number;
   /** Watch only this namespace (empty: all namespaces). */
   namespace?: string;
+  /** The admin's tenancy policy (ambient identity, roles, report destinations, endpoints). */
+  policy: TenancyPolicy;
 }
 
 export class Manager {
@@ -60,6 +63,7 @@ export class Manager {
       budget: new Budget(opts.maxInflightObjects ?? 256),
       ...(opts.retryBaseMs ? { retryBaseMs: opts.retryBaseMs } : {}),
       getJob: (namespace, name) => this.informer?.get(name, namespace),
+      policy: opts.policy,
     });
   }
 

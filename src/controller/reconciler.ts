@@ -8,6 +8,7 @@ import { isTrue, setCondition } from './conditions.js';
 import { JobRun } from './jobrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
 import type { Credentials } from './plan.js';
+import { checkTenancy, clip, type TenancyPolicy } from './tenancy.js';
 
 export interface ReconcilerDeps {
   client: KubeClient;
@@ -18,6 +19,8 @@ export interface ReconcilerDeps {
   retryBaseMs?: number;
   /** The informer's cache: the latest job we have seen. */
   getJob: (namespace: string, name: string) => EncryptionJob | undefined;
+  /** The admin's tenancy policy: checked before a job reads a Secret or makes any S3 call. */
+  policy: TenancyPolicy;
 }
 
 export class Reconciler {
@@ -92,6 +95,12 @@ export class Reconciler {
     if (wait > 0) return wait;
     this.notBefore.delete(key);
 
+    const refused = checkTenancy(job, this.deps.policy);
+    if (refused) {
+      log.warn({ reason: refused.reason }, refused.message);
+      await this.failJob(job, refused.reason, refused.message);
+      return undefined;
+    }
     let credentials: Credentials | undefined;
     try {
       credentials = await this.credentials(job);
@@ -102,6 +111,8 @@ export class Reconciler {
     // Re-read: the cache may lag behind a status the last run just wrote (its checkpoint).
     const fresh = await this.deps.client.getJob(namespace, name);
     if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 0;
+    // The run takes its spec from the fresh object: a spec edited since the cache was read is judged again.
+    if (checkTenancy(fresh, this.deps.policy)) return 1000;
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
     const next = new JobRun(fresh, credentials, {
       client: this.deps.client,
@@ -150,7 +161,8 @@ export class Reconciler {
     return { accessKeyId, secretAccessKey, ...(data.AWS_SESSION_TOKEN ? { sessionToken: data.AWS_SESSION_TOKEN } : {}) };
   }
 
-  private async failJob(job: EncryptionJob, reason: string, message: string): Promise<void> {
+  private async failJob(job: EncryptionJob, reason: string, text: string): Promise<void> {
+    const message = clip(text);
     const ns = job.metadata?.namespace ?? '';
     const name = job.metadata?.name ?? '';
     const gen = job.metadata?.generation ?? 0;

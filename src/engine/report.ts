@@ -74,12 +74,18 @@ export class ReportWriter {
     this.out.write(this.format === 'csv' ? `${COLUMNS.map((c) => csvField(row[c])).join(',')}\n` : `${JSON.stringify(row)}\n`);
   }
 
-  /** Flushes the file; uploads it when the destination is s3://. Returns where it went. */
-  async close(s3?: S3Client): Promise<string> {
+  /** Flushes the local file without uploading it (the operator uploads it as one part of the job's report). */
+  async closeFile(): Promise<{ path: string; contentType: string }> {
     await new Promise<void>((resolve, reject) => {
       this.out.once('error', reject);
       this.out.end(() => resolve());
     });
+    return { path: this.localPath, contentType: this.format === 'csv' ? 'text/csv' : 'application/x-ndjson' };
+  }
+
+  /** Flushes the file; uploads it when the destination is s3://. Returns where it went. */
+  async close(s3?: S3Client): Promise<string> {
+    await this.closeFile();
     const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(this.opts.destination);
     if (!m) return this.localPath;
     if (!s3) throw new Error(`report ${this.opts.destination}: no S3 client to upload it with`);
@@ -90,6 +96,8 @@ export class ReportWriter {
         Body: createReadStream(this.localPath),
         ContentLength: statSync(this.localPath).size,
         ContentType: this.format === 'csv' ? 'text/csv' : 'application/x-ndjson',
+        // A report never replaces an object that is already there (412 instead).
+        IfNoneMatch: '*',
       }),
     );
     return this.opts.destination;

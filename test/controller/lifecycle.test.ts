@@ -90,8 +90,11 @@ describe('operator lifecycle', () => {
       }),
     });
     const job = await waitFor('report', 'Complete');
-    expect((job.status as { report?: string }).report).toBe(`s3://${bucket}/reports/run.csv`);
-    const csv = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.csv' }))).Body!.transformToString();
+    // One part per run and a manifest listing the parts (test/controller/tenancy.test.ts has the multi-run case).
+    const status = job.status as { report?: string; reportParts?: string[] };
+    expect(status.report).toBe(`s3://${bucket}/reports/run.manifest-0001.json`);
+    expect(status.reportParts).toEqual([`s3://${bucket}/reports/run.part-0001.csv`]);
+    const csv = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.part-0001.csv' }))).Body!.transformToString();
     expect(csv.trim().split('\n')).toHaveLength(6);
     expect(csv).toContain('p/00004,encrypted,copy');
   });

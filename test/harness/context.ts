@@ -2,12 +2,15 @@
 // namespace and a bucket of its own, and the operator as a separate process.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import type { Connection, Plan } from '../../src/engine/index.js';
 import type { S3Info } from './global-setup.js';
+import { OPERATOR_NAMESPACE } from './kube.js';
 import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -149,13 +152,37 @@ export interface OperatorProcess extends ManagedProcess {
   probeUrl: string;
 }
 
+/**
+ * The leader-election Role of deploy/rbac, unchanged but for its namespace and Lease
+ * name: tests that elect a leader in their own namespace get exactly what the
+ * chart grants in the operator's namespace, no more.
+ */
+export async function grantLeaderElection(namespace: string, leaseName: string): Promise<void> {
+  const docs = ['role_leader_election.yaml', 'role_binding_leader_election.yaml'].flatMap((f) =>
+    parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'rbac', f), 'utf8')).map((d) => d.toJS() as { metadata: { namespace?: string }; rules?: { resourceNames?: string[] }[] }),
+  );
+  for (const doc of docs) {
+    doc.metadata.namespace = namespace;
+    for (const rule of doc.rules ?? []) if (rule.resourceNames) rule.resourceNames = [leaseName];
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
+  }
+}
+
 /** Runs `node dist/main.js` with the operator's least-privilege identity. */
 export async function startOperator(opts: {
   name?: string;
   watchNamespace?: string;
   args?: string[];
   kubeconfig?: string;
+  /** Extra environment, e.g. AWS_* credentials as the pod's own (ambient) identity. */
+  env?: NodeJS.ProcessEnv;
 }): Promise<OperatorProcess> {
+  const flag = (name: string): string | undefined => opts.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const leaseNamespace = flag('leader-election-namespace');
+  // The operator's own namespace keeps deploy/rbac's Role as it is.
+  if (opts.args?.includes('--leader-elect') && leaseNamespace && leaseNamespace !== OPERATOR_NAMESPACE) {
+    await grantLeaderElection(leaseNamespace, flag('leader-election-id') ?? 's3-encryption-operator');
+  }
   const metricsPort = await freePort();
   const probePort = await freePort();
   const probeUrl = `http://127.0.0.1:${probePort}`;
@@ -170,7 +197,7 @@ export async function startOperator(opts: {
       ...(opts.watchNamespace ? [`--watch-namespace=${opts.watchNamespace}`] : []),
       ...(opts.args ?? []),
     ],
-    env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug' },
+    env: { ...process.env, ...opts.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug' },
     logDir: join(inject('workDir'), 'operators'),
     ready: async () => (await fetch(`${probeUrl}/readyz`)).ok,
     timeoutMs: 30_000,

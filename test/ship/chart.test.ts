@@ -76,6 +76,8 @@ describe('helm chart', () => {
       'CustomResourceDefinition/encryptionjobs.s3encryption.dev',
       'Deployment/s3-encryption-operator',
       'PodDisruptionBudget/s3-encryption-operator',
+      'Role/s3-encryption-operator-leader-election',
+      'RoleBinding/s3-encryption-operator-leader-election',
       'Service/s3-encryption-operator-metrics',
       'ServiceAccount/s3-encryption-operator',
     ]);
@@ -137,6 +139,14 @@ describe('helm chart', () => {
     expect(c?.image).toBe(`s3-encryption-operator@sha256:${'a'.repeat(64)}`);
     expect(c?.args).toEqual(expect.arrayContaining(['--watch-namespace=data', '--log-level=debug', '--leader-election-namespace=s3-encryption-operator']));
     expect(c?.env).toContainEqual({ name: 'AWS_REGION', value: 'eu-west-1' });
+    // Tenancy: the admin's settings become the operator's flags (docs/install.md, "Multi-tenant clusters").
+    expect(c?.args).toEqual(expect.arrayContaining([
+      '--ambient-identity-namespaces=data,analytics',
+      '--allowed-role-arns=data=arn:aws:iam::111122223333:role/encrypt-data-*',
+      '--allowed-report-destinations=s3://audit-reports/*',
+      '--report-prefix=s3eo-reports/',
+      '--allowed-endpoint-hosts=*.amazonaws.com',
+    ]));
 
     const monitor = find(everything, 'ServiceMonitor') as unknown as { metadata: { labels: Record<string, string> }; spec: { endpoints: { port: string; path: string; honorLabels: boolean }[] } };
     expect(monitor.metadata.labels.release).toBe('prometheus');

@@ -23,6 +23,8 @@ function reasons(): Set<string> {
     }
     for (const m of text.matchAll(/failJob\(\s*\w+,\s*'([A-Z][A-Za-z]+)'/g)) found.add(m[1] ?? '');
     for (const m of text.matchAll(/this\.failure\([^;]*?,\s*'([A-Z][A-Za-z]+)',/g)) found.add(m[1] ?? '');
+    // Tenancy refusals (src/controller/tenancy.ts), written through failJob(job, refused.reason, ...).
+    for (const m of text.matchAll(/reason: '([A-Z][A-Za-z]+NotAllowed)'/g)) found.add(m[1] ?? '');
     // Lookup tables of reasons, e.g. KMS error code -> reason.
     for (const m of text.matchAll(/^\s+\w+:\s*'(KMS[A-Z][A-Za-z]+)',$/gm)) found.add(m[1] ?? '');
   }

@@ -126,6 +126,12 @@ export const OTHER_OPTIONS = [
   '--set', 'tolerations[0].key=dedicated',
   '--set', 'tolerations[0].operator=Exists',
   '--set', 'metrics.service.annotations.note=metrics',
+  '--set', 'tenancy.ambientIdentityNamespaces[0]=data',
+  '--set', 'tenancy.ambientIdentityNamespaces[1]=analytics',
+  '--set', 'tenancy.allowedRoleArns.data[0]=arn:aws:iam::111122223333:role/encrypt-data-*',
+  '--set', 'tenancy.allowedReportDestinations[0]=s3://audit-reports/*',
+  '--set', 'tenancy.reportPrefix=s3eo-reports/',
+  '--set', 'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
 ];
 
 export const ALL_OPTIONS = [...MONITORING_OPTIONS, ...OTHER_OPTIONS];

@@ -1,0 +1,96 @@
+// Least privilege, checked both ways: every verb the chart (defaults and every
+// option on) and deploy/ (kubectl kustomize, and the raw deploy/rbac files the
+// integration tests apply) grant is a call the code makes, and every call the
+// code makes is granted -- with src/controller/kube-verbs.ts as the table in
+// between, itself checked against the source. Leases are a Role in the
+// operator's namespace, never a ClusterRole.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KUBE_CALLS } from '../../src/controller/kube-verbs.js';
+import { toolPath } from '../harness/process.js';
+import { ALL_OPTIONS, helmTemplate, parseObjects, RELEASE_NAMESPACE, ROOT, run, type K8sObject } from './tools.js';
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs?: string[];
+  resourceNames?: string[];
+}
+
+type Scope = 'cluster' | 'operator-namespace';
+
+/** "scope group/resource verb" for every verb of every rule of every (Cluster)Role. */
+function grants(objects: K8sObject[]): string[] {
+  const out: string[] = [];
+  for (const o of objects) {
+    if (o.kind !== 'ClusterRole' && o.kind !== 'Role') continue;
+    const scope: Scope = o.kind === 'ClusterRole' ? 'cluster' : 'operator-namespace';
+    if (o.kind === 'Role') expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(RELEASE_NAMESPACE);
+    for (const r of (o.rules as Rule[] | undefined) ?? []) {
+      for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const v of r.verbs ?? []) out.push(`${scope} ${g}/${res} ${v}`);
+    }
+  }
+  return [...new Set(out)].sort();
+}
+
+const used = [...new Set(KUBE_CALLS.map((c) => `${c.scope} ${c.group}/${c.resource} ${c.verb}`))].sort();
+
+function checkBothWays(objects: K8sObject[], what: string): void {
+  const granted = grants(objects);
+  const unused = granted.filter((g) => !used.includes(g));
+  const missing = used.filter((u) => !granted.includes(u));
+  expect(unused, `${what} grants verbs the code never calls (src/controller/kube-verbs.ts)`).toEqual([]);
+  expect(missing, `${what} lacks verbs the code calls`).toEqual([]);
+  for (const o of objects.filter((x) => x.kind === 'ClusterRole')) {
+    for (const r of (o.rules as Rule[]) ?? []) expect(r.resources, `${what}: leases in a ClusterRole`).not.toContain('leases');
+    expect((o.rules as Rule[]).flatMap((r) => r.verbs ?? []), `${what}: wildcard verb`).not.toContain('*');
+  }
+  // get and update of the Lease are limited to its name; only create cannot be.
+  const role = objects.find((x) => x.kind === 'Role');
+  const named = ((role?.rules as Rule[] | undefined) ?? []).filter((r) => r.verbs?.some((v) => v !== 'create'));
+  for (const r of named) expect(r.resourceNames, `${what}: Lease rule without resourceNames`).toEqual(['s3-encryption-operator']);
+}
+
+describe('RBAC: every granted verb is used, every used verb is granted', () => {
+  it('the table matches the source: each client-node call in src/ is a row, each row is called', () => {
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (e.name.endsWith('.ts') && e.name !== 'kube-verbs.ts') files.push(join(dir, e.name));
+      }
+    };
+    walk(join(ROOT, 'src'));
+    const called = new Set<string>();
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/\.(?:api|core|custom|coordination)\.(\w+)\(/g)) called.add(m[1] ?? '');
+      if (/\bmakeInformer\b/.test(text) && /makeInformer\s*</.test(text)) called.add('makeInformer');
+    }
+    const listed = new Set(KUBE_CALLS.map((c) => c.method));
+    expect([...called].filter((m) => !listed.has(m)).sort(), 'calls missing from src/controller/kube-verbs.ts').toEqual([]);
+    expect([...listed].filter((m) => !called.has(m)).sort(), 'rows of src/controller/kube-verbs.ts nothing calls').toEqual([]);
+  });
+
+  it('helm template, with the defaults', async () => {
+    checkBothWays(parseObjects(await helmTemplate()), 'the chart (defaults)');
+  });
+
+  it('helm template, with every option on', async () => {
+    checkBothWays(parseObjects(await helmTemplate(ALL_OPTIONS)), 'the chart (all options)');
+  });
+
+  it('kubectl kustomize deploy/', async () => {
+    const built = await run(toolPath('kubectl'), ['kustomize', join(ROOT, 'deploy')]);
+    checkBothWays(parseObjects(built.stdout), 'deploy/ (kustomize)');
+  });
+
+  it('the raw deploy/rbac files (what the integration tests run the operator with)', () => {
+    const dir = join(ROOT, 'deploy', 'rbac');
+    const objects = readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) => parseObjects(readFileSync(join(dir, f), 'utf8')));
+    checkBothWays(objects, 'deploy/rbac');
+  });
+});

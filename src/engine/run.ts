@@ -442,6 +442,12 @@ class Run {
             attempt--; // the fallback is not another inspection of a changed object
             continue;
           }
+          // A refusal may be about an object that is no longer the one inspected
+          // (e.g. rewritten unencrypted just before UpdateObjectEncryption): look again.
+          if (!isTransient(err, DEFAULT_MAX_ATTEMPTS) && (await this.changedSince(s3, state))) {
+            retry.wrote = wroteBefore;
+            continue;
+          }
           throw err;
         }
         operation = 'Verify';
@@ -482,6 +488,21 @@ class Run {
       }
       if (isJobLevel(err)) this.fail(new JobError(code, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}`));
       return this.failure(listed.key, operation, code, errorMessage(err));
+    }
+  }
+
+  /** Whether the object is no longer the inspected one (another ETag, version or LastModified, or gone). */
+  private async changedSince(s3: S3Client, state: ObjectState): Promise<boolean> {
+    this.count('HeadObject');
+    try {
+      const now = await headObject(s3, this.plan.bucket, state.key);
+      return (
+        now.etag !== state.etag ||
+        (now.versionId ?? '') !== (state.versionId ?? '') ||
+        (now.lastModified?.getTime() ?? 0) !== (state.lastModified?.getTime() ?? 0)
+      );
+    } catch (err) {
+      return isNotFound(err);
     }
   }
 

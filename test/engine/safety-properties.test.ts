@@ -15,6 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runEngine, type Outcome } from '../../src/engine/index.js';
 import { createBucket, keyOf, s3Client, sleep } from '../harness/context.js';
+import { hasGap } from '../harness/server-gaps.js';
 import type { FaultProxy } from '../harness/fault-proxy.js';
 import type { S3Info } from '../harness/global-setup.js';
 import { headOf, proxiedPlan, proxyFor, s3Error, versionedBucket } from './safety-support.js';
@@ -24,7 +25,7 @@ const servers: [string, S3Info][] = [
   ['moto', inject('moto')],
 ];
 
-describe.each(servers)('%s', (name, info) => {
+describe.each(servers)('%s', (_name, info) => {
   let s3: S3Client;
   let proxy: FaultProxy;
   const target = () => ({ type: 'aws:kms' as const, kmsKeyId: keyOf(info, 'alias/test-key-a').arn });
@@ -52,6 +53,11 @@ describe.each(servers)('%s', (name, info) => {
       },
       { step: 'build', name: 'rawExpires' },
     );
+    if (hasGap(info.kind, 'seaweedfs-expires-must-be-a-date')) {
+      // Such an object cannot be written on SeaweedFS: nothing to carry over there.
+      await expect(s3.send(put)).rejects.toThrow(/date/i);
+      return;
+    }
     await s3.send(put);
     expect((await headOf(s3, bucket, 'e')).ExpiresString).toBe('0');
     const { result } = await run(bucket);
@@ -123,9 +129,16 @@ describe.each(servers)('%s', (name, info) => {
 
   it('object-lock bucket, HEAD hides the lock but it can be read: the copy carries retention and legal hold over', async () => {
     const { bucket, until } = await lockedObject('lock-read');
+    const before = await headOf(s3, bucket, 'locked');
     const unhide = hideLockOnHead(bucket);
     try {
-      const { result } = await run(bucket);
+      const { result, outcomes } = await run(bucket);
+      if (hasGap(info.kind, 'moto-get-retention-returns-object')) {
+        // moto's GetObjectRetention answer is unreadable: the object fails rather than lose its retention.
+        expect(outcomes.get('locked')).toMatchObject({ kind: 'failed', failure: { code: 'ObjectLockUnreadable', operation: 'GetObjectRetention' } });
+        expect((await headOf(s3, bucket, 'locked')).VersionId).toBe(before.VersionId);
+        return;
+      }
       expect(result.recentFailures).toEqual([]);
       expect(result.counters).toMatchObject({ encrypted: 1 });
     } finally {
@@ -152,6 +165,5 @@ describe.each(servers)('%s', (name, info) => {
     expect(o).toMatchObject({ kind: 'encrypted' });
     expect((o as { detail?: string }).detail).toMatch(/retention \(GOVERNANCE\) expired/);
     expect((await headOf(s3, bucket, 'lapsed')).ServerSideEncryption).toBe('aws:kms');
-    void name;
   });
 });

@@ -370,6 +370,23 @@ const GAP_PROBES: Record<GapId, Probe> = {
     expect(err?.name).toBe('MalformedDate');
   },
 
+  async 'moto-multipart-upload-drops-object-lock'(ctx) {
+    const b = await ctx.bucket({ objectLock: true });
+    const { UploadId } = await ctx.s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: b,
+        Key: 'mp',
+        ObjectLockMode: 'GOVERNANCE',
+        ObjectLockRetainUntilDate: new Date(Date.now() + 3_600_000),
+        ObjectLockLegalHoldStatus: 'ON',
+      }),
+    );
+    const part = await ctx.s3.send(new UploadPartCommand({ Bucket: b, Key: 'mp', UploadId, PartNumber: 1, Body: BODY }));
+    await ctx.s3.send(new CompleteMultipartUploadCommand({ Bucket: b, Key: 'mp', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+    const h = await head(ctx, b, 'mp');
+    expect([h.ObjectLockMode, h.ObjectLockLegalHoldStatus]).toEqual([undefined, undefined]);
+  },
+
   async 'moto-get-retention-returns-object'(ctx) {
     const b = await ctx.bucket({ objectLock: true });
     await put(ctx, b, 'plain');

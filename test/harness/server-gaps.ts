@@ -27,6 +27,7 @@ export type GapId =
   | 'moto-head-part-number-etag'
   | 'moto-get-retention-returns-object'
   | 'seaweedfs-expires-must-be-a-date'
+  | 'moto-multipart-upload-drops-object-lock'
   | 'moto-multipart-object-acl-500'
   | 'etag-is-plaintext-md5-for-sse-kms'
   | 'no-default-encryption';
@@ -234,6 +235,17 @@ export const SERVER_GAPS: readonly ServerGap[] = [
     consequence:
       'Objects with a non-date Expires cannot exist on SeaweedFS; the engine resends such a header raw, and that ' +
       'is tested on moto.',
+  },
+  {
+    id: 'moto-multipart-upload-drops-object-lock',
+    server: 'moto',
+    serverBehaviour:
+      'CreateMultipartUpload accepts x-amz-object-lock-mode, -retain-until-date and -legal-hold, but the completed ' +
+      'object has none of them (HEAD shows none).',
+    awsBehaviour: 'The completed object has the retention and legal hold given to CreateMultipartUpload.',
+    consequence:
+      'A multipart copy on moto loses the object lock the engine resends; preservation tests expect that loss on ' +
+      'moto for multipart objects only.',
   },
   {
     id: 'moto-get-retention-returns-object',

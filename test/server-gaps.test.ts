@@ -22,11 +22,13 @@ import {
   GetBucketEncryptionCommand,
   GetObjectAclCommand,
   GetObjectCommand,
+  GetObjectRetentionCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketVersioningCommand,
   PutObjectCommand,
+  PutObjectRetentionCommand,
   S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -346,6 +348,60 @@ const GAP_PROBES: Record<GapId, Probe> = {
     expect((await head(ctx, b, 'd2')).ETag).toBe(BODY_MD5);
     const p = await uploadPartCopy(ctx, b, 'mp', `${b}/src`, { CopySourceIfMatch: BAD_ETAG });
     expect(p.CopyPartResult?.ETag, 'UploadPartCopy done despite a false if-match').toBeTruthy();
+    // Nor the destination's If-Match on a copy (AWS: 412).
+    await copyInPlace(ctx, b, 'src', { MetadataDirective: 'REPLACE', Metadata: { x: '1' }, IfMatch: BAD_ETAG });
+    expect((await head(ctx, b, 'src')).Metadata, 'copy done despite a false If-Match').toEqual({ x: '1' });
+  },
+
+  async 'seaweedfs-expires-must-be-a-date'(ctx) {
+    const b = await ctx.bucket();
+    const cmd = new PutObjectCommand({ Bucket: b, Key: 'e', Body: BODY });
+    cmd.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers.expires = '0';
+        return next(args);
+      },
+      { step: 'build', name: 'rawExpires' },
+    );
+    const err = await ctx.s3.send(cmd).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.name).toBe('MalformedDate');
+  },
+
+  async 'moto-multipart-upload-drops-object-lock'(ctx) {
+    const b = await ctx.bucket({ objectLock: true });
+    const { UploadId } = await ctx.s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: b,
+        Key: 'mp',
+        ObjectLockMode: 'GOVERNANCE',
+        ObjectLockRetainUntilDate: new Date(Date.now() + 3_600_000),
+        ObjectLockLegalHoldStatus: 'ON',
+      }),
+    );
+    const part = await ctx.s3.send(new UploadPartCommand({ Bucket: b, Key: 'mp', UploadId, PartNumber: 1, Body: BODY }));
+    await ctx.s3.send(new CompleteMultipartUploadCommand({ Bucket: b, Key: 'mp', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+    const h = await head(ctx, b, 'mp');
+    expect([h.ObjectLockMode, h.ObjectLockLegalHoldStatus]).toEqual([undefined, undefined]);
+  },
+
+  async 'moto-get-retention-returns-object'(ctx) {
+    const b = await ctx.bucket({ objectLock: true });
+    await put(ctx, b, 'plain');
+    await put(ctx, b, 'retained');
+    await ctx.s3.send(
+      new PutObjectRetentionCommand({ Bucket: b, Key: 'retained', Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date(Date.now() + 3_600_000) } }),
+    );
+    for (const key of ['plain', 'retained']) {
+      const err = await ctx.s3.send(new GetObjectRetentionCommand({ Bucket: b, Key: key })).then(
+        () => undefined,
+        (e: Error & { $metadata?: { httpStatusCode?: number } }) => e,
+      );
+      expect(err?.$metadata?.httpStatusCode, `${key}: a 200 that is not a retention document`).toBe(200);
+      expect(err?.message).toMatch(/parse error|deserializ/i);
+    }
   },
 
   async 'moto-kms-keys-not-validated'(ctx) {

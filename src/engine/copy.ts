@@ -1,6 +1,9 @@
 // Writing an object onto itself with the target encryption, carrying over
 // everything the copy would otherwise reset. Every write is conditional on the
-// ETag that was inspected, so newer data is never replaced by older.
+// object that was inspected (ETag, LastModified), evaluated against the
+// object's CURRENT version, so newer data is never replaced by older, in
+// versioned buckets too. docs/design.md ("Conditions on every write") says
+// which condition each server honours and what that guarantees.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -11,8 +14,9 @@ import {
   type CompletedPart,
   type CopyObjectCommandInput,
   type S3Client,
+  type Tag,
 } from '@aws-sdk/client-s3';
-import { getTags, tagsToQuery, type AclGrants, type ObjectState } from './inspect.js';
+import { getAclGrants, getTags, headObject, tagsToQuery, type AclGrants, type ObjectState } from './inspect.js';
 import type { ResolvedTarget } from './kms.js';
 
 export interface CopyOptions {
@@ -20,13 +24,54 @@ export interface CopyOptions {
   target: ResolvedTarget;
   storageClass?: string;
   grants?: AclGrants;
+  /** The ACL was read (not skipped): a multipart copy checks it again before it completes. */
+  aclRead?: boolean;
   signal?: AbortSignal;
+  now?: Date;
 }
 
-/** x-amz-copy-source: bucket/key, the key URL-encoded segment by segment, pinned to the inspected version. */
-export function copySource(bucket: string, state: ObjectState): string {
+/**
+ * x-amz-copy-source: bucket/key, the key URL-encoded segment by segment.
+ * `pinned` adds the inspected versionId. Never pin a single copy: its source
+ * conditions are then evaluated against that immutable version and always
+ * pass, and the copy would bury a newer current version under the older bytes.
+ */
+export function copySource(bucket: string, state: ObjectState, pinned = false): string {
   const key = state.key.split('/').map(encodeURIComponent).join('/');
-  return `${bucket}/${key}${state.versionId && state.versionId !== 'null' ? `?versionId=${encodeURIComponent(state.versionId)}` : ''}`;
+  const pin = pinned && state.versionId && state.versionId !== 'null' ? `?versionId=${encodeURIComponent(state.versionId)}` : '';
+  return `${bucket}/${key}${pin}`;
+}
+
+/** A write's condition failed: the object is not the one inspected. Thrown like S3's own 412, so it is looked at again. */
+export class ChangedError extends Error {
+  readonly $metadata = { httpStatusCode: 412, attempts: 1 };
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreconditionFailed';
+  }
+}
+
+/**
+ * The conditions of an in-place CopyObject, on the current object:
+ * - IfMatch (destination): the current object still has the inspected ETag when
+ *   the copy commits. AWS evaluates it atomically with the write (409
+ *   ConditionalRequestConflict on a race).
+ * - CopySourceIfUnmodifiedSince = the inspected LastModified: any rewrite in a
+ *   later second, also one with the same bytes (same ETag) and new metadata.
+ * - not CopySourceIfMatch: AWS documents that if-match true together with
+ *   if-unmodified-since false COPIES (200), which would make the second
+ *   condition vacuous; IfMatch covers the ETag instead.
+ */
+export function copyConditions(state: ObjectState): Pick<CopyObjectCommandInput, 'IfMatch' | 'CopySourceIfUnmodifiedSince' | 'CopySourceIfMatch'> {
+  return {
+    IfMatch: state.etag,
+    ...(state.lastModified ? { CopySourceIfUnmodifiedSince: state.lastModified } : { CopySourceIfMatch: state.etag }),
+  };
+}
+
+/** A retention whose date has passed protects nothing, and S3 refuses a past date on a write. */
+export function retentionExpired(state: ObjectState, now: Date): boolean {
+  return state.objectLockRetainUntilDate !== undefined && state.objectLockRetainUntilDate <= now;
 }
 
 function sseHeaders(
@@ -59,8 +104,12 @@ function preservedProperties(state: ObjectState, opts: CopyOptions) {
     WebsiteRedirectLocation: state.websiteRedirectLocation,
     Metadata: state.metadata,
     StorageClass: (opts.storageClass ?? state.storageClass) as CopyObjectCommandInput['StorageClass'],
-    ObjectLockMode: state.objectLockMode as CopyObjectCommandInput['ObjectLockMode'],
-    ObjectLockRetainUntilDate: state.objectLockRetainUntilDate,
+    ...(retentionExpired(state, opts.now ?? new Date())
+      ? {}
+      : {
+          ObjectLockMode: state.objectLockMode as CopyObjectCommandInput['ObjectLockMode'],
+          ObjectLockRetainUntilDate: state.objectLockRetainUntilDate,
+        }),
     ObjectLockLegalHoldStatus: state.objectLockLegalHold as CopyObjectCommandInput['ObjectLockLegalHoldStatus'],
     ChecksumAlgorithm: state.checksumAlgorithm,
     ...opts.grants,
@@ -88,29 +137,35 @@ function written(out: { ServerSideEncryption?: string; SSEKMSKeyId?: string; Buc
 const EMPTY_BODY_MD5 = '1B2M2Y8AsgTpgAmY7PhCfg==';
 
 /**
- * Writes that set object-lock fields must carry an integrity header (S3's rule
- * for requests with retention); a copy has no body, so the MD5 of nothing.
+ * Headers the SDK cannot send from the input:
+ * - Content-MD5 on writes that set object-lock fields (S3's rule for requests
+ *   with retention); a copy has no body, so the MD5 of nothing;
+ * - an Expires that is not an HTTP date ("0", "-1"), exactly as it was: the
+ *   SDK's Expires input is a Date.
  */
-function withLockIntegrity(command: CopyObjectCommand, state: ObjectState): CopyObjectCommand {
-  if (!state.objectLockMode && state.objectLockLegalHold !== 'ON') return command;
-  command.middlewareStack.add(
+function withRawHeaders<C extends CopyObjectCommand | CreateMultipartUploadCommand>(command: C, state: ObjectState, lockIntegrity: boolean): C {
+  const headers: Record<string, string> = {};
+  if (lockIntegrity && (state.objectLockMode || state.objectLockLegalHold === 'ON')) headers['content-md5'] = EMPTY_BODY_MD5;
+  if (state.expires === undefined && state.expiresString !== undefined) headers.expires = state.expiresString;
+  if (Object.keys(headers).length === 0) return command;
+  (command as CopyObjectCommand).middlewareStack.add(
     (next) => async (args) => {
       const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers['content-md5'] = EMPTY_BODY_MD5;
+      if (request.headers) Object.assign(request.headers, headers);
       return next(args);
     },
-    { step: 'build', name: 's3eoLockIntegrity' },
+    { step: 'build', name: 's3eoRawHeaders' },
   );
   return command;
 }
 
 export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOptions): Promise<WrittenEncryption> {
-  const command = withLockIntegrity(
+  const command = withRawHeaders(
     new CopyObjectCommand({
       Bucket: opts.bucket,
       Key: state.key,
       CopySource: copySource(opts.bucket, state),
-      CopySourceIfMatch: state.etag,
+      ...copyConditions(state),
       // REPLACE with the metadata read by HEAD: S3 refuses an in-place COPY
       // that changes nothing, and some servers refuse any in-place COPY.
       MetadataDirective: 'REPLACE',
@@ -118,6 +173,7 @@ export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOp
       ...preservedProperties(state, opts),
     }),
     state,
+    true,
   );
   const out = await s3.send(command, { abortSignal: opts.signal });
   return written(out);
@@ -146,12 +202,16 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
   const tags = await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal);
   const props = preservedProperties(state, opts);
   const created = await s3.send(
-    new CreateMultipartUploadCommand({
-      Bucket: opts.bucket,
-      Key: state.key,
-      ...props,
-      ...(tags.length > 0 ? { Tagging: tagsToQuery(tags) } : {}),
-    }),
+    withRawHeaders(
+      new CreateMultipartUploadCommand({
+        Bucket: opts.bucket,
+        Key: state.key,
+        ...props,
+        ...(tags.length > 0 ? { Tagging: tagsToQuery(tags) } : {}),
+      }),
+      state,
+      false,
+    ),
     { abortSignal: opts.signal },
   );
   const uploadId = created.UploadId;
@@ -159,7 +219,10 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
   try {
     const partSize = choosePartSize(state.size, opts.sourcePartSize, opts.defaultPartSize);
     const parts: CompletedPart[] = [];
-    const source = copySource(opts.bucket, state);
+    // Parts are pinned to the inspected version, so all of them hold the same
+    // bytes whatever a server does with the source conditions; what becomes
+    // current is guarded at Complete.
+    const source = copySource(opts.bucket, state, true);
     for (let start = 0, n = 1; start < state.size || n === 1; start += partSize, n++) {
       const end = Math.min(start + partSize, state.size) - 1;
       const out = await s3.send(
@@ -186,6 +249,7 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
       });
       if (state.size === 0) break;
     }
+    await stillTheSame(s3, state, tags, opts);
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: opts.bucket,
@@ -208,12 +272,44 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
   }
 }
 
+function sameTags(a: Tag[], b: Tag[]): boolean {
+  const norm = (t: Tag[]) => JSON.stringify(t.map((x) => [x.Key ?? '', x.Value ?? '']).sort());
+  return norm(a) === norm(b);
+}
+
+/**
+ * Just before Complete: the object is still the one inspected, with the tags
+ * and ACL this upload carries. Complete's IfMatch covers the ETag atomically;
+ * this also catches a same-bytes rewrite (LastModified, version) and tag or ACL
+ * changes made while the parts were copied, which no S3 condition covers. What
+ * remains is the round trip between this check and Complete.
+ */
+async function stillTheSame(s3: S3Client, state: ObjectState, tags: Tag[], opts: MultipartOptions): Promise<void> {
+  const now = await headObject(s3, opts.bucket, state.key, opts.signal);
+  const changed =
+    now.etag !== state.etag ||
+    (now.versionId ?? '') !== (state.versionId ?? '') ||
+    (now.lastModified?.getTime() ?? 0) !== (state.lastModified?.getTime() ?? 0);
+  if (changed) throw new ChangedError(`s3://${opts.bucket}/${state.key} changed while its parts were copied`);
+  if (!sameTags(await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal), tags)) {
+    throw new ChangedError(`s3://${opts.bucket}/${state.key}: tags changed while its parts were copied`);
+  }
+  if (opts.aclRead) {
+    const grants = await getAclGrants(s3, opts.bucket, state.key, state.versionId, opts.signal);
+    if (JSON.stringify(grants ?? {}) !== JSON.stringify(opts.grants ?? {})) {
+      throw new ChangedError(`s3://${opts.bucket}/${state.key}: ACL changed while its parts were copied`);
+    }
+  }
+}
+
 export async function updateEncryptionInPlace(
   s3: S3Client,
   state: ObjectState,
   opts: { bucket: string; target: ResolvedTarget; signal?: AbortSignal },
 ): Promise<WrittenEncryption> {
   if (!opts.target.kmsKeyArn) throw new Error('UpdateObjectEncryption needs the target key ARN');
+  // Absent, AWS turns the bucket key OFF: a job that does not name it keeps the object's own setting.
+  const bucketKey = opts.target.bucketKeyEnabled ?? state.bucketKeyEnabled;
   await s3.send(
     new UpdateObjectEncryptionCommand({
       Bucket: opts.bucket,
@@ -222,7 +318,7 @@ export async function updateEncryptionInPlace(
       ObjectEncryption: {
         SSEKMS: {
           KMSKeyArn: opts.target.kmsKeyArn,
-          ...(opts.target.bucketKeyEnabled !== undefined ? { BucketKeyEnabled: opts.target.bucketKeyEnabled } : {}),
+          ...(bucketKey !== undefined ? { BucketKeyEnabled: bucketKey } : {}),
         },
       },
     }),

@@ -36,10 +36,19 @@ export function isAtTarget(state: ObjectState, target: ResolvedTarget): boolean 
   return true;
 }
 
-function isArchived(state: ObjectState): boolean {
-  if (!ARCHIVE_CLASSES.has(state.storageClass)) return false;
+/** Intelligent-Tiering's archive tiers: like GLACIER / DEEP_ARCHIVE, not readable until restored. */
+const ARCHIVE_TIERS = new Set(['ARCHIVE_ACCESS', 'DEEP_ARCHIVE_ACCESS']);
+
+export function isArchived(state: ObjectState): boolean {
+  const archived = ARCHIVE_CLASSES.has(state.storageClass) || (state.archiveStatus !== undefined && ARCHIVE_TIERS.has(state.archiveStatus));
+  if (!archived) return false;
   // A finished restore looks like: ongoing-request="false", expiry-date="..."
   return !(state.restore && /ongoing-request="false"/.test(state.restore));
+}
+
+function archivedDetail(state: ObjectState): string {
+  const where = state.archiveStatus && ARCHIVE_TIERS.has(state.archiveStatus) ? `${state.storageClass} ${state.archiveStatus}` : state.storageClass;
+  return `${where} object not restored: restore it first`;
 }
 
 function hasLock(state: ObjectState, now: Date): boolean {
@@ -62,14 +71,14 @@ export function decide(state: ObjectState, target: ResolvedTarget, opts: DecideO
   if (state.sseCustomerAlgorithm) {
     return { kind: 'skip', reason: 'unsupported', detail: 'encrypted with a customer-provided key (SSE-C): cannot be read without it' };
   }
-  if (isArchived(state)) {
-    return { kind: 'skip', reason: 'archived', detail: `${state.storageClass} object not restored: restore it first` };
-  }
   const now = opts.now ?? new Date();
   // Never send PUT ?encryption to an endpoint not known to implement it, whatever the method.
   const inPlaceAllowed =
     !storageClassChange && opts.updateInPlaceAvailable && (opts.method === 'UpdateObjectEncryption' || opts.method === 'Auto');
+  // Before the archive check: UpdateObjectEncryption reads no data, so archived
+  // objects are re-keyed where they are, without a restore.
   if (inPlaceAllowed && canUpdateInPlace(state, target, now)) return { kind: 'update-in-place' };
+  if (isArchived(state)) return { kind: 'skip', reason: 'archived', detail: archivedDetail(state) };
   if (opts.method === 'UpdateObjectEncryption') {
     return {
       kind: 'skip',

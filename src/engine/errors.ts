@@ -56,9 +56,14 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/**
+ * The object is not the one that was inspected: 412 for a false condition, or
+ * 409 ConditionalRequestConflict (AWS: a concurrent write raced our conditional
+ * one; its advice is to try again). Either way: look at the object again.
+ */
 export function isPreconditionFailed(err: unknown): boolean {
   const code = errorCode(err);
-  return code === 'PreconditionFailed' || httpStatus(err) === 412;
+  return code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || httpStatus(err) === 412;
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -73,6 +78,8 @@ const JOB_LEVEL_CODES = new Set([
   'SignatureDoesNotMatch',
   'ExpiredToken',
   'InvalidToken',
+  'TokenRefreshRequired',
+  'RequestTimeTooSkewed',
   'AccountProblem',
   'AllAccessDisabled',
 ]);
@@ -87,13 +94,30 @@ const KMS_UNUSABLE_CODES = new Set([
   'KMS.InvalidKeyUsageException',
 ]);
 
+/**
+ * Credentials or bucket errors: no object of the job can succeed. KMS errors
+ * are not here: S3 raises them for the source object's key (Decrypt) as well as
+ * for the target key, so only a check of the target key makes them job-level.
+ */
 export function isJobLevel(err: unknown): boolean {
-  const code = errorCode(err);
-  return JOB_LEVEL_CODES.has(code) || KMS_UNUSABLE_CODES.has(code);
+  return JOB_LEVEL_CODES.has(errorCode(err));
 }
 
+/** S3 could not use a KMS key for this object: the target key, or the key the object is encrypted under now. */
 export function isKmsUnusable(err: unknown): boolean {
   return KMS_UNUSABLE_CODES.has(errorCode(err));
+}
+
+/** Codes by which an S3-compatible server refuses an operation it does not implement. */
+export function isNotImplemented(err: unknown): boolean {
+  const code = errorCode(err);
+  const status = httpStatus(err);
+  return code === 'NotImplemented' || code === 'MethodNotAllowed' || status === 501 || status === 405;
+}
+
+export function isAccessDenied(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'AccessDenied' || code === 'AccessDeniedException';
 }
 
 /** Network failures, timeouts and throttling: the request may well succeed a little later. */
@@ -112,6 +136,8 @@ const TRANSIENT_CODES = new Set([
   'ServiceUnavailable',
   'Throttling',
   'ThrottlingException',
+  // S3 passes KMS's throttling on with the KMS. prefix (400): it passes like any throttling.
+  'KMS.ThrottlingException',
   'TooManyRequestsException',
   'RequestLimitExceeded',
 ]);

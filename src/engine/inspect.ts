@@ -20,12 +20,18 @@ export interface ObjectState {
   storageClass: string;
   /** x-amz-restore: present when an archived object was (or is being) restored. */
   restore?: string;
+  /** x-amz-archive-status: ARCHIVE_ACCESS / DEEP_ARCHIVE_ACCESS for Intelligent-Tiering objects in an archive tier. */
+  archiveStatus?: string;
+  /** x-amz-missing-meta: user metadata entries HEAD could not return as headers (a copy would drop them). */
+  missingMeta?: number;
   contentType?: string;
   cacheControl?: string;
   contentDisposition?: string;
   contentEncoding?: string;
   contentLanguage?: string;
   expires?: Date;
+  /** Expires as sent by the writer when it is not an HTTP date ("0", "-1"): the SDK keeps it only as a string. */
+  expiresString?: string;
   websiteRedirectLocation?: string;
   metadata: Record<string, string>;
   objectLockMode?: string;
@@ -74,12 +80,15 @@ export async function headObject(
     kmsKeyId: h.SSEKMSKeyId,
     bucketKeyEnabled: h.BucketKeyEnabled,
     restore: h.Restore,
+    archiveStatus: h.ArchiveStatus,
+    missingMeta: h.MissingMeta,
     contentType: h.ContentType,
     cacheControl: h.CacheControl,
     contentDisposition: h.ContentDisposition,
     contentEncoding: h.ContentEncoding,
     contentLanguage: h.ContentLanguage,
     expires: h.Expires,
+    expiresString: h.Expires === undefined && h.ExpiresString ? h.ExpiresString : undefined,
     websiteRedirectLocation: h.WebsiteRedirectLocation,
     objectLockMode: h.ObjectLockMode,
     objectLockRetainUntilDate: h.ObjectLockRetainUntilDate,

@@ -39,6 +39,7 @@ interface Row {
 function toRow(key: string, o: Outcome): Row {
   switch (o.kind) {
     case 'encrypted':
+      return { key, outcome: o.kind, detail: o.method, bytes: o.bytes, ...(o.detail ? { message: o.detail } : {}) };
     case 'wouldEncrypt':
       return { key, outcome: o.kind, detail: o.method, bytes: o.bytes };
     case 'alreadyEncrypted':

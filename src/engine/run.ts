@@ -12,17 +12,18 @@ import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
 import { createClients, DEFAULT_MAX_ATTEMPTS, type Clients, type RequestObserver } from './clients.js';
-import { copyInPlace, multipartCopyInPlace, updateEncryptionInPlace, type WrittenEncryption } from './copy.js';
+import { copyInPlace, multipartCopyInPlace, retentionExpired, updateEncryptionInPlace, type WrittenEncryption } from './copy.js';
 import { decide, isAtTarget } from './decide.js';
 import {
   attemptsOf,
   backoff,
   errorCode,
   errorMessage,
-  httpStatus,
+  isAccessDenied,
   isJobLevel,
   isKmsUnusable,
   isNotFound,
+  isNotImplemented,
   isPreconditionFailed,
   isTransient,
   JobError,
@@ -30,6 +31,8 @@ import {
   TRANSIENT_RETRY_MS,
 } from './errors.js';
 import { keyFilter } from './filter.js';
+import { explainHeadError, needsExplaining } from './headerror.js';
+import { LockUnreadableError, ObjectLockReader } from './objectlock.js';
 import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
 import { resolveTarget, type ResolvedTarget } from './kms.js';
 import { countObjects, listObjects, type ListedObject } from './lister.js';
@@ -297,6 +300,14 @@ class Run {
     this.stop.abort();
   }
 
+  // Per-object state of the run, used only by processObject and its helpers.
+  /** UpdateObjectEncryption answered NotImplemented/MethodNotAllowed: copy for the rest of the run. */
+  private uoeUnavailable: string | undefined;
+  /** Reads lock state that HEAD may hide (one GetObjectLockConfiguration per run). */
+  private lockReader: ObjectLockReader | undefined;
+  /** The last check of the target key after a KMS error: reused for a while, so errors do not become a DescribeKey storm. */
+  private targetCheck: { at: number; result: Promise<JobError | undefined> } | undefined;
+
   /**
    * `signal` only keeps an object from starting its write: a request already
    * sent is never aborted, since S3 may complete it anyway and the outcome
@@ -312,26 +323,44 @@ class Run {
     retry: { since: number; round: number; wrote?: 'copy' | 'multipart-copy' | 'update-in-place' } = { since: performance.now(), round: 0 },
   ): Promise<Outcome | undefined> {
     const { bucket } = this.plan;
+    const lockReader = (this.lockReader ??= new ObjectLockReader(s3, bucket, (op) => this.count(op)));
     let operation = 'HeadObject';
     let lastMissing: string | undefined;
+    let state: ObjectState | undefined;
+    /** Why UpdateObjectEncryption was refused for this object (Auto then copies). */
+    let uoeRefused: string | undefined;
     try {
       for (let attempt = 0; attempt < MAX_INSPECTIONS; attempt++) {
         operation = 'HeadObject';
         this.count(operation);
-        let state;
         try {
           state = await headObject(s3, bucket, listed.key);
         } catch (err) {
           if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted after it was listed' };
-          // HEAD of an SSE-C object without its key answers a bare 400: it cannot be copied without the key.
-          if (httpStatus(err) === 400) {
-            return { kind: 'skipped', reason: 'unsupported', detail: 'HEAD answered 400: encrypted with a customer-provided key (SSE-C)' };
+          if (!needsExplaining(err)) throw err;
+          // A bare 400/403: SSE-C without its key, or credentials, token, clock... The GET's error body tells.
+          operation = 'GetObject';
+          this.count(operation);
+          const meaning = await explainHeadError(s3, bucket, listed.key, err);
+          if (meaning.kind === 'sse-c') return { kind: 'skipped', reason: 'unsupported', detail: meaning.detail };
+          if (meaning.kind === 'job') {
+            const code = errorCode(meaning.error);
+            this.fail(new JobError(code, `HeadObject ${listed.key}: ${code}: ${errorMessage(meaning.error)}`));
           }
-          throw err;
+          operation = 'HeadObject';
+          throw meaning.error;
+        }
+        if (state.missingMeta && state.missingMeta > 0) {
+          return this.failure(
+            listed.key,
+            operation,
+            'MissingMetadata',
+            `HEAD reports ${state.missingMeta} user metadata entries it cannot return as headers (x-amz-missing-meta): a copy would drop them`,
+          );
         }
         const action = decide(state, this.target, {
           method: this.plan.method ?? 'Auto',
-          updateInPlaceAvailable: this.updateInPlaceAvailable,
+          updateInPlaceAvailable: this.updateInPlaceAvailable && !this.uoeUnavailable && !uoeRefused,
           multipartThreshold: this.plan.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
           ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
         });
@@ -341,6 +370,7 @@ class Run {
         if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
         if (this.plan.dryRun) return { kind: 'wouldEncrypt', method: action.kind, bytes: state.size };
         if (signal.aborted) return undefined;
+        const now = new Date();
         let result: WrittenEncryption;
         const wroteBefore = retry.wrote;
         retry.wrote = action.kind;
@@ -350,8 +380,19 @@ class Run {
             this.count(operation);
             result = await updateEncryptionInPlace(s3, state, { bucket, target: this.target });
           } else {
+            operation = 'ObjectLock';
+            try {
+              await lockReader.complete(state);
+            } catch (err) {
+              if (err instanceof LockUnreadableError) {
+                retry.wrote = wroteBefore;
+                return this.failure(listed.key, err.operation, 'ObjectLockUnreadable', err.message);
+              }
+              throw err;
+            }
             let grants: AclGrants | undefined;
-            if (this.aclMode === 'preserve') {
+            const aclRead = this.aclMode === 'preserve';
+            if (aclRead) {
               operation = 'GetObjectAcl';
               this.count(operation);
               grants = await this.readGrants(s3, listed.key, state.versionId);
@@ -359,20 +400,20 @@ class Run {
             const common = {
               bucket,
               target: this.target,
+              now,
               ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
               ...(grants ? { grants } : {}),
+              aclRead: aclRead && this.aclMode === 'preserve',
             };
             if (action.kind === 'copy') {
               operation = 'CopyObject';
               this.count(operation);
               result = await copyInPlace(s3, state, common);
             } else {
-              operation = 'UploadPartCopy';
               this.count('MultipartCopy');
-              const sourcePartSize =
-                state.partsCount && state.partsCount > 1
-                  ? await firstPartSize(s3, bucket, listed.key)
-                  : undefined;
+              operation = 'HeadObject';
+              const sourcePartSize = state.partsCount && state.partsCount > 1 ? await firstPartSize(s3, bucket, listed.key) : undefined;
+              operation = 'UploadPartCopy';
               result = await multipartCopyInPlace(s3, state, {
                 ...common,
                 defaultPartSize: this.plan.multipartPartSize ?? DEFAULT_PART_SIZE,
@@ -392,12 +433,34 @@ class Run {
             lastMissing = state.etag;
             continue;
           }
+          if (action.kind === 'update-in-place' && (this.plan.method ?? 'Auto') === 'Auto' && (isAccessDenied(err) || isNotImplemented(err))) {
+            // Refused (a key of another account, a partition or server without the API): copy this object instead.
+            retry.wrote = wroteBefore;
+            uoeRefused = `UpdateObjectEncryption refused (${errorCode(err)}: ${errorMessage(err)}), copied instead`;
+            if (isNotImplemented(err)) this.uoeUnavailable ??= uoeRefused;
+            this.count('UpdateObjectEncryptionFallback');
+            attempt--; // the fallback is not another inspection of a changed object
+            continue;
+          }
+          // A refusal may be about an object that is no longer the one inspected
+          // (e.g. rewritten unencrypted just before UpdateObjectEncryption): look again.
+          if (!isTransient(err, DEFAULT_MAX_ATTEMPTS) && (await this.changedSince(s3, state))) {
+            retry.wrote = wroteBefore;
+            continue;
+          }
           throw err;
         }
         operation = 'Verify';
-        const problem = await this.verify(s3, listed.key, result);
-        if (problem) return this.failure(listed.key, operation, 'NotAtTargetAfterWrite', problem);
-        return { kind: 'encrypted', method: action.kind, bytes: state.size };
+        const check = await this.verify(s3, state, action.kind, result);
+        if (check === 'changed') continue; // a newer version is current: bring that one to the target
+        if (check) return this.failure(listed.key, operation, 'NotAtTargetAfterWrite', check);
+        const notes = [
+          ...(uoeRefused ? [uoeRefused] : []),
+          ...(action.kind !== 'update-in-place' && retentionExpired(state, now)
+            ? [`object-lock retention (${state.objectLockMode ?? 'mode unknown'}) expired on ${state.objectLockRetainUntilDate?.toISOString() ?? '?'}: not carried over`]
+            : []),
+        ];
+        return { kind: 'encrypted', method: action.kind, bytes: state.size, ...(notes.length > 0 ? { detail: notes.join('; ') } : {}) };
       }
       return this.failure(listed.key, operation, 'ObjectKeptChanging', `changed during each of ${MAX_INSPECTIONS} attempts`);
     } catch (err) {
@@ -408,31 +471,87 @@ class Run {
         return this.processObject(s3, listed, signal, retry);
       }
       if (isKmsUnusable(err)) {
-        this.fail(new JobError('KMSKeyUnusable', `${operation} ${listed.key}: KMS refused the key: ${code}: ${errorMessage(err)}`));
-      } else if (isJobLevel(err)) {
-        this.fail(new JobError(code, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}`));
+        // S3 names KMS errors of the source object's key (Decrypt) and of the
+        // target key alike: only a failing target key ends the job.
+        const targetProblem = await this.checkTargetKey();
+        if (targetProblem) {
+          this.fail(new JobError(targetProblem.reason, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}; ${targetProblem.message}`));
+          return this.failure(listed.key, operation, code, errorMessage(err));
+        }
+        const source = state?.sse === 'aws:kms' || state?.sse === 'aws:kms:dsse' ? ` (the object is encrypted under ${state.kmsKeyId ?? 'a KMS key'})` : '';
+        return this.failure(
+          listed.key,
+          operation,
+          code,
+          `KMS refused a key for this object, and the target key is usable: the object's current key is the likely cause${source}: ${errorMessage(err)}`,
+        );
       }
+      if (isJobLevel(err)) this.fail(new JobError(code, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}`));
       return this.failure(listed.key, operation, code, errorMessage(err));
     }
+  }
+
+  /** Whether the object is no longer the inspected one (another ETag, version or LastModified, or gone). */
+  private async changedSince(s3: S3Client, state: ObjectState): Promise<boolean> {
+    this.count('HeadObject');
+    try {
+      const now = await headObject(s3, this.plan.bucket, state.key);
+      return (
+        now.etag !== state.etag ||
+        (now.versionId ?? '') !== (state.versionId ?? '') ||
+        (now.lastModified?.getTime() ?? 0) !== (state.lastModified?.getTime() ?? 0)
+      );
+    } catch (err) {
+      return isNotFound(err);
+    }
+  }
+
+  /** Whether the target key is still usable (DescribeKey), at most once a minute. */
+  private async checkTargetKey(): Promise<JobError | undefined> {
+    if (this.target.type === 'AES256') return undefined;
+    if (!this.targetCheck || performance.now() - this.targetCheck.at > 60_000) {
+      this.count('DescribeKey');
+      this.targetCheck = {
+        at: performance.now(),
+        result: resolveTarget(this.clients.kms, this.plan.target).then(
+          () => undefined,
+          (err: unknown) => (err instanceof JobError ? err : undefined),
+        ),
+      };
+    }
+    return this.targetCheck.result;
   }
 
   /**
    * Checks that the write really left the object at the target: from the
    * write's response where it says, else with a HEAD. Some servers answer 200
    * to a copy that changed nothing; that must never count as encrypted.
+   * 'changed': UpdateObjectEncryption re-keyed the inspected version, but
+   * another one is current now.
    */
-  private async verify(s3: S3Client, key: string, written: WrittenEncryption): Promise<string | undefined> {
+  private async verify(s3: S3Client, inspected: ObjectState, method: string, written: WrittenEncryption): Promise<string | 'changed' | undefined> {
+    const key = inspected.key;
     let seen: { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } = written;
     const kmsTarget = this.target.type !== 'AES256';
+    // A job that names no bucket key keeps the object's; compared only where the server reported it.
+    const bucketKey = this.target.bucketKeyEnabled ?? (kmsTarget && inspected.bucketKeyEnabled === true ? true : undefined);
     const responseSays = written.sse !== undefined && (!kmsTarget || written.kmsKeyId !== undefined);
-    if (!responseSays || (this.target.bucketKeyEnabled !== undefined && written.bucketKeyEnabled === undefined)) {
+    if (method === 'update-in-place' || !responseSays || (bucketKey !== undefined && written.bucketKeyEnabled === undefined)) {
       this.count('HeadObject');
       const h = await headObject(s3, this.plan.bucket, key);
+      if (method === 'update-in-place' && (h.etag !== inspected.etag || (h.versionId ?? '') !== (inspected.versionId ?? ''))) return 'changed';
       seen = h;
     }
+    // The AWS managed key (no key named) could not be resolved before the first write: accept what S3 used, and remember it.
+    if (kmsTarget && !this.target.kmsKeyArn && !this.target.kmsKeyId && seen.sse === this.target.type && seen.kmsKeyId) {
+      this.target = { ...this.target, kmsKeyArn: seen.kmsKeyId };
+    }
     const state = { key, size: 0, etag: '', storageClass: 'STANDARD', metadata: {}, ...seen } as ObjectState;
-    if (isAtTarget(state, this.target)) return undefined;
-    return `the write succeeded but the object is ${seen.sse ?? 'unencrypted'}${seen.kmsKeyId ? ` with key ${seen.kmsKeyId}` : ''}, not ${this.target.type}${this.target.kmsKeyArn ? ` with ${this.target.kmsKeyArn}` : ''}`;
+    const target = bucketKey !== undefined ? { ...this.target, bucketKeyEnabled: bucketKey } : this.target;
+    if (isAtTarget(state, target)) return undefined;
+    return `the write succeeded but the object is ${seen.sse ?? 'unencrypted'}${seen.kmsKeyId ? ` with key ${seen.kmsKeyId}` : ''}${
+      bucketKey !== undefined ? ` (bucket key ${String(Boolean(seen.bucketKeyEnabled))})` : ''
+    }, not ${this.target.type}${this.target.kmsKeyArn ? ` with ${this.target.kmsKeyArn}` : ''}${bucketKey !== undefined ? ` (bucket key ${String(bucketKey)})` : ''}`;
   }
 
   private async readGrants(s3: S3Client, key: string, versionId: string | undefined) {

@@ -57,7 +57,8 @@ export interface Plan {
 export type SkipReason = 'archived' | 'filtered' | 'vanished' | 'unsupported';
 
 export type Outcome =
-  | { kind: 'encrypted'; method: 'copy' | 'multipart-copy' | 'update-in-place'; bytes: number }
+  /** detail: what the user should know (a fallback from UpdateObjectEncryption, an expired retention not carried over). */
+  | { kind: 'encrypted'; method: 'copy' | 'multipart-copy' | 'update-in-place'; bytes: number; detail?: string }
   | { kind: 'alreadyEncrypted' }
   | { kind: 'skipped'; reason: SkipReason; detail?: string }
   | { kind: 'failed'; failure: ObjectFailure }

@@ -88,11 +88,28 @@ export interface Blackout {
   ms: number;
 }
 
+/**
+ * A scripted step on matching requests, for races and answers a real server
+ * cannot be made to give: `before` runs just before the request is forwarded
+ * (another client's write landing exactly between two of ours), `answer`
+ * replies instead of the server, `editHeaders` changes the server's answer.
+ */
+export interface RequestHook {
+  match: (r: ProxiedRequest, headers: IncomingHttpHeaders) => boolean;
+  before?: (r: ProxiedRequest) => Promise<void>;
+  answer?: (r: ProxiedRequest) => { status: number; headers?: Record<string, string>; body?: string };
+  editHeaders?: (headers: Record<string, string | string[]>, r: ProxiedRequest) => void;
+  /** How many requests it applies to (default: all that match). */
+  times?: number;
+}
+
 export interface FaultProxy {
   /** http://127.0.0.1:PORT: the endpoint clients use. */
   url: string;
   readonly requests: readonly ProxiedRequest[];
   setRates(rates: Partial<FaultRates>): void;
+  /** Adds a hook; returns a function that removes it. */
+  hook(h: RequestHook): () => void;
   /** Starts a blackout now; resolves when it is over. */
   blackout(b: Blackout): Promise<void>;
   /** Starts a blackout when the first request matching `when` arrives (that request is its first victim); resolves when it is over. */
@@ -123,6 +140,7 @@ function s3Operation(method: string, path: string, query: URLSearchParams, heade
     if (query.has('versioning')) operation = 'GetBucketVersioning';
     else if (query.has('ownershipControls')) operation = 'GetBucketOwnershipControls';
     else if (query.has('versions')) operation = 'ListObjectVersions';
+    else if (query.has('object-lock')) operation = method === 'GET' ? 'GetObjectLockConfiguration' : `${method}ObjectLockConfiguration`;
     else if (method === 'HEAD') operation = 'HeadBucket';
     else if (method === 'GET') operation = query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     else operation = `${method}Bucket`;
@@ -132,7 +150,10 @@ function s3Operation(method: string, path: string, query: URLSearchParams, heade
     else if (method === 'POST') operation = 'CompleteMultipartUpload';
     else if (method === 'DELETE') operation = 'AbortMultipartUpload';
     else operation = 'ListParts';
-  } else if (query.has('tagging')) operation = method === 'GET' ? 'GetObjectTagging' : `${method}ObjectTagging`;
+  } else if (query.has('retention')) operation = method === 'GET' ? 'GetObjectRetention' : `${method}ObjectRetention`;
+  else if (query.has('legal-hold')) operation = method === 'GET' ? 'GetObjectLegalHold' : `${method}ObjectLegalHold`;
+  else if (query.has('encryption') && method === 'PUT') operation = 'UpdateObjectEncryption';
+  else if (query.has('tagging')) operation = method === 'GET' ? 'GetObjectTagging' : `${method}ObjectTagging`;
   else if (query.has('acl')) operation = method === 'GET' ? 'GetObjectAcl' : `${method}ObjectAcl`;
   else if (method === 'HEAD') operation = 'HeadObject';
   else if (method === 'GET') operation = 'GetObject';
@@ -192,6 +213,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   let counter = 0;
   const seen = new Map<string, number>();
   let trigger: { when: (r: ProxiedRequest) => boolean; start: () => void } | undefined;
+  const hooks: { h: RequestHook; left: number }[] = [];
 
   const choose = (record: ProxiedRequest, identity: string): Fault => {
     if (rates.operations && !rates.operations.includes(record.operation)) return 'none';
@@ -250,6 +272,18 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       record.doneAt = now();
       if (status !== undefined) record.status = status;
     };
+    const hooked = hooks.find((x) => x.left > 0 && x.h.match(record, req.headers));
+    if (hooked) hooked.left--;
+    const hook = hooked?.h;
+    if (hook?.before) await hook.before(record);
+    const scripted = hook?.answer?.(record);
+    if (scripted) {
+      const text = req.method === 'HEAD' ? '' : (scripted.body ?? '');
+      res.writeHead(scripted.status, { ...scripted.headers, 'content-length': String(Buffer.byteLength(text)) });
+      res.end(text || undefined);
+      done(scripted.status);
+      return;
+    }
 
     if (blackout && now() < blackout.until) {
       record.fault = 'blackout';
@@ -303,6 +337,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     const isHead = req.method === 'HEAD';
     if (!isHead) headers['content-length'] = String(answer.body.length);
+    hook?.editHeaders?.(headers, record);
     if (fault === 'resetMidResponse') {
       // The server did the work; the client sees its connection die mid-answer.
       res.writeHead(answer.status, headers);
@@ -349,6 +384,14 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     requests,
     setRates(r) {
       rates = { ...rates, ...r };
+    },
+    hook(h) {
+      const entry = { h, left: h.times ?? Number.POSITIVE_INFINITY };
+      hooks.push(entry);
+      return () => {
+        const i = hooks.indexOf(entry);
+        if (i >= 0) hooks.splice(i, 1);
+      };
     },
     blackout: startBlackout,
     blackoutOn(b, when) {

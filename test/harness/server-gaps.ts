@@ -25,6 +25,9 @@ export type GapId =
   | 'moto-kms-keys-not-validated'
   | 'moto-sse-kms-key-id-as-sent'
   | 'moto-head-part-number-etag'
+  | 'moto-get-retention-returns-object'
+  | 'seaweedfs-expires-must-be-a-date'
+  | 'moto-multipart-upload-drops-object-lock'
   | 'moto-multipart-object-acl-500'
   | 'etag-is-plaintext-md5-for-sse-kms'
   | 'no-default-encryption';
@@ -186,7 +189,8 @@ export const SERVER_GAPS: readonly ServerGap[] = [
     server: 'moto',
     serverBehaviour:
       'CopyObject and UploadPartCopy ignore x-amz-copy-source-if-match and x-amz-copy-source-if-unmodified-since: ' +
-      'the copy is done even when the condition is false (also for in-place copies).',
+      'the copy is done even when the condition is false (also for in-place copies). CopyObject also ignores the ' +
+      "destination's If-Match, and CompleteMultipartUpload its If-Match (test/engine/safety-versioned.test.ts).",
     awsBehaviour: '412 PreconditionFailed and nothing is written. (SeaweedFS does this too.)',
     consequence:
       'Tests that a concurrent overwrite between HEAD and copy is detected (no stale re-encryption) must run on ' +
@@ -222,6 +226,38 @@ export const SERVER_GAPS: readonly ServerGap[] = [
     serverBehaviour: 'HEAD with partNumber=1 on a multipart object returns an ETag that is not the object ETag.',
     awsBehaviour: 'The ETag of the whole object (with PartsCount and the part length).',
     consequence: 'Do not use HEAD partNumber ETags for preconditions; read the object ETag from a plain HEAD.',
+  },
+  {
+    id: 'seaweedfs-expires-must-be-a-date',
+    server: 'seaweedfs',
+    serverBehaviour: 'PutObject with an Expires header that is not a date ("0", "-1") is refused: 400 MalformedDate.',
+    awsBehaviour: 'The header is stored as sent and returned on HEAD/GET (the SDK puts it in ExpiresString).',
+    consequence:
+      'Objects with a non-date Expires cannot exist on SeaweedFS; the engine resends such a header raw, and that ' +
+      'is tested on moto.',
+  },
+  {
+    id: 'moto-multipart-upload-drops-object-lock',
+    server: 'moto',
+    serverBehaviour:
+      'CreateMultipartUpload accepts x-amz-object-lock-mode, -retain-until-date and -legal-hold, but the completed ' +
+      'object has none of them (HEAD shows none).',
+    awsBehaviour: 'The completed object has the retention and legal hold given to CreateMultipartUpload.',
+    consequence:
+      'A multipart copy on moto loses the object lock the engine resends; preservation tests expect that loss on ' +
+      'moto for multipart objects only.',
+  },
+  {
+    id: 'moto-get-retention-returns-object',
+    server: 'moto',
+    serverBehaviour:
+      'GetObjectRetention (in a bucket with object lock) answers 200 with the object itself, not a retention ' +
+      'document, whether the object has a retention or not; the SDK fails to parse it. GetObjectLegalHold works.',
+    awsBehaviour: 'The retention document, or 404 NoSuchObjectLockConfiguration for an object without one.',
+    consequence:
+      'Where HEAD shows no retention in a bucket with object lock, the engine asks GetObjectRetention (HEAD hides ' +
+      'it from identities without s3:GetObjectRetention). On moto that answer is unreadable, so such objects fail ' +
+      '(ObjectLockUnreadable) instead of being copied without a retention they might have.',
   },
   {
     id: 'etag-is-plaintext-md5-for-sse-kms',

@@ -155,6 +155,8 @@ export async function startOperator(opts: {
   watchNamespace?: string;
   args?: string[];
   kubeconfig?: string;
+  /** Extra environment (e.g. TMPDIR). */
+  env?: NodeJS.ProcessEnv;
 }): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const probePort = await freePort();
@@ -170,7 +172,7 @@ export async function startOperator(opts: {
       ...(opts.watchNamespace ? [`--watch-namespace=${opts.watchNamespace}`] : []),
       ...(opts.args ?? []),
     ],
-    env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug' },
+    env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug', ...opts.env },
     logDir: join(inject('workDir'), 'operators'),
     ready: async () => (await fetch(`${probeUrl}/readyz`)).ok,
     timeoutMs: 30_000,

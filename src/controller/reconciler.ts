@@ -134,9 +134,10 @@ export class Reconciler {
     // Re-read: the cache may lag behind a status the last run just wrote (its
     // checkpoint, or its end): decide on the fresh object, never on the cache.
     const fresh = await this.deps.client.getJob(namespace, name);
-    if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 0;
-    const freshGen = fresh.metadata?.generation ?? 0;
-    if (freshGen !== gen) return 0; // a newer spec than the cache has: look again with it
+    // The cache is behind (suspend, delete or a newer spec): its event is on the
+    // way; look again shortly rather than in a tight loop of GETs.
+    if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 1000;
+    if ((fresh.metadata?.generation ?? 0) !== gen) return 1000;
     const freshStatus = fresh.status ?? {};
     if ((isTrue(freshStatus.conditions, 'Complete') || isTrue(freshStatus.conditions, 'Failed')) && freshStatus.observedGeneration === gen) {
       log.debug('the cache lagged: the job is already finished for this generation');
@@ -184,7 +185,7 @@ export class Reconciler {
         conditions = setCondition(conditions, { type, status: 'False', reason: why.reason, message: '', observedGeneration: gen });
       }
       await this.deps.client.patchStatus(ns, name, { ...forGeneration(status, gen), phase: 'Pending', conditions });
-      this.deps.metrics.setJobCondition(ns, name, 'Progressing');
+      this.deps.metrics.setJobCondition(ns, name, 'Pending'); // none of the four conditions is true
       await this.deps.client.event(job, { type: 'Warning', reason: why.reason, message }, 's3-encryption-operator').catch(() => undefined);
       this.deps.log.child({ namespace: ns, name }).info({ reason: why.reason, retryInMs: delay }, 'waiting for the credentials Secret');
     }

@@ -36,6 +36,9 @@ export class SecretNotReady extends Error {
   }
 }
 
+/** Reading the Secret failed for a reason that passes (no answer, 5xx): not the job's fault. */
+export class SecretReadFailed extends Error {}
+
 /** First and longest wait before the Secret of a waiting job is read again. */
 export const SECRET_WAIT_FIRST_MS = 1000;
 export const SECRET_WAIT_MAX_MS = 30_000;
@@ -127,6 +130,8 @@ export class Reconciler {
       credentials = await this.credentials(job);
     } catch (err) {
       if (err instanceof SecretNotReady) return this.waitForSecret(key, job, err);
+      // The API server did not answer (network, 5xx): the work queue tries again with backoff.
+      if (err instanceof SecretReadFailed) throw err;
       await this.failJob(job, 'CredentialsUnavailable', (err as Error).message);
       return undefined;
     }
@@ -214,7 +219,7 @@ export class Reconciler {
       const code = apiStatus(err);
       if (code === 404) throw new SecretNotReady('SecretNotFound', `Secret "${ref.name}" not found in namespace "${namespace}"`);
       if (code === 403) throw new Error(`the operator may not read Secret "${ref.name}" in namespace "${namespace}"`);
-      throw new Error(`reading Secret "${ref.name}" in namespace "${namespace}" failed: ${String(err)}`);
+      throw new SecretReadFailed(`reading Secret "${ref.name}" in namespace "${namespace}" failed: ${String(err)}`, { cause: err });
     }
     const accessKeyId = data.AWS_ACCESS_KEY_ID;
     const secretAccessKey = data.AWS_SECRET_ACCESS_KEY;

@@ -144,7 +144,7 @@ export class JobRun {
       ...(spec.report ? {} : { report: null }),
     };
     await this.writer.update(initial, true);
-    void this.event('Normal', resumed ? 'Resumed' : 'Started', `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}`);
+    void this.event('Normal', resumed ? 'Resumed' : 'Started', `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}${resume.restartReason ? ` (${resume.restartReason})` : ''}`);
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
 
     let lastCounters = { ...ZERO };

@@ -120,7 +120,8 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
   const url = `http://127.0.0.1:${address.port}`;
 
   // Same identity (token), this proxy as the server.
-  const proxied = { ...config, clusters: [{ name: config.clusters[0]!.name, cluster: { server: url } }] };
+  // client-node refuses plain HTTP unless TLS verification is off (there is no TLS to verify).
+  const proxied = { ...config, clusters: [{ name: config.clusters[0]!.name, cluster: { server: url, 'insecure-skip-tls-verify': true } }] };
   const kubeconfig = join(opts.dir, `kube-proxy-${randomBytes(4).toString('hex')}.kubeconfig`);
   writeFileSync(kubeconfig, stringify(proxied), { mode: 0o600 });
 

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, inject } from 'vitest';
 import {
   createBucket,
   createCredentialsSecret,
@@ -67,8 +67,12 @@ beforeAll(async () => {
   brokenUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 });
 
+// One operator per test: operators of earlier tests must not act on later tests' jobs.
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
 afterAll(async () => {
-  for (const c of cleanup.reverse()) await c();
   broken?.close();
   s3?.destroy();
 });
@@ -138,7 +142,7 @@ describe('controller robustness', () => {
     await kubectl(['delete', 'ej', 'del409', '-n', namespace, '--timeout=30s']);
     await sleep(1000);
     const lines = op.logTail(5000).split('\n').filter((l) => l.includes('del409'));
-    expect(lines.filter((l) => /reconcile failed|409|Conflict/.test(l))).toEqual([]);
+    expect(lines.filter((l) => /reconcile failed|HTTP-Code: 409|Conflict/.test(l))).toEqual([]);
     expect(lines.some((l) => l.includes('finalizer removed'))).toBe(true);
   }, 120_000);
 

@@ -85,6 +85,9 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
         rec.answeredAt = Date.now();
         rec.status = upRes.statusCode;
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        // Now, not with the first body chunk: a watch with no events would otherwise
+        // look unanswered to the client until its connect timeout.
+        res.flushHeaders();
         if (isWatch) {
           // Each chunk leaves watchDelay after it came, never before the one ahead of it.
           let chain = Promise.resolve();

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     .option('--max-inflight-objects <n>', 'objects in flight across all jobs (each job also has spec.concurrency)', '256')
     .option('--run-retry-delay <ms>', 'first delay before a run that failed on a passing error (network, 5xx) is tried again; doubles, 6 tries', '5000')
     .option('--watch-namespace <ns>', 'watch EncryptionJobs in this namespace only (default: all namespaces)', '')
+    .option('--stall-timeout <seconds>', '/healthz fails when a reconcile runs longer than this, or the watch of jobs fails for longer', '300')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--ambient-identity-namespaces <list>', 'namespaces whose jobs may use the operator\'s own AWS identity without a Secret ("*" = all; default: the operator\'s namespace)')
     .option('--allowed-role-arns <list>', 'roles a namespace may assume through the operator\'s identity: NAMESPACE=ARN_PATTERN,... ("*" wildcards)', '')
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     watchNamespace: string;
     maxInflightObjects: string;
     runRetryDelay: string;
+    stallTimeout: string;
     logLevel: string;
     ambientIdentityNamespaces?: string;
     allowedRoleArns: string;
@@ -112,15 +114,23 @@ async function main(): Promise<void> {
     res.writeHead(404);
     res.end();
   });
+  const stallMs = Number(opts.stallTimeout) * 1000;
   const probeServer = createServer((req, res) => {
-    const ok = req.url?.startsWith('/healthz') ? true : req.url?.startsWith('/readyz') ? ready : undefined;
-    if (ok === undefined) {
-      res.writeHead(404);
-      res.end();
+    if (req.url?.startsWith('/healthz')) {
+      // A wedged worker or a lost watch does not mend itself: let the kubelet restart us.
+      const health = manager.health(stallMs);
+      if (!health.ok) log.error({ problems: health.problems }, 'liveness check failed');
+      res.writeHead(health.ok ? 200 : 503);
+      res.end(health.ok ? 'ok' : `unhealthy: ${health.problems.join('; ')}`);
       return;
     }
-    res.writeHead(ok ? 200 : 503);
-    res.end(ok ? 'ok' : 'not ready');
+    if (req.url?.startsWith('/readyz')) {
+      res.writeHead(ready ? 200 : 503);
+      res.end(ready ? 'ok' : 'not ready');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
   });
   await listen(metricsServer, opts.metricsBindAddress);
   await listen(probeServer, opts.healthProbeBindAddress);

@@ -49,6 +49,16 @@ if suspended ~= nil or (obj.spec ~= nil and obj.spec.suspend == true) then
   return hs
 end
 
+-- Waiting for something outside the job (its credentials Secret): say what.
+if status.phase == "Pending" and conditions ~= nil then
+  for _, c in ipairs(conditions) do
+    if c.type == "Progressing" and c.status == "False" then
+      hs.message = "Waiting: " .. (c.reason or "") .. ": " .. (c.message or "")
+      return hs
+    end
+  end
+end
+
 local progressing = condition(conditions, "Progressing")
 if progressing ~= nil then
   local p = status.progress

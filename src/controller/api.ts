@@ -55,13 +55,26 @@ export interface JobProgress {
   failed: number;
   bytesEncrypted: number;
   /** For display: percent of the total once counted, else at target / listed. */
-  summary?: string;
+  summary?: string | null;
   /** Objects under the prefix, counted beside the run. */
-  total?: number;
-  skippedByReason?: Record<string, number>;
-  wouldEncrypt?: number;
-  wouldEncryptBytes?: number;
-  estimatedCostUSD?: string;
+  total?: number | null;
+  skippedByReason?: Record<string, number> | null;
+  wouldEncrypt?: number | null;
+  wouldEncryptBytes?: number | null;
+  estimatedCostUSD?: string | null;
+}
+
+/**
+ * Where a resumed run starts, and what for: `spec` is the fingerprint of the
+ * selection it was made for (checkpoint.ts), `progress` the counters of the
+ * keys up to `startAfter`, so a run resumes with the right base even after a
+ * dry run showed its own counters in between.
+ */
+export interface JobCheckpoint {
+  startAfter?: string;
+  updatedAt?: string;
+  spec?: string;
+  progress?: JobProgress;
 }
 
 export interface EncryptionJobStatus {
@@ -71,16 +84,19 @@ export interface EncryptionJobStatus {
   startTime?: string;
   completionTime?: string | null;
   progress?: JobProgress;
-  checkpoint?: { startAfter?: string; updatedAt?: string } | null;
-  kmsKeyArn?: string;
-  noncurrentVersions?: number;
-  recentFailures?: { key: string; operation: string; code: string; message: string }[];
+  /** The real runs' checkpoint; a dry run never touches it. */
+  checkpoint?: JobCheckpoint | null;
+  /** A dry run's own checkpoint. */
+  dryRunCheckpoint?: JobCheckpoint | null;
+  kmsKeyArn?: string | null;
+  noncurrentVersions?: number | null;
+  recentFailures?: { key: string; operation: string; code: string; message: string }[] | null;
   /** The manifest (s3://...) that lists every part of the job's report so far. */
-  report?: string;
+  report?: string | null;
   /** Every part of the job's report so far, one per run segment, oldest first. */
-  reportParts?: string[];
-  /** Runs that ended on a passing error and were started again. */
-  retries?: number;
+  reportParts?: string[] | null;
+  /** Runs of this generation that ended on a transient error and were started again. */
+  retries?: number | null;
 }
 
 export interface EncryptionJob extends KubernetesObject {

@@ -1,13 +1,12 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
+import { addCounters, createClients, runEngine, type Budget, type Connection, type Counters, type Progress, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
+import { checkpointCounters, resumePoint } from './checkpoint.js';
 import { setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
@@ -26,20 +25,41 @@ function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
   // The total counts keys after the checkpoint: the objects before it are in base.scanned.
   if (p.total !== undefined) out.total = Math.max(base.scanned + p.total, out.scanned);
   out.summary =
-    out.total !== undefined && out.total > 0
+    typeof out.total === 'number' && out.total > 0
       ? `${Math.floor((100 * out.scanned) / out.total)}%`
       : `${out.encrypted + out.alreadyEncrypted}/${out.scanned}`;
   if (dryRun) {
-    out.wouldEncrypt = p.planned.objects;
-    out.wouldEncryptBytes = p.planned.bytes;
+    out.wouldEncrypt = (base.wouldEncrypt ?? 0) + p.planned.objects;
+    out.wouldEncryptBytes = (base.wouldEncryptBytes ?? 0) + p.planned.bytes;
   }
   return out;
+}
+
+/**
+ * A merge patch keeps every field it does not name: the fields of an earlier
+ * run (a dry run's estimate, a total) are written as null unless this run sets them.
+ */
+function replacing(p: JobProgress): JobProgress {
+  return { total: null, summary: null, wouldEncrypt: null, wouldEncryptBytes: null, estimatedCostUSD: null, skippedByReason: null, ...p };
+}
+
+/** A run that has nothing to do (maxObjects already reached): Complete without asking S3. */
+function nothingToDo(): RunResult {
+  return {
+    status: 'Complete',
+    counters: { ...ZERO },
+    skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 },
+    planned: { objects: 0, bytes: 0, byMethod: {} },
+    requests: {},
+    recentFailures: [],
+    inFlight: 0,
+  };
 }
 
 /** Runs that end on a passing error are started again this many times, like a Job's backoffLimit. */
 export const MAX_RETRIES = 6;
 
-const ZERO: JobProgress = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
+const ZERO: Counters = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
 
 export interface JobRunDeps {
   client: KubeClient;
@@ -72,7 +92,14 @@ export class JobRun {
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
-    this.done = this.run();
+    // Never rejects: an unexpected error (a temp file that cannot be created, a
+    // bug) is logged and the job is looked at again after a backoff.
+    this.done = this.run().catch((err: unknown) => {
+      deps.log.error({ err: String(err), stack: (err as Error).stack }, 'run failed unexpectedly; will try again');
+      this.retryAfterMs = deps.retryBaseMs ?? 5000;
+      void this.event('Warning', 'RunError', `the run stopped on an unexpected error: ${String(err)}`);
+      return undefined;
+    });
   }
 
   /** Stop taking new objects; in-flight ones finish and the checkpoint is saved. */
@@ -86,18 +113,20 @@ export class JobRun {
     const spec = job.spec;
     const dryRun = spec.dryRun ?? false;
     const prev = job.status ?? {};
-    // Resume only a real run's checkpoint: a dry run's progress is no base for one.
-    const startAfter = !dryRun ? (prev.checkpoint?.startAfter ?? undefined) : undefined;
-    const base = startAfter && prev.progress ? prev.progress : ZERO;
-    const resumed = startAfter !== undefined;
     const gen = this.generation;
+    // The checkpoint is resumed only for the selection it was made for (checkpoint.ts).
+    const resume = resumePoint(job);
+    const { startAfter, base, fingerprint } = resume;
+    const resumed = startAfter !== undefined;
     const now = new Date().toISOString();
+    // status.retries belongs to a generation: a spec edit starts the count again.
+    const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
 
     this.conditions = setCondition(this.conditions, {
       type: 'Progressing',
       status: 'True',
       reason: dryRun ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
-      message: dryRun ? 'dry run: counting what would change' : resumed ? `resuming after "${startAfter}"` : 'encrypting objects',
+      message: `${dryRun ? 'dry run: counting what would change' : resumed ? `resuming after "${startAfter}"` : 'encrypting objects'}${resume.restartReason ? ` (${resume.restartReason})` : ''}`,
       observedGeneration: gen,
     });
     for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
@@ -105,15 +134,19 @@ export class JobRun {
     }
     const initial: EncryptionJobStatus = {
       observedGeneration: gen,
+      ...(prev.observedGeneration !== gen ? { retries: null } : {}),
       phase: 'Running',
       conditions: this.conditions,
       startTime: resumed && prev.startTime ? prev.startTime : now,
       completionTime: null,
-      progress: base,
-      ...(dryRun ? { checkpoint: null } : {}),
+      progress: replacing({ ...base }),
+      // A dry run keeps the real checkpoint; a real run changes the bucket, so a dry run's count is void.
+      ...(dryRun ? (resumed ? {} : { dryRunCheckpoint: null }) : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: null }) }),
+      ...(resumed ? {} : { recentFailures: null }),
+      ...(spec.report ? {} : { report: null, reportParts: null }),
     };
     await this.writer.update(initial, true);
-    void this.event('Normal', resumed ? 'Resumed' : 'Started', `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}`);
+    void this.event('Normal', resumed ? 'Resumed' : 'Started', `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}${resume.restartReason ? ` (${resume.restartReason})` : ''}`);
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
 
     let lastCounters = { ...ZERO };
@@ -123,7 +156,7 @@ export class JobRun {
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
       const c = p.counters;
-      const delta = (k: keyof typeof c): number => c[k] - (lastCounters[k as keyof JobProgress] as number);
+      const delta = (k: keyof typeof c): number => c[k] - lastCounters[k];
       deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
       deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
       deps.metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
@@ -138,35 +171,65 @@ export class JobRun {
         // Messages come from the endpoint: one clipped line each, never a response body.
         recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
       };
-      if (!dryRun && p.checkpoint !== undefined) status.checkpoint = { startAfter: p.checkpoint, updatedAt: new Date().toISOString() };
+      if (p.checkpoint !== undefined) {
+        const cp = { startAfter: p.checkpoint, updatedAt: new Date().toISOString(), spec: fingerprint, progress: checkpointCounters(progress) };
+        if (dryRun) status.dryRunCheckpoint = cp;
+        else status.checkpoint = cp;
+      }
       void this.writer.update(status);
     };
 
-    const plan = planFor(job, this.credentials, startAfter);
+    // maxObjects counts over the checkpoint's life: a resumed run gets what is left.
+    const plan = { ...planFor(job, this.credentials, startAfter), ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}) };
+    if (resume.maxObjects !== undefined && resume.maxObjects <= 0) {
+      const result = nothingToDo();
+      return this.finish(result, base, prevRetries, dryRun, undefined);
+    }
     const report = spec.report ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false }) : undefined;
-    const result = await runEngine(plan, {
-      ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
-      signal: this.abort.signal,
-      ...(deps.budget ? { budget: deps.budget } : {}),
-      onProgress,
-      observer: (e) => {
-        deps.metrics.requestDuration.observe(
-          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
-          e.seconds,
-        );
-        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
-      },
-    });
+    let result: RunResult;
+    try {
+      result = await runEngine(plan, {
+        ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
+        signal: this.abort.signal,
+        ...(deps.budget ? { budget: deps.budget } : {}),
+        onProgress,
+        observer: (e) => {
+          deps.metrics.requestDuration.observe(
+            { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
+            e.seconds,
+          );
+          if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
+        },
+      });
+    } catch (err) {
+      report?.dispose();
+      throw err;
+    }
     onProgress(result);
     // A resumed run adds a part to the report of the runs before it; a run from the start begins a new report.
     const reportLocation = report ? await this.writeReport(report, plan.connection, resumed ? (prev.reportParts ?? []) : []) : undefined;
+    return this.finish(result, base, prevRetries, dryRun, reportLocation);
+  }
+
+  /** The final status of a run: conditions, counters, events, metrics; retry or not. */
+  private async finish(
+    result: RunResult,
+    base: JobProgress,
+    prevRetries: number,
+    dryRun: boolean,
+    reportLocation: { manifest: string; parts: string[] } | undefined,
+  ): Promise<RunResult> {
+    const { deps } = this;
+    const gen = this.generation;
+    const labels = { namespace: this.ns, name: this.name };
     const progress = add(base, result, dryRun);
     if (dryRun && result.estimate) progress.estimatedCostUSD = result.estimate.usd.toFixed(4);
     const end = new Date().toISOString();
+    const ended = result.status !== 'Stopped';
     const final: EncryptionJobStatus = {
-      progress,
-      ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : {}),
-      ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : {}),
+      // What this run found replaces what an earlier run found, also when it found nothing.
+      ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : ended ? { kmsKeyArn: null } : {}),
+      ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : ended ? { noncurrentVersions: null } : {}),
       ...(reportLocation ? { report: reportLocation.manifest, reportParts: reportLocation.parts } : {}),
     };
     if (result.status === 'Complete') {
@@ -189,9 +252,9 @@ export class JobRun {
       deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
       deps.metrics.progressRatio.set(labels, 1);
       void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
-    } else if (result.status === 'Failed' && result.retryable && (prev.retries ?? 0) < MAX_RETRIES) {
-      // A passing error: keep the checkpoint, say so, and let the reconciler try again later.
-      const retries = (prev.retries ?? 0) + 1;
+    } else if (result.status === 'Failed' && result.retryable && prevRetries < MAX_RETRIES) {
+      // A transient error: keep the checkpoint, say so, and let the reconciler try again later.
+      const retries = prevRetries + 1;
       const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${clip(result.message ?? result.reason ?? '')}`;
       this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'True', reason: 'Retrying', message: msg, observedGeneration: gen });
       Object.assign(final, { conditions: this.conditions, retries });
@@ -206,6 +269,7 @@ export class JobRun {
       void this.event('Warning', result.reason ?? 'Failed', msg);
     }
     // Stopped: keep the checkpoint and counters; the reconciler writes why (suspend, shutdown).
+    final.progress = replacing(progress);
     await this.writer.update(final, true);
     await this.writer.settle();
     this.writer.dispose();
@@ -217,10 +281,8 @@ export class JobRun {
   private async writeReport(report: ReportWriter, connection: Connection, previous: string[]): Promise<{ manifest: string; parts: string[] } | undefined> {
     const clients = createClients(connection);
     const destination = this.job.spec.report?.destination ?? '';
-    let localPath: string | undefined;
     try {
       const file = await report.closeFile();
-      localPath = file.path;
       return await uploadSegment(clients.s3, { destination, localPath: file.path, contentType: file.contentType, previous, job: `${this.ns}/${this.name}` });
     } catch (err) {
       void this.event('Warning', 'ReportFailed', clip(`writing the report to ${destination} failed: ${String(err)}`));
@@ -228,7 +290,7 @@ export class JobRun {
     } finally {
       clients.destroy();
       // The local copy of an s3:// report lives in its own temporary directory: uploaded or not, it goes.
-      if (localPath && destination.startsWith('s3://')) rmSync(dirname(localPath), { recursive: true, force: true });
+      report.removeTemp();
     }
   }
 

@@ -28,6 +28,15 @@ export interface ManagerOptions {
   policy: TenancyPolicy;
 }
 
+export interface Health {
+  ok: boolean;
+  /** What is wrong, for the probe's answer and the log. */
+  problems: string[];
+}
+
+/** A watch connection that lasts this long without an error counts as connected again. */
+const WATCH_SETTLED_MS = 10_000;
+
 export class Manager {
   readonly client: KubeClient;
   readonly queue: WorkQueue;
@@ -38,6 +47,11 @@ export class Manager {
   private workers: Promise<void>[] = [];
   private restartDelay = 1000;
   private resync: NodeJS.Timeout | undefined;
+  /** Reconciles in progress: key and start time, per worker. */
+  private readonly busy = new Map<number, { key: string; since: number }>();
+  /** Since when the watch of jobs has been failing (undefined: it works). */
+  private watchDownSince: number | undefined;
+  private watchSettle: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.client = new KubeClient(opts.kubeConfig);
@@ -64,7 +78,30 @@ export class Manager {
       ...(opts.retryBaseMs ? { retryBaseMs: opts.retryBaseMs } : {}),
       getJob: (namespace, name) => this.informer?.get(name, namespace),
       policy: opts.policy,
+      requeue: (key, afterMs) => this.queue.addAfter(key, afterMs),
     });
+  }
+
+  /**
+   * Liveness: a reconcile that has run longer than `stallMs` (a wedged worker),
+   * or a watch of jobs that has been failing for longer than `stallMs` (a lost
+   * informer: the operator would no longer see new jobs or edits).
+   */
+  health(stallMs: number, now = Date.now()): Health {
+    const problems: string[] = [];
+    for (const { key, since } of this.busy.values()) {
+      if (now - since > stallMs) problems.push(`reconcile of ${key} running for ${Math.round((now - since) / 1000)} s`);
+    }
+    if (this.watchDownSince !== undefined && now - this.watchDownSince > stallMs) {
+      problems.push(`watch of EncryptionJobs failing for ${Math.round((now - this.watchDownSince) / 1000)} s`);
+    }
+    return { ok: problems.length === 0, problems };
+  }
+
+  private watchWorks(): void {
+    this.watchDownSince = undefined;
+    if (this.watchSettle) clearTimeout(this.watchSettle);
+    this.watchSettle = undefined;
   }
 
   get ready(): boolean {
@@ -74,21 +111,37 @@ export class Manager {
   async start(): Promise<void> {
     const ns = this.opts.namespace;
     const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
-    const informer = makeInformer<EncryptionJob>(this.opts.kubeConfig, path, () => this.client.listJobs(ns));
+    const informer = makeInformer<EncryptionJob>(this.opts.kubeConfig, path, async () => {
+      const list = await this.client.listJobs(ns);
+      this.watchWorks();
+      return list;
+    });
     this.informer = informer;
     const enqueue = (obj: EncryptionJob): void => this.queue.add(jobKey(obj));
-    informer.on('add', enqueue);
-    informer.on('update', enqueue);
-    informer.on('delete', enqueue);
+    const onEvent = (obj: EncryptionJob): void => {
+      this.watchWorks();
+      enqueue(obj);
+    };
+    informer.on('add', onEvent);
+    informer.on('update', onEvent);
+    informer.on('delete', onEvent);
     informer.on('connect', () => {
       this.synced = true;
       this.restartDelay = 1000;
+      // 'connect' comes before the watch request: it works once it lasts without an error.
+      if (this.watchDownSince !== undefined && !this.watchSettle) {
+        this.watchSettle = setTimeout(() => this.watchWorks(), WATCH_SETTLED_MS);
+        this.watchSettle.unref();
+      }
       // A relist emits nothing for unchanged objects: look at every job again after
       // a reconnect, since a status write may have been lost while we were cut off.
       for (const job of informer.list()) enqueue(job);
     });
     informer.on('error', (err) => {
       if (this.stopping) return;
+      this.watchDownSince ??= Date.now();
+      if (this.watchSettle) clearTimeout(this.watchSettle);
+      this.watchSettle = undefined;
       this.opts.log.warn({ err: String(err), retryInMs: this.restartDelay }, 'watch failed; restarting the informer');
       const delay = this.restartDelay;
       this.restartDelay = Math.min(this.restartDelay * 2, 30_000);
@@ -103,16 +156,17 @@ export class Manager {
     this.resync = setInterval(() => informer.list().forEach(enqueue), this.opts.resyncMs ?? 600_000);
     this.resync.unref();
     const n = this.opts.workers ?? 4;
-    for (let i = 0; i < n; i++) this.workers.push(this.work());
+    for (let i = 0; i < n; i++) this.workers.push(this.work(i));
   }
 
-  private async work(): Promise<void> {
+  private async work(worker: number): Promise<void> {
     const { metrics, log } = this.opts;
     const labels = { controller: CONTROLLER };
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
       metrics.activeWorkers.inc(labels);
+      this.busy.set(worker, { key, since: Date.now() });
       const end = metrics.reconcileTime.startTimer(labels);
       const endWork = metrics.workqueueWorkDuration.startTimer({ name: CONTROLLER, controller: CONTROLLER });
       try {
@@ -133,6 +187,7 @@ export class Manager {
         end();
         endWork();
         metrics.activeWorkers.dec(labels);
+        this.busy.delete(worker);
         this.queue.done(key);
       }
     }
@@ -142,6 +197,7 @@ export class Manager {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.resync) clearInterval(this.resync);
+    if (this.watchSettle) clearTimeout(this.watchSettle);
     await this.informer?.stop();
     this.queue.shutdown();
     await this.reconciler.stopAll();

@@ -3,8 +3,8 @@
 import type { Budget } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { FINALIZER, type EncryptionJob } from './api.js';
-import { isTrue, setCondition } from './conditions.js';
+import { FINALIZER, type EncryptionJob, type EncryptionJobStatus } from './api.js';
+import { findCondition, isTrue, setCondition } from './conditions.js';
 import { JobRun } from './jobrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
 import type { Credentials } from './plan.js';
@@ -21,12 +21,43 @@ export interface ReconcilerDeps {
   getJob: (namespace: string, name: string) => EncryptionJob | undefined;
   /** The admin's tenancy policy: checked before a job reads a Secret or makes any S3 call. */
   policy: TenancyPolicy;
+  /** Look at the job again after this long (the work queue's addAfter). */
+  requeue?: (key: string, afterMs: number) => void;
+}
+
+/**
+ * The Secret a job names cannot be used yet: it does not exist, or lacks the
+ * keys. GitOps tools and External Secrets often create it after the job, so
+ * this is a waiting state (looked at again with backoff), not a failure.
+ */
+export class SecretNotReady extends Error {
+  constructor(
+    readonly reason: 'SecretNotFound' | 'SecretIncomplete',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reading the Secret failed for a reason that passes (no answer, 5xx): not the job's fault. */
+export class SecretReadFailed extends Error {}
+
+/** First and longest wait before the Secret of a waiting job is read again. */
+export const SECRET_WAIT_FIRST_MS = 1000;
+export const SECRET_WAIT_MAX_MS = 30_000;
+
+/** Status fields that change with the generation a status describes. */
+function forGeneration(status: EncryptionJobStatus | undefined, gen: number): EncryptionJobStatus {
+  // status.retries counts runs of one generation: a spec edit starts it again.
+  return { observedGeneration: gen, ...(status?.observedGeneration !== gen ? { retries: null } : {}) };
 }
 
 export class Reconciler {
   private readonly runs = new Map<string, JobRun>();
   /** Jobs whose last run ended on a passing error: not started again before this time. */
   private readonly notBefore = new Map<string, number>();
+  /** Jobs waiting for their Secret: how many times it was looked for. */
+  private readonly secretWaits = new Map<string, number>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -43,13 +74,15 @@ export class Reconciler {
 
     if (!job) {
       this.notBefore.delete(key);
+      this.secretWaits.delete(key);
       if (run) await this.stopRun(key, run);
       await this.deps.metrics.forgetJob(namespace, name);
       return undefined;
     }
     if (job.metadata?.deletionTimestamp) {
       if (run) await this.stopRun(key, run);
-      await this.removeFinalizer(job);
+      this.secretWaits.delete(key);
+      await this.removeFinalizer(namespace, name);
       await this.deps.metrics.forgetJob(namespace, name);
       log.info('job deleted: run stopped, finalizer removed');
       return undefined;
@@ -72,7 +105,7 @@ export class Reconciler {
       if (!isTrue(status.conditions, 'Suspended') || status.observedGeneration !== gen) {
         let conditions = setCondition(status.conditions, { type: 'Suspended', status: 'True', reason: 'Suspended', message: 'spec.suspend is true', observedGeneration: gen });
         conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: 'Suspended', message: 'spec.suspend is true', observedGeneration: gen });
-        await this.deps.client.patchStatus(namespace, name, { observedGeneration: gen, phase: 'Suspended', conditions });
+        await this.deps.client.patchStatus(namespace, name, { ...forGeneration(status, gen), phase: 'Suspended', conditions });
         this.deps.metrics.setJobCondition(namespace, name, 'Suspended');
       }
       return undefined;
@@ -105,14 +138,27 @@ export class Reconciler {
     try {
       credentials = await this.credentials(job);
     } catch (err) {
+      if (err instanceof SecretNotReady) return this.waitForSecret(key, job, err);
+      // The API server did not answer (network, 5xx): the work queue tries again with backoff.
+      if (err instanceof SecretReadFailed) throw err;
       await this.failJob(job, 'CredentialsUnavailable', (err as Error).message);
       return undefined;
     }
-    // Re-read: the cache may lag behind a status the last run just wrote (its checkpoint).
+    this.secretWaits.delete(key);
+    // Re-read: the cache may lag behind a status the last run just wrote (its
+    // checkpoint, or its end): decide on the fresh object, never on the cache.
     const fresh = await this.deps.client.getJob(namespace, name);
-    if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 0;
+    // The cache is behind (suspend, delete or a newer spec): its event is on the
+    // way; look again shortly rather than in a tight loop of GETs.
+    if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 1000;
+    if ((fresh.metadata?.generation ?? 0) !== gen) return 1000;
     // The run takes its spec from the fresh object: a spec edited since the cache was read is judged again.
     if (checkTenancy(fresh, this.deps.policy)) return 1000;
+    const freshStatus = fresh.status ?? {};
+    if ((isTrue(freshStatus.conditions, 'Complete') || isTrue(freshStatus.conditions, 'Failed')) && freshStatus.observedGeneration === gen) {
+      log.debug('the cache lagged: the job is already finished for this generation');
+      return undefined;
+    }
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
     const next = new JobRun(fresh, credentials, {
       client: this.deps.client,
@@ -122,11 +168,44 @@ export class Reconciler {
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     });
     this.runs.set(key, next);
-    void next.done.finally(() => {
-      if (this.runs.get(key) === next) this.runs.delete(key);
-      if (next.retryAfterMs !== undefined) this.notBefore.set(key, Date.now() + next.retryAfterMs);
-    });
+    next.done
+      .then(() => {
+        if (this.runs.get(key) === next) this.runs.delete(key);
+        if (next.retryAfterMs !== undefined) {
+          this.notBefore.set(key, Date.now() + next.retryAfterMs);
+          // Not left to the next watch event or the resync: that event may already
+          // have been handled while this run was still finishing.
+          this.deps.requeue?.(key, next.retryAfterMs);
+        }
+      })
+      .catch((err: unknown) => log.error({ err: String(err) }, 'cleaning up after a run failed'));
     return undefined;
+  }
+
+  /** Says the job waits for its Secret (once per change), and when to look again. */
+  private async waitForSecret(key: string, job: EncryptionJob, why: SecretNotReady): Promise<number> {
+    const n = this.secretWaits.get(key) ?? 0;
+    this.secretWaits.set(key, n + 1);
+    const delay = Math.min(SECRET_WAIT_FIRST_MS * 2 ** n, SECRET_WAIT_MAX_MS);
+    const ns = job.metadata?.namespace ?? '';
+    const name = job.metadata?.name ?? '';
+    const gen = job.metadata?.generation ?? 0;
+    const status = job.status ?? {};
+    const progressing = findCondition(status.conditions, 'Progressing');
+    const message = `${why.message}; the job starts when it appears (looking again with backoff)`;
+    const unchanged =
+      status.phase === 'Pending' && status.observedGeneration === gen && progressing?.reason === why.reason && progressing.message === message;
+    if (!unchanged) {
+      let conditions = setCondition(status.conditions, { type: 'Progressing', status: 'False', reason: why.reason, message, observedGeneration: gen });
+      for (const type of ['Complete', 'Failed'] as const) {
+        conditions = setCondition(conditions, { type, status: 'False', reason: why.reason, message: '', observedGeneration: gen });
+      }
+      await this.deps.client.patchStatus(ns, name, { ...forGeneration(status, gen), phase: 'Pending', conditions });
+      this.deps.metrics.setJobCondition(ns, name, 'Pending'); // none of the four conditions is true
+      await this.deps.client.event(job, { type: 'Warning', reason: why.reason, message }, 's3-encryption-operator').catch(() => undefined);
+      this.deps.log.child({ namespace: ns, name }).info({ reason: why.reason, retryInMs: delay }, 'waiting for the credentials Secret');
+    }
+    return delay;
   }
 
   private async stopRun(key: string, run: JobRun): Promise<void> {
@@ -149,14 +228,14 @@ export class Reconciler {
       data = await this.deps.client.readSecret(namespace, ref.name);
     } catch (err) {
       const code = apiStatus(err);
-      if (code === 404) throw new Error(`Secret "${ref.name}" not found in namespace "${namespace}"`);
+      if (code === 404) throw new SecretNotReady('SecretNotFound', `Secret "${ref.name}" not found in namespace "${namespace}"`);
       if (code === 403) throw new Error(`the operator may not read Secret "${ref.name}" in namespace "${namespace}"`);
-      throw new Error(`reading Secret "${ref.name}" in namespace "${namespace}" failed: ${String(err)}`);
+      throw new SecretReadFailed(`reading Secret "${ref.name}" in namespace "${namespace}" failed: ${String(err)}`, { cause: err });
     }
     const accessKeyId = data.AWS_ACCESS_KEY_ID;
     const secretAccessKey = data.AWS_SECRET_ACCESS_KEY;
     if (!accessKeyId || !secretAccessKey) {
-      throw new Error(`Secret "${ref.name}" in namespace "${namespace}" must have AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
+      throw new SecretNotReady('SecretIncomplete', `Secret "${ref.name}" in namespace "${namespace}" must have AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
     }
     return { accessKeyId, secretAccessKey, ...(data.AWS_SESSION_TOKEN ? { sessionToken: data.AWS_SESSION_TOKEN } : {}) };
   }
@@ -168,20 +247,31 @@ export class Reconciler {
     const gen = job.metadata?.generation ?? 0;
     let conditions = setCondition(job.status?.conditions, { type: 'Failed', status: 'True', reason, message, observedGeneration: gen });
     conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason, message, observedGeneration: gen });
-    await this.deps.client.patchStatus(ns, name, { observedGeneration: gen, phase: 'Failed', conditions, completionTime: new Date().toISOString() });
+    await this.deps.client.patchStatus(ns, name, { ...forGeneration(job.status, gen), phase: 'Failed', conditions, completionTime: new Date().toISOString() });
     this.deps.metrics.setJobCondition(ns, name, 'Failed');
     await this.deps.client.event(job, { type: 'Warning', reason, message }, 's3-encryption-operator').catch(() => undefined);
   }
 
-  private async removeFinalizer(job: EncryptionJob): Promise<void> {
-    const finalizers = (job.metadata?.finalizers ?? []).filter((f) => f !== FINALIZER);
-    if (finalizers.length === (job.metadata?.finalizers ?? []).length) return;
-    try {
-      await this.deps.client.patchJob(job.metadata?.namespace ?? '', job.metadata?.name ?? '', {
-        metadata: { finalizers, resourceVersion: job.metadata?.resourceVersion },
-      });
-    } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
+  /**
+   * Removes our finalizer from the job as it is now: the cached copy is older
+   * than the run's last status write, so its resourceVersion would get a 409.
+   */
+  private async removeFinalizer(namespace: string, name: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const job = await this.deps.client.getJob(namespace, name);
+        const finalizers = (job.metadata?.finalizers ?? []).filter((f) => f !== FINALIZER);
+        if (finalizers.length === (job.metadata?.finalizers ?? []).length) return;
+        await this.deps.client.patchJob(namespace, name, {
+          metadata: { finalizers, resourceVersion: job.metadata?.resourceVersion },
+        });
+        return;
+      } catch (err) {
+        const code = apiStatus(err);
+        if (code === 404) return;
+        // Someone wrote the job between our read and our patch: read it again.
+        if (code !== 409 || attempt >= 3) throw err;
+      }
     }
   }
 }

@@ -210,14 +210,18 @@ describe('operator lifecycle', () => {
     expect(events.stdout).not.toContain('"wrong"');
   });
 
-  it('a missing Secret ends Failed, naming the Secret and the namespace', async () => {
+  it('a missing Secret is a waiting state (not Failed), naming the Secret and the namespace', async () => {
     const bucket = await createBucket(s3, 'nosecret');
     await apply({ name: 'nosecret', bucket, encryption: { type: 'AES256' }, secretName: 'does-not-exist' });
-    const job = await waitFor('nosecret', 'Failed');
-    const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
-    expect(failed?.reason).toBe('CredentialsUnavailable');
-    expect(failed?.message).toContain('does-not-exist');
-    expect(failed?.message).toContain(namespace);
+    // test/controller/secret-wait.test.ts follows it until the Secret appears.
+    const waiting = await until('SecretNotFound', async () => {
+      const j = await getJob(namespace, 'nosecret');
+      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretNotFound') ? j : undefined;
+    });
+    expect(waiting.status?.phase).toBe('Pending');
+    const progressing = waiting.status?.conditions?.find((c) => c.type === 'Progressing');
+    expect(progressing?.message).toContain('does-not-exist');
+    expect(progressing?.message).toContain(namespace);
   });
 
   it('status writes are coalesced to about one per second per job (invariant 7)', async () => {
@@ -246,10 +250,14 @@ describe('operator lifecycle', () => {
     await putObjects(s3, bucket, keys(2));
     // Same name as the other namespace's Secret: the operator looks only in the job's namespace.
     await apply({ name: 'foreign', bucket, encryption: { type: 'AES256' }, secretName: 'foreign-creds' });
-    const job = await waitFor('foreign', 'Failed');
-    const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
-    expect(failed?.reason).toBe('CredentialsUnavailable');
-    expect(failed?.message).toContain(`not found in namespace "${namespace}"`);
+    // Waiting for a Secret of that name in its own namespace: never using the other one.
+    const job = await until('SecretNotFound', async () => {
+      const j = await getJob(namespace, 'foreign');
+      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretNotFound') ? j : undefined;
+    });
+    expect(job.status?.phase).toBe('Pending');
+    expect(job.status?.conditions?.find((c) => c.type === 'Progressing')?.message).toContain(`not found in namespace "${namespace}"`);
+    expect(job.status?.progress?.scanned ?? 0).toBe(0);
     // And the API server refuses a namespace field on the reference outright.
     const refused = await kubectl(['apply', '--validate=strict', '-f', '-'], {
       allowFailure: true,

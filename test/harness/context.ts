@@ -174,7 +174,7 @@ export async function startOperator(opts: {
   watchNamespace?: string;
   args?: string[];
   kubeconfig?: string;
-  /** Extra environment, e.g. AWS_* credentials as the pod's own (ambient) identity. */
+  /** Extra environment, e.g. AWS_* credentials as the pod's own (ambient) identity, or TMPDIR. */
   env?: NodeJS.ProcessEnv;
 }): Promise<OperatorProcess> {
   const flag = (name: string): string | undefined => opts.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -197,7 +197,7 @@ export async function startOperator(opts: {
       ...(opts.watchNamespace ? [`--watch-namespace=${opts.watchNamespace}`] : []),
       ...(opts.args ?? []),
     ],
-    env: { ...process.env, ...opts.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug' },
+    env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug', ...opts.env },
     logDir: join(inject('workDir'), 'operators'),
     ready: async () => (await fetch(`${probeUrl}/readyz`)).ok,
     timeoutMs: 30_000,

@@ -47,7 +47,7 @@ function bounded(signal: AbortSignal): ConfigurationOptions {
 
 /** The fields whose change proves the holder is alive (client-go compares the whole record). */
 function recordOf(spec: V1LeaseSpec): string {
-  const time = (t: unknown): string => (t instanceof Date ? t.toISOString() : String(t ?? ''));
+  const time = (t: unknown): string => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : '');
   return JSON.stringify([spec.holderIdentity ?? '', spec.leaseDurationSeconds ?? 0, time(spec.acquireTime), time(spec.renewTime), spec.leaseTransitions ?? 0]);
 }
 

@@ -452,7 +452,7 @@ class Run {
         }
         operation = 'Verify';
         const check = await this.verify(s3, state, action.kind, result);
-        if (check === 'changed') continue; // a newer version is current: bring that one to the target
+        if (typeof check === 'object') continue; // a newer version is current: bring that one to the target
         if (check) return this.failure(listed.key, operation, 'NotAtTargetAfterWrite', check);
         const notes = [
           ...(uoeRefused ? [uoeRefused] : []),
@@ -529,7 +529,7 @@ class Run {
    * 'changed': UpdateObjectEncryption re-keyed the inspected version, but
    * another one is current now.
    */
-  private async verify(s3: S3Client, inspected: ObjectState, method: string, written: WrittenEncryption): Promise<string | 'changed' | undefined> {
+  private async verify(s3: S3Client, inspected: ObjectState, method: string, written: WrittenEncryption): Promise<{ changed: true } | string | undefined> {
     const key = inspected.key;
     let seen: { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } = written;
     const kmsTarget = this.target.type !== 'AES256';
@@ -539,7 +539,7 @@ class Run {
     if (method === 'update-in-place' || !responseSays || (bucketKey !== undefined && written.bucketKeyEnabled === undefined)) {
       this.count('HeadObject');
       const h = await headObject(s3, this.plan.bucket, key);
-      if (method === 'update-in-place' && (h.etag !== inspected.etag || (h.versionId ?? '') !== (inspected.versionId ?? ''))) return 'changed';
+      if (method === 'update-in-place' && (h.etag !== inspected.etag || (h.versionId ?? '') !== (inspected.versionId ?? ''))) return { changed: true };
       seen = h;
     }
     // The AWS managed key (no key named) could not be resolved before the first write: accept what S3 used, and remember it.

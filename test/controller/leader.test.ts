@@ -59,12 +59,12 @@ describe('leader election', () => {
       const job = JSON.parse(jobYaml({ name: 'lead', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 })) as { spec: object };
       await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...job, spec: { ...job.spec, maxRequestsPerSecond: 10 } }) });
       const writes = (p: KubeProxy): number[] => p.requests.filter((r) => calls.statusWrite('lead')(r.method, r.path)).map((r) => r.at);
-      await waitUntil('a to write progress', async () => (writes(pa).length >= 3 ? true : undefined), 60_000, () => a.logTail(20));
+      await waitUntil('a to write progress', () => (writes(pa).length >= 3 ? true : undefined), 60_000, () => a.logTail(20));
 
       const frozenAt = Date.now();
       pa.freeze(calls.lease);
       await waitUntil('b to lead', async () => ((await isLeader(b)) ? true : undefined), 60_000, () => b.logTail(20));
-      await waitUntil('b to write the job', async () => (writes(pb).length >= 3 ? true : undefined), 60_000, () => b.logTail(20));
+      await waitUntil('b to write the job', () => (writes(pb).length >= 3 ? true : undefined), 60_000, () => b.logTail(20));
 
       const lease = JSON.parse((await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout) as {
         spec: { holderIdentity: string; acquireTime: string };

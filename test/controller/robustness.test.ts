@@ -72,7 +72,7 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-afterAll(async () => {
+afterAll(() => {
   broken?.close();
   s3?.destroy();
 });

@@ -21,10 +21,10 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * Polls `fn` until it returns a value (an error counts as "not yet"); on
  * timeout, fails with what it waited for and `log()` (a server's log tail).
  */
-export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, log?: () => string): Promise<T> {
+export async function waitUntil<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000, log?: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await fn().catch(() => undefined);
+    const v = await Promise.resolve().then(fn).catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${log?.() ?? ''}`);
     await sleep(200);

@@ -81,7 +81,8 @@ describe('endpoints', () => {
     expect(checkTenancy(at('endpoint', 'https://s3.eu-west-1.amazonaws.com'), p)).toBeUndefined();
     expect(checkTenancy(at('endpoint', 'http://127.0.0.1:8333'), p)).toBeUndefined();
     expect(checkTenancy(at('endpoint', 'http://127.0.0.1:9999'), p)).toMatchObject({ reason: 'EndpointNotAllowed' });
-    expect(checkTenancy(at('kmsEndpoint', 'http://kms.internal'), p)).toMatchObject({ reason: 'EndpointNotAllowed', message: expect.stringContaining('kmsEndpoint') });
+    expect(checkTenancy(at('kmsEndpoint', 'http://kms.internal'), p)).toMatchObject({ reason: 'EndpointNotAllowed' });
+    expect(checkTenancy(at('kmsEndpoint', 'http://kms.internal'), p)?.message).toContain('kmsEndpoint');
     expect(checkTenancy(at('stsEndpoint', 'http://evil.amazonaws.com.example'), p)).toMatchObject({ reason: 'EndpointNotAllowed' });
   });
   it('is checked before the identity: a disallowed endpoint is refused even with a Secret', () => {

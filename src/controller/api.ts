@@ -71,7 +71,14 @@ export interface EncryptionJobStatus {
   startTime?: string;
   completionTime?: string | null;
   progress?: JobProgress;
-  checkpoint?: { startAfter?: string; updatedAt?: string } | null;
+  checkpoint?: {
+    startAfter?: string;
+    updatedAt?: string;
+    /** Counters of the objects up to startAfter: the base of a resumed run (progress also counts finished objects after it). */
+    progress?: JobProgress;
+    /** Multipart uploads in progress; the next run aborts those a crashed run left. */
+    openUploads?: { key: string; uploadId: string }[];
+  } | null;
   kmsKeyArn?: string;
   noncurrentVersions?: number;
   recentFailures?: { key: string; operation: string; code: string; message: string }[];

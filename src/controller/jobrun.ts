@@ -1,6 +1,6 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { addCounters, createClients, runEngine, type Budget, type Connection, type Progress, type RunResult } from '../engine/index.js';
+import { addCounters, createClients, runEngine, type Budget, type Connection, type OpenUpload, type Progress, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -12,13 +12,17 @@ import { StatusWriter } from './status.js';
 
 export const COMPONENT = 's3-encryption-operator';
 
-function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
-  const out: JobProgress = {
-    ...addCounters(base, p.counters),
+function addCounted(base: JobProgress, counted: Pick<Progress, 'counters' | 'skippedByReason'>): JobProgress {
+  return {
+    ...addCounters(base, counted.counters),
     skippedByReason: Object.fromEntries(
-      Object.entries(p.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
+      Object.entries(counted.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
     ),
   };
+}
+
+function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
+  const out = addCounted(base, p);
   // The total counts keys after the checkpoint: the objects before it are in base.scanned.
   if (p.total !== undefined) out.total = Math.max(base.scanned + p.total, out.scanned);
   out.summary =
@@ -84,7 +88,8 @@ export class JobRun {
     const prev = job.status ?? {};
     // Resume only a real run's checkpoint: a dry run's progress is no base for one.
     const startAfter = !dryRun ? (prev.checkpoint?.startAfter ?? undefined) : undefined;
-    const base = startAfter && prev.progress ? prev.progress : ZERO;
+    // The counters saved with the checkpoint (older statuses: progress, which then was the same thing).
+    const base = startAfter ? (prev.checkpoint?.progress ?? prev.progress ?? ZERO) : ZERO;
     const resumed = startAfter !== undefined;
     const gen = this.generation;
     const now = new Date().toISOString();
@@ -116,6 +121,13 @@ export class JobRun {
     const labels = { namespace: this.ns, name: this.name };
     for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
     for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed']) deps.metrics.objects.inc({ ...labels, result }, 0);
+    // What status.checkpoint says now; the open uploads are written at once (before parts are copied).
+    const abandonedUploads = prev.checkpoint?.openUploads ?? [];
+    let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = { openUploads: abandonedUploads };
+    const recordUploads = async (open: OpenUpload[]): Promise<void> => {
+      checkpoint = { ...checkpoint, openUploads: open };
+      await this.writer.update({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } }, true);
+    };
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
       const c = p.counters;
@@ -133,17 +145,24 @@ export class JobRun {
         progress,
         recentFailures: p.recentFailures.slice(-20),
       };
-      if (!dryRun && p.checkpoint !== undefined) status.checkpoint = { startAfter: p.checkpoint, updatedAt: new Date().toISOString() };
+      if (!dryRun && (p.checkpoint !== undefined || p.openUploads.length > 0 || checkpoint.openUploads.length > 0)) {
+        checkpoint = {
+          ...(p.checkpoint !== undefined ? { startAfter: p.checkpoint, progress: addCounted(base, p.committed) } : {}),
+          openUploads: p.openUploads,
+        };
+        status.checkpoint = { ...checkpoint, updatedAt: new Date().toISOString() };
+      }
       void this.writer.update(status);
     };
 
-    const plan = planFor(job, this.credentials, startAfter);
+    const plan = { ...planFor(job, this.credentials, startAfter), ...(abandonedUploads.length > 0 ? { abandonedUploads } : {}) };
     const report = spec.report ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false }) : undefined;
     const result = await runEngine(plan, {
       ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
       signal: this.abort.signal,
       ...(deps.budget ? { budget: deps.budget } : {}),
       onProgress,
+      ...(!dryRun ? { recordUploads } : {}),
       observer: (e) => {
         deps.metrics.requestDuration.observe(
           { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
@@ -168,9 +187,13 @@ export class JobRun {
       progress.total = progress.scanned;
       progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
       const failed = progress.failed;
-      const msg = dryRun
+      let msg = dryRun
         ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'})`
         : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects`;
+      // Bookkeeping that failed after the work (e.g. counting noncurrent versions) is said, and does not undo Complete.
+      const warnings = result.warnings ?? [];
+      for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
+      if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
       this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: 'Completed', message: msg, observedGeneration: gen });
       this.conditions = setCondition(this.conditions, {
         type: 'Complete',

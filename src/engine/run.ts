@@ -46,7 +46,7 @@ export interface RunOptions {
   onProgress?: ProgressListener;
   progressIntervalMs?: number;
   observer?: RequestObserver;
-  /** Every object's outcome, for reports. */
+  /** Every object's outcome, for reports; in listing order, as the checkpoint passes it. */
   onOutcome?: (key: string, outcome: Outcome) => void;
   /** Injected clients (tests, benchmarks); otherwise built from plan.connection. */
   clients?: Clients;
@@ -105,7 +105,12 @@ class Run {
     private readonly opts: RunOptions,
   ) {
     this.updateInPlaceAvailable = plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
-    this.watermark = new Watermark<Outcome>(plan.startAfter, (_key, outcome) => this.committed.add(outcome));
+    // Reports get outcomes as the checkpoint passes them, like the saved counters: the
+    // report of a stopped run and of its resumed run together name every key once.
+    this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => {
+      this.committed.add(outcome);
+      this.opts.onOutcome?.(key, outcome);
+    });
     this.uploads = new OpenUploads(plan.abandonedUploads ?? [], opts.recordUploads);
   }
 
@@ -287,12 +292,11 @@ class Run {
 
   /** An object is done: count it now (progress), and under the checkpoint once every key before it is done. */
   private finished(slot: Slot<Outcome>, outcome: Outcome): void {
-    this.record(slot.key, outcome);
+    this.record(outcome);
     this.watermark.finish(slot, outcome);
   }
 
-  private record(key: string, outcome: Outcome): void {
-    this.opts.onOutcome?.(key, outcome);
+  private record(outcome: Outcome): void {
     this.done.add(outcome);
     if (outcome.kind === 'failed') {
       if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();

@@ -6,7 +6,7 @@
 // for a resumed run, which then finishes the bucket without counting anything twice.
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { runEngine, type Plan, type RunResult } from '../../src/engine/index.js';
+import { createClients, runEngine, type Plan, type RunResult } from '../../src/engine/index.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { connectionFor, createBucket, enginePlan, putObjects, s3Client, sleep } from '../harness/context.js';
 
@@ -111,16 +111,26 @@ describe('a stop never hangs (SeaweedFS through the fault proxy)', () => {
     // The copy of a key near the window's end is refused as with revoked credentials, once listing filled the window.
     const fatalKey = `k/${String(WINDOW - 8).padStart(5, '0')}`;
     let refusedAt: number | undefined;
+    // The refusal is answered just after a HEAD of the stuck key was answered: the stuck
+    // key is then waiting out its engine backoff (at least 500 ms), not in a request.
+    const stuckInBackoff = async (): Promise<void> => {
+      const since = proxy.now();
+      const answered = (): boolean => proxy.requests.some((x) => x.bucket === bucket && x.key === STUCK && x.operation === 'HeadObject' && (x.doneAt ?? -1) > since);
+      while (!answered()) await sleep(10);
+      await sleep(100);
+      refusedAt = Date.now();
+    };
     proxy.setRule((r) => {
       if (r.bucket !== bucket) return undefined;
       if (r.key === STUCK && r.operation === 'HeadObject') return { status: 503, code: 'ServiceUnavailable' };
       if (r.key === fatalKey && r.operation === 'CopyObject') {
-        refusedAt ??= Date.now();
-        return { status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id you provided does not exist in our records.' };
+        return { status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id you provided does not exist in our records.', hold: stuckInBackoff() };
       }
       return undefined;
     });
-    const result = await within(runEngine(plan(bucket)), 240_000);
+    // No SDK retries: each 503 of the stuck key goes straight to the engine's backoff.
+    const clients = createClients(plan(bucket).connection, { maxAttempts: 1 });
+    const result = await within(runEngine(plan(bucket), { clients }), 240_000).finally(() => clients.destroy());
     proxy.setRule(undefined);
     expect(result, 'the run did not return after its fatal error').not.toBe('hung');
     if (result === 'hung') return;

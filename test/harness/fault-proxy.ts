@@ -98,7 +98,8 @@ export interface Blackout {
  * says "this key always answers 503" instead of a probability.
  */
 export type RuleAnswer =
-  | { status: number; code: string; message?: string }
+  /** An S3 error, answered once `hold` (if any) settles: an error at the moment the test chooses. */
+  | { status: number; code: string; message?: string; hold?: Promise<unknown> }
   | { delayMs: number }
   | { hold: Promise<unknown> }
   | { rewriteBody: (body: string) => string };
@@ -295,6 +296,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     const requestId = `FAULTPROXY${(counter++).toString(16).padStart(8, '0')}`;
 
     if (ruled && 'code' in ruled) {
+      if (ruled.hold) await ruled.hold.catch(() => undefined);
       const body =
         opts.protocol === 'kms'
           ? JSON.stringify({ __type: ruled.code, message: ruled.message ?? ruled.code })

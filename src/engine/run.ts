@@ -221,8 +221,8 @@ class Run {
     const filter = keyFilter(plan.prefix, plan.include, plan.exclude);
     const signals = [this.stop.signal, ...(this.opts.signal ? [this.opts.signal] : [])];
     const signal = AbortSignal.any(signals);
-    // Every object waiting out a transient error listens on it.
-    setMaxListeners(Math.max(10, concurrency * 2), signal);
+    // Every object listens on it (its HEAD, a transient backoff, a wait for the shared budget), and the back-pressure wait.
+    setMaxListeners(Math.max(10, concurrency * 4), signal);
     let listedCount = 0;
     // Count beside the work, for a progress total; never waited for, stopped with the run.
     const counter = new AbortController();

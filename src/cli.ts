@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // s3-encrypt: the engine without Kubernetes. Flags follow the AWS CLI's words.
-// Exit codes: 0 all done, 1 some objects failed, 2 the run could not start.
+// Exit codes: 0 all done, 1 some objects failed, 2 the run could not start,
+// 3 stopped by SIGINT/SIGTERM before the end (resume with --resume).
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { addCounters, createClients, runEngine, SSE_TYPES, type Counters, type Method, type Plan, type Progress, type RunResult, type SseType } from './engine/index.js';
+import { addCounters, createClients, runEngine, SSE_TYPES, type Counters, type Method, type OpenUpload, type Plan, type Progress, type RunResult, type SseType } from './engine/index.js';
 import { ReportWriter } from './engine/report.js';
 
 interface Flags {
@@ -37,9 +38,15 @@ interface CheckpointFile {
   bucket: string;
   prefix: string;
   startAfter?: string;
+  /** Objects at or below startAfter: the base of the resumed run's counters. */
   counters: Counters;
+  /** Multipart uploads in progress; a resumed run aborts those a crash left open. */
+  openUploads?: OpenUpload[];
   updatedAt: string;
 }
+
+/** Exit code of a run stopped by a signal: not done, resume it. */
+export const EXIT_STOPPED = 3;
 
 function intArg(name: string, min = 1) {
   return (v: string): number => {
@@ -120,6 +127,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--force-path-style', 'address buckets as endpoint/bucket')
     .option('--no-progress', 'no progress bar even on a terminal')
     .option('--json', 'print only the JSON summary', false)
+    .addHelpText('after', '\nExit codes: 0 all done, 1 some objects failed, 2 the run could not start or failed,\n3 stopped by SIGINT/SIGTERM before the end (run again with the same --resume file to go on).')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -169,6 +177,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(flags.multipartThreshold !== undefined ? { multipartThreshold: flags.multipartThreshold } : {}),
     ...(flags.multipartChunksize !== undefined ? { multipartPartSize: flags.multipartChunksize } : {}),
     ...(resumeFrom?.startAfter ? { startAfter: resumeFrom.startAfter } : {}),
+    ...(resumeFrom?.openUploads?.length ? { abandonedUploads: resumeFrom.openUploads } : {}),
   };
   const base = resumeFrom?.counters ?? { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
 
@@ -191,13 +200,27 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());
 
+  // The resume file: the checkpoint, the counters under it, and the open uploads.
+  let saved: { startAfter?: string; counters: Counters; openUploads: OpenUpload[] } = {
+    ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+    counters: base,
+    openUploads: plan.abandonedUploads ?? [],
+  };
+  const save = (): void => {
+    if (!flags.resume || flags.dryrun) return;
+    writeCheckpoint(flags.resume, { bucket: plan.bucket, prefix: plan.prefix, ...saved, updatedAt: new Date().toISOString() });
+  };
   const onProgress = (p: Progress): void => {
+    // Shown: every finished object. Saved: those under the checkpoint (a resumed run looks at the others again).
     const c = addCounters(base, p.counters);
     const secs = (performance.now() - started) / 1000;
     const rate = secs > 0 ? (p.counters.scanned / secs).toFixed(0) : '0';
-    if (flags.resume && !flags.dryrun && p.checkpoint !== undefined) {
-      writeCheckpoint(flags.resume, { bucket: plan.bucket, prefix: plan.prefix, startAfter: p.checkpoint, counters: c, updatedAt: new Date().toISOString() });
-    }
+    saved = {
+      ...(p.checkpoint !== undefined ? { startAfter: p.checkpoint } : saved.startAfter !== undefined ? { startAfter: saved.startAfter } : {}),
+      counters: addCounters(base, p.committed.counters),
+      openUploads: p.openUploads,
+    };
+    if (p.checkpoint !== undefined || p.openUploads.length > 0) save();
     const fields = { scanned: c.scanned, rate, bytes: formatBytes(c.bytesEncrypted), encrypted: c.encrypted, already: c.alreadyEncrypted, skipped: c.skipped, failed: c.failed };
     const total = p.total !== undefined ? base.scanned + p.total : undefined;
     if (bar) {
@@ -217,6 +240,11 @@ export async function main(argv: string[]): Promise<number> {
       clients,
       signal: stop.signal,
       onProgress,
+      // Written before the upload's first part is copied: a kill -9 leaves nothing unrecorded.
+      recordUploads: (open) => {
+        saved = { ...saved, openUploads: open };
+        save();
+      },
       ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
     });
   } finally {
@@ -246,6 +274,8 @@ export async function main(argv: string[]): Promise<number> {
     ...(plan.dryRun ? { wouldEncrypt: result.planned, estimate: result.estimate } : {}),
     ...(result.checkpoint !== undefined ? { checkpoint: result.checkpoint } : {}),
     ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : {}),
+    ...(result.abortedUploads ? { abortedUploads: result.abortedUploads } : {}),
+    ...(result.warnings?.length ? { warnings: result.warnings } : {}),
     seconds: Number(seconds.toFixed(3)),
     objectsPerSecond: Number((result.counters.scanned / Math.max(seconds, 0.001)).toFixed(1)),
     requests: result.requests,
@@ -257,6 +287,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!flags.json) process.stderr.write(`s3-encrypt: ${result.message ?? result.reason ?? 'failed'}\n`);
     return counters.scanned === 0 ? 2 : 1;
   }
+  for (const w of result.warnings ?? []) if (!flags.json) process.stderr.write(`s3-encrypt: warning: ${w}\n`);
+  // Stopped is not done: a script must not take the prefix for finished.
+  if (result.status === 'Stopped') return EXIT_STOPPED;
   return counters.failed > 0 ? 1 : 0;
 }
 

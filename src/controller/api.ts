@@ -71,10 +71,14 @@ export interface JobProgress {
  * dry run showed its own counters in between.
  */
 export interface JobCheckpoint {
-  startAfter?: string;
-  updatedAt?: string;
-  spec?: string;
-  progress?: JobProgress;
+  startAfter?: string | null;
+  updatedAt?: string | null;
+  /** Fingerprint of the spec fields the checkpoint was made for (checkpoint.ts). */
+  spec?: string | null;
+  /** Counters of the objects up to startAfter: the base of a resumed run (progress also counts finished objects after it). */
+  progress?: JobProgress | null;
+  /** Multipart uploads in progress; the next run aborts those a crashed run left. */
+  openUploads?: { key: string; uploadId: string }[];
 }
 
 export interface EncryptionJobStatus {

@@ -1,12 +1,12 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { addCounters, createClients, runEngine, type Budget, type Connection, type Counters, type Progress, type RunResult } from '../engine/index.js';
+import { addCounters, createClients, runEngine, type Budget, type Connection, type Counters, type OpenUpload, type Progress, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
-import { checkpointCounters, resumePoint } from './checkpoint.js';
+import { resumePoint } from './checkpoint.js';
 import { setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
@@ -15,13 +15,24 @@ import { clip } from './tenancy.js';
 
 export const COMPONENT = 's3-encryption-operator';
 
-function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
-  const out: JobProgress = {
-    ...addCounters(base, p.counters),
+/** A real run's checkpoint when it lists from the beginning: only the open uploads it must still abort survive. */
+function freshCheckpoint(openUploads: OpenUpload[], now: string): EncryptionJobStatus['checkpoint'] {
+  if (openUploads.length === 0) return null;
+  // A merge patch keeps what it does not name: name every field.
+  return { startAfter: null, spec: null, progress: null, updatedAt: now, openUploads };
+}
+
+function addCounted(base: JobProgress, counted: Pick<Progress, 'counters' | 'skippedByReason'>): JobProgress {
+  return {
+    ...addCounters(base, counted.counters),
     skippedByReason: Object.fromEntries(
-      Object.entries(p.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
+      Object.entries(counted.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
     ),
   };
+}
+
+function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
+  const out = addCounted(base, p);
   // The total counts keys after the checkpoint: the objects before it are in base.scanned.
   if (p.total !== undefined) out.total = Math.max(base.scanned + p.total, out.scanned);
   out.summary =
@@ -53,6 +64,8 @@ function nothingToDo(): RunResult {
     requests: {},
     recentFailures: [],
     inFlight: 0,
+    committed: { counters: { ...ZERO }, skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 } },
+    openUploads: [],
   };
 }
 
@@ -121,6 +134,8 @@ export class JobRun {
     const now = new Date().toISOString();
     // status.retries belongs to a generation: a spec edit starts the count again.
     const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
+    // Multipart uploads a crashed run left open: aborted by this run, whatever it resumes, so kept recorded until then.
+    const abandonedUploads = prev.checkpoint?.openUploads ?? [];
 
     this.conditions = setCondition(this.conditions, {
       type: 'Progressing',
@@ -141,7 +156,7 @@ export class JobRun {
       completionTime: null,
       progress: replacing({ ...base }),
       // A dry run keeps the real checkpoint; a real run changes the bucket, so a dry run's count is void.
-      ...(dryRun ? (resumed ? {} : { dryRunCheckpoint: null }) : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: null }) }),
+      ...(dryRun ? (resumed ? {} : { dryRunCheckpoint: null }) : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
       ...(resumed ? {} : { recentFailures: null }),
       ...(spec.report ? {} : { report: null, reportParts: null }),
     };
@@ -153,6 +168,12 @@ export class JobRun {
     const labels = { namespace: this.ns, name: this.name };
     for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
     for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed']) deps.metrics.objects.inc({ ...labels, result }, 0);
+    // What status.checkpoint says now; the open uploads are written at once (before parts are copied).
+    let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = { openUploads: abandonedUploads };
+    const recordUploads = async (open: OpenUpload[]): Promise<void> => {
+      checkpoint = { ...checkpoint, openUploads: open };
+      await this.writer.update({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } }, true);
+    };
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
       const c = p.counters;
@@ -171,16 +192,27 @@ export class JobRun {
         // Messages come from the endpoint: one clipped line each, never a response body.
         recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
       };
-      if (p.checkpoint !== undefined) {
-        const cp = { startAfter: p.checkpoint, updatedAt: new Date().toISOString(), spec: fingerprint, progress: checkpointCounters(progress) };
-        if (dryRun) status.dryRunCheckpoint = cp;
-        else status.checkpoint = cp;
+      if (dryRun) {
+        if (p.checkpoint !== undefined) {
+          status.dryRunCheckpoint = { startAfter: p.checkpoint, updatedAt: new Date().toISOString(), spec: fingerprint, progress: addCounted(base, p.committed) };
+        }
+      } else if (p.checkpoint !== undefined || p.openUploads.length > 0 || checkpoint.openUploads.length > 0) {
+        // The counters saved with the checkpoint are those of the keys up to it (committed), not every finished object.
+        checkpoint = {
+          ...(p.checkpoint !== undefined ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCounted(base, p.committed) } : {}),
+          openUploads: p.openUploads,
+        };
+        status.checkpoint = { ...checkpoint, updatedAt: new Date().toISOString() };
       }
       void this.writer.update(status);
     };
 
     // maxObjects counts over the checkpoint's life: a resumed run gets what is left.
-    const plan = { ...planFor(job, this.credentials, startAfter), ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}) };
+    const plan = {
+      ...planFor(job, this.credentials, startAfter),
+      ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}),
+      ...(abandonedUploads.length > 0 ? { abandonedUploads } : {}),
+    };
     if (resume.maxObjects !== undefined && resume.maxObjects <= 0) {
       const result = nothingToDo();
       return this.finish(result, base, prevRetries, dryRun, undefined);
@@ -193,6 +225,7 @@ export class JobRun {
         signal: this.abort.signal,
         ...(deps.budget ? { budget: deps.budget } : {}),
         onProgress,
+        ...(!dryRun ? { recordUploads } : {}),
         observer: (e) => {
           deps.metrics.requestDuration.observe(
             { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
@@ -237,9 +270,13 @@ export class JobRun {
       progress.total = progress.scanned;
       progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
       const failed = progress.failed;
-      const msg = dryRun
+      let msg = dryRun
         ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'})`
         : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects`;
+      // Bookkeeping that failed after the work (e.g. counting noncurrent versions) is said, and does not undo Complete.
+      const warnings = result.warnings ?? [];
+      for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
+      if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
       this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: 'Completed', message: msg, observedGeneration: gen });
       this.conditions = setCondition(this.conditions, {
         type: 'Complete',

@@ -9,12 +9,26 @@ export class Budget {
     if (!(size >= 1)) throw new Error(`budget size must be at least 1, got ${size}`);
   }
 
-  async acquire(): Promise<void> {
+  /** Takes a slot; false (and no slot) when `signal` aborts first: a stop does not wait for other jobs' work. */
+  async acquire(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return false;
     if (this.inUse < this.size) {
       this.inUse++;
-      return;
+      return true;
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return new Promise<boolean>((resolve) => {
+      const waiter = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      };
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   release(): void {

@@ -5,7 +5,6 @@
 // versioned buckets too. docs/design.md ("Conditions on every write") says
 // which condition each server honours and what that guarantees.
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -18,6 +17,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { getAclGrants, getTags, headObject, tagsToQuery, type AclGrants, type ObjectState } from './inspect.js';
 import type { ResolvedTarget } from './kms.js';
+import { StoppedError } from './abortable.js';
+import { abortUpload, type UploadJournal } from './uploads.js';
 
 export interface CopyOptions {
   bucket: string;
@@ -184,6 +185,8 @@ export interface MultipartOptions extends CopyOptions {
   defaultPartSize: number;
   /** Size of the source's first part, when it was a multipart upload. */
   sourcePartSize?: number;
+  /** Where the upload id is recorded before any part is copied, so a crash leaves nothing unknown behind. */
+  uploads?: UploadJournal;
 }
 
 const MAX_PARTS = 10_000;
@@ -197,11 +200,21 @@ export function choosePartSize(size: number, sourcePartSize: number | undefined,
   return Math.min(Math.max(part, 1), MAX_PART);
 }
 
+/**
+ * `signal` (a stop) is looked at between steps: before the upload is created,
+ * between parts and before Complete; then the upload is aborted and
+ * StoppedError thrown. Requests already sent are not cut (an aborted Create
+ * could leave an upload whose id we never learn; an aborted Complete an
+ * unknown outcome), so a stop waits for at most one part copy.
+ */
 export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opts: MultipartOptions): Promise<WrittenEncryption> {
+  const stopped = (): StoppedError => new StoppedError(`stopped during the multipart copy of ${opts.bucket}/${state.key}`);
   // A multipart upload has no tagging directive: the tags must be read and resent.
   const tags = await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal);
   const props = preservedProperties(state, opts);
+  if (opts.signal?.aborted) throw stopped();
   const created = await s3.send(
+    // No abort signal: a Create cut off mid-flight could leave an upload whose id we never learn.
     withRawHeaders(
       new CreateMultipartUploadCommand({
         Bucket: opts.bucket,
@@ -212,11 +225,12 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
       state,
       false,
     ),
-    { abortSignal: opts.signal },
   );
   const uploadId = created.UploadId;
   if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+  const upload = { key: state.key, uploadId };
   try {
+    await opts.uploads?.opened(upload);
     const partSize = choosePartSize(state.size, opts.sourcePartSize, opts.defaultPartSize);
     const parts: CompletedPart[] = [];
     // Parts are pinned to the inspected version, so all of them hold the same
@@ -224,6 +238,7 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
     // current is guarded at Complete.
     const source = copySource(opts.bucket, state, true);
     for (let start = 0, n = 1; start < state.size || n === 1; start += partSize, n++) {
+      if (opts.signal?.aborted) throw stopped();
       const end = Math.min(start + partSize, state.size) - 1;
       const out = await s3.send(
         new UploadPartCopyCommand({
@@ -235,7 +250,6 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
           CopySourceIfMatch: state.etag,
           ...(state.size > 0 ? { CopySourceRange: `bytes=${start}-${end}` } : {}),
         }),
-        { abortSignal: opts.signal },
       );
       const r = out.CopyPartResult;
       parts.push({
@@ -249,6 +263,7 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
       });
       if (state.size === 0) break;
     }
+    if (opts.signal?.aborted) throw stopped();
     await stillTheSame(s3, state, tags, opts);
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
@@ -260,14 +275,13 @@ export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opt
         // carry the old ETag's data, so only complete over that same object.
         IfMatch: state.etag,
       }),
-      { abortSignal: opts.signal },
     );
+    opts.uploads?.closed(upload);
     return written(done);
   } catch (err) {
-    // Never leave an open upload behind (it costs storage and hides the failure).
-    await s3
-      .send(new AbortMultipartUploadCommand({ Bucket: opts.bucket, Key: state.key, UploadId: uploadId }))
-      .catch(() => undefined);
+    // Never leave an open upload behind (it costs storage and hides the failure). If
+    // the abort itself fails the upload stays recorded, and a later run aborts it.
+    if ((await abortUpload(s3, opts.bucket, upload)) === true) opts.uploads?.closed(upload);
     throw err;
   }
 }

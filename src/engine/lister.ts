@@ -20,6 +20,14 @@ export function decodeS3Url(value: string): string {
   return decodeURIComponent(value.replace(/\+/g, ' '));
 }
 
+/** A server bug (seen on S3-compatible servers): the listing cannot go on, and must not pass for finished. */
+function truncatedWithoutToken(bucket: string, prefix: string, lastKey: string | undefined): JobError {
+  return new JobError(
+    'ListingTruncated',
+    `ListObjectsV2 on bucket "${bucket}" prefix "${prefix}" answered a truncated page (IsTruncated=true) without NextContinuationToken${lastKey !== undefined ? ` after key "${lastKey}"` : ''}: the rest of the listing cannot be read`,
+  );
+}
+
 export async function* listObjects(
   s3: S3Client,
   opts: { bucket: string; prefix: string; startAfter?: string; pageSize?: number; signal?: AbortSignal },
@@ -82,7 +90,12 @@ export async function* listObjects(
         ...(item.LastModified ? { lastModified: item.LastModified } : {}),
       };
     }
-    if (!page.IsTruncated || !page.NextContinuationToken) return;
+    if (!page.IsTruncated) return;
+    // Ending here would report a partial listing as the whole prefix (Complete, with keys never looked at).
+    if (!page.NextContinuationToken) {
+      const last = page.Contents?.at(-1)?.Key;
+      throw truncatedWithoutToken(opts.bucket, opts.prefix, last !== undefined && encoded ? decodeS3Url(last) : last);
+    }
     token = page.NextContinuationToken;
   }
 }
@@ -109,7 +122,8 @@ export async function countObjects(
       { abortSignal: opts.signal },
     );
     count += page.KeyCount ?? page.Contents?.length ?? 0;
-    if (!page.IsTruncated || !page.NextContinuationToken) return count;
+    if (!page.IsTruncated) return count;
+    if (!page.NextContinuationToken) throw truncatedWithoutToken(opts.bucket, opts.prefix, page.Contents?.at(-1)?.Key);
     token = page.NextContinuationToken;
   }
 }

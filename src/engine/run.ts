@@ -1,13 +1,7 @@
 // One engine run: list the objects under the prefix, bring each to the target
 // encryption with bounded concurrency, and report progress with a checkpoint
 // that is safe to resume from.
-import {
-  GetBucketOwnershipControlsCommand,
-  GetBucketVersioningCommand,
-  HeadBucketCommand,
-  ListObjectVersionsCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetBucketOwnershipControlsCommand, GetBucketVersioningCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
@@ -37,31 +31,38 @@ import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectSta
 import { resolveTarget, type ResolvedTarget } from './kms.js';
 import { countObjects, listObjects, type ListedObject } from './lister.js';
 import { estimateCost } from './cost.js';
-import {
-  emptyCounters,
-  type ObjectFailure,
-  type Outcome,
-  type Plan,
-  type Progress,
-  type ProgressListener,
-  type RunResult,
-  type SkipReason,
-} from './types.js';
+import { sleep, untilSettledOrAborted } from './abortable.js';
+import { countNoncurrent } from './noncurrent.js';
+import { Tally } from './tally.js';
+import type { ObjectFailure, OpenUpload, Outcome, Plan, Progress, ProgressListener, RunResult } from './types.js';
+import { abortUpload, OpenUploads } from './uploads.js';
 import { isAwsEndpoint, validatePlan } from './validate.js';
-import { Watermark } from './watermark.js';
+import { Watermark, type Slot } from './watermark.js';
 
 export interface RunOptions {
-  /** Abort = stop taking new objects, let in-flight ones finish, return status Stopped. */
+  /**
+   * Abort = stop: no new object starts, waits and transient backoffs end at once,
+   * single writes already sent finish, multipart copies stop between parts and
+   * abort their upload; the run returns status Stopped.
+   */
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   progressIntervalMs?: number;
   observer?: RequestObserver;
-  /** Every object's outcome, for reports. */
+  /** Every object's outcome, for reports; in listing order, as the checkpoint passes it. */
   onOutcome?: (key: string, outcome: Outcome) => void;
   /** Injected clients (tests, benchmarks); otherwise built from plan.connection. */
   clients?: Clients;
   /** Objects in flight across every run of the process (the operator shares one). */
   budget?: Budget;
+  /**
+   * Persists the open multipart uploads (with the checkpoint) before their parts
+   * are copied; a later run gets them back as Plan.abandonedUploads. A failure
+   * fails that object (its upload is aborted).
+   */
+  recordUploads?: (open: OpenUpload[]) => Promise<void> | void;
+  /** Listed-but-not-checkpointed objects at most (default max(1000, 64 x concurrency)). */
+  maxWindow?: number;
 }
 
 const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3;
@@ -72,10 +73,18 @@ const FAIL_FAST_AFTER = 25;
 
 type AclMode = 'preserve' | 'skip';
 
+/** An object whose work a stop cut short: it stays above the checkpoint for a resumed run. */
+function abandonedByStop(outcome: Outcome | undefined, signal: AbortSignal): boolean {
+  return signal.aborted && outcome?.kind === 'failed' && (outcome.failure.code === 'AbortError' || outcome.failure.code === 'Stopped');
+}
+
 class Run {
-  private readonly counters = emptyCounters();
-  private readonly skippedByReason: Record<SkipReason, number> = { archived: 0, filtered: 0, vanished: 0, unsupported: 0 };
-  private readonly planned = { objects: 0, bytes: 0, byMethod: {} as Record<string, number> };
+  /** Every finished object (progress), and those under the checkpoint (the base a resumed run adds to). */
+  private readonly done = new Tally();
+  private readonly committed = new Tally();
+  private readonly uploads: OpenUploads;
+  private readonly warnings: string[] = [];
+  private abortedUploads = 0;
   private readonly requests: Record<string, number> = {};
   private readonly failures: ObjectFailure[] = [];
   private readonly watermark: Watermark<Outcome>;
@@ -99,7 +108,13 @@ class Run {
     private readonly opts: RunOptions,
   ) {
     this.updateInPlaceAvailable = plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
-    this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => this.record(key, outcome));
+    // Reports get outcomes as the checkpoint passes them, like the saved counters: the
+    // report of a stopped run and of its resumed run together name every key once.
+    this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => {
+      this.committed.add(outcome);
+      this.opts.onOutcome?.(key, outcome);
+    });
+    this.uploads = new OpenUploads(plan.abandonedUploads ?? [], opts.recordUploads);
   }
 
   count(operation: string): void {
@@ -109,10 +124,12 @@ class Run {
   snapshot(): Progress {
     const checkpoint = this.watermark.value;
     return {
-      counters: { ...this.counters },
-      skippedByReason: { ...this.skippedByReason },
+      counters: this.done.copyCounters(),
+      skippedByReason: this.done.copySkips(),
       ...(checkpoint !== undefined ? { checkpoint } : {}),
-      planned: { ...this.planned, byMethod: { ...this.planned.byMethod } },
+      committed: { counters: this.committed.copyCounters(), skippedByReason: this.committed.copySkips() },
+      openUploads: this.uploads.list(),
+      planned: this.done.copyPlanned(),
       requests: { ...this.requests },
       recentFailures: [...this.failures],
       inFlight: this.active,
@@ -126,20 +143,24 @@ class Run {
       validatePlan(this.plan);
       this.target = await resolveTarget(this.clients.kms, this.plan.target);
       await this.checkBucket(s3);
+      await this.abortAbandonedUploads(s3);
       await this.processAll(s3);
       if (this.fatal) throw this.fatal;
-      const noncurrent = this.versioned && !this.opts.signal?.aborted ? await this.countNoncurrent(s3) : undefined;
+      const noncurrent = this.versioned && !this.opts.signal?.aborted ? await this.noncurrentOrWarning(s3) : undefined;
       const stopped = this.opts.signal?.aborted === true;
       return {
         ...this.snapshot(),
         status: stopped ? 'Stopped' : 'Complete',
         ...(this.target.kmsKeyArn ? { resolvedKmsKeyArn: this.target.kmsKeyArn } : {}),
         ...(noncurrent !== undefined ? { noncurrentVersions: noncurrent } : {}),
+        ...(this.warnings.length > 0 ? { warnings: [...this.warnings] } : {}),
+        ...(this.abortedUploads > 0 ? { abortedUploads: this.abortedUploads } : {}),
       };
     } catch (err) {
       const known = err instanceof JobError || err instanceof TransientError ? err : undefined;
       return {
         ...this.snapshot(),
+        ...(this.warnings.length > 0 ? { warnings: [...this.warnings] } : {}),
         status: 'Failed',
         reason: known ? known.reason : errorCode(err),
         message: known ? known.message : `${errorCode(err)}: ${errorMessage(err)}`,
@@ -179,16 +200,32 @@ class Run {
     }
   }
 
+  /** Aborts the uploads an earlier run recorded and left open; one that cannot be aborted stays recorded. */
+  private async abortAbandonedUploads(s3: S3Client): Promise<void> {
+    if (this.plan.dryRun) return;
+    for (const upload of this.plan.abandonedUploads ?? []) {
+      if (this.opts.signal?.aborted) return;
+      this.count('AbortMultipartUpload');
+      const outcome = await abortUpload(s3, this.plan.bucket, upload);
+      if (outcome === true) {
+        this.uploads.closed(upload);
+        this.abortedUploads++;
+      } else {
+        this.warnings.push(`an upload left by an earlier run could not be aborted (it stays recorded): ${outcome}`);
+      }
+    }
+  }
+
   private async processAll(s3: S3Client): Promise<void> {
     const plan = this.plan;
     const concurrency = Math.max(1, plan.concurrency ?? 32);
     const queue = new PQueue({ concurrency });
-    const maxWindow = Math.max(1000, concurrency * 64);
+    const maxWindow = Math.max(1, this.opts.maxWindow ?? Math.max(1000, concurrency * 64));
     const filter = keyFilter(plan.prefix, plan.include, plan.exclude);
     const signals = [this.stop.signal, ...(this.opts.signal ? [this.opts.signal] : [])];
     const signal = AbortSignal.any(signals);
-    // Every object waiting out a transient error listens on it.
-    setMaxListeners(Math.max(10, concurrency * 2), signal);
+    // Every object listens on it (its HEAD, a transient backoff, a wait for the shared budget), and the back-pressure wait.
+    setMaxListeners(Math.max(10, concurrency * 4), signal);
     let listedCount = 0;
     // Count beside the work, for a progress total; never waited for, stopped with the run.
     const counter = new AbortController();
@@ -203,6 +240,8 @@ class Run {
       },
       () => undefined,
     );
+    // Progress is reported on a clock, not as the checkpoint moves: a slow object
+    // holds the checkpoint back, never the counters of the objects after it.
     const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
     try {
       const listed = listObjects(s3, {
@@ -216,10 +255,10 @@ class Run {
         listedCount++;
         const slot = this.watermark.begin(obj.key);
         if (!filter(obj.key)) {
-          this.watermark.finish(slot, { kind: 'skipped', reason: 'filtered' });
+          this.finished(slot, { kind: 'skipped', reason: 'filtered' });
         } else {
           void queue.add(async () => {
-            await this.opts.budget?.acquire();
+            if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
             this.active++;
             let outcome: Outcome | undefined;
             try {
@@ -229,17 +268,19 @@ class Run {
               this.opts.budget?.release();
             }
             // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
-            if (outcome) this.watermark.finish(slot, outcome);
+            if (outcome && !abandonedByStop(outcome, signal)) this.finished(slot, outcome);
           });
         }
         if (plan.maxObjects !== undefined && listedCount >= plan.maxObjects) break;
-        // Back-pressure: listing waits for the workers, so memory stays flat. (Not
-        // queue.onIdle() here: each call leaves a listener on the queue until it
-        // drains, which in a long run is only at the end: memory and CPU grew with
-        // the object count.)
-        while (queue.size >= concurrency || this.watermark.pending >= maxWindow) {
-          if (queue.size >= concurrency) await queue.onSizeLessThan(concurrency);
-          else await sleep(50);
+        // Back-pressure: listing waits for the workers, so memory stays flat, and for
+        // a slow head of the window (its finished followers are held until it is
+        // done). Every wait ends at a stop: a stopped run abandons the head, so the
+        // window would never drain. (Not queue.onIdle() here: each call leaves a
+        // listener on the queue until it drains, which in a long run is only at the
+        // end: memory and CPU grew with the object count.)
+        while (!signal.aborted && (queue.size >= concurrency || this.watermark.pending >= maxWindow)) {
+          if (queue.size >= concurrency) await untilSettledOrAborted(queue.onSizeLessThan(concurrency), signal);
+          else await sleep(50, signal);
         }
       }
       await queue.onIdle();
@@ -252,31 +293,17 @@ class Run {
     }
   }
 
-  private record(key: string, outcome: Outcome): void {
-    this.opts.onOutcome?.(key, outcome);
-    this.counters.scanned++;
-    switch (outcome.kind) {
-      case 'encrypted':
-        this.counters.encrypted++;
-        this.counters.bytesEncrypted += outcome.bytes;
-        break;
-      case 'wouldEncrypt':
-        this.planned.objects++;
-        this.planned.bytes += outcome.bytes;
-        this.planned.byMethod[outcome.method] = (this.planned.byMethod[outcome.method] ?? 0) + 1;
-        break;
-      case 'alreadyEncrypted':
-        this.counters.alreadyEncrypted++;
-        break;
-      case 'skipped':
-        this.counters.skipped++;
-        this.skippedByReason[outcome.reason]++;
-        break;
-      case 'failed':
-        this.counters.failed++;
-        if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();
-        this.failures.push(outcome.failure);
-        break;
+  /** An object is done: count it now (progress), and under the checkpoint once every key before it is done. */
+  private finished(slot: Slot<Outcome>, outcome: Outcome): void {
+    this.record(outcome);
+    this.watermark.finish(slot, outcome);
+  }
+
+  private record(outcome: Outcome): void {
+    this.done.add(outcome);
+    if (outcome.kind === 'failed') {
+      if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();
+      this.failures.push(outcome.failure);
     }
     if (outcome.kind === 'failed') {
       this.consecutiveFailures++;
@@ -334,7 +361,7 @@ class Run {
         operation = 'HeadObject';
         this.count(operation);
         try {
-          state = await headObject(s3, bucket, listed.key);
+          state = await headObject(s3, bucket, listed.key, signal);
         } catch (err) {
           if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted after it was listed' };
           if (!needsExplaining(err)) throw err;
@@ -417,6 +444,8 @@ class Run {
               result = await multipartCopyInPlace(s3, state, {
                 ...common,
                 defaultPartSize: this.plan.multipartPartSize ?? DEFAULT_PART_SIZE,
+                signal,
+                uploads: this.uploads,
                 ...(sourcePartSize ? { sourcePartSize } : {}),
               });
             }
@@ -572,29 +601,21 @@ class Run {
     return { kind: 'failed', failure: { key, operation, code, message } };
   }
 
-  private async countNoncurrent(s3: S3Client): Promise<number> {
-    let count = 0;
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    for (;;) {
-      this.count('ListObjectVersions');
-      const page = await s3.send(
-        new ListObjectVersionsCommand({
-          Bucket: this.plan.bucket,
-          Prefix: this.plan.prefix || undefined,
-          KeyMarker: keyMarker,
-          VersionIdMarker: versionMarker,
-        }),
-      );
-      count += (page.Versions ?? []).filter((v) => v.IsLatest === false).length;
-      if (!page.IsTruncated) return count;
-      keyMarker = page.NextKeyMarker;
-      versionMarker = page.NextVersionIdMarker;
+  /** Counting is bookkeeping after the work: a failure is a warning on the result, never a failed run. */
+  private async noncurrentOrWarning(s3: S3Client): Promise<number | undefined> {
+    try {
+      return await countNoncurrent(s3, {
+        bucket: this.plan.bucket,
+        prefix: this.plan.prefix,
+        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+        onRequest: () => this.count('ListObjectVersions'),
+      });
+    } catch (err) {
+      this.warnings.push(`noncurrent versions were not counted: ListObjectVersions on bucket "${this.plan.bucket}": ${errorCode(err)}: ${errorMessage(err)}`);
+      return undefined;
     }
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function runEngine(plan: Plan, opts: RunOptions = {}): Promise<RunResult> {
   const clients =

@@ -52,6 +52,17 @@ export interface Plan {
   startAfter?: string;
   /** How many failures to keep in the result (all are counted). */
   maxFailuresKept?: number;
+  /**
+   * Multipart uploads an earlier run of this job recorded (Progress.openUploads)
+   * and may have left open (it crashed): this run aborts them before any work.
+   */
+  abandonedUploads?: OpenUpload[];
+}
+
+/** A multipart upload of ours that is not completed or aborted yet. */
+export interface OpenUpload {
+  key: string;
+  uploadId: string;
 }
 
 export type SkipReason = 'archived' | 'filtered' | 'vanished' | 'unsupported';
@@ -82,10 +93,19 @@ export interface Counters {
 }
 
 export interface Progress {
+  /** Every object this run finished so far, in whatever order they finished. */
   counters: Counters;
   skippedByReason: Record<SkipReason, number>;
   /** Every key <= startAfter is finished. Undefined until the first object is finished. */
   checkpoint?: string;
+  /**
+   * The objects at or below the checkpoint: what to persist with it as the base
+   * of a resumed run. Finished objects above the checkpoint are in `counters`
+   * but not here: a resumed run looks at them again and counts them then.
+   */
+  committed: { counters: Counters; skippedByReason: Record<SkipReason, number> };
+  /** Multipart uploads in progress: persist them with the checkpoint (Plan.abandonedUploads). */
+  openUploads: OpenUpload[];
   /** Dry run: objects and bytes a real run would change, by method. */
   planned: { objects: number; bytes: number; byMethod: Record<string, number> };
   requests: Record<string, number>;
@@ -114,6 +134,10 @@ export interface RunResult extends Progress {
   noncurrentVersions?: number;
   /** Dry run: the requests a real run would make and what they would cost. */
   estimate?: CostEstimate;
+  /** Bookkeeping that failed after the work was done (e.g. counting noncurrent versions); the status stands. */
+  warnings?: string[];
+  /** Uploads left by an earlier run (Plan.abandonedUploads) that this run aborted. */
+  abortedUploads?: number;
 }
 
 export interface CostEstimate {

@@ -11,7 +11,9 @@ export interface Slot<T> {
 /**
  * Slots are committed (passed to `commit`) strictly in listing order, as the
  * watermark passes them: counters built from commits always agree with the
- * checkpoint, so a resumed run neither loses nor double-counts an object.
+ * checkpoint, so saved with it they are the base of a resumed run, which
+ * neither loses nor double-counts an object. (Progress counts objects as they
+ * finish, apart from this: see tally.ts.)
  */
 export class Watermark<T> {
   private readonly slots: Slot<T>[] = [];

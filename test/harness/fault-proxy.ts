@@ -25,7 +25,9 @@ export type Fault =
   /** RST before forwarding: the server never sees the request. */
   | 'resetBeforeForward'
   /** Forwarded after a pause of latencyMs. */
-  | 'latency';
+  | 'latency'
+  /** Decided by the rule set with setRule (an error answer, or a delay). */
+  | 'rule';
 
 export interface FaultRates {
   /** Probabilities per request, each in [0, 1]; their sum must stay <= 1. */
@@ -103,6 +105,21 @@ export interface RequestHook {
   times?: number;
 }
 
+/**
+ * What a rule makes of one request: an S3 error answered without forwarding;
+ * forwarding after a delay, or once `hold` settles (a slow object for as long as
+ * the test wants); or forwarding with the server's answer body rewritten (a
+ * server bug). Rules pick requests by what they are (operation, key), so a test
+ * says "this key always answers 503" instead of a probability.
+ */
+export type RuleAnswer =
+  /** An S3 error, answered once `hold` (if any) settles: an error at the moment the test chooses. */
+  | { status: number; code: string; message?: string; hold?: Promise<unknown> }
+  | { delayMs: number }
+  | { hold: Promise<unknown> }
+  | { rewriteBody: (body: string) => string };
+export type Rule = (r: ProxiedRequest) => RuleAnswer | undefined;
+
 export interface FaultProxy {
   /** http://127.0.0.1:PORT: the endpoint clients use. */
   url: string;
@@ -110,6 +127,8 @@ export interface FaultProxy {
   setRates(rates: Partial<FaultRates>): void;
   /** Adds a hook; returns a function that removes it. */
   hook(h: RequestHook): () => void;
+  /** Sets (or with undefined, removes) the rule; it is asked before the random faults. */
+  setRule(rule: Rule | undefined): void;
   /** Starts a blackout now; resolves when it is over. */
   blackout(b: Blackout): Promise<void>;
   /** Starts a blackout when the first request matching `when` arrives (that request is its first victim); resolves when it is over. */
@@ -214,6 +233,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const seen = new Map<string, number>();
   let trigger: { when: (r: ProxiedRequest) => boolean; start: () => void } | undefined;
   const hooks: { h: RequestHook; left: number }[] = [];
+  let rule: Rule | undefined;
 
   const choose = (record: ProxiedRequest, identity: string): Fault => {
     if (rates.operations && !rates.operations.includes(record.operation)) return 'none';
@@ -304,9 +324,31 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     const occurrence = (seen.get(base) ?? 0) + 1;
     seen.set(base, occurrence);
     const identity = `${base} (${occurrence})`;
-    const fault = record.fault === 'blackout' ? 'none' : choose(record, identity);
+    const ruled = record.fault === 'blackout' ? undefined : rule?.(record);
+    const fault = record.fault === 'blackout' ? 'none' : ruled ? 'rule' : choose(record, identity);
     if (record.fault !== 'blackout') record.fault = fault;
     const requestId = `FAULTPROXY${(counter++).toString(16).padStart(8, '0')}`;
+
+    if (ruled && 'code' in ruled) {
+      if (ruled.hold) await ruled.hold.catch(() => undefined);
+      const body =
+        opts.protocol === 'kms'
+          ? JSON.stringify({ __type: ruled.code, message: ruled.message ?? ruled.code })
+          : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${ruled.code}</Code><Message>${ruled.message ?? ruled.code}</Message><RequestId>${requestId}</RequestId></Error>`;
+      const type = opts.protocol === 'kms' ? 'application/x-amz-json-1.1' : 'application/xml';
+      res.writeHead(ruled.status, { 'content-type': type, 'x-amz-request-id': requestId, 'content-length': String(Buffer.byteLength(body)) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      done(ruled.status);
+      return;
+    }
+    if (ruled && ('delayMs' in ruled || 'hold' in ruled)) {
+      await ('hold' in ruled ? ruled.hold.catch(() => undefined) : sleep(ruled.delayMs));
+      // A client that gave up (or was killed) meanwhile: its request is not delivered late.
+      if (req.socket.destroyed) {
+        done();
+        return;
+      }
+    }
 
     if (fault === 'error500' || fault === 'throttle') {
       const e = errorResponse(opts.protocol, fault, requestId);
@@ -333,6 +375,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       return;
     }
     record.upstreamStatus = answer.status;
+    if (ruled && 'rewriteBody' in ruled) answer.body = Buffer.from(ruled.rewriteBody(answer.body.toString('utf8')));
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     const isHead = req.method === 'HEAD';
@@ -392,6 +435,9 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         const i = hooks.indexOf(entry);
         if (i >= 0) hooks.splice(i, 1);
       };
+    },
+    setRule(r) {
+      rule = r;
     },
     blackout: startBlackout,
     blackoutOn(b, when) {

@@ -377,14 +377,6 @@ class Run {
           operation = 'HeadObject';
           throw meaning.error;
         }
-        if (state.missingMeta && state.missingMeta > 0) {
-          return this.failure(
-            listed.key,
-            operation,
-            'MissingMetadata',
-            `HEAD reports ${state.missingMeta} user metadata entries it cannot return as headers (x-amz-missing-meta): a copy would drop them`,
-          );
-        }
         const action = decide(state, this.target, {
           method: this.plan.method ?? 'Auto',
           updateInPlaceAvailable: this.updateInPlaceAvailable && !this.uoeUnavailable && !uoeRefused,
@@ -395,6 +387,15 @@ class Run {
           return retry.wrote ? { kind: 'encrypted', method: retry.wrote, bytes: state.size } : { kind: 'alreadyEncrypted' };
         }
         if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
+        // Only a copy rewrites the metadata; an object already at the target, or changed in place, keeps it.
+        if (action.kind !== 'update-in-place' && state.missingMeta && state.missingMeta > 0) {
+          return this.failure(
+            listed.key,
+            operation,
+            'MissingMetadata',
+            `HEAD reports ${state.missingMeta} user metadata entries it cannot return as headers (x-amz-missing-meta): a copy would drop them`,
+          );
+        }
         if (this.plan.dryRun) return { kind: 'wouldEncrypt', method: action.kind, bytes: state.size };
         if (signal.aborted) return undefined;
         const now = new Date();

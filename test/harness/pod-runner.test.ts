@@ -1,0 +1,106 @@
+// The real Job controller (kube-controller-manager) drives a real batch/v1
+// Indexed Job to Complete on the pod-runner stand-in: every index runs with its
+// JOB_COMPLETION_INDEX and env from a Secret, and a failing index is retried
+// under backoffLimitPerIndex.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { kubectl, uniqueName, waitUntil } from './context.js';
+import { startControllerManager } from './controller-manager.js';
+import type { ManagedProcess } from './process.js';
+import { startPodRunner, type PodRunner } from './pod-runner.js';
+
+interface JobStatus {
+  succeeded?: number;
+  failed?: number;
+  completedIndexes?: string;
+  conditions?: { type: string; status: string; reason?: string }[];
+}
+
+describe('pod runner + kube-controller-manager', () => {
+  const ns = uniqueName('podrunner');
+  const out = mkdtempSync(join(tmpdir(), 's3eo-podrunner-'));
+  let kcm: ManagedProcess;
+  let runner: PodRunner;
+
+  beforeAll(async () => {
+    const { adminKubeconfig } = inject('kube');
+    const work = join(inject('workDir'), ns);
+    await kubectl(['create', 'namespace', ns]);
+    await kubectl(['-n', ns, 'create', 'secret', 'generic', 'worker-secret', '--from-literal=token=from-the-secret']);
+    kcm = await startControllerManager({ workDir: join(work, 'kcm'), kubeconfig: adminKubeconfig });
+    runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace: ns, logDir: join(work, 'pods') });
+  });
+
+  afterAll(async () => {
+    await runner?.stop();
+    await kcm?.stop();
+    await kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
+  });
+
+  it('runs an Indexed Job to Complete: every index once, a failing index retried per index', async () => {
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'indexed', namespace: ns },
+      spec: {
+        completions: 3,
+        parallelism: 2,
+        completionMode: 'Indexed',
+        backoffLimitPerIndex: 1,
+        template: {
+          spec: {
+            restartPolicy: 'Never',
+            containers: [
+              {
+                name: 'work',
+                image: 'stand-in',
+                command: ['sh', '-c'],
+                // Index 1 fails its first attempt (exit 3), then succeeds.
+                args: [
+                  'if [ "$JOB_COMPLETION_INDEX" = 1 ] && [ ! -e "$OUT/failed-once" ]; then touch "$OUT/failed-once"; exit 3; fi; ' +
+                    'echo "$TOKEN" >> "$OUT/$JOB_COMPLETION_INDEX"',
+                ],
+                env: [
+                  { name: 'OUT', value: out },
+                  { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'worker-secret', key: 'token' } } },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(job) });
+
+    const status = await waitUntil(
+      'the Job to complete',
+      async () => {
+        const res = await kubectl(['-n', ns, 'get', 'job', 'indexed', '-o', 'json']);
+        const s = (JSON.parse(res.stdout) as { status?: JobStatus }).status ?? {};
+        const done = s.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+        return done ? s : undefined;
+      },
+      // The Job controller waits 10 s (its default pod-failure backoff) before it replaces the failed pod.
+      90_000,
+      () => kcm.logTail(30),
+    );
+
+    expect(status.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))?.type).toBe('Complete');
+    expect(status.completedIndexes).toBe('0-2');
+    expect(status.succeeded).toBe(3);
+    expect(status.failed).toBe(1);
+    // Each index ran to success exactly once, with the value from the Secret.
+    for (const i of [0, 1, 2]) expect(readFileSync(join(out, String(i)), 'utf8')).toBe('from-the-secret\n');
+    expect(existsSync(join(out, 'failed-once'))).toBe(true);
+    expect(runner.started).toHaveLength(4);
+
+    // The failed attempt is recorded as the kubelet would: phase Failed, the container's exit code.
+    const pods = JSON.parse((await kubectl(['-n', ns, 'get', 'pods', '-o', 'json'])).stdout) as {
+      items: { status?: { phase?: string; containerStatuses?: { state?: { terminated?: { exitCode?: number } } }[] } }[];
+    };
+    const failed = pods.items.filter((p) => p.status?.phase === 'Failed');
+    expect(failed.map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode)).toEqual([3]);
+  });
+});

@@ -103,4 +103,57 @@ describe('pod runner + kube-controller-manager', () => {
     const failed = pods.items.filter((p) => p.status?.phase === 'Failed');
     expect(failed.map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode)).toEqual([3]);
   });
+
+  it('a deleted Job takes its pods with it: the garbage collector deletes them, the runner kills their processes', async () => {
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'long', namespace: ns },
+      spec: {
+        completions: 2,
+        parallelism: 2,
+        completionMode: 'Indexed',
+        template: {
+          spec: {
+            restartPolicy: 'Never',
+            containers: [{ name: 'work', image: 'stand-in', command: ['sh', '-c', 'echo $$ > "$OUT/long-$JOB_COMPLETION_INDEX.pid"; exec sleep 300'], env: [{ name: 'OUT', value: out }] }],
+          },
+        },
+      },
+    };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(job) });
+    const pids = await waitUntil(
+      'both pods to run',
+      () => {
+        try {
+          return Promise.resolve([0, 1].map((i) => Number(readFileSync(join(out, `long-${i}.pid`), 'utf8'))));
+        } catch {
+          return Promise.resolve(undefined);
+        }
+      },
+      60_000,
+      () => kcm.logTail(30),
+    );
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(pids.every(alive)).toBe(true);
+
+    await kubectl(['-n', ns, 'delete', 'job', 'long', '--cascade=background', '--wait=true']);
+    await waitUntil(
+      "the Job's pods to be gone",
+      async () => {
+        const res = await kubectl(['-n', ns, 'get', 'pods', '-l', 'job-name=long', '-o', 'name']);
+        return res.stdout.trim() === '' ? true : undefined;
+      },
+      60_000,
+      () => kcm.logTail(30),
+    );
+    await waitUntil('the processes to end', () => Promise.resolve(pids.some(alive) ? undefined : true), 10_000);
+  });
 });

@@ -183,15 +183,18 @@ interface Large {
  * `maxRequests` LIST requests, for planShards.
  *
  * The walk: a delimiter ("/") listing of a prefix gives its sub-prefixes; each
- * is explored in turn with a share of the remaining budget, so a small one is
- * listed in full (exact) and a large one is explored the same way one level
- * down. A large prefix without sub-prefixes (flat keys) is explored by skip
+ * is probed once (a small one is then listed in full, exact), and the large
+ * ones share the budget left, each explored the same way one level down (what
+ * an early one leaves unspent is given, in a second round, to those still not
+ * known exactly). A large prefix without sub-prefixes (flat keys) is explored by skip
  * probes: list a page, group its keys by their next character, count the
  * groups the page closes exactly, and jump past a group the page did not close
  * (StartAfter = prefix + char + U+10FFFF), which is then explored the same way.
  * What the budget cannot reach is estimated from its explored siblings (their
  * mean size), or from what was seen of it. Skewed trees get the requests where
- * the keys are, so a date prefix with 90% of the keys is split finely.
+ * the keys are, so a date prefix with 90% of the keys is split finely. The
+ * budget should be several times the number of sub-prefixes at the top.
+ * Only the balance depends on the sample: any cut points partition the keys.
  */
 export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<KeySample> {
   const pageSize = opts.pageSize ?? 1000;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl, uniqueName, waitUntil } from './context.js';
 import { startControllerManager } from './controller-manager.js';
-import type { ManagedProcess } from './process.js';
+import { toolPath, type ManagedProcess } from './process.js';
 import { startPodRunner, type PodRunner } from './pod-runner.js';
 
 interface JobStatus {
@@ -155,5 +155,33 @@ describe('pod runner + kube-controller-manager', () => {
       () => kcm.logTail(30),
     );
     await waitUntil('the processes to end', () => Promise.resolve(pids.some(alive) ? undefined : true), 10_000);
+  });
+
+  it("gives a pod its ServiceAccount's identity (a token for KUBECONFIG, where the kubelet mounts one)", async () => {
+    await kubectl(['-n', ns, 'create', 'serviceaccount', 'worker']);
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'whoami', namespace: ns },
+      spec: {
+        serviceAccountName: 'worker',
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'whoami',
+            image: 'stand-in',
+            command: [toolPath('kubectl'), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'],
+          },
+        ],
+      },
+    };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
+    const phase = await waitUntil('the pod to finish', async () => {
+      const res = await kubectl(['-n', ns, 'get', 'pod', 'whoami', '-o', 'jsonpath={.status.phase}']);
+      return res.stdout === 'Succeeded' || res.stdout === 'Failed' ? res.stdout : undefined;
+    });
+    expect(phase).toBe('Succeeded');
+    const log = readFileSync(join(inject('workDir'), ns, 'pods', 'whoami_whoami.log'), 'utf8');
+    expect(log).toBe(`system:serviceaccount:${ns}:worker`);
   });
 });

@@ -6,15 +6,16 @@
 // (container `command` + `args`, which must be set: there is no image entrypoint)
 // with the environment the kubelet would give them (explicit env, fieldRef,
 // secretKeyRef, configMapKeyRef, envFrom; the Job controller passes
-// JOB_COMPLETION_INDEX as a fieldRef to the completion-index annotation), and
-// writes the pod's phase and each container's exit code back to the pod's
+// JOB_COMPLETION_INDEX as a fieldRef to the completion-index annotation; the
+// pod's ServiceAccount identity as a KUBECONFIG with a TokenRequest token, where
+// the kubelet would mount a token file), and writes the pod's phase and each container's exit code back to the pod's
 // status. A pod being deleted has its process killed, then is removed the way
 // the kubelet removes it (grace period 0). So the real Job controller
 // (test/harness/controller-manager.ts) can drive real Indexed Jobs in tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   CoreV1Api,
@@ -110,12 +111,39 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
     return v;
   };
 
-  const containerEnv = async (pod: V1Pod, c: V1Container): Promise<Record<string, string>> => {
+  /**
+   * The kubelet mounts a ServiceAccount token file; a local process gets a
+   * kubeconfig with such a token instead (none when the ServiceAccount does not exist).
+   */
+  const serviceAccountKubeconfig = async (pod: V1Pod): Promise<string | undefined> => {
+    const sa = pod.spec?.serviceAccountName;
+    const cluster = kc.getCurrentCluster();
+    if (!sa || pod.spec?.automountServiceAccountToken === false || !cluster) return undefined;
+    const tr = await core
+      .createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      .catch(() => undefined);
+    const token = tr?.status?.token;
+    if (!token) return undefined;
+    const file = join(logDir, `${pod.metadata?.name ?? 'pod'}.kubeconfig`);
+    const config = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: cluster.server, ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}) } }],
+      users: [{ name: 'u', user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u', namespace: ns } }],
+      'current-context': 'c',
+    };
+    await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+    return file;
+  };
+
+  const containerEnv = async (pod: V1Pod, c: V1Container, kubeconfig: string | undefined): Promise<Record<string, string>> => {
     // The image's environment is the host's PATH and HOME here; nothing else of the runner leaks in.
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/',
       HOSTNAME: pod.spec?.hostname ?? pod.metadata?.name ?? '',
+      ...(kubeconfig ? { KUBECONFIG: kubeconfig } : {}),
     };
     for (const from of c.envFrom ?? []) {
       const kind = from.secretRef ? 'Secret' : 'ConfigMap';
@@ -178,13 +206,14 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
       conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: startedAt }],
       containerStatuses: containers.map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: true, restartCount: 0, started: true, state: { running: { startedAt } } })),
     });
+    const kubeconfig = await serviceAccountKubeconfig(pod);
     const statuses: V1ContainerStatus[] = [];
     let failed = false;
     for (const c of containers) {
       let exitCode: number;
       let message: string | undefined;
       try {
-        exitCode = failed || state.deleting ? 137 : await runContainer(pod, c, await containerEnv(pod, c), state);
+        exitCode = failed || state.deleting ? 137 : await runContainer(pod, c, await containerEnv(pod, c, kubeconfig), state);
       } catch (e) {
         exitCode = 128;
         message = e instanceof Error ? e.message : String(e);

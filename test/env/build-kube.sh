@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane used by the integration tests
-# (kube-apiserver, kubectl, etcd) from Go modules and caches the binaries.
+# (kube-apiserver, kubectl, kube-controller-manager, etcd) from Go modules and
+# caches the binaries. kube-controller-manager is started only by the tests that
+# need real Job/Pod controllers (test/harness/controller-manager.ts).
 #
-#   $CACHE/kubernetes-<ver>/bin/{kube-apiserver,kubectl}
+#   $CACHE/kubernetes-<ver>/bin/{kube-apiserver,kubectl,kube-controller-manager}
 #   $CACHE/etcd-<ver>/bin/etcd
-#   $CACHE/bin/{kube-apiserver,kubectl,etcd}   -> stable symlinks to the above
+#   $CACHE/bin/{kube-apiserver,kubectl,kube-controller-manager,etcd}   -> stable symlinks
 #
 # CACHE defaults to ~/.cache/s3-encryption-operator (override: S3EO_CACHE_DIR).
 # A build is skipped when its binaries exist and were built from the same
@@ -118,17 +120,18 @@ build() {
 }
 
 total_start=$SECONDS
-build "kube-apiserver+kubectl $KUBE_VERSION" "$HERE/go/kube" "$KUBE_DIR" "$KUBE_LDFLAGS" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+build "kube-apiserver+kubectl+kube-controller-manager $KUBE_VERSION" "$HERE/go/kube" "$KUBE_DIR" "$KUBE_LDFLAGS" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kube-controller-manager
 build "etcd $ETCD_VERSION" "$HERE/go/etcd" "$ETCD_DIR" "$ETCD_LDFLAGS" \
   s3eo.test/etcd
 
 # Stable names; the etcd helper package is built as "etcd".
 ln -sfn "../kubernetes-$KUBE_VERSION/bin/kube-apiserver" "$CACHE/bin/kube-apiserver"
 ln -sfn "../kubernetes-$KUBE_VERSION/bin/kubectl" "$CACHE/bin/kubectl"
+ln -sfn "../kubernetes-$KUBE_VERSION/bin/kube-controller-manager" "$CACHE/bin/kube-controller-manager"
 ln -sfn "../etcd-$ETCD_VERSION/bin/etcd" "$CACHE/bin/etcd"
 
 "$CACHE/bin/kubectl" version --client=true >/dev/null 2>&1 \
   || die "$CACHE/bin/kubectl does not run"
 "$CACHE/bin/etcd" --version >/dev/null 2>&1 || die "$CACHE/bin/etcd does not run"
-log "ready in $((SECONDS - total_start))s: $CACHE/bin/{kube-apiserver,kubectl,etcd}"
+log "ready in $((SECONDS - total_start))s: $CACHE/bin/{kube-apiserver,kubectl,kube-controller-manager,etcd}"

@@ -58,6 +58,7 @@ export function kubectl(
       if (code !== 0 && !opts.allowFailure) reject(new Error(`kubectl ${args.join(' ')} exited ${code}: ${stderr}`));
       else resolvePromise(result);
     });
+    child.stdin.on('error', () => undefined); // kubectl may exit before reading its input (EPIPE)
     child.stdin.end(opts.input ?? '');
   });
 }

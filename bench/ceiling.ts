@@ -26,7 +26,9 @@ let failed = 0;
 const inFlight = new Set<Promise<void>>();
 let token: string | undefined;
 do {
-  const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
+  const page = await s3.send(
+    new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+  );
   for (const item of page.Contents ?? []) {
     const key = item.Key ?? '';
     const p = s3

@@ -53,7 +53,13 @@ async function generate(dir: string, keys: number): Promise<string> {
   }
   writeFileSync(
     join(dir, INV, base, 'manifest.json'),
-    JSON.stringify({ sourceBucket: BUCKET, destinationBucket: `arn:aws:s3:::${INV}`, fileFormat: 'CSV', fileSchema: 'Bucket, Key', files }),
+    JSON.stringify({
+      sourceBucket: BUCKET,
+      destinationBucket: `arn:aws:s3:::${INV}`,
+      fileFormat: 'CSV',
+      fileSchema: 'Bucket, Key',
+      files,
+    }),
   );
   return `s3://${INV}/${base}/manifest.json`;
 }
@@ -83,7 +89,8 @@ async function plan(dir: string, url: string, n: number): Promise<void> {
 
   // Not part of planning: count each shard's keys exactly to show the spread.
   const sizes = shards.map(() => 0);
-  for await (const e of inventoryKeys(source, { manifest, bucket: BUCKET, prefix: 'data/' })) sizes[shardOf(e.key, shards)]!++;
+  for await (const e of inventoryKeys(source, { manifest, bucket: BUCKET, prefix: 'data/' }))
+    sizes[shardOf(e.key, shards)]!++;
   const mean = sampler.count / shards.length;
   console.log(
     JSON.stringify({
@@ -108,9 +115,13 @@ if (planIdx >= 0) {
     const t = performance.now();
     const url = await generate(dir, keys);
     console.log(`generated ${keys} keys in ${((performance.now() - t) / 1000).toFixed(1)} s (${dir})`);
-    const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, '--plan', dir, url, '--shards', String(arg('shards', 16))], {
-      stdio: 'inherit',
-    });
+    const child = spawnSync(
+      process.execPath,
+      [...process.execArgv, process.argv[1]!, '--plan', dir, url, '--shards', String(arg('shards', 16))],
+      {
+        stdio: 'inherit',
+      },
+    );
     if (child.status !== 0) process.exitCode = child.status ?? 1;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -21,8 +21,27 @@ import { startKube, type KubeEnv } from '../test/harness/kube.js';
 import { installOperatorApi } from '../test/harness/global-setup.js';
 import { toolPath } from '../test/harness/process.js';
 import { startSeaweed } from '../test/harness/s3servers.js';
-import { aws60, aws60Replace, awsDefault, ceiling, oursCli, operator, ROOT, s5cmd, type Contender, type Env } from './lib/contenders.js';
-import { createCopy, deleteBucketDeep, mixedSet, skewSet, smallSet, type DataSet, type ObjectSpec } from './lib/datasets.js';
+import {
+  aws60,
+  aws60Replace,
+  awsDefault,
+  ceiling,
+  oursCli,
+  operator,
+  ROOT,
+  s5cmd,
+  type Contender,
+  type Env,
+} from './lib/contenders.js';
+import {
+  createCopy,
+  deleteBucketDeep,
+  mixedSet,
+  skewSet,
+  smallSet,
+  type DataSet,
+  type ObjectSpec,
+} from './lib/datasets.js';
 import { median, runMeasured, type Measured } from './lib/measure.js';
 import { verdictOk, verdictText, verify, type Verdict } from './lib/verify.js';
 
@@ -48,9 +67,14 @@ const config = {
   mixed: num('mixed', 60, 20),
   hot: num('hot', 5_000, 1_000),
   cold: num('cold', 500, 100),
-  scale: (opt.get('scale') ?? (quick ? '2000,10000' : '10000,50000,200000')).split(',').map(Number).filter((n) => n > 0),
+  scale: (opt.get('scale') ?? (quick ? '2000,10000' : '10000,50000,200000'))
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0),
   sets: (opt.get('sets') ?? 'small,mixed,skew').split(','),
-  contenders: (opt.get('contenders') ?? 'ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling').split(','),
+  contenders: (
+    opt.get('contenders') ?? 'ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling'
+  ).split(','),
   multipartThreshold: 16 * 1024 * 1024,
 };
 
@@ -85,13 +109,27 @@ function s3For(env: Env): S3Client {
 
 function version(cmd: string, a: string[]): string {
   try {
-    return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0] ?? '';
+    return (
+      execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
   } catch (err) {
     return `unknown (${(err as Error).message.slice(0, 60)})`;
   }
 }
 
-function summarize(rows: RunRow[]): { set: string; contender: string; runs: number; wall: number; ops: number; cpuPer1000: number; rss: number; ok: boolean; verdict: string }[] {
+function summarize(rows: RunRow[]): {
+  set: string;
+  contender: string;
+  runs: number;
+  wall: number;
+  ops: number;
+  cpuPer1000: number;
+  rss: number;
+  ok: boolean;
+  verdict: string;
+}[] {
   const groups = new Map<string, RunRow[]>();
   for (const r of rows) {
     const k = `${r.set}\0${r.contender}`;
@@ -137,7 +175,8 @@ async function main(): Promise<void> {
   const rows: RunRow[] = opt.has('import-log')
     ? importLog(opt.get('import-log') as string).filter((r) => !config.sets.some((set) => r.set.startsWith(`${set}-`)))
     : [];
-  const scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[] = [];
+  const scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[] =
+    [];
   try {
     const contenders: Contender[] = [];
     for (const name of config.contenders) {
@@ -152,7 +191,12 @@ async function main(): Promise<void> {
         await installOperatorApi(kube);
         await kube.kubectl(['create', 'namespace', 'bench']);
         await kube.kubectl([
-          'create', 'secret', 'generic', 's3-credentials', '-n', 'bench',
+          'create',
+          'secret',
+          'generic',
+          's3-credentials',
+          '-n',
+          'bench',
           `--from-literal=AWS_ACCESS_KEY_ID=${env.accessKeyId}`,
           `--from-literal=AWS_SECRET_ACCESS_KEY=${env.secretAccessKey}`,
         ]);
@@ -173,20 +217,31 @@ async function main(): Promise<void> {
           try {
             await createCopy(s3, bucket, set);
           } catch (err) {
-            log(`${set.name} run ${run} ${c.name}: could not create the data in s3://${bucket}: ${String(err)}; skipped`);
+            log(
+              `${set.name} run ${run} ${c.name}: could not create the data in s3://${bucket}: ${String(err)}; skipped`,
+            );
             await deleteBucketDeep(s3, bucket).catch(() => undefined);
             continue;
           }
-          log(`${set.name} run ${run} ${c.name}: fresh copy in s3://${bucket} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+          log(
+            `${set.name} run ${run} ${c.name}: fresh copy in s3://${bucket} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+          );
           let m: Measured;
           try {
-            m = await c.run(env, { bucket, prefix: set.prefix, ...(set.name.startsWith('mixed') ? { multipartThreshold: config.multipartThreshold } : {}) });
+            m = await c.run(env, {
+              bucket,
+              prefix: set.prefix,
+              ...(set.name.startsWith('mixed') ? { multipartThreshold: config.multipartThreshold } : {}),
+            });
           } catch (err) {
             m = { code: -1, wallSeconds: NaN, cpuSeconds: NaN, peakRssMiB: NaN, stdout: '', stderr: String(err) };
           }
           let verdict: Verdict;
           try {
-            verdict = await verify(s3, bucket, set.objects, set.outside, { sse: 'aws:kms', kmsKeyIds: [keyA.arn, keyA.keyId] });
+            verdict = await verify(s3, bucket, set.objects, set.outside, {
+              sse: 'aws:kms',
+              kmsKeyIds: [keyA.arn, keyA.keyId],
+            });
           } catch (err) {
             log(`${set.name} run ${run} ${c.name}: the check failed: ${String(err)}; not counted`);
             await deleteBucketDeep(s3, bucket).catch(() => undefined);
@@ -206,7 +261,9 @@ async function main(): Promise<void> {
             exitCode: m.code,
             verdict,
             ok: verdictOk(verdict) && m.code === 0,
-            ...(m.code !== 0 ? { note: (m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400) } : {}),
+            ...(m.code !== 0
+              ? { note: (m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400) }
+              : {}),
           };
           rows.push(row);
           log(
@@ -229,16 +286,46 @@ async function main(): Promise<void> {
       for (const count of config.scale) {
         const add: ObjectSpec[] = [];
         for (let i = have; i < count; i++) {
-          add.push({ key: `scale/${String(i).padStart(8, '0')}`, size: 0, contentType: 'application/octet-stream', cacheControl: '', metadata: {}, tags: {}, md5: '', fill: 0 });
+          add.push({
+            key: `scale/${String(i).padStart(8, '0')}`,
+            size: 0,
+            contentType: 'application/octet-stream',
+            cacheControl: '',
+            metadata: {},
+            tags: {},
+            md5: '',
+            fill: 0,
+          });
         }
         const t0 = performance.now();
         await putAllPlain(s3, bucket, add);
         have = count;
-        log(`scale: ${count} objects under scale/ (+${add.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+        log(
+          `scale: ${count} objects under scale/ (+${add.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        );
         const dry = await runMeasured(
           process.execPath,
-          [join(ROOT, 'dist', 'cli.js'), `s3://${bucket}/scale/`, '--sse', 'aws:kms', '--sse-kms-key-id', env.kmsAlias, '--endpoint-url', env.s3Endpoint, '--kms-endpoint-url', env.kmsEndpoint, '--force-path-style', '--json', '--dryrun'],
-          { ...process.env, AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey, AWS_REGION: env.region },
+          [
+            join(ROOT, 'dist', 'cli.js'),
+            `s3://${bucket}/scale/`,
+            '--sse',
+            'aws:kms',
+            '--sse-kms-key-id',
+            env.kmsAlias,
+            '--endpoint-url',
+            env.s3Endpoint,
+            '--kms-endpoint-url',
+            env.kmsEndpoint,
+            '--force-path-style',
+            '--json',
+            '--dryrun',
+          ],
+          {
+            ...process.env,
+            AWS_ACCESS_KEY_ID: env.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
+            AWS_REGION: env.region,
+          },
         );
         let requests: unknown;
         try {
@@ -246,8 +333,16 @@ async function main(): Promise<void> {
         } catch {
           requests = dry.stdout.slice(0, 200);
         }
-        scaleRows.push({ objects: count, seconds: dry.wallSeconds, peakRssMiB: dry.peakRssMiB, cpuSeconds: dry.cpuSeconds, requests });
-        log(`scale: dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}`);
+        scaleRows.push({
+          objects: count,
+          seconds: dry.wallSeconds,
+          peakRssMiB: dry.peakRssMiB,
+          cpuSeconds: dry.cpuSeconds,
+          requests,
+        });
+        log(
+          `scale: dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}`,
+        );
       }
     }
   } finally {
@@ -264,7 +359,8 @@ async function main(): Promise<void> {
  */
 function importLog(file: string): RunRow[] {
   const rows: RunRow[] = [];
-  const re = /^\[bench\] (\S+) run (\d+) (\S+): ([\d.]+) s, (\d+) obj\/s, ([\d.]+) CPU s\/1000, (\d+) MiB, exit (-?\d+), (ok|WRONG \(([^)]*)\))/;
+  const re =
+    /^\[bench\] (\S+) run (\d+) (\S+): ([\d.]+) s, (\d+) obj\/s, ([\d.]+) CPU s\/1000, (\d+) MiB, exit (-?\d+), (ok|WRONG \(([^)]*)\))/;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const m = re.exec(line);
     if (!m) continue;
@@ -272,7 +368,10 @@ function importLog(file: string): RunRow[] {
     const counted = /^(?:small|mixed|skew)-(\d+)/.exec(set as string);
     const objects = counted ? Number(counted[1]) : Math.round(Number(ops) * Number(wall));
     const lossMap: Record<string, number> = {};
-    for (const part of (losses ?? '').replace(/ of \d+$/, '').split(', ').filter(Boolean)) {
+    for (const part of (losses ?? '')
+      .replace(/ of \d+$/, '')
+      .split(', ')
+      .filter(Boolean)) {
       const lm = /^(.*) (\d+)$/.exec(part);
       if (lm) lossMap[lm[1] as string] = Number(lm[2]);
     }
@@ -287,7 +386,15 @@ function importLog(file: string): RunRow[] {
       cpuSecondsPer1000: Number(cpu),
       peakRssMiB: Number(rss),
       exitCode: Number(code),
-      verdict: { checked: objects, notEncrypted: lossMap.encryption ?? 0, changed: verdictWord === 'ok' ? 0 : 1, missing: 0, outsideTouched: lossMap['outside-prefix-touched'] ?? 0, examples: [], losses: lossMap },
+      verdict: {
+        checked: objects,
+        notEncrypted: lossMap.encryption ?? 0,
+        changed: verdictWord === 'ok' ? 0 : 1,
+        missing: 0,
+        outsideTouched: lossMap['outside-prefix-touched'] ?? 0,
+        examples: [],
+        losses: lossMap,
+      },
       ok,
       note: `imported from ${file}`,
     });
@@ -300,14 +407,19 @@ async function putAllPlain(s3: S3Client, bucket: string, objects: ObjectSpec[]):
   const queue = [...objects];
   await Promise.all(
     Array.from({ length: 128 }, async () => {
-      for (let o = queue.shift(); o; o = queue.shift()) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: '' }));
+      for (let o = queue.shift(); o; o = queue.shift())
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: '' }));
     }),
   );
 }
 
 const DATE = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
 
-function report(rows: RunRow[], scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[], partial = false): void {
+function report(
+  rows: RunRow[],
+  scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[],
+  partial = false,
+): void {
   const summary = summarize(rows);
   const machine = {
     cpus: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
@@ -321,23 +433,49 @@ function report(rows: RunRow[], scaleRows: { objects: number; seconds: number; p
   const date = DATE;
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${date}.json`), JSON.stringify({ date, config, machine, summary, scale: scaleRows, runs: rows }, null, 2));
+  writeFileSync(
+    join(dir, `${date}.json`),
+    JSON.stringify({ date, config, machine, summary, scale: scaleRows, runs: rows }, null, 2),
+  );
   const lines: string[] = [];
-  lines.push(`# Benchmark ${date}`, '', `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.awsCli}; s5cmd ${machine.s5cmd}; ${machine.seaweedfs}.`, `Config: ${JSON.stringify(config)}`, '', machine.note, '');
+  lines.push(
+    `# Benchmark ${date}`,
+    '',
+    `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.awsCli}; s5cmd ${machine.s5cmd}; ${machine.seaweedfs}.`,
+    `Config: ${JSON.stringify(config)}`,
+    '',
+    machine.note,
+    '',
+  );
   const sets = [...new Set(summary.map((s) => s.set))];
   for (const set of sets) {
     const group = summary.filter((s) => s.set === set);
     const ours = group.find((s) => s.contender === 'ours-cli');
-    lines.push(`## ${set} (median of ${group[0]?.runs ?? 0})`, '', '| contender | wall s | obj/s | x ours | CPU s /1000 obj | peak RSS MiB | correct |', '|---|---:|---:|---:|---:|---:|---|');
+    lines.push(
+      `## ${set} (median of ${group[0]?.runs ?? 0})`,
+      '',
+      '| contender | wall s | obj/s | x ours | CPU s /1000 obj | peak RSS MiB | correct |',
+      '|---|---:|---:|---:|---:|---:|---|',
+    );
     for (const s of group) {
       const ratio = ours && s.ok ? (s.ops / ours.ops).toFixed(2) : '-';
-      lines.push(`| ${s.contender} | ${s.wall.toFixed(2)} | ${s.ok ? s.ops.toFixed(0) : `(${s.ops.toFixed(0)})`} | ${ratio} | ${s.cpuPer1000.toFixed(2)} | ${s.rss.toFixed(0)} | ${s.verdict} |`);
+      lines.push(
+        `| ${s.contender} | ${s.wall.toFixed(2)} | ${s.ok ? s.ops.toFixed(0) : `(${s.ops.toFixed(0)})`} | ${ratio} | ${s.cpuPer1000.toFixed(2)} | ${s.rss.toFixed(0)} | ${s.verdict} |`,
+      );
     }
     lines.push('');
   }
   if (scaleRows.length) {
-    lines.push('## Scale: dry run (list + HEAD + classify) of one prefix', '', '| objects | wall s | CPU s | peak RSS MiB |', '|---:|---:|---:|---:|');
-    for (const r of scaleRows) lines.push(`| ${r.objects} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`);
+    lines.push(
+      '## Scale: dry run (list + HEAD + classify) of one prefix',
+      '',
+      '| objects | wall s | CPU s | peak RSS MiB |',
+      '|---:|---:|---:|---:|',
+    );
+    for (const r of scaleRows)
+      lines.push(
+        `| ${r.objects} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`,
+      );
     lines.push('');
   }
   const md = lines.join('\n');

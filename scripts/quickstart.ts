@@ -15,7 +15,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 's3eo-quickstart-'));
   console.log(`starting kube-apiserver + etcd and SeaweedFS + local-kms (logs in ${workDir}) ...`);
-  const [kube, s3env] = await Promise.all([startKube({ workDir: join(workDir, 'kube') }), startSeaweed({ workDir: join(workDir, 's3') })]);
+  const [kube, s3env] = await Promise.all([
+    startKube({ workDir: join(workDir, 'kube') }),
+    startSeaweed({ workDir: join(workDir, 's3') }),
+  ]);
   const stops = [() => s3env.stop(), () => kube.stop()];
   let stopping = false;
   const stopAll = async (code: number): Promise<never> => {
@@ -45,20 +48,40 @@ async function main(): Promise<void> {
   for (let i = 0; i < count; i += 25) {
     await Promise.all(
       Array.from({ length: 25 }, (_, j) =>
-        s3.send(new PutObjectCommand({ Bucket: bucket, Key: `logs/2024/${String(i + j).padStart(5, '0')}.json`, Body: JSON.stringify({ i: i + j }), ContentType: 'application/json' })),
+        s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: `logs/2024/${String(i + j).padStart(5, '0')}.json`,
+            Body: JSON.stringify({ i: i + j }),
+            ContentType: 'application/json',
+          }),
+        ),
       ),
     );
   }
 
   await kube.kubectl(['create', 'namespace', 'data']);
-  await kube.kubectl(['create', 'secret', 'generic', 's3-credentials', '-n', 'data', `--from-literal=AWS_ACCESS_KEY_ID=${s3env.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${s3env.secretAccessKey}`]);
+  await kube.kubectl([
+    'create',
+    'secret',
+    'generic',
+    's3-credentials',
+    '-n',
+    'data',
+    `--from-literal=AWS_ACCESS_KEY_ID=${s3env.accessKeyId}`,
+    `--from-literal=AWS_SECRET_ACCESS_KEY=${s3env.secretAccessKey}`,
+  ]);
 
   const metricsPort = await freePort();
   const probePort = await freePort();
   const operator = await startProcess({
     name: 'operator',
     command: process.execPath,
-    args: [join(ROOT, 'dist', 'main.js'), `--metrics-bind-address=127.0.0.1:${metricsPort}`, `--health-probe-bind-address=127.0.0.1:${probePort}`],
+    args: [
+      join(ROOT, 'dist', 'main.js'),
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+    ],
     env: { ...process.env, KUBECONFIG: kube.operatorKubeconfig },
     logDir: workDir,
     ready: async () => (await fetch(`http://127.0.0.1:${probePort}/readyz`)).ok,
@@ -74,7 +97,13 @@ async function main(): Promise<void> {
       bucket,
       prefix: 'logs/',
       encryption: { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' },
-      connection: { region: s3env.region, endpoint: s3env.s3Endpoint, kmsEndpoint: s3env.kmsEndpoint, forcePathStyle: true, credentialsSecretRef: { name: 's3-credentials' } },
+      connection: {
+        region: s3env.region,
+        endpoint: s3env.s3Endpoint,
+        kmsEndpoint: s3env.kmsEndpoint,
+        forcePathStyle: true,
+        credentialsSecretRef: { name: 's3-credentials' },
+      },
     },
   };
   console.log('\n$ kubectl apply -f - <<EOF\n' + JSON.stringify(job, null, 2) + '\nEOF');
@@ -86,18 +115,25 @@ async function main(): Promise<void> {
     if (process.stdout.isTTY) process.stdout.write(`\r${out}   `);
     else if (out.replace(/\s+\S+$/, '') !== last) process.stdout.write(`${out}\n`);
     last = out.replace(/\s+\S+$/, '');
-    const status = JSON.parse((await kube.kubectl(['get', 'ej', 'encrypt-logs', '-n', 'data', '-o', 'json'])).stdout) as { status?: { phase?: string } };
+    const status = JSON.parse(
+      (await kube.kubectl(['get', 'ej', 'encrypt-logs', '-n', 'data', '-o', 'json'])).stdout,
+    ) as { status?: { phase?: string } };
     if (status.status?.phase === 'Complete' || status.status?.phase === 'Failed') break;
     await sleep(1000);
   }
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'logs/2024/00000.json' }));
   console.log(`\n\nlogs/2024/00000.json is now ${head.ServerSideEncryption} with key ${head.SSEKMSKeyId}\n`);
-  const bin = join(process.env.S3EO_CACHE_DIR ?? join(process.env.HOME ?? '', '.cache', 's3-encryption-operator'), 'bin');
+  const bin = join(
+    process.env.S3EO_CACHE_DIR ?? join(process.env.HOME ?? '', '.cache', 's3-encryption-operator'),
+    'bin',
+  );
   console.log('Look around (in another shell):');
   console.log(`  ${join(bin, 'kubectl')} --kubeconfig ${kube.adminKubeconfig} get ej -A -o wide`);
   console.log(`  ${join(bin, 'kubectl')} --kubeconfig ${kube.adminKubeconfig} describe ej encrypt-logs -n data`);
   console.log(`  curl -s http://127.0.0.1:${metricsPort}/metrics | grep s3encryption_`);
-  console.log(`  AWS_ACCESS_KEY_ID=${s3env.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3env.secretAccessKey} ${join(bin, 'aws')} --endpoint-url ${s3env.s3Endpoint} s3api head-object --bucket ${bucket} --key logs/2024/00001.json`);
+  console.log(
+    `  AWS_ACCESS_KEY_ID=${s3env.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3env.secretAccessKey} ${join(bin, 'aws')} --endpoint-url ${s3env.s3Endpoint} s3api head-object --bucket ${bucket} --key logs/2024/00001.json`,
+  );
   if (process.env.QUICKSTART_EXIT === '1') await stopAll(0);
   console.log('\nEverything keeps running until you press Ctrl-C.');
   await new Promise(() => undefined);

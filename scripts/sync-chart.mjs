@@ -32,7 +32,8 @@ function tail(text, key, file) {
   const start = lines.findIndex((l) => l === `${key}:` || l.startsWith(`${key}: `));
   if (start < 0) throw new Error(`${file}: no top-level "${key}:"`);
   const later = lines.slice(start + 1).findIndex((l) => /^[A-Za-z]/.test(l));
-  if (later >= 0) throw new Error(`${file}: "${key}:" must be the last top-level key (found "${lines[start + 1 + later]}")`);
+  if (later >= 0)
+    throw new Error(`${file}: "${key}:" must be the last top-level key (found "${lines[start + 1 + later]}")`);
   return lines.slice(start).join('\n').replace(/\n*$/, '\n');
 }
 
@@ -45,7 +46,8 @@ function crdTemplate() {
   const doc = parse(text);
   if (doc?.kind !== 'CustomResourceDefinition') throw new Error(`${CRD_SOURCE}: not a CustomResourceDefinition`);
   const extra = Object.keys(doc.metadata ?? {}).filter((k) => k !== 'name');
-  if (extra.length) throw new Error(`${CRD_SOURCE}: metadata.${extra.join(', ')} would be lost; the chart sets labels and annotations`);
+  if (extra.length)
+    throw new Error(`${CRD_SOURCE}: metadata.${extra.join(', ')} would be lost; the chart sets labels and annotations`);
   return (
     '{{- if .Values.crds.install }}\n' +
     header(CRD_SOURCE) +

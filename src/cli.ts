@@ -5,7 +5,19 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { addCounters, createClients, runEngine, SSE_TYPES, type Counters, type Method, type OpenUpload, type Plan, type Progress, type RunResult, type SseType } from './engine/index.js';
+import {
+  addCounters,
+  createClients,
+  runEngine,
+  SSE_TYPES,
+  type Counters,
+  type Method,
+  type OpenUpload,
+  type Plan,
+  type Progress,
+  type RunResult,
+  type SseType,
+} from './engine/index.js';
 import { ReportWriter } from './engine/report.js';
 
 interface Flags {
@@ -103,7 +115,9 @@ export async function main(argv: string[]): Promise<number> {
     .name('s3-encrypt')
     .description('Re-encrypt the objects under an S3 prefix in place, keeping everything else about them.')
     .argument('<s3url>', 's3://bucket/prefix to re-encrypt')
-    .addOption(new Option('--sse <type>', 'target server-side encryption').choices([...SSE_TYPES]).makeOptionMandatory())
+    .addOption(
+      new Option('--sse <type>', 'target server-side encryption').choices([...SSE_TYPES]).makeOptionMandatory(),
+    )
     .option('--sse-kms-key-id <key>', 'KMS key for aws:kms*: key id, alias/NAME or ARN (default: the AWS managed key)')
     .option('--bucket-key-enabled', 'use an S3 Bucket Key for SSE-KMS')
     .option('--no-bucket-key-enabled', 'turn the S3 Bucket Key off')
@@ -113,13 +127,27 @@ export async function main(argv: string[]): Promise<number> {
     .option('--concurrency <n>', 'objects in flight', intArg('--concurrency'), 32)
     .option('--max-objects <n>', 'stop after this many objects (try on a subset first)', intArg('--max-objects'))
     .option('--max-requests-per-second <n>', 'cap on S3 requests per second', intArg('--max-requests-per-second'))
-    .addOption(new Option('--method <method>', 'how to change an object').choices(['Auto', 'Copy', 'UpdateObjectEncryption']).default('Auto'))
-    .option('--update-object-encryption', 'the endpoint implements S3 UpdateObjectEncryption (default: only AWS itself)')
+    .addOption(
+      new Option('--method <method>', 'how to change an object')
+        .choices(['Auto', 'Copy', 'UpdateObjectEncryption'])
+        .default('Auto'),
+    )
+    .option(
+      '--update-object-encryption',
+      'the endpoint implements S3 UpdateObjectEncryption (default: only AWS itself)',
+    )
     .option('--storage-class <class>', 'give copied objects this storage class instead of keeping theirs')
     .option('--multipart-threshold <size>', 'copy objects larger than this part by part (default 5GiB)', sizeArg)
-    .option('--multipart-chunksize <size>', 'part size for objects that were not uploaded in parts (default 512MiB)', sizeArg)
+    .option(
+      '--multipart-chunksize <size>',
+      'part size for objects that were not uploaded in parts (default 512MiB)',
+      sizeArg,
+    )
     .option('--resume <file>', 'checkpoint file: resume from it if it exists, keep it up to date')
-    .option('--report <dest>', 'write a per-object report (failures and skips) to a file or s3://bucket/key (.csv or .jsonl)')
+    .option(
+      '--report <dest>',
+      'write a per-object report (failures and skips) to a file or s3://bucket/key (.csv or .jsonl)',
+    )
     .option('--report-all', 'report every object, not only failures and skips', false)
     .option('--endpoint-url <url>', 'S3-compatible endpoint')
     .option('--kms-endpoint-url <url>', 'KMS-compatible endpoint')
@@ -127,7 +155,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--force-path-style', 'address buckets as endpoint/bucket')
     .option('--no-progress', 'no progress bar even on a terminal')
     .option('--json', 'print only the JSON summary', false)
-    .addHelpText('after', '\nExit codes: 0 all done, 1 some objects failed, 2 the run could not start or failed,\n3 stopped by SIGINT/SIGTERM before the end (run again with the same --resume file to go on).')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all done, 1 some objects failed, 2 the run could not start or failed,\n3 stopped by SIGINT/SIGTERM before the end (run again with the same --resume file to go on).',
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -179,15 +210,26 @@ export async function main(argv: string[]): Promise<number> {
     ...(resumeFrom?.startAfter ? { startAfter: resumeFrom.startAfter } : {}),
     ...(resumeFrom?.openUploads?.length ? { abandonedUploads: resumeFrom.openUploads } : {}),
   };
-  const base = resumeFrom?.counters ?? { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
+  const base = resumeFrom?.counters ?? {
+    scanned: 0,
+    encrypted: 0,
+    alreadyEncrypted: 0,
+    skipped: 0,
+    failed: 0,
+    bytesEncrypted: 0,
+  };
 
-  const clients = createClients(plan.connection, plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {});
+  const clients = createClients(
+    plan.connection,
+    plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {},
+  );
   const report = flags.report ? new ReportWriter({ destination: flags.report, all: flags.reportAll }) : undefined;
   const tty = process.stderr.isTTY && flags.progress !== false && !flags.json;
   const bar = tty
     ? new cliProgress.SingleBar(
         {
-          format: '{bar} {percentage}% | {scanned}/{total} objects | {rate} obj/s | {bytes} | ETA {eta_formatted} | enc {encrypted} already {already} skip {skipped} fail {failed}',
+          format:
+            '{bar} {percentage}% | {scanned}/{total} objects | {rate} obj/s | {bytes} | ETA {eta_formatted} | enc {encrypted} already {already} skip {skipped} fail {failed}',
           hideCursor: true,
           stream: process.stderr,
         },
@@ -208,7 +250,12 @@ export async function main(argv: string[]): Promise<number> {
   };
   const save = (): void => {
     if (!flags.resume || flags.dryrun) return;
-    writeCheckpoint(flags.resume, { bucket: plan.bucket, prefix: plan.prefix, ...saved, updatedAt: new Date().toISOString() });
+    writeCheckpoint(flags.resume, {
+      bucket: plan.bucket,
+      prefix: plan.prefix,
+      ...saved,
+      updatedAt: new Date().toISOString(),
+    });
   };
   const onProgress = (p: Progress): void => {
     // Shown: every finished object. Saved: those under the checkpoint (a resumed run looks at the others again).
@@ -216,12 +263,24 @@ export async function main(argv: string[]): Promise<number> {
     const secs = (performance.now() - started) / 1000;
     const rate = secs > 0 ? (p.counters.scanned / secs).toFixed(0) : '0';
     saved = {
-      ...(p.checkpoint !== undefined ? { startAfter: p.checkpoint } : saved.startAfter !== undefined ? { startAfter: saved.startAfter } : {}),
+      ...(p.checkpoint !== undefined
+        ? { startAfter: p.checkpoint }
+        : saved.startAfter !== undefined
+          ? { startAfter: saved.startAfter }
+          : {}),
       counters: addCounters(base, p.committed.counters),
       openUploads: p.openUploads,
     };
     if (p.checkpoint !== undefined || p.openUploads.length > 0) save();
-    const fields = { scanned: c.scanned, rate, bytes: formatBytes(c.bytesEncrypted), encrypted: c.encrypted, already: c.alreadyEncrypted, skipped: c.skipped, failed: c.failed };
+    const fields = {
+      scanned: c.scanned,
+      rate,
+      bytes: formatBytes(c.bytesEncrypted),
+      encrypted: c.encrypted,
+      already: c.alreadyEncrypted,
+      skipped: c.skipped,
+      failed: c.failed,
+    };
     const total = p.total !== undefined ? base.scanned + p.total : undefined;
     if (bar) {
       // Until the count beside the run has a total, grow the bar with what is listed.
@@ -229,7 +288,9 @@ export async function main(argv: string[]): Promise<number> {
       bar.update(c.scanned, fields);
     } else if (!flags.json && performance.now() - lastLine > 5000) {
       lastLine = performance.now();
-      process.stderr.write(`${JSON.stringify({ msg: 'progress', ...fields, ...(total !== undefined ? { total } : {}), checkpoint: p.checkpoint })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ msg: 'progress', ...fields, ...(total !== undefined ? { total } : {}), checkpoint: p.checkpoint })}\n`,
+      );
     }
   };
 

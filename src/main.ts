@@ -48,16 +48,47 @@ async function main(): Promise<void> {
     .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
     .option('--leader-election-id <name>', 'name of the Lease', 's3-encryption-operator')
     .option('--max-concurrent-reconciles <n>', 'reconcile workers', '4')
-    .option('--max-inflight-objects <n>', 'objects in flight across all jobs (each job also has spec.concurrency)', '256')
-    .option('--run-retry-delay <ms>', 'first delay before a run that failed on a passing error (network, 5xx) is tried again; doubles, 6 tries', '5000')
+    .option(
+      '--max-inflight-objects <n>',
+      'objects in flight across all jobs (each job also has spec.concurrency)',
+      '256',
+    )
+    .option(
+      '--run-retry-delay <ms>',
+      'first delay before a run that failed on a passing error (network, 5xx) is tried again; doubles, 6 tries',
+      '5000',
+    )
     .option('--watch-namespace <ns>', 'watch EncryptionJobs in this namespace only (default: all namespaces)', '')
-    .option('--stall-timeout <seconds>', '/healthz fails when a reconcile runs longer than this, or the watch of jobs fails for longer', '300')
+    .option(
+      '--stall-timeout <seconds>',
+      '/healthz fails when a reconcile runs longer than this, or the watch of jobs fails for longer',
+      '300',
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .option('--ambient-identity-namespaces <list>', 'namespaces whose jobs may use the operator\'s own AWS identity without a Secret ("*" = all; default: the operator\'s namespace)')
-    .option('--allowed-role-arns <list>', 'roles a namespace may assume through the operator\'s identity: NAMESPACE=ARN_PATTERN,... ("*" wildcards)', '')
-    .option('--allowed-report-destinations <list>', 'report destinations allowed besides the job\'s own bucket: s3://BUCKET/PREFIX* patterns', '')
-    .option('--report-prefix <prefix>', 'key prefix under which a job may write its report into its own bucket', 'reports/')
-    .option('--allowed-endpoint-hosts <list>', 'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but link-local)', '')
+    .option(
+      '--ambient-identity-namespaces <list>',
+      'namespaces whose jobs may use the operator\'s own AWS identity without a Secret ("*" = all; default: the operator\'s namespace)',
+    )
+    .option(
+      '--allowed-role-arns <list>',
+      'roles a namespace may assume through the operator\'s identity: NAMESPACE=ARN_PATTERN,... ("*" wildcards)',
+      '',
+    )
+    .option(
+      '--allowed-report-destinations <list>',
+      "report destinations allowed besides the job's own bucket: s3://BUCKET/PREFIX* patterns",
+      '',
+    )
+    .option(
+      '--report-prefix <prefix>',
+      'key prefix under which a job may write its report into its own bucket',
+      'reports/',
+    )
+    .option(
+      '--allowed-endpoint-hosts <list>',
+      'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but link-local)',
+      '',
+    )
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;
@@ -83,14 +114,20 @@ async function main(): Promise<void> {
   kc.loadFromDefault();
 
   const policy: TenancyPolicy = {
-    ambientNamespaces: opts.ambientIdentityNamespaces === undefined ? [podNamespace()] : splitList(opts.ambientIdentityNamespaces),
+    ambientNamespaces:
+      opts.ambientIdentityNamespaces === undefined ? [podNamespace()] : splitList(opts.ambientIdentityNamespaces),
     allowedRoles: parseRoleRules(opts.allowedRoleArns),
     reportDestinations: splitList(opts.allowedReportDestinations),
     reportPrefix: opts.reportPrefix,
     endpointHosts: splitList(opts.allowedEndpointHosts),
   };
   log.info({ tenancy: policy }, 'tenancy policy');
-  const manager = new Manager({ kubeConfig: kc, metrics, log, workers: Number(opts.maxConcurrentReconciles), policy,
+  const manager = new Manager({
+    kubeConfig: kc,
+    metrics,
+    log,
+    workers: Number(opts.maxConcurrentReconciles),
+    policy,
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),
     ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),

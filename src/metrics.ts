@@ -121,7 +121,15 @@ export class Metrics {
 
   /** Drops every series of a deleted job. */
   async forgetJob(namespace: string, name: string): Promise<void> {
-    const jobMetrics = [this.objects, this.bytes, this.requestDuration, this.throttles, this.inFlight, this.progressRatio, this.jobCondition];
+    const jobMetrics = [
+      this.objects,
+      this.bytes,
+      this.requestDuration,
+      this.throttles,
+      this.inFlight,
+      this.progressRatio,
+      this.jobCondition,
+    ];
     for (const metric of jobMetrics) {
       const { values } = await metric.get();
       for (const v of values) {

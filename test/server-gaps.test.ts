@@ -37,12 +37,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolPath } from './harness/process.js';
 import { startMoto, startSeaweed, type KmsKeyInfo, type S3Env } from './harness/s3servers.js';
-import {
-  AWS_CONFORMANCE,
-  SERVER_GAPS,
-  type GapId,
-  type ServerKind,
-} from './harness/server-gaps.js';
+import { AWS_CONFORMANCE, SERVER_GAPS, type GapId, type ServerKind } from './harness/server-gaps.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -86,7 +81,12 @@ function head(ctx: Ctx, Bucket: string, Key: string, extra: { ChecksumMode?: 'EN
   return ctx.s3.send(new HeadObjectCommand({ Bucket, Key, ...extra }));
 }
 
-function put(ctx: Ctx, Bucket: string, Key: string, extra: Partial<ConstructorParameters<typeof PutObjectCommand>[0]> = {}) {
+function put(
+  ctx: Ctx,
+  Bucket: string,
+  Key: string,
+  extra: Partial<ConstructorParameters<typeof PutObjectCommand>[0]> = {},
+) {
   return ctx.s3.send(new PutObjectCommand({ Bucket, Key, Body: BODY, ...extra }));
 }
 
@@ -183,7 +183,12 @@ const GAP_PROBES: Record<GapId, Probe> = {
       expect(f, `in-place copy, directive ${directive ?? '(none)'}`).toEqual({ status: 400, name: 'InvalidRequest' });
     }
     // REPLACE works, with the metadata resent.
-    await copyInPlace(ctx, b, 'o', { ...sse, MetadataDirective: 'REPLACE', Metadata: { m: '1' }, ContentType: 'text/x-test' });
+    await copyInPlace(ctx, b, 'o', {
+      ...sse,
+      MetadataDirective: 'REPLACE',
+      Metadata: { m: '1' },
+      ContentType: 'text/x-test',
+    });
     const h = await head(ctx, b, 'o');
     expect([h.ServerSideEncryption, h.SSEKMSKeyId, h.Metadata, h.ContentType]).toEqual([
       'aws:kms',
@@ -203,11 +208,19 @@ const GAP_PROBES: Record<GapId, Probe> = {
     const b = await ctx.bucket();
     const [a, bKey] = [ctx.key('a').arn, ctx.key('b').arn];
     await put(ctx, b, 'o', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: a });
-    await copyInPlace(ctx, b, 'o', { MetadataDirective: 'REPLACE', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: bKey });
+    await copyInPlace(ctx, b, 'o', {
+      MetadataDirective: 'REPLACE',
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: bKey,
+    });
     expect((await head(ctx, b, 'o')).SSEKMSKeyId, 'in-place A -> B answered 200 but kept key A').toBe(a);
     // The detour works: -> AES256 -> aws:kms B.
     await copyInPlace(ctx, b, 'o', { MetadataDirective: 'REPLACE', ServerSideEncryption: 'AES256' });
-    await copyInPlace(ctx, b, 'o', { MetadataDirective: 'REPLACE', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: bKey });
+    await copyInPlace(ctx, b, 'o', {
+      MetadataDirective: 'REPLACE',
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: bKey,
+    });
     expect((await head(ctx, b, 'o')).SSEKMSKeyId, 'A -> AES256 -> B').toBe(bKey);
     expect((await readAll(ctx, b, 'o')).equals(BODY)).toBe(true);
     // In a versioned bucket the direct rekey works.
@@ -265,7 +278,13 @@ const GAP_PROBES: Record<GapId, Probe> = {
     const a = ctx.key('a').arn;
     await put(ctx, b, 'src');
     const r = await ctx.s3.send(
-      new CopyObjectCommand({ Bucket: b, Key: 'dst', CopySource: `${b}/src`, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: a }),
+      new CopyObjectCommand({
+        Bucket: b,
+        Key: 'dst',
+        CopySource: `${b}/src`,
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: a,
+      }),
     );
     expect([r.ServerSideEncryption, r.SSEKMSKeyId], 'CopyObject response').toEqual([undefined, undefined]);
     const h = await head(ctx, b, 'dst');
@@ -279,7 +298,11 @@ const GAP_PROBES: Record<GapId, Probe> = {
 
   async 'seaweedfs-bucket-key-not-reported'(ctx) {
     const b = await ctx.bucket();
-    const p = await put(ctx, b, 'o', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: ctx.key('a').arn, BucketKeyEnabled: true });
+    const p = await put(ctx, b, 'o', {
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: ctx.key('a').arn,
+      BucketKeyEnabled: true,
+    });
     expect(p.BucketKeyEnabled, 'PutObject response').toBe(true);
     const h = await head(ctx, b, 'o');
     expect([h.ServerSideEncryption, h.BucketKeyEnabled]).toEqual(['aws:kms', undefined]);
@@ -304,17 +327,29 @@ const GAP_PROBES: Record<GapId, Probe> = {
     expect(oc.OwnershipControls?.Rules?.[0]?.ObjectOwnership).toBe('BucketOwnerEnforced');
     await put(ctx, b, 'o', { GrantRead: 'uri="http://acs.amazonaws.com/groups/global/AuthenticatedUsers"' });
     const acl = await ctx.s3.send(new GetObjectAclCommand({ Bucket: b, Key: 'o' }));
-    expect(acl.Grants?.some((g) => g.Permission === 'READ' && g.Grantee?.URI?.endsWith('AuthenticatedUsers'))).toBe(true);
+    expect(acl.Grants?.some((g) => g.Permission === 'READ' && g.Grantee?.URI?.endsWith('AuthenticatedUsers'))).toBe(
+      true,
+    );
   },
 
   async 'moto-multipart-object-acl-500'(ctx) {
     const b = await ctx.bucket();
     const c = await ctx.s3.send(new CreateMultipartUploadCommand({ Bucket: b, Key: 'm' }));
-    const part = await ctx.s3.send(new UploadPartCommand({ Bucket: b, Key: 'm', UploadId: c.UploadId, PartNumber: 1, Body: 'x' }));
-    await ctx.s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: b, Key: 'm', UploadId: c.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }),
+    const part = await ctx.s3.send(
+      new UploadPartCommand({ Bucket: b, Key: 'm', UploadId: c.UploadId, PartNumber: 1, Body: 'x' }),
     );
-    const err = await ctx.s3.send(new GetObjectAclCommand({ Bucket: b, Key: 'm' })).then(() => undefined, (e: unknown) => e);
+    await ctx.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: b,
+        Key: 'm',
+        UploadId: c.UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    const err = await ctx.s3.send(new GetObjectAclCommand({ Bucket: b, Key: 'm' })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeDefined();
   },
 
@@ -334,16 +369,25 @@ const GAP_PROBES: Record<GapId, Probe> = {
   async 'moto-ignores-copy-source-conditions'(ctx) {
     const b = await ctx.bucket();
     await put(ctx, b, 'src');
-    await ctx.s3.send(new CopyObjectCommand({ Bucket: b, Key: 'd1', CopySource: `${b}/src`, CopySourceIfMatch: BAD_ETAG }));
     await ctx.s3.send(
-      new CopyObjectCommand({ Bucket: b, Key: 'd2', CopySource: `${b}/src`, CopySourceIfUnmodifiedSince: new Date('2000-01-01') }),
+      new CopyObjectCommand({ Bucket: b, Key: 'd1', CopySource: `${b}/src`, CopySourceIfMatch: BAD_ETAG }),
+    );
+    await ctx.s3.send(
+      new CopyObjectCommand({
+        Bucket: b,
+        Key: 'd2',
+        CopySource: `${b}/src`,
+        CopySourceIfUnmodifiedSince: new Date('2000-01-01'),
+      }),
     );
     await copyInPlace(ctx, b, 'src', {
       MetadataDirective: 'REPLACE',
       ServerSideEncryption: 'AES256',
       CopySourceIfMatch: BAD_ETAG,
     });
-    expect((await head(ctx, b, 'src')).ServerSideEncryption, 'in-place copy done despite a false if-match').toBe('AES256');
+    expect((await head(ctx, b, 'src')).ServerSideEncryption, 'in-place copy done despite a false if-match').toBe(
+      'AES256',
+    );
     expect((await head(ctx, b, 'd1')).ETag).toBe(BODY_MD5);
     expect((await head(ctx, b, 'd2')).ETag).toBe(BODY_MD5);
     const p = await uploadPartCopy(ctx, b, 'mp', `${b}/src`, { CopySourceIfMatch: BAD_ETAG });
@@ -381,8 +425,17 @@ const GAP_PROBES: Record<GapId, Probe> = {
         ObjectLockLegalHoldStatus: 'ON',
       }),
     );
-    const part = await ctx.s3.send(new UploadPartCommand({ Bucket: b, Key: 'mp', UploadId, PartNumber: 1, Body: BODY }));
-    await ctx.s3.send(new CompleteMultipartUploadCommand({ Bucket: b, Key: 'mp', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+    const part = await ctx.s3.send(
+      new UploadPartCommand({ Bucket: b, Key: 'mp', UploadId, PartNumber: 1, Body: BODY }),
+    );
+    await ctx.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: b,
+        Key: 'mp',
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
     const h = await head(ctx, b, 'mp');
     expect([h.ObjectLockMode, h.ObjectLockLegalHoldStatus]).toEqual([undefined, undefined]);
   },
@@ -392,7 +445,11 @@ const GAP_PROBES: Record<GapId, Probe> = {
     await put(ctx, b, 'plain');
     await put(ctx, b, 'retained');
     await ctx.s3.send(
-      new PutObjectRetentionCommand({ Bucket: b, Key: 'retained', Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date(Date.now() + 3_600_000) } }),
+      new PutObjectRetentionCommand({
+        Bucket: b,
+        Key: 'retained',
+        Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date(Date.now() + 3_600_000) },
+      }),
     );
     for (const key of ['plain', 'retained']) {
       const err = await ctx.s3.send(new GetObjectRetentionCommand({ Bucket: b, Key: key })).then(
@@ -446,7 +503,11 @@ const GAP_PROBES: Record<GapId, Probe> = {
     const p = await put(ctx, b, 'o', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: ctx.key('a').arn });
     expect(p.ETag).toBe(BODY_MD5);
     await copyInPlace(ctx, b, 'o', { MetadataDirective: 'REPLACE', ServerSideEncryption: 'AES256' });
-    await copyInPlace(ctx, b, 'o', { MetadataDirective: 'REPLACE', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: ctx.key('b').arn });
+    await copyInPlace(ctx, b, 'o', {
+      MetadataDirective: 'REPLACE',
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: ctx.key('b').arn,
+    });
     const h = await head(ctx, b, 'o');
     expect([h.SSEKMSKeyId, h.ETag], 're-encrypted twice, same ETag').toEqual([ctx.key('b').arn, BODY_MD5]);
   },
@@ -489,7 +550,9 @@ const CONFORMANCE_PROBES: Record<string, Probe> = {
     const src = await head(ctx, b, 'l');
     expect([src.ObjectLockLegalHoldStatus, src.ObjectLockMode]).toEqual(['ON', 'GOVERNANCE']);
     for (const MetadataDirective of ['COPY', 'REPLACE'] as const) {
-      await ctx.s3.send(new CopyObjectCommand({ Bucket: b, Key: `l-${MetadataDirective}`, CopySource: `${b}/l`, MetadataDirective }));
+      await ctx.s3.send(
+        new CopyObjectCommand({ Bucket: b, Key: `l-${MetadataDirective}`, CopySource: `${b}/l`, MetadataDirective }),
+      );
       const h = await head(ctx, b, `l-${MetadataDirective}`);
       expect([h.ObjectLockLegalHoldStatus, h.ObjectLockMode, h.ObjectLockRetainUntilDate], MetadataDirective).toEqual([
         undefined,
@@ -504,21 +567,38 @@ const CONFORMANCE_PROBES: Record<string, Probe> = {
     await put(ctx, b, 'src');
     const pre = { status: 412, name: 'PreconditionFailed' };
     expect(
-      await failureOf(ctx.s3.send(new CopyObjectCommand({ Bucket: b, Key: 'd', CopySource: `${b}/src`, CopySourceIfMatch: BAD_ETAG }))),
-    ).toEqual(pre);
-    expect(
       await failureOf(
         ctx.s3.send(
-          new CopyObjectCommand({ Bucket: b, Key: 'd', CopySource: `${b}/src`, CopySourceIfUnmodifiedSince: new Date('2000-01-01') }),
+          new CopyObjectCommand({ Bucket: b, Key: 'd', CopySource: `${b}/src`, CopySourceIfMatch: BAD_ETAG }),
         ),
       ),
     ).toEqual(pre);
     expect(
-      await failureOf(copyInPlace(ctx, b, 'src', { MetadataDirective: 'REPLACE', ServerSideEncryption: 'AES256', CopySourceIfMatch: BAD_ETAG })),
+      await failureOf(
+        ctx.s3.send(
+          new CopyObjectCommand({
+            Bucket: b,
+            Key: 'd',
+            CopySource: `${b}/src`,
+            CopySourceIfUnmodifiedSince: new Date('2000-01-01'),
+          }),
+        ),
+      ),
+    ).toEqual(pre);
+    expect(
+      await failureOf(
+        copyInPlace(ctx, b, 'src', {
+          MetadataDirective: 'REPLACE',
+          ServerSideEncryption: 'AES256',
+          CopySourceIfMatch: BAD_ETAG,
+        }),
+      ),
     ).toEqual(pre);
     expect((await head(ctx, b, 'src')).ServerSideEncryption, 'nothing written').toBeUndefined();
     expect(await failureOf(uploadPartCopy(ctx, b, 'mp', `${b}/src`, { CopySourceIfMatch: BAD_ETAG }))).toEqual(pre);
-    await ctx.s3.send(new CopyObjectCommand({ Bucket: b, Key: 'd', CopySource: `${b}/src`, CopySourceIfMatch: BODY_MD5 }));
+    await ctx.s3.send(
+      new CopyObjectCommand({ Bucket: b, Key: 'd', CopySource: `${b}/src`, CopySourceIfMatch: BODY_MD5 }),
+    );
   },
 
   async 'conditional-put'(ctx) {
@@ -574,10 +654,27 @@ const CONFORMANCE_PROBES: Record<string, Probe> = {
       AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     };
     const cli = async (args: string[]) =>
-      (await execFileAsync(toolPath('aws'), ['--endpoint-url', ctx.env.s3Endpoint, '--output', 'json', ...args], { env: cliEnv })).stdout;
+      (
+        await execFileAsync(toolPath('aws'), ['--endpoint-url', ctx.env.s3Endpoint, '--output', 'json', ...args], {
+          env: cliEnv,
+        })
+      ).stdout;
     const file = join(workDir, `cli-body-${ctx.env.kind}`);
     writeFileSync(file, BODY);
-    await cli(['s3api', 'put-object', '--bucket', b, '--key', 'cli', '--body', file, '--server-side-encryption', 'aws:kms', '--ssekms-key-id', a.arn]);
+    await cli([
+      's3api',
+      'put-object',
+      '--bucket',
+      b,
+      '--key',
+      'cli',
+      '--body',
+      file,
+      '--server-side-encryption',
+      'aws:kms',
+      '--ssekms-key-id',
+      a.arn,
+    ]);
     const h = JSON.parse(await cli(['s3api', 'head-object', '--bucket', b, '--key', 'cli'])) as Record<string, unknown>;
     expect([h.ServerSideEncryption, h.SSEKMSKeyId], 'AWS CLI head-object').toEqual(['aws:kms', a.arn]);
   },

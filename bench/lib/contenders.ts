@@ -88,7 +88,21 @@ function awsCli(name: string, maxConcurrent?: number, replace = false): Contende
       const url = `s3://${task.bucket}/${task.prefix}`;
       return runMeasured(
         toolPath('aws'),
-        ['s3', 'cp', url, url, '--recursive', '--sse', 'aws:kms', '--sse-kms-key-id', env.kmsArn, '--endpoint-url', env.s3Endpoint, '--only-show-errors', ...(replace ? ['--metadata-directive', 'REPLACE'] : [])],
+        [
+          's3',
+          'cp',
+          url,
+          url,
+          '--recursive',
+          '--sse',
+          'aws:kms',
+          '--sse-kms-key-id',
+          env.kmsArn,
+          '--endpoint-url',
+          env.s3Endpoint,
+          '--only-show-errors',
+          ...(replace ? ['--metadata-directive', 'REPLACE'] : []),
+        ],
         childEnv(env, extra),
       );
     },
@@ -146,7 +160,12 @@ export function operator(kube: KubeEnv, namespace: string): Contender {
       const proc = await startProcess({
         name: `bench-operator-${++n}`,
         command: process.execPath,
-        args: [join(ROOT, 'dist', 'main.js'), `--metrics-bind-address=127.0.0.1:${metrics}`, `--health-probe-bind-address=127.0.0.1:${probes}`, '--log-level=warn'],
+        args: [
+          join(ROOT, 'dist', 'main.js'),
+          `--metrics-bind-address=127.0.0.1:${metrics}`,
+          `--health-probe-bind-address=127.0.0.1:${probes}`,
+          '--log-level=warn',
+        ],
         env: { ...childEnv(env), KUBECONFIG: kube.operatorKubeconfig },
         logDir: join(env.workDir, 'operators'),
         ready: async () => (await fetch(`http://127.0.0.1:${probes}/readyz`)).ok,
@@ -174,11 +193,18 @@ export function operator(kube: KubeEnv, namespace: string): Contender {
         const cpu0 = procCpuSeconds(proc.pid);
         const started = performance.now();
         await kube.kubectl(['apply', '-f', '-'], { input: JSON.stringify(job) });
-        let status: { conditions?: { type: string; status: string; message?: string }[]; progress?: Record<string, number> } = {};
+        let status: {
+          conditions?: { type: string; status: string; message?: string }[];
+          progress?: Record<string, number>;
+        } = {};
         for (;;) {
-          const out = await kube.kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'jsonpath={.status}'], { allowFailure: true });
+          const out = await kube.kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'jsonpath={.status}'], {
+            allowFailure: true,
+          });
           if (out.code === 0 && out.stdout) status = JSON.parse(out.stdout) as typeof status;
-          const done = status.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+          const done = status.conditions?.find(
+            (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+          );
           if (done) break;
           if (performance.now() - started > 1_800_000) throw new Error(`operator job ${name} did not finish`);
           await new Promise((r) => setTimeout(r, 250));

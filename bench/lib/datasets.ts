@@ -2,7 +2,14 @@
 // copy: deterministic keys, bodies, Content-Type, Cache-Control, metadata and
 // tags, so the check afterwards knows exactly what each object must still be.
 import { createHash } from 'node:crypto';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 
 export interface ObjectSpec {
   key: string;
@@ -33,7 +40,9 @@ function spec(key: string, size: number, i: number): ObjectSpec {
   return {
     key,
     size,
-    contentType: ['application/json', 'text/csv; charset=utf-8', 'image/png', 'application/octet-stream'][i % 4] as string,
+    contentType: ['application/json', 'text/csv; charset=utf-8', 'image/png', 'application/octet-stream'][
+      i % 4
+    ] as string,
     cacheControl: `max-age=${100 + (i % 900)}`,
     metadata: { origin: `bench-${i % 13}`, idx: String(i) },
     tags: { set: 'bench', shard: String(i % 5) },
@@ -58,7 +67,28 @@ export function smallSet(count: number, size = 4096): DataSet {
 export function mixedSet(count: number): DataSet {
   // Mostly small, a few large: one cycle of 20 holds 107 MiB.
   const K = 1024;
-  const cycle = [0, 100, 4 * K, 4 * K, 64 * K, 100, 4 * K, 64 * K, 512 * K, MiB, 4 * K, 100, MiB, 4 * MiB, 12 * MiB, 64 * K, 4 * K, 24 * MiB, 100, 64 * MiB];
+  const cycle = [
+    0,
+    100,
+    4 * K,
+    4 * K,
+    64 * K,
+    100,
+    4 * K,
+    64 * K,
+    512 * K,
+    MiB,
+    4 * K,
+    100,
+    MiB,
+    4 * MiB,
+    12 * MiB,
+    64 * K,
+    4 * K,
+    24 * MiB,
+    100,
+    64 * MiB,
+  ];
   const plan = Array.from({ length: count }, (_, i) => cycle[i % cycle.length] as number);
   return {
     name: `mixed-${count}`,
@@ -117,7 +147,8 @@ export async function deleteBucketDeep(s3: S3Client, bucket: string): Promise<vo
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
     const keys = (page.Contents ?? []).map((c) => ({ Key: c.Key ?? '' }));
-    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+    if (keys.length > 0)
+      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }));

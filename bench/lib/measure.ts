@@ -15,11 +15,19 @@ export interface Measured {
 }
 
 /** `/usr/bin/time -f` gives the child's own user/system CPU and max RSS (KiB). */
-export async function runMeasured(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 1_800_000): Promise<Measured> {
+export async function runMeasured(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 1_800_000,
+): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), 's3eo-bench-time-'));
   const out = join(dir, 'time.txt');
   const started = performance.now();
-  const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', out, command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', out, command, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-2_000_000)));

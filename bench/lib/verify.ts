@@ -27,7 +27,8 @@ export interface Target {
 }
 
 function same(a: Record<string, string>, b: Record<string, string>): boolean {
-  const norm = (o: Record<string, string>): string => JSON.stringify(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));
+  const norm = (o: Record<string, string>): string =>
+    JSON.stringify(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));
   return norm(a) === norm(b);
 }
 
@@ -48,7 +49,15 @@ export async function verify(
   target: Target,
   opts: { bodySample?: number } = {},
 ): Promise<Verdict> {
-  const v: Verdict = { checked: 0, notEncrypted: 0, changed: 0, missing: 0, outsideTouched: 0, examples: [], losses: {} };
+  const v: Verdict = {
+    checked: 0,
+    notEncrypted: 0,
+    changed: 0,
+    missing: 0,
+    outsideTouched: 0,
+    examples: [],
+    losses: {},
+  };
   const note = (kind: string, example: string): void => {
     v.losses[kind] = (v.losses[kind] ?? 0) + 1;
     if (v.examples.length < 8) v.examples.push(example);
@@ -63,7 +72,10 @@ export async function verify(
       note('missing', `${o.key}: missing`);
       return;
     }
-    if (h.ServerSideEncryption !== target.sse || (target.kmsKeyIds.length > 0 && !target.kmsKeyIds.includes(h.SSEKMSKeyId ?? ''))) {
+    if (
+      h.ServerSideEncryption !== target.sse ||
+      (target.kmsKeyIds.length > 0 && !target.kmsKeyIds.includes(h.SSEKMSKeyId ?? ''))
+    ) {
       v.notEncrypted++;
       note('encryption', `${o.key}: ${h.ServerSideEncryption ?? 'none'} ${h.SSEKMSKeyId ?? ''}`);
     }
@@ -82,23 +94,33 @@ export async function verify(
   });
   // Bytes, on a sample that always includes the largest objects.
   const bySize = [...inside].sort((a, b) => b.size - a.size);
-  const sample = [...bySize.slice(0, 3), ...inside.filter((_, i) => i % Math.max(1, Math.floor(inside.length / (opts.bodySample ?? 20))) === 0)];
+  const sample = [
+    ...bySize.slice(0, 3),
+    ...inside.filter((_, i) => i % Math.max(1, Math.floor(inside.length / (opts.bodySample ?? 20))) === 0),
+  ];
   await pool([...new Set(sample)], 4, async (o) => {
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key })).catch(() => undefined);
     if (!got?.Body) return;
-    const md5 = createHash('md5').update(await got.Body.transformToByteArray()).digest('hex');
+    const md5 = createHash('md5')
+      .update(await got.Body.transformToByteArray())
+      .digest('hex');
     if (md5 !== o.md5) {
       v.changed++;
       note('bytes', `${o.key}: bytes differ`);
     }
   });
   // Outside the prefix: untouched (still unencrypted, same properties), on a sample.
-  const outSample = outside.filter((_, i) => i % Math.max(1, Math.floor(outside.length / 200)) === 0 || i >= outside.length - 3);
+  const outSample = outside.filter(
+    (_, i) => i % Math.max(1, Math.floor(outside.length / 200)) === 0 || i >= outside.length - 3,
+  );
   await pool(outSample, 16, async (o) => {
     const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.key })).catch(() => undefined);
     if (!h || h.ServerSideEncryption || h.ContentType !== o.contentType || !same(h.Metadata ?? {}, o.metadata)) {
       v.outsideTouched++;
-      note('outside-prefix-touched', `${o.key}: outside the prefix, now ${h?.ServerSideEncryption ?? (h ? 'changed' : 'missing')}`);
+      note(
+        'outside-prefix-touched',
+        `${o.key}: outside the prefix, now ${h?.ServerSideEncryption ?? (h ? 'changed' : 'missing')}`,
+      );
     }
   });
   return v;

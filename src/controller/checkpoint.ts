@@ -29,7 +29,14 @@ export function selectionFingerprint(spec: EncryptionJobSpec): string {
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 
-export const ZERO_PROGRESS: JobProgress = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
+export const ZERO_PROGRESS: JobProgress = {
+  scanned: 0,
+  encrypted: 0,
+  alreadyEncrypted: 0,
+  skipped: 0,
+  failed: 0,
+  bytesEncrypted: 0,
+};
 
 /** The counters a checkpoint carries: those that add up over resumed runs. */
 export function checkpointCounters(p: JobProgress): JobProgress {
@@ -80,9 +87,14 @@ export function resumePoint(job: EncryptionJob): ResumePoint {
     return out;
   };
   if (!cp?.startAfter) return result(undefined, ZERO_PROGRESS);
-  const sameSpec = cp.spec !== undefined ? cp.spec === fingerprint : status.observedGeneration === job.metadata?.generation;
+  const sameSpec =
+    cp.spec !== undefined ? cp.spec === fingerprint : status.observedGeneration === job.metadata?.generation;
   if (!sameSpec) {
-    return result(undefined, ZERO_PROGRESS, 'the selection or the target changed since the checkpoint was saved: listing from the beginning');
+    return result(
+      undefined,
+      ZERO_PROGRESS,
+      'the selection or the target changed since the checkpoint was saved: listing from the beginning',
+    );
   }
   // Checkpoints written before they carried their counters: the job's counters were theirs.
   const base = cp.progress ?? (status.progress ? checkpointCounters(status.progress) : ZERO_PROGRESS);

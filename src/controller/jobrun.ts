@@ -1,6 +1,16 @@
 // One engine run of one EncryptionJob: starts the engine, turns its progress
 // into status, metrics and events, and ends with the right conditions.
-import { addCounters, createClients, runEngine, type Budget, type Connection, type Counters, type OpenUpload, type Progress, type RunResult } from '../engine/index.js';
+import {
+  addCounters,
+  createClients,
+  runEngine,
+  type Budget,
+  type Connection,
+  type Counters,
+  type OpenUpload,
+  type Progress,
+  type RunResult,
+} from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';
@@ -51,7 +61,15 @@ function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
  * run (a dry run's estimate, a total) are written as null unless this run sets them.
  */
 function replacing(p: JobProgress): JobProgress {
-  return { total: null, summary: null, wouldEncrypt: null, wouldEncryptBytes: null, estimatedCostUSD: null, skippedByReason: null, ...p };
+  return {
+    total: null,
+    summary: null,
+    wouldEncrypt: null,
+    wouldEncryptBytes: null,
+    estimatedCostUSD: null,
+    skippedByReason: null,
+    ...p,
+  };
 }
 
 /** A run that has nothing to do (maxObjects already reached): Complete without asking S3. */
@@ -145,7 +163,13 @@ export class JobRun {
       observedGeneration: gen,
     });
     for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
-      this.conditions = setCondition(this.conditions, { type, status: 'False', reason: 'Running', message: '', observedGeneration: gen });
+      this.conditions = setCondition(this.conditions, {
+        type,
+        status: 'False',
+        reason: 'Running',
+        message: '',
+        observedGeneration: gen,
+      });
     }
     const initial: EncryptionJobStatus = {
       observedGeneration: gen,
@@ -156,20 +180,31 @@ export class JobRun {
       completionTime: null,
       progress: replacing({ ...base }),
       // A dry run keeps the real checkpoint; a real run changes the bucket, so a dry run's count is void.
-      ...(dryRun ? (resumed ? {} : { dryRunCheckpoint: null }) : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
+      ...(dryRun
+        ? resumed
+          ? {}
+          : { dryRunCheckpoint: null }
+        : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
       ...(resumed ? {} : { recentFailures: null }),
       ...(spec.report ? {} : { report: null, reportParts: null }),
     };
     await this.writer.update(initial, true);
-    void this.event('Normal', resumed ? 'Resumed' : 'Started', `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}${resume.restartReason ? ` (${resume.restartReason})` : ''}`);
+    void this.event(
+      'Normal',
+      resumed ? 'Resumed' : 'Started',
+      `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}${resume.restartReason ? ` (${resume.restartReason})` : ''}`,
+    );
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
 
     let lastCounters = { ...ZERO };
     const labels = { namespace: this.ns, name: this.name };
     for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
-    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed']) deps.metrics.objects.inc({ ...labels, result }, 0);
+    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
+      deps.metrics.objects.inc({ ...labels, result }, 0);
     // What status.checkpoint says now; the open uploads are written at once (before parts are copied).
-    let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = { openUploads: abandonedUploads };
+    let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = {
+      openUploads: abandonedUploads,
+    };
     const recordUploads = async (open: OpenUpload[]): Promise<void> => {
       checkpoint = { ...checkpoint, openUploads: open };
       await this.writer.update({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } }, true);
@@ -194,12 +229,19 @@ export class JobRun {
       };
       if (dryRun) {
         if (p.checkpoint !== undefined) {
-          status.dryRunCheckpoint = { startAfter: p.checkpoint, updatedAt: new Date().toISOString(), spec: fingerprint, progress: addCounted(base, p.committed) };
+          status.dryRunCheckpoint = {
+            startAfter: p.checkpoint,
+            updatedAt: new Date().toISOString(),
+            spec: fingerprint,
+            progress: addCounted(base, p.committed),
+          };
         }
       } else if (p.checkpoint !== undefined || p.openUploads.length > 0 || checkpoint.openUploads.length > 0) {
         // The counters saved with the checkpoint are those of the keys up to it (committed), not every finished object.
         checkpoint = {
-          ...(p.checkpoint !== undefined ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCounted(base, p.committed) } : {}),
+          ...(p.checkpoint !== undefined
+            ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCounted(base, p.committed) }
+            : {}),
           openUploads: p.openUploads,
         };
         status.checkpoint = { ...checkpoint, updatedAt: new Date().toISOString() };
@@ -217,7 +259,9 @@ export class JobRun {
       const result = nothingToDo();
       return this.finish(result, base, prevRetries, dryRun, undefined);
     }
-    const report = spec.report ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false }) : undefined;
+    const report = spec.report
+      ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false })
+      : undefined;
     let result: RunResult;
     try {
       result = await runEngine(plan, {
@@ -240,7 +284,9 @@ export class JobRun {
     }
     onProgress(result);
     // A resumed run adds a part to the report of the runs before it; a run from the start begins a new report.
-    const reportLocation = report ? await this.writeReport(report, plan.connection, resumed ? (prev.reportParts ?? []) : []) : undefined;
+    const reportLocation = report
+      ? await this.writeReport(report, plan.connection, resumed ? (prev.reportParts ?? []) : [])
+      : undefined;
     return this.finish(result, base, prevRetries, dryRun, reportLocation);
   }
 
@@ -262,7 +308,11 @@ export class JobRun {
     const final: EncryptionJobStatus = {
       // What this run found replaces what an earlier run found, also when it found nothing.
       ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : ended ? { kmsKeyArn: null } : {}),
-      ...(result.noncurrentVersions !== undefined ? { noncurrentVersions: result.noncurrentVersions } : ended ? { noncurrentVersions: null } : {}),
+      ...(result.noncurrentVersions !== undefined
+        ? { noncurrentVersions: result.noncurrentVersions }
+        : ended
+          ? { noncurrentVersions: null }
+          : {}),
       ...(reportLocation ? { report: reportLocation.manifest, reportParts: reportLocation.parts } : {}),
     };
     if (result.status === 'Complete') {
@@ -277,7 +327,13 @@ export class JobRun {
       const warnings = result.warnings ?? [];
       for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
       if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
-      this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: 'Completed', message: msg, observedGeneration: gen });
+      this.conditions = setCondition(this.conditions, {
+        type: 'Progressing',
+        status: 'False',
+        reason: 'Completed',
+        message: msg,
+        observedGeneration: gen,
+      });
       this.conditions = setCondition(this.conditions, {
         type: 'Complete',
         status: 'True',
@@ -293,14 +349,32 @@ export class JobRun {
       // A transient error: keep the checkpoint, say so, and let the reconciler try again later.
       const retries = prevRetries + 1;
       const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${clip(result.message ?? result.reason ?? '')}`;
-      this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'True', reason: 'Retrying', message: msg, observedGeneration: gen });
+      this.conditions = setCondition(this.conditions, {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'Retrying',
+        message: msg,
+        observedGeneration: gen,
+      });
       Object.assign(final, { conditions: this.conditions, retries });
       this.retryAfterMs = Math.min((deps.retryBaseMs ?? 5000) * 2 ** (retries - 1), 300_000);
       void this.event('Warning', 'Retrying', msg);
     } else if (result.status === 'Failed') {
       const msg = clip(result.message ?? 'the run failed');
-      this.conditions = setCondition(this.conditions, { type: 'Progressing', status: 'False', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });
-      this.conditions = setCondition(this.conditions, { type: 'Failed', status: 'True', reason: result.reason ?? 'Failed', message: msg, observedGeneration: gen });
+      this.conditions = setCondition(this.conditions, {
+        type: 'Progressing',
+        status: 'False',
+        reason: result.reason ?? 'Failed',
+        message: msg,
+        observedGeneration: gen,
+      });
+      this.conditions = setCondition(this.conditions, {
+        type: 'Failed',
+        status: 'True',
+        reason: result.reason ?? 'Failed',
+        message: msg,
+        observedGeneration: gen,
+      });
       Object.assign(final, { phase: 'Failed', completionTime: end, conditions: this.conditions });
       deps.metrics.setJobCondition(this.ns, this.name, 'Failed');
       void this.event('Warning', result.reason ?? 'Failed', msg);
@@ -310,17 +384,30 @@ export class JobRun {
     await this.writer.update(final, true);
     await this.writer.settle();
     this.writer.dispose();
-    deps.log.info({ status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes }, 'run ended');
+    deps.log.info(
+      { status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes },
+      'run ended',
+    );
     return result;
   }
 
   /** Uploads the run's report as the job's next part; a failure to write it is an event, not a failed job. */
-  private async writeReport(report: ReportWriter, connection: Connection, previous: string[]): Promise<{ manifest: string; parts: string[] } | undefined> {
+  private async writeReport(
+    report: ReportWriter,
+    connection: Connection,
+    previous: string[],
+  ): Promise<{ manifest: string; parts: string[] } | undefined> {
     const clients = createClients(connection);
     const destination = this.job.spec.report?.destination ?? '';
     try {
       const file = await report.closeFile();
-      return await uploadSegment(clients.s3, { destination, localPath: file.path, contentType: file.contentType, previous, job: `${this.ns}/${this.name}` });
+      return await uploadSegment(clients.s3, {
+        destination,
+        localPath: file.path,
+        contentType: file.contentType,
+        previous,
+        job: `${this.ns}/${this.name}`,
+      });
     } catch (err) {
       void this.event('Warning', 'ReportFailed', clip(`writing the report to ${destination} failed: ${String(err)}`));
       return undefined;

@@ -17,19 +17,67 @@ export interface KubeCall {
 
 export const KUBE_CALLS: readonly KubeCall[] = [
   // KubeClient (src/controller/kubeclient.ts) and the informer (manager.ts).
-  { method: 'listCustomObjectForAllNamespaces', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'list', scope: 'cluster' },
-  { method: 'listNamespacedCustomObject', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'list', scope: 'cluster' },
+  {
+    method: 'listCustomObjectForAllNamespaces',
+    group: 's3encryption.dev',
+    resource: 'encryptionjobs',
+    verb: 'list',
+    scope: 'cluster',
+  },
+  {
+    method: 'listNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionjobs',
+    verb: 'list',
+    scope: 'cluster',
+  },
   { method: 'makeInformer', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'watch', scope: 'cluster' },
-  { method: 'getNamespacedCustomObject', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'get', scope: 'cluster' },
-  { method: 'patchNamespacedCustomObject', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'patch', scope: 'cluster' },
-  { method: 'patchNamespacedCustomObjectStatus', group: 's3encryption.dev', resource: 'encryptionjobs/status', verb: 'patch', scope: 'cluster' },
+  {
+    method: 'getNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionjobs',
+    verb: 'get',
+    scope: 'cluster',
+  },
+  {
+    method: 'patchNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionjobs',
+    verb: 'patch',
+    scope: 'cluster',
+  },
+  {
+    method: 'patchNamespacedCustomObjectStatus',
+    group: 's3encryption.dev',
+    resource: 'encryptionjobs/status',
+    verb: 'patch',
+    scope: 'cluster',
+  },
   // Always the job's own namespace (reconciler.ts credentials()).
   { method: 'readNamespacedSecret', group: '', resource: 'secrets', verb: 'get', scope: 'cluster' },
   // >>> Waiting for a Secret that does not exist yet (controller robustness work) may add
   // >>> list/watch on secrets here, with the same rows in deploy/rbac/role.yaml.
   { method: 'createNamespacedEvent', group: '', resource: 'events', verb: 'create', scope: 'cluster' },
   // Leader election (leader.ts): the Lease in the operator's namespace only.
-  { method: 'readNamespacedLease', group: 'coordination.k8s.io', resource: 'leases', verb: 'get', scope: 'operator-namespace' },
-  { method: 'createNamespacedLease', group: 'coordination.k8s.io', resource: 'leases', verb: 'create', scope: 'operator-namespace' },
-  { method: 'replaceNamespacedLease', group: 'coordination.k8s.io', resource: 'leases', verb: 'update', scope: 'operator-namespace' },
+  {
+    method: 'readNamespacedLease',
+    group: 'coordination.k8s.io',
+    resource: 'leases',
+    verb: 'get',
+    scope: 'operator-namespace',
+  },
+  {
+    method: 'createNamespacedLease',
+    group: 'coordination.k8s.io',
+    resource: 'leases',
+    verb: 'create',
+    scope: 'operator-namespace',
+  },
+  {
+    method: 'replaceNamespacedLease',
+    group: 'coordination.k8s.io',
+    resource: 'leases',
+    verb: 'update',
+    scope: 'operator-namespace',
+  },
 ];

@@ -1,11 +1,5 @@
 // The few Kubernetes calls the controller makes, behind one small interface.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type EncryptionJob, type EncryptionJobStatus } from './api.js';
 
 export interface EventInput {
@@ -26,13 +20,28 @@ export class KubeClient {
   async listJobs(namespace?: string): Promise<{ items: EncryptionJob[]; metadata?: { resourceVersion?: string } }> {
     type List = { items: EncryptionJob[]; metadata?: { resourceVersion?: string } };
     if (namespace) {
-      return (await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })) as List;
+      return (await this.custom.listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+      })) as List;
     }
-    return (await this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: PLURAL })) as List;
+    return (await this.custom.listCustomObjectForAllNamespaces({
+      group: GROUP,
+      version: VERSION,
+      resourcePlural: PLURAL,
+    })) as List;
   }
 
   async getJob(namespace: string, name: string): Promise<EncryptionJob> {
-    return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as EncryptionJob;
+    return (await this.custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name,
+    })) as EncryptionJob;
   }
 
   /** JSON merge patch of /status: only the fields given change. */

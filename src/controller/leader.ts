@@ -8,7 +8,16 @@
 //   up, measured from the start of its last successful renew, which is no later
 //   than any other candidate's observation of it: so it has stopped before
 //   anyone else may take the lease.
-import { CoordinationV1Api, Observable, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  Observable,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type ObservableMiddleware,
+  type V1Lease,
+  type V1LeaseSpec,
+} from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { apiStatus } from './kubeclient.js';
 
@@ -48,7 +57,13 @@ function bounded(signal: AbortSignal): ConfigurationOptions {
 /** The fields whose change proves the holder is alive (client-go compares the whole record). */
 function recordOf(spec: V1LeaseSpec): string {
   const time = (t: unknown): string => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : '');
-  return JSON.stringify([spec.holderIdentity ?? '', spec.leaseDurationSeconds ?? 0, time(spec.acquireTime), time(spec.renewTime), spec.leaseTransitions ?? 0]);
+  return JSON.stringify([
+    spec.holderIdentity ?? '',
+    spec.leaseDurationSeconds ?? 0,
+    time(spec.acquireTime),
+    time(spec.renewTime),
+    spec.leaseTransitions ?? 0,
+  ]);
 }
 
 export class LeaderElector {
@@ -64,8 +79,10 @@ export class LeaderElector {
 
   constructor(private readonly opts: LeaderElectorOptions) {
     this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
-    if (this.renewDeadline >= this.duration * 1000) throw new Error('leader election: the renew deadline must be shorter than the lease duration');
-    if (this.retryPeriod * JITTER >= this.renewDeadline) throw new Error('leader election: the retry period (x1.2) must be shorter than the renew deadline');
+    if (this.renewDeadline >= this.duration * 1000)
+      throw new Error('leader election: the renew deadline must be shorter than the lease duration');
+    if (this.retryPeriod * JITTER >= this.renewDeadline)
+      throw new Error('leader election: the retry period (x1.2) must be shorter than the renew deadline');
   }
 
   get isLeader(): boolean {
@@ -92,7 +109,10 @@ export class LeaderElector {
         this.lastRenew = started;
         this.leader = true;
         this.opts.onStatus?.(true);
-        this.opts.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
+        this.opts.log.info(
+          { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity },
+          'became leader',
+        );
         return;
       }
       await sleep(this.retryPeriod * (1 + Math.random() * JITTER));
@@ -117,7 +137,10 @@ export class LeaderElector {
     // Fires even if a renew call is somehow not ended by its deadline.
     const arm = (): void => {
       if (this.watchdog) clearTimeout(this.watchdog);
-      this.watchdog = setTimeout(() => lose(`not renewed for ${this.renewDeadline} ms`), this.lastRenew + this.renewDeadline - Date.now());
+      this.watchdog = setTimeout(
+        () => lose(`not renewed for ${this.renewDeadline} ms`),
+        this.lastRenew + this.renewDeadline - Date.now(),
+      );
     };
     arm();
     this.renewLoop = (async () => {
@@ -164,7 +187,13 @@ export class LeaderElector {
           namespace,
           body: {
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds: this.duration, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: this.duration,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: 0,
+            },
           },
         },
         call,
@@ -202,8 +231,16 @@ export class LeaderElector {
       const call = bounded(AbortSignal.timeout(this.renewDeadline));
       const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace }, call);
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime(Date.now() - 2000) };
-      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease }, call);
+      lease.spec = {
+        ...lease.spec,
+        holderIdentity: '',
+        leaseDurationSeconds: 1,
+        renewTime: new V1MicroTime(Date.now() - 2000),
+      };
+      await this.api.replaceNamespacedLease(
+        { name: this.opts.name, namespace: this.opts.namespace, body: lease },
+        call,
+      );
     } catch (err) {
       this.opts.log.warn({ err: String(err) }, 'releasing the leader lease failed');
     }

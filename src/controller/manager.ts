@@ -65,7 +65,8 @@ export class Manager {
     // Series start at 0, as controller-runtime's do, so rates and alerts have data before the first error.
     const controller = { controller: CONTROLLER };
     opts.metrics.reconcileErrors.inc(controller, 0);
-    for (const result of ['success', 'error', 'requeue_after']) opts.metrics.reconcileTotal.inc({ ...controller, result }, 0);
+    for (const result of ['success', 'error', 'requeue_after'])
+      opts.metrics.reconcileTotal.inc({ ...controller, result }, 0);
     opts.metrics.activeWorkers.set(controller, 0);
     opts.metrics.workqueueDepth.set(labels, 0);
     opts.metrics.workqueueAdds.inc(labels, 0);
@@ -146,7 +147,8 @@ export class Manager {
       const delay = this.restartDelay;
       this.restartDelay = Math.min(this.restartDelay * 2, 30_000);
       setTimeout(() => {
-        if (!this.stopping) informer.start().catch((e: unknown) => this.opts.log.warn({ err: String(e) }, 'informer restart failed'));
+        if (!this.stopping)
+          informer.start().catch((e: unknown) => this.opts.log.warn({ err: String(e) }, 'informer restart failed'));
       }, delay);
     });
     await informer.start();

@@ -9,7 +9,11 @@ export interface Credentials {
   sessionToken?: string;
 }
 
-export function planFor(job: EncryptionJob, credentials: Credentials | undefined, startAfter: string | undefined): Plan {
+export function planFor(
+  job: EncryptionJob,
+  credentials: Credentials | undefined,
+  startAfter: string | undefined,
+): Plan {
   const spec = job.spec;
   const conn = spec.connection ?? {};
   return {
@@ -29,7 +33,9 @@ export function planFor(job: EncryptionJob, credentials: Credentials | undefined
       ...(conn.roleArn ? { roleArn: conn.roleArn } : {}),
       ...(conn.externalId ? { externalId: conn.externalId } : {}),
       ...(conn.stsEndpoint ? { stsEndpoint: conn.stsEndpoint } : {}),
-      ...(conn.supportsUpdateObjectEncryption !== undefined ? { supportsUpdateObjectEncryption: conn.supportsUpdateObjectEncryption } : {}),
+      ...(conn.supportsUpdateObjectEncryption !== undefined
+        ? { supportsUpdateObjectEncryption: conn.supportsUpdateObjectEncryption }
+        : {}),
     },
     dryRun: spec.dryRun ?? false,
     ...(spec.include?.length ? { include: spec.include } : {}),

@@ -90,7 +90,10 @@ export class Reconciler {
     if (!(job.metadata?.finalizers ?? []).includes(FINALIZER)) {
       // The finalizer lets a delete wait until the run has stopped cleanly.
       await this.deps.client.patchJob(namespace, name, {
-        metadata: { finalizers: [...(job.metadata?.finalizers ?? []), FINALIZER], resourceVersion: job.metadata?.resourceVersion },
+        metadata: {
+          finalizers: [...(job.metadata?.finalizers ?? []), FINALIZER],
+          resourceVersion: job.metadata?.resourceVersion,
+        },
       });
       return undefined; // the update event brings us back
     }
@@ -100,19 +103,42 @@ export class Reconciler {
     if (job.spec.suspend) {
       if (run) {
         await this.stopRun(key, run);
-        this.deps.client.event(job, { type: 'Normal', reason: 'Suspended', message: 'suspended: in-flight objects finished, checkpoint saved' }, 's3-encryption-operator').catch(() => undefined);
+        this.deps.client
+          .event(
+            job,
+            { type: 'Normal', reason: 'Suspended', message: 'suspended: in-flight objects finished, checkpoint saved' },
+            's3-encryption-operator',
+          )
+          .catch(() => undefined);
       }
       if (!isTrue(status.conditions, 'Suspended') || status.observedGeneration !== gen) {
-        let conditions = setCondition(status.conditions, { type: 'Suspended', status: 'True', reason: 'Suspended', message: 'spec.suspend is true', observedGeneration: gen });
-        conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: 'Suspended', message: 'spec.suspend is true', observedGeneration: gen });
-        await this.deps.client.patchStatus(namespace, name, { ...forGeneration(status, gen), phase: 'Suspended', conditions });
+        let conditions = setCondition(status.conditions, {
+          type: 'Suspended',
+          status: 'True',
+          reason: 'Suspended',
+          message: 'spec.suspend is true',
+          observedGeneration: gen,
+        });
+        conditions = setCondition(conditions, {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'Suspended',
+          message: 'spec.suspend is true',
+          observedGeneration: gen,
+        });
+        await this.deps.client.patchStatus(namespace, name, {
+          ...forGeneration(status, gen),
+          phase: 'Suspended',
+          conditions,
+        });
         this.deps.metrics.setJobCondition(namespace, name, 'Suspended');
       }
       return undefined;
     }
 
     const finished =
-      (isTrue(status.conditions, 'Complete') || isTrue(status.conditions, 'Failed')) && status.observedGeneration === gen;
+      (isTrue(status.conditions, 'Complete') || isTrue(status.conditions, 'Failed')) &&
+      status.observedGeneration === gen;
     if (run) {
       if (run.generation === gen) return undefined;
       // The spec changed (concurrency, dryRun): restart from the checkpoint with the new spec.
@@ -155,7 +181,10 @@ export class Reconciler {
     // The run takes its spec from the fresh object: a spec edited since the cache was read is judged again.
     if (checkTenancy(fresh, this.deps.policy)) return 1000;
     const freshStatus = fresh.status ?? {};
-    if ((isTrue(freshStatus.conditions, 'Complete') || isTrue(freshStatus.conditions, 'Failed')) && freshStatus.observedGeneration === gen) {
+    if (
+      (isTrue(freshStatus.conditions, 'Complete') || isTrue(freshStatus.conditions, 'Failed')) &&
+      freshStatus.observedGeneration === gen
+    ) {
       log.debug('the cache lagged: the job is already finished for this generation');
       return undefined;
     }
@@ -194,16 +223,35 @@ export class Reconciler {
     const progressing = findCondition(status.conditions, 'Progressing');
     const message = `${why.message}; the job starts when it appears (looking again with backoff)`;
     const unchanged =
-      status.phase === 'Pending' && status.observedGeneration === gen && progressing?.reason === why.reason && progressing.message === message;
+      status.phase === 'Pending' &&
+      status.observedGeneration === gen &&
+      progressing?.reason === why.reason &&
+      progressing.message === message;
     if (!unchanged) {
-      let conditions = setCondition(status.conditions, { type: 'Progressing', status: 'False', reason: why.reason, message, observedGeneration: gen });
+      let conditions = setCondition(status.conditions, {
+        type: 'Progressing',
+        status: 'False',
+        reason: why.reason,
+        message,
+        observedGeneration: gen,
+      });
       for (const type of ['Complete', 'Failed'] as const) {
-        conditions = setCondition(conditions, { type, status: 'False', reason: why.reason, message: '', observedGeneration: gen });
+        conditions = setCondition(conditions, {
+          type,
+          status: 'False',
+          reason: why.reason,
+          message: '',
+          observedGeneration: gen,
+        });
       }
       await this.deps.client.patchStatus(ns, name, { ...forGeneration(status, gen), phase: 'Pending', conditions });
       this.deps.metrics.setJobCondition(ns, name, 'Pending'); // none of the four conditions is true
-      await this.deps.client.event(job, { type: 'Warning', reason: why.reason, message }, 's3-encryption-operator').catch(() => undefined);
-      this.deps.log.child({ namespace: ns, name }).info({ reason: why.reason, retryInMs: delay }, 'waiting for the credentials Secret');
+      await this.deps.client
+        .event(job, { type: 'Warning', reason: why.reason, message }, 's3-encryption-operator')
+        .catch(() => undefined);
+      this.deps.log
+        .child({ namespace: ns, name })
+        .info({ reason: why.reason, retryInMs: delay }, 'waiting for the credentials Secret');
     }
     return delay;
   }
@@ -228,16 +276,26 @@ export class Reconciler {
       data = await this.deps.client.readSecret(namespace, ref.name);
     } catch (err) {
       const code = apiStatus(err);
-      if (code === 404) throw new SecretNotReady('SecretNotFound', `Secret "${ref.name}" not found in namespace "${namespace}"`);
+      if (code === 404)
+        throw new SecretNotReady('SecretNotFound', `Secret "${ref.name}" not found in namespace "${namespace}"`);
       if (code === 403) throw new Error(`the operator may not read Secret "${ref.name}" in namespace "${namespace}"`);
-      throw new SecretReadFailed(`reading Secret "${ref.name}" in namespace "${namespace}" failed: ${String(err)}`, { cause: err });
+      throw new SecretReadFailed(`reading Secret "${ref.name}" in namespace "${namespace}" failed: ${String(err)}`, {
+        cause: err,
+      });
     }
     const accessKeyId = data.AWS_ACCESS_KEY_ID;
     const secretAccessKey = data.AWS_SECRET_ACCESS_KEY;
     if (!accessKeyId || !secretAccessKey) {
-      throw new SecretNotReady('SecretIncomplete', `Secret "${ref.name}" in namespace "${namespace}" must have AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
+      throw new SecretNotReady(
+        'SecretIncomplete',
+        `Secret "${ref.name}" in namespace "${namespace}" must have AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+      );
     }
-    return { accessKeyId, secretAccessKey, ...(data.AWS_SESSION_TOKEN ? { sessionToken: data.AWS_SESSION_TOKEN } : {}) };
+    return {
+      accessKeyId,
+      secretAccessKey,
+      ...(data.AWS_SESSION_TOKEN ? { sessionToken: data.AWS_SESSION_TOKEN } : {}),
+    };
   }
 
   private async failJob(job: EncryptionJob, reason: string, text: string): Promise<void> {
@@ -245,11 +303,30 @@ export class Reconciler {
     const ns = job.metadata?.namespace ?? '';
     const name = job.metadata?.name ?? '';
     const gen = job.metadata?.generation ?? 0;
-    let conditions = setCondition(job.status?.conditions, { type: 'Failed', status: 'True', reason, message, observedGeneration: gen });
-    conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason, message, observedGeneration: gen });
-    await this.deps.client.patchStatus(ns, name, { ...forGeneration(job.status, gen), phase: 'Failed', conditions, completionTime: new Date().toISOString() });
+    let conditions = setCondition(job.status?.conditions, {
+      type: 'Failed',
+      status: 'True',
+      reason,
+      message,
+      observedGeneration: gen,
+    });
+    conditions = setCondition(conditions, {
+      type: 'Progressing',
+      status: 'False',
+      reason,
+      message,
+      observedGeneration: gen,
+    });
+    await this.deps.client.patchStatus(ns, name, {
+      ...forGeneration(job.status, gen),
+      phase: 'Failed',
+      conditions,
+      completionTime: new Date().toISOString(),
+    });
     this.deps.metrics.setJobCondition(ns, name, 'Failed');
-    await this.deps.client.event(job, { type: 'Warning', reason, message }, 's3-encryption-operator').catch(() => undefined);
+    await this.deps.client
+      .event(job, { type: 'Warning', reason, message }, 's3-encryption-operator')
+      .catch(() => undefined);
   }
 
   /**

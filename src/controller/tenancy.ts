@@ -21,10 +21,17 @@ export interface TenancyPolicy {
 }
 
 export function defaultPolicy(operatorNamespace: string): TenancyPolicy {
-  return { ambientNamespaces: [operatorNamespace], allowedRoles: [], reportDestinations: [], reportPrefix: 'reports/', endpointHosts: [] };
+  return {
+    ambientNamespaces: [operatorNamespace],
+    allowedRoles: [],
+    reportDestinations: [],
+    reportPrefix: 'reports/',
+    endpointHosts: [],
+  };
 }
 
-export type TenancyReason = 'IdentityNotAllowed' | 'RoleNotAllowed' | 'ReportDestinationNotAllowed' | 'EndpointNotAllowed';
+export type TenancyReason =
+  'IdentityNotAllowed' | 'RoleNotAllowed' | 'ReportDestinationNotAllowed' | 'EndpointNotAllowed';
 
 export interface Refusal {
   reason: TenancyReason;
@@ -33,7 +40,12 @@ export interface Refusal {
 
 /** A glob where "*" matches any run of characters (also "/" and ":"), anchored at both ends. */
 export function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(value);
 }
 
@@ -49,14 +61,17 @@ export function splitList(value: string | undefined): string[] {
 export function parseRoleRules(value: string | undefined): { namespace: string; pattern: string }[] {
   return splitList(value).map((entry) => {
     const i = entry.indexOf('=');
-    if (i <= 0 || i === entry.length - 1) throw new Error(`--allowed-role-arns: "${entry}" is not NAMESPACE=ROLE_ARN_PATTERN`);
+    if (i <= 0 || i === entry.length - 1)
+      throw new Error(`--allowed-role-arns: "${entry}" is not NAMESPACE=ROLE_ARN_PATTERN`);
     return { namespace: entry.slice(0, i), pattern: entry.slice(i + 1) };
   });
 }
 
 function isLinkLocal(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return /^169\.254\./.test(h) || /^fe[89ab][0-9a-f]:/.test(h) || h === 'fd00:ec2::254' || h === 'metadata.google.internal';
+  return (
+    /^169\.254\./.test(h) || /^fe[89ab][0-9a-f]:/.test(h) || h === 'fd00:ec2::254' || h === 'metadata.google.internal'
+  );
 }
 
 function checkEndpoint(field: string, url: string | undefined, policy: TenancyPolicy): Refusal | undefined {
@@ -69,13 +84,21 @@ function checkEndpoint(field: string, url: string | undefined, policy: TenancyPo
   }
   const host = parsed.hostname.toLowerCase();
   const hostPort = parsed.port ? `${host}:${parsed.port}` : host;
-  const listed = policy.endpointHosts.some((p) => globMatch(p.toLowerCase(), hostPort) || globMatch(p.toLowerCase(), host));
+  const listed = policy.endpointHosts.some(
+    (p) => globMatch(p.toLowerCase(), hostPort) || globMatch(p.toLowerCase(), host),
+  );
   if (policy.endpointHosts.length > 0 && !listed) {
-    return { reason: 'EndpointNotAllowed', message: `spec.connection.${field} host "${hostPort}" is not in the operator's allowed endpoint hosts (--allowed-endpoint-hosts)` };
+    return {
+      reason: 'EndpointNotAllowed',
+      message: `spec.connection.${field} host "${hostPort}" is not in the operator's allowed endpoint hosts (--allowed-endpoint-hosts)`,
+    };
   }
   // Cloud metadata services live at link-local addresses: never a place to send signed requests, unless named explicitly.
   if (isLinkLocal(host) && !listed) {
-    return { reason: 'EndpointNotAllowed', message: `spec.connection.${field} host "${hostPort}" is link-local (a metadata service); name it in --allowed-endpoint-hosts to allow it` };
+    return {
+      reason: 'EndpointNotAllowed',
+      message: `spec.connection.${field} host "${hostPort}" is link-local (a metadata service); name it in --allowed-endpoint-hosts to allow it`,
+    };
   }
   return undefined;
 }
@@ -84,7 +107,11 @@ function checkReport(job: EncryptionJob, policy: TenancyPolicy): Refusal | undef
   const destination = job.spec.report?.destination;
   if (destination === undefined) return undefined;
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(destination);
-  if (!m) return { reason: 'ReportDestinationNotAllowed', message: `spec.report.destination "${destination}" is not s3://BUCKET/KEY` };
+  if (!m)
+    return {
+      reason: 'ReportDestinationNotAllowed',
+      message: `spec.report.destination "${destination}" is not s3://BUCKET/KEY`,
+    };
   const [, bucket = '', key = ''] = m;
   if (bucket === job.spec.bucket && key.startsWith(policy.reportPrefix)) return undefined;
   if (policy.reportDestinations.some((p) => globMatch(p, destination))) return undefined;
@@ -117,7 +144,9 @@ export function checkTenancy(job: EncryptionJob, policy: TenancyPolicy): Refusal
     // A role assumed with the operator's identity is the admin's to grant; one assumed with
     // the job's own credentials is governed by the role's trust policy alone.
     if (conn.roleArn !== undefined) {
-      const roleAllowed = policy.allowedRoles.some((r) => (r.namespace === '*' || r.namespace === ns) && globMatch(r.pattern, conn.roleArn ?? ''));
+      const roleAllowed = policy.allowedRoles.some(
+        (r) => (r.namespace === '*' || r.namespace === ns) && globMatch(r.pattern, conn.roleArn ?? ''),
+      );
       if (!roleAllowed) {
         return {
           reason: 'RoleNotAllowed',

@@ -77,7 +77,13 @@ function observe(client: Observable, service: 's3' | 'kms', observer: RequestObs
       try {
         const out = (await next(args)) as { output?: { $metadata?: { attempts?: number } } };
         const attempts = out.output?.$metadata?.attempts ?? 1;
-        observer({ service, operation, seconds: (performance.now() - started) / 1000, attempts, throttled: (ctx.s3eoThrottles ?? 0) > 0 });
+        observer({
+          service,
+          operation,
+          seconds: (performance.now() - started) / 1000,
+          attempts,
+          throttled: (ctx.s3eoThrottles ?? 0) > 0,
+        });
         return out;
       } catch (err) {
         const code = errorCodeOf(err);
@@ -158,7 +164,8 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
   const kms = new KMSClient({ ...common, ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}) });
   observe(s3 as unknown as Observable, 's3', observer);
   observe(kms as unknown as Observable, 'kms', observer);
-  if (maxRequestsPerSecond && maxRequestsPerSecond > 0) limit(s3 as unknown as Observable, new TokenBucket(maxRequestsPerSecond));
+  if (maxRequestsPerSecond && maxRequestsPerSecond > 0)
+    limit(s3 as unknown as Observable, new TokenBucket(maxRequestsPerSecond));
   return {
     s3,
     kms,

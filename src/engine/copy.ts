@@ -39,7 +39,8 @@ export interface CopyOptions {
  */
 export function copySource(bucket: string, state: ObjectState, pinned = false): string {
   const key = state.key.split('/').map(encodeURIComponent).join('/');
-  const pin = pinned && state.versionId && state.versionId !== 'null' ? `?versionId=${encodeURIComponent(state.versionId)}` : '';
+  const pin =
+    pinned && state.versionId && state.versionId !== 'null' ? `?versionId=${encodeURIComponent(state.versionId)}` : '';
   return `${bucket}/${key}${pin}`;
 }
 
@@ -63,7 +64,9 @@ export class ChangedError extends Error {
  *   if-unmodified-since false COPIES (200), which would make the second
  *   condition vacuous; IfMatch covers the ETag instead.
  */
-export function copyConditions(state: ObjectState): Pick<CopyObjectCommandInput, 'IfMatch' | 'CopySourceIfUnmodifiedSince' | 'CopySourceIfMatch'> {
+export function copyConditions(
+  state: ObjectState,
+): Pick<CopyObjectCommandInput, 'IfMatch' | 'CopySourceIfUnmodifiedSince' | 'CopySourceIfMatch'> {
   return {
     IfMatch: state.etag,
     ...(state.lastModified ? { CopySourceIfUnmodifiedSince: state.lastModified } : { CopySourceIfMatch: state.etag }),
@@ -126,7 +129,11 @@ export interface WrittenEncryption {
   bucketKeyEnabled?: boolean;
 }
 
-function written(out: { ServerSideEncryption?: string; SSEKMSKeyId?: string; BucketKeyEnabled?: boolean }): WrittenEncryption {
+function written(out: {
+  ServerSideEncryption?: string;
+  SSEKMSKeyId?: string;
+  BucketKeyEnabled?: boolean;
+}): WrittenEncryption {
   return {
     ...(out.ServerSideEncryption ? { sse: out.ServerSideEncryption } : {}),
     ...(out.SSEKMSKeyId ? { kmsKeyId: out.SSEKMSKeyId } : {}),
@@ -144,9 +151,14 @@ const EMPTY_BODY_MD5 = '1B2M2Y8AsgTpgAmY7PhCfg==';
  * - an Expires that is not an HTTP date ("0", "-1"), exactly as it was: the
  *   SDK's Expires input is a Date.
  */
-function withRawHeaders<C extends CopyObjectCommand | CreateMultipartUploadCommand>(command: C, state: ObjectState, lockIntegrity: boolean): C {
+function withRawHeaders<C extends CopyObjectCommand | CreateMultipartUploadCommand>(
+  command: C,
+  state: ObjectState,
+  lockIntegrity: boolean,
+): C {
   const headers: Record<string, string> = {};
-  if (lockIntegrity && (state.objectLockMode || state.objectLockLegalHold === 'ON')) headers['content-md5'] = EMPTY_BODY_MD5;
+  if (lockIntegrity && (state.objectLockMode || state.objectLockLegalHold === 'ON'))
+    headers['content-md5'] = EMPTY_BODY_MD5;
   if (state.expires === undefined && state.expiresString !== undefined) headers.expires = state.expiresString;
   if (Object.keys(headers).length === 0) return command;
   (command as CopyObjectCommand).middlewareStack.add(
@@ -207,8 +219,13 @@ export function choosePartSize(size: number, sourcePartSize: number | undefined,
  * could leave an upload whose id we never learn; an aborted Complete an
  * unknown outcome), so a stop waits for at most one part copy.
  */
-export async function multipartCopyInPlace(s3: S3Client, state: ObjectState, opts: MultipartOptions): Promise<WrittenEncryption> {
-  const stopped = (): StoppedError => new StoppedError(`stopped during the multipart copy of ${opts.bucket}/${state.key}`);
+export async function multipartCopyInPlace(
+  s3: S3Client,
+  state: ObjectState,
+  opts: MultipartOptions,
+): Promise<WrittenEncryption> {
+  const stopped = (): StoppedError =>
+    new StoppedError(`stopped during the multipart copy of ${opts.bucket}/${state.key}`);
   // A multipart upload has no tagging directive: the tags must be read and resent.
   const tags = await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal);
   const props = preservedProperties(state, opts);

@@ -20,7 +20,8 @@ export function estimateCost(plan: Plan, result: RunResult): CostEstimate {
   // One data key per written object without a bucket key; a bucket key amortises it away.
   const kms = kmsTarget ? (plan.target.bucketKeyEnabled ? 1 : copy + multipart + updateInPlace) : 0;
   const writes = list + copy + multipart * 2 + uploadPartCopy + updateInPlace;
-  const usd = (writes / 1000) * USD_PER_1000_WRITES + (head / 1000) * USD_PER_1000_READS + (kms / 10000) * USD_PER_10000_KMS;
+  const usd =
+    (writes / 1000) * USD_PER_1000_WRITES + (head / 1000) * USD_PER_1000_READS + (kms / 10000) * USD_PER_10000_KMS;
   return {
     requests: { list, head, copy, uploadPartCopy, updateInPlace, kms },
     usd: Math.round(usd * 1e6) / 1e6,

@@ -32,7 +32,8 @@ export function isAtTarget(state: ObjectState, target: ResolvedTarget): boolean 
   if (state.sse !== target.type) return false;
   if (target.type === 'AES256') return true;
   if (!sameKey(state, target)) return false;
-  if (target.bucketKeyEnabled !== undefined && Boolean(state.bucketKeyEnabled) !== target.bucketKeyEnabled) return false;
+  if (target.bucketKeyEnabled !== undefined && Boolean(state.bucketKeyEnabled) !== target.bucketKeyEnabled)
+    return false;
   return true;
 }
 
@@ -40,14 +41,19 @@ export function isAtTarget(state: ObjectState, target: ResolvedTarget): boolean 
 const ARCHIVE_TIERS = new Set(['ARCHIVE_ACCESS', 'DEEP_ARCHIVE_ACCESS']);
 
 export function isArchived(state: ObjectState): boolean {
-  const archived = ARCHIVE_CLASSES.has(state.storageClass) || (state.archiveStatus !== undefined && ARCHIVE_TIERS.has(state.archiveStatus));
+  const archived =
+    ARCHIVE_CLASSES.has(state.storageClass) ||
+    (state.archiveStatus !== undefined && ARCHIVE_TIERS.has(state.archiveStatus));
   if (!archived) return false;
   // A finished restore looks like: ongoing-request="false", expiry-date="..."
   return !(state.restore && /ongoing-request="false"/.test(state.restore));
 }
 
 function archivedDetail(state: ObjectState): string {
-  const where = state.archiveStatus && ARCHIVE_TIERS.has(state.archiveStatus) ? `${state.storageClass} ${state.archiveStatus}` : state.storageClass;
+  const where =
+    state.archiveStatus && ARCHIVE_TIERS.has(state.archiveStatus)
+      ? `${state.storageClass} ${state.archiveStatus}`
+      : state.storageClass;
   return `${where} object not restored: restore it first`;
 }
 
@@ -69,12 +75,18 @@ export function decide(state: ObjectState, target: ResolvedTarget, opts: DecideO
   const storageClassChange = opts.storageClass !== undefined && opts.storageClass !== state.storageClass;
   if (isAtTarget(state, target) && !storageClassChange) return { kind: 'already' };
   if (state.sseCustomerAlgorithm) {
-    return { kind: 'skip', reason: 'unsupported', detail: 'encrypted with a customer-provided key (SSE-C): cannot be read without it' };
+    return {
+      kind: 'skip',
+      reason: 'unsupported',
+      detail: 'encrypted with a customer-provided key (SSE-C): cannot be read without it',
+    };
   }
   const now = opts.now ?? new Date();
   // Never send PUT ?encryption to an endpoint not known to implement it, whatever the method.
   const inPlaceAllowed =
-    !storageClassChange && opts.updateInPlaceAvailable && (opts.method === 'UpdateObjectEncryption' || opts.method === 'Auto');
+    !storageClassChange &&
+    opts.updateInPlaceAvailable &&
+    (opts.method === 'UpdateObjectEncryption' || opts.method === 'Auto');
   // Before the archive check: UpdateObjectEncryption reads no data, so archived
   // objects are re-keyed where they are, without a restore.
   if (inPlaceAllowed && canUpdateInPlace(state, target, now)) return { kind: 'update-in-place' };
@@ -83,7 +95,8 @@ export function decide(state: ObjectState, target: ResolvedTarget, opts: DecideO
     return {
       kind: 'skip',
       reason: 'unsupported',
-      detail: 'method UpdateObjectEncryption: object is not eligible (unencrypted, DSSE, locked, or target is not SSE-KMS with a key ARN)',
+      detail:
+        'method UpdateObjectEncryption: object is not eligible (unencrypted, DSSE, locked, or target is not SSE-KMS with a key ARN)',
     };
   }
   return state.size > opts.multipartThreshold ? { kind: 'multipart-copy' } : { kind: 'copy' };

@@ -161,7 +161,11 @@ export function isTransient(err: unknown, maxAttempts: number): boolean {
 
 /** SDK attempts behind an error (1 when the SDK did not say). */
 export function attemptsOf(err: unknown): number {
-  return (typeof err === 'object' && err !== null ? (err as { $metadata?: { attempts?: number } }).$metadata?.attempts : undefined) ?? 1;
+  return (
+    (typeof err === 'object' && err !== null
+      ? (err as { $metadata?: { attempts?: number } }).$metadata?.attempts
+      : undefined) ?? 1
+  );
 }
 
 /** Jittered exponential backoff for another try: 1 s, 2 s, 4 s ... capped at 10 s. Resolves false when aborted. */

@@ -32,11 +32,19 @@ export function isSseCRefusal(err: unknown): boolean {
   return /server[\s-]?side[\s-]?encryption|customer|sse-?c/i.test(errorMessage(err));
 }
 
-export async function explainHeadError(s3: S3Client, bucket: string, key: string, headErr: unknown, signal?: AbortSignal): Promise<HeadErrorMeaning> {
+export async function explainHeadError(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  headErr: unknown,
+  signal?: AbortSignal,
+): Promise<HeadErrorMeaning> {
   if (isJobLevel(headErr)) return { kind: 'job', error: headErr };
   let getErr: unknown;
   try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }), { abortSignal: signal });
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }), {
+      abortSignal: signal,
+    });
     // One byte; read it so the connection is reused.
     await out.Body?.transformToByteArray().catch(() => undefined);
   } catch (err) {
@@ -46,7 +54,8 @@ export async function explainHeadError(s3: S3Client, bucket: string, key: string
     // The GET works where HEAD did not: not the object's encryption; keep HEAD's answer.
     return { kind: 'object', error: headErr };
   }
-  if (isSseCRefusal(getErr)) return { kind: 'sse-c', detail: `encrypted with a customer-provided key (SSE-C): ${errorMessage(getErr)}` };
+  if (isSseCRefusal(getErr))
+    return { kind: 'sse-c', detail: `encrypted with a customer-provided key (SSE-C): ${errorMessage(getErr)}` };
   if (isJobLevel(getErr)) return { kind: 'job', error: getErr };
   return { kind: 'object', error: getErr };
 }

@@ -108,7 +108,12 @@ export async function headObject(
  * No If-Match here: some servers answer a part HEAD with the part's ETag; a
  * change meanwhile is caught by the part copies' own condition.
  */
-export async function firstPartSize(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<number | undefined> {
+export async function firstPartSize(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
   const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, PartNumber: 1 }), { abortSignal: signal });
   return h.ContentLength;
 }

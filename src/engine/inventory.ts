@@ -60,9 +60,13 @@ export function s3InventorySource(s3: S3Client, signal?: AbortSignal): Inventory
         if (res.Body === undefined) throw new Error('empty body');
         return res.Body as Readable;
       } catch (err) {
-        throw new JobError('InventoryUnreadable', `reading inventory object s3://${bucket}/${key} failed: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-        });
+        throw new JobError(
+          'InventoryUnreadable',
+          `reading inventory object s3://${bucket}/${key} failed: ${err instanceof Error ? err.message : String(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
     },
   };
@@ -101,16 +105,26 @@ export async function readManifest(source: InventorySource, url: string): Promis
   const fileFormat = str(raw.fileFormat);
   const fileSchema = str(raw.fileSchema);
   if (!sourceBucket || !fileFormat || !fileSchema || !Array.isArray(raw.files)) {
-    throw new JobError('InvalidInventory', `inventory manifest ${url} lacks sourceBucket, fileFormat, fileSchema or files`);
+    throw new JobError(
+      'InvalidInventory',
+      `inventory manifest ${url} lacks sourceBucket, fileFormat, fileSchema or files`,
+    );
   }
   if (fileFormat.toUpperCase() !== 'CSV') {
-    throw new JobError('InvalidInventory', `inventory manifest ${url} has fileFormat ${fileFormat}: only CSV reports are supported`);
+    throw new JobError(
+      'InvalidInventory',
+      `inventory manifest ${url} has fileFormat ${fileFormat}: only CSV reports are supported`,
+    );
   }
   const files = (raw.files as unknown[]).map((f, i): InventoryFile => {
     const o = f as Record<string, unknown>;
     const k = str(o.key);
     if (!k) throw new JobError('InvalidInventory', `inventory manifest ${url}: files[${i}] has no key`);
-    return { key: k, ...(typeof o.size === 'number' ? { size: o.size } : {}), ...(str(o.MD5checksum) ? { MD5checksum: str(o.MD5checksum) } : {}) };
+    return {
+      key: k,
+      ...(typeof o.size === 'number' ? { size: o.size } : {}),
+      ...(str(o.MD5checksum) ? { MD5checksum: str(o.MD5checksum) } : {}),
+    };
   });
   const dest = str(raw.destinationBucket);
   const created = Number(str(raw.creationTimestamp) ?? raw.creationTimestamp);
@@ -171,7 +185,11 @@ export async function* inventoryKeys(
   const col = (name: string): number => manifest.fileSchema.findIndex((c) => c.toLowerCase() === name.toLowerCase());
   const iBucket = col('Bucket');
   const iKey = col('Key');
-  if (iBucket < 0 || iKey < 0) throw new JobError('InvalidInventory', `inventory fileSchema "${manifest.fileSchema.join(', ')}" lacks Bucket or Key`);
+  if (iBucket < 0 || iKey < 0)
+    throw new JobError(
+      'InvalidInventory',
+      `inventory fileSchema "${manifest.fileSchema.join(', ')}" lacks Bucket or Key`,
+    );
   const iSize = col('Size');
   const iEnc = col('EncryptionStatus');
   const iBucketKey = col('BucketKeyStatus');
@@ -203,7 +221,10 @@ export async function* inventoryKeys(
         try {
           row = parseCsvLine(line);
         } catch (err) {
-          throw new JobError('InvalidInventory', `${where} line ${n}: ${err instanceof Error ? err.message : String(err)}`);
+          throw new JobError(
+            'InvalidInventory',
+            `${where} line ${n}: ${err instanceof Error ? err.message : String(err)}`,
+          );
         }
         if (row[iBucket] !== opts.bucket) continue;
         if (iDeleteMarker >= 0 && row[iDeleteMarker] === 'true') continue;
@@ -221,13 +242,20 @@ export async function* inventoryKeys(
       }
     } catch (err) {
       if (err instanceof JobError) throw err;
-      throw new JobError('InventoryUnreadable', `reading ${where} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new JobError(
+        'InventoryUnreadable',
+        `reading ${where} failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     } finally {
       lines.close();
       body.destroy();
     }
     if (file.MD5checksum && md5.digest('hex') !== file.MD5checksum.toLowerCase()) {
-      throw new JobError('InvalidInventory', `${where} does not match the manifest's MD5 ${file.MD5checksum}: incomplete or changed file`);
+      throw new JobError(
+        'InvalidInventory',
+        `${where} does not match the manifest's MD5 ${file.MD5checksum}: incomplete or changed file`,
+      );
     }
   }
 }

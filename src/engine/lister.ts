@@ -2,7 +2,15 @@
 // caller pulls, so memory holds one page however many objects there are.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
-import { backoff, errorCode, errorMessage, isTransient, JobError, TransientError, TRANSIENT_RETRY_MS } from './errors.js';
+import {
+  backoff,
+  errorCode,
+  errorMessage,
+  isTransient,
+  JobError,
+  TransientError,
+  TRANSIENT_RETRY_MS,
+} from './errors.js';
 
 export interface ListedObject {
   key: string;
@@ -70,9 +78,13 @@ export async function* listObjects(
         );
       }
       if (first) {
-        throw new TransientError('ListFailed', `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`, {
-          cause: err,
-        });
+        throw new TransientError(
+          'ListFailed',
+          `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
       throw err;
     }

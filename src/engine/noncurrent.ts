@@ -20,7 +20,12 @@ export async function countNoncurrent(
     let page;
     try {
       page = await s3.send(
-        new ListObjectVersionsCommand({ Bucket: opts.bucket, Prefix: opts.prefix || undefined, KeyMarker: keyMarker, VersionIdMarker: versionMarker }),
+        new ListObjectVersionsCommand({
+          Bucket: opts.bucket,
+          Prefix: opts.prefix || undefined,
+          KeyMarker: keyMarker,
+          VersionIdMarker: versionMarker,
+        }),
         { abortSignal: opts.signal },
       );
     } catch (err) {
@@ -38,7 +43,9 @@ export async function countNoncurrent(
     if (!page.IsTruncated) return count;
     // Without a marker the next request would ask for the first page again, forever.
     if (!page.NextKeyMarker) {
-      throw new Error(`ListObjectVersions on bucket "${opts.bucket}" answered a truncated page without NextKeyMarker (after key marker "${keyMarker ?? ''}")`);
+      throw new Error(
+        `ListObjectVersions on bucket "${opts.bucket}" answered a truncated page without NextKeyMarker (after key marker "${keyMarker ?? ''}")`,
+      );
     }
     keyMarker = page.NextKeyMarker;
     versionMarker = page.NextVersionIdMarker;

@@ -74,9 +74,12 @@ export class ObjectLockReader {
     if (!state.objectLockMode) {
       this.count('GetObjectRetention');
       try {
-        const out = await this.s3.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: state.key, VersionId: versionId }), {
-          abortSignal: signal,
-        });
+        const out = await this.s3.send(
+          new GetObjectRetentionCommand({ Bucket: this.bucket, Key: state.key, VersionId: versionId }),
+          {
+            abortSignal: signal,
+          },
+        );
         if (out.Retention?.Mode) state.objectLockMode = out.Retention.Mode;
         if (out.Retention?.RetainUntilDate) state.objectLockRetainUntilDate = out.Retention.RetainUntilDate;
       } catch (err) {
@@ -97,9 +100,12 @@ export class ObjectLockReader {
     if (!state.objectLockLegalHold) {
       this.count('GetObjectLegalHold');
       try {
-        const out = await this.s3.send(new GetObjectLegalHoldCommand({ Bucket: this.bucket, Key: state.key, VersionId: versionId }), {
-          abortSignal: signal,
-        });
+        const out = await this.s3.send(
+          new GetObjectLegalHoldCommand({ Bucket: this.bucket, Key: state.key, VersionId: versionId }),
+          {
+            abortSignal: signal,
+          },
+        );
         if (out.LegalHold?.Status) state.objectLockLegalHold = out.LegalHold.Status;
       } catch (err) {
         if (bucketHasNoLock(err)) {

@@ -55,13 +55,24 @@ export interface SegmentUpload {
   manifest: string;
 }
 
-async function putNew(s3: S3Client, bucket: string, key: string, body: () => { Body: Buffer | ReturnType<typeof createReadStream>; ContentLength: number }, contentType: string): Promise<boolean> {
+async function putNew(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: () => { Body: Buffer | ReturnType<typeof createReadStream>; ContentLength: number },
+  contentType: string,
+): Promise<boolean> {
   try {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, ...body(), ContentType: contentType, IfNoneMatch: '*' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, ...body(), ContentType: contentType, IfNoneMatch: '*' }),
+    );
     return true;
   } catch (err) {
     if (isPreconditionFailed(err)) return false;
-    throw new Error(`report: PutObject s3://${bucket}/${key} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `report: PutObject s3://${bucket}/${key} failed: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -79,15 +90,28 @@ export async function uploadSegment(
   let n = previous.length + 1;
   const size = statSync(opts.localPath).size;
   for (let taken = 0; ; taken++, n++) {
-    if (taken >= MAX_TAKEN) throw new Error(`report: ${MAX_TAKEN} part keys after ${partKey(dest.key, previous.length + 1)} exist already; choose another spec.report.destination`);
+    if (taken >= MAX_TAKEN)
+      throw new Error(
+        `report: ${MAX_TAKEN} part keys after ${partKey(dest.key, previous.length + 1)} exist already; choose another spec.report.destination`,
+      );
     const key = partKey(dest.key, n);
-    if (await putNew(s3, dest.bucket, key, () => ({ Body: createReadStream(opts.localPath), ContentLength: size }), opts.contentType)) break;
+    if (
+      await putNew(
+        s3,
+        dest.bucket,
+        key,
+        () => ({ Body: createReadStream(opts.localPath), ContentLength: size }),
+        opts.contentType,
+      )
+    )
+      break;
   }
   const parts = [...previous, `s3://${dest.bucket}/${partKey(dest.key, n)}`];
   const manifest: Manifest = { job: opts.job, parts, writtenAt: new Date().toISOString() };
   const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
   for (let taken = 0; ; taken++, n++) {
-    if (taken >= MAX_TAKEN) throw new Error(`report: ${MAX_TAKEN} manifest keys after ${manifestKey(dest.key, parts.length)} exist already`);
+    if (taken >= MAX_TAKEN)
+      throw new Error(`report: ${MAX_TAKEN} manifest keys after ${manifestKey(dest.key, parts.length)} exist already`);
     const key = manifestKey(dest.key, n);
     if (await putNew(s3, dest.bucket, key, () => ({ Body: body, ContentLength: body.length }), 'application/json')) {
       return { parts, manifest: `s3://${dest.bucket}/${key}` };

@@ -80,7 +80,9 @@ export class ReportWriter {
     if (!this.opts.all && outcome.kind !== 'failed' && outcome.kind !== 'skipped') return;
     const row = toRow(key, outcome);
     this.rows++;
-    this.out.write(this.format === 'csv' ? `${COLUMNS.map((c) => csvField(row[c])).join(',')}\n` : `${JSON.stringify(row)}\n`);
+    this.out.write(
+      this.format === 'csv' ? `${COLUMNS.map((c) => csvField(row[c])).join(',')}\n` : `${JSON.stringify(row)}\n`,
+    );
   }
 
   /** Flushes the local file without uploading it (the operator uploads it as one part of the job's report). */
@@ -130,6 +132,7 @@ export class ReportWriter {
 
   /** Removes the temporary directory the file was written in (never a path the user chose). */
   removeTemp(): void {
-    if (this.tempDir && dirname(this.localPath) === this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+    if (this.tempDir && dirname(this.localPath) === this.tempDir)
+      rmSync(this.tempDir, { recursive: true, force: true });
   }
 }

@@ -1,12 +1,23 @@
 // One engine run: list the objects under the prefix, bring each to the target
 // encryption with bounded concurrency, and report progress with a checkpoint
 // that is safe to resume from.
-import { GetBucketOwnershipControlsCommand, GetBucketVersioningCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetBucketOwnershipControlsCommand,
+  GetBucketVersioningCommand,
+  HeadBucketCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
 import { createClients, DEFAULT_MAX_ATTEMPTS, type Clients, type RequestObserver } from './clients.js';
-import { copyInPlace, multipartCopyInPlace, retentionExpired, updateEncryptionInPlace, type WrittenEncryption } from './copy.js';
+import {
+  copyInPlace,
+  multipartCopyInPlace,
+  retentionExpired,
+  updateEncryptionInPlace,
+  type WrittenEncryption,
+} from './copy.js';
 import { decide, isAtTarget } from './decide.js';
 import {
   attemptsOf,
@@ -75,7 +86,11 @@ type AclMode = 'preserve' | 'skip';
 
 /** An object whose work a stop cut short: it stays above the checkpoint for a resumed run. */
 function abandonedByStop(outcome: Outcome | undefined, signal: AbortSignal): boolean {
-  return signal.aborted && outcome?.kind === 'failed' && (outcome.failure.code === 'AbortError' || outcome.failure.code === 'Stopped');
+  return (
+    signal.aborted &&
+    outcome?.kind === 'failed' &&
+    (outcome.failure.code === 'AbortError' || outcome.failure.code === 'Stopped')
+  );
 }
 
 class Run {
@@ -107,7 +122,8 @@ class Run {
     private readonly clients: Clients,
     private readonly opts: RunOptions,
   ) {
-    this.updateInPlaceAvailable = plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
+    this.updateInPlaceAvailable =
+      plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
     // Reports get outcomes as the checkpoint passes them, like the saved counters: the
     // report of a stopped run and of its resumed run together name every key once.
     this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => {
@@ -181,9 +197,13 @@ class Run {
       if (status === 403) {
         throw new JobError('AccessDenied', `access to bucket "${bucket}" was denied (HeadBucket 403)`, { cause: err });
       }
-      throw new TransientError('S3Unreachable', `HeadBucket "${bucket}" failed: ${errorCode(err)}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw new TransientError(
+        'S3Unreachable',
+        `HeadBucket "${bucket}" failed: ${errorCode(err)}: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     try {
       const v = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
@@ -347,7 +367,10 @@ class Run {
     // Tries through transient errors: since when, how many, and whether a write of
     // ours may have landed (its answer was lost), so that finding the object at the
     // target afterwards counts as encrypted by this run, not as already encrypted.
-    retry: { since: number; round: number; wrote?: 'copy' | 'multipart-copy' | 'update-in-place' } = { since: performance.now(), round: 0 },
+    retry: { since: number; round: number; wrote?: 'copy' | 'multipart-copy' | 'update-in-place' } = {
+      since: performance.now(),
+      round: 0,
+    },
   ): Promise<Outcome | undefined> {
     const { bucket } = this.plan;
     const lockReader = (this.lockReader ??= new ObjectLockReader(s3, bucket, (op) => this.count(op)));
@@ -384,7 +407,9 @@ class Run {
           ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
         });
         if (action.kind === 'already') {
-          return retry.wrote ? { kind: 'encrypted', method: retry.wrote, bytes: state.size } : { kind: 'alreadyEncrypted' };
+          return retry.wrote
+            ? { kind: 'encrypted', method: retry.wrote, bytes: state.size }
+            : { kind: 'alreadyEncrypted' };
         }
         if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
         // Only a copy rewrites the metadata; an object already at the target, or changed in place, keeps it.
@@ -440,7 +465,8 @@ class Run {
             } else {
               this.count('MultipartCopy');
               operation = 'HeadObject';
-              const sourcePartSize = state.partsCount && state.partsCount > 1 ? await firstPartSize(s3, bucket, listed.key) : undefined;
+              const sourcePartSize =
+                state.partsCount && state.partsCount > 1 ? await firstPartSize(s3, bucket, listed.key) : undefined;
               operation = 'UploadPartCopy';
               result = await multipartCopyInPlace(s3, state, {
                 ...common,
@@ -463,7 +489,11 @@ class Run {
             lastMissing = state.etag;
             continue;
           }
-          if (action.kind === 'update-in-place' && (this.plan.method ?? 'Auto') === 'Auto' && (isAccessDenied(err) || isNotImplemented(err))) {
+          if (
+            action.kind === 'update-in-place' &&
+            (this.plan.method ?? 'Auto') === 'Auto' &&
+            (isAccessDenied(err) || isNotImplemented(err))
+          ) {
             // Refused (a key of another account, a partition or server without the API): copy this object instead.
             retry.wrote = wroteBefore;
             uoeRefused = `UpdateObjectEncryption refused (${errorCode(err)}: ${errorMessage(err)}), copied instead`;
@@ -487,16 +517,32 @@ class Run {
         const notes = [
           ...(uoeRefused ? [uoeRefused] : []),
           ...(action.kind !== 'update-in-place' && retentionExpired(state, now)
-            ? [`object-lock retention (${state.objectLockMode ?? 'mode unknown'}) expired on ${state.objectLockRetainUntilDate?.toISOString() ?? '?'}: not carried over`]
+            ? [
+                `object-lock retention (${state.objectLockMode ?? 'mode unknown'}) expired on ${state.objectLockRetainUntilDate?.toISOString() ?? '?'}: not carried over`,
+              ]
             : []),
         ];
-        return { kind: 'encrypted', method: action.kind, bytes: state.size, ...(notes.length > 0 ? { detail: notes.join('; ') } : {}) };
+        return {
+          kind: 'encrypted',
+          method: action.kind,
+          bytes: state.size,
+          ...(notes.length > 0 ? { detail: notes.join('; ') } : {}),
+        };
       }
-      return this.failure(listed.key, operation, 'ObjectKeptChanging', `changed during each of ${MAX_INSPECTIONS} attempts`);
+      return this.failure(
+        listed.key,
+        operation,
+        'ObjectKeptChanging',
+        `changed during each of ${MAX_INSPECTIONS} attempts`,
+      );
     } catch (err) {
       const code = errorCode(err);
       // An outage or throttling that outlasted the SDK's retries: wait, then look at the object again.
-      if (!this.fatal && isTransient(err, DEFAULT_MAX_ATTEMPTS) && performance.now() - retry.since < TRANSIENT_RETRY_MS) {
+      if (
+        !this.fatal &&
+        isTransient(err, DEFAULT_MAX_ATTEMPTS) &&
+        performance.now() - retry.since < TRANSIENT_RETRY_MS
+      ) {
         if (!(await backoff(retry.round++, signal))) return undefined;
         return this.processObject(s3, listed, signal, retry);
       }
@@ -505,10 +551,18 @@ class Run {
         // target key alike: only a failing target key ends the job.
         const targetProblem = await this.checkTargetKey();
         if (targetProblem) {
-          this.fail(new JobError(targetProblem.reason, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}; ${targetProblem.message}`));
+          this.fail(
+            new JobError(
+              targetProblem.reason,
+              `${operation} ${listed.key}: ${code}: ${errorMessage(err)}; ${targetProblem.message}`,
+            ),
+          );
           return this.failure(listed.key, operation, code, errorMessage(err));
         }
-        const source = state?.sse === 'aws:kms' || state?.sse === 'aws:kms:dsse' ? ` (the object is encrypted under ${state.kmsKeyId ?? 'a KMS key'})` : '';
+        const source =
+          state?.sse === 'aws:kms' || state?.sse === 'aws:kms:dsse'
+            ? ` (the object is encrypted under ${state.kmsKeyId ?? 'a KMS key'})`
+            : '';
         return this.failure(
           listed.key,
           operation,
@@ -559,21 +613,41 @@ class Run {
    * 'changed': UpdateObjectEncryption re-keyed the inspected version, but
    * another one is current now.
    */
-  private async verify(s3: S3Client, inspected: ObjectState, method: string, written: WrittenEncryption): Promise<{ changed: true } | string | undefined> {
+  private async verify(
+    s3: S3Client,
+    inspected: ObjectState,
+    method: string,
+    written: WrittenEncryption,
+  ): Promise<{ changed: true } | string | undefined> {
     const key = inspected.key;
     let seen: { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } = written;
     const kmsTarget = this.target.type !== 'AES256';
     // A job that names no bucket key keeps the object's; compared only where the server reported it.
-    const bucketKey = this.target.bucketKeyEnabled ?? (kmsTarget && inspected.bucketKeyEnabled === true ? true : undefined);
+    const bucketKey =
+      this.target.bucketKeyEnabled ?? (kmsTarget && inspected.bucketKeyEnabled === true ? true : undefined);
     const responseSays = written.sse !== undefined && (!kmsTarget || written.kmsKeyId !== undefined);
-    if (method === 'update-in-place' || !responseSays || (bucketKey !== undefined && written.bucketKeyEnabled === undefined)) {
+    if (
+      method === 'update-in-place' ||
+      !responseSays ||
+      (bucketKey !== undefined && written.bucketKeyEnabled === undefined)
+    ) {
       this.count('HeadObject');
       const h = await headObject(s3, this.plan.bucket, key);
-      if (method === 'update-in-place' && (h.etag !== inspected.etag || (h.versionId ?? '') !== (inspected.versionId ?? ''))) return { changed: true };
+      if (
+        method === 'update-in-place' &&
+        (h.etag !== inspected.etag || (h.versionId ?? '') !== (inspected.versionId ?? ''))
+      )
+        return { changed: true };
       seen = h;
     }
     // The AWS managed key (no key named) could not be resolved before the first write: accept what S3 used, and remember it.
-    if (kmsTarget && !this.target.kmsKeyArn && !this.target.kmsKeyId && seen.sse === this.target.type && seen.kmsKeyId) {
+    if (
+      kmsTarget &&
+      !this.target.kmsKeyArn &&
+      !this.target.kmsKeyId &&
+      seen.sse === this.target.type &&
+      seen.kmsKeyId
+    ) {
       this.target = { ...this.target, kmsKeyArn: seen.kmsKeyId };
     }
     const state = { key, size: 0, etag: '', storageClass: 'STANDARD', metadata: {}, ...seen } as ObjectState;
@@ -612,7 +686,9 @@ class Run {
         onRequest: () => this.count('ListObjectVersions'),
       });
     } catch (err) {
-      this.warnings.push(`noncurrent versions were not counted: ListObjectVersions on bucket "${this.plan.bucket}": ${errorCode(err)}: ${errorMessage(err)}`);
+      this.warnings.push(
+        `noncurrent versions were not counted: ListObjectVersions on bucket "${this.plan.bucket}": ${errorCode(err)}: ${errorMessage(err)}`,
+      );
       return undefined;
     }
   }

@@ -57,7 +57,11 @@ export function inRange(key: string, shard: Pick<Shard, 'startAfter' | 'endAt'>)
  * n shards come back when the sample has too few distinct keys to cut on.
  * `startAfter` is where the first shard starts (the job's own lower bound).
  */
-export function planShards(sample: readonly (string | WeightedKey)[], n: number, opts: { startAfter?: string } = {}): Shard[] {
+export function planShards(
+  sample: readonly (string | WeightedKey)[],
+  n: number,
+  opts: { startAfter?: string } = {},
+): Shard[] {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`shard count must be a positive integer, got ${n}`);
   const lower = opts.startAfter ?? '';
   const items = sample
@@ -201,7 +205,10 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
   let left = opts.maxRequests;
   let requests = 0;
 
-  const list = async (prefix: string, o: { delimiter?: boolean; startAfter?: string; token?: string }): Promise<Page> => {
+  const list = async (
+    prefix: string,
+    o: { delimiter?: boolean; startAfter?: string; token?: string },
+  ): Promise<Page> => {
     left--;
     requests++;
     let page;
@@ -218,9 +225,12 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
         { abortSignal: opts.signal },
       );
     } catch (err) {
-      throw new Error(`sampling bucket "${opts.bucket}" prefix "${prefix}": ListObjectsV2 failed: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      throw new Error(
+        `sampling bucket "${opts.bucket}" prefix "${prefix}": ListObjectsV2 failed: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     const decode = (v: string): string => (page.EncodingType === 'url' ? decodeS3Url(v) : v);
     return {
@@ -287,7 +297,7 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
     const exact: string[] = [];
     const large: Large[] = [];
     let open = false;
-    for (let page = first; ; ) {
+    for (let page = first; ;) {
       const groups = new Map<string, string[]>();
       for (const key of page.keys) {
         // The key equal to the prefix itself has no next character: its own group, always complete.
@@ -330,7 +340,7 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
     const direct: string[] = [...first.keys];
     const subs: string[] = [...first.prefixes];
     let open = false;
-    for (let page = first; page.truncated && page.token; ) {
+    for (let page = first; page.truncated && page.token;) {
       if (left <= 0) {
         open = true;
         break;

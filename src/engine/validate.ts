@@ -19,7 +19,10 @@ export function validatePlan(plan: Plan): void {
   if (plan.target.kmsKeyId && plan.target.type === 'AES256') {
     bad('encryption.kmsKeyId', 'is only allowed with aws:kms or aws:kms:dsse');
   }
-  if (plan.concurrency !== undefined && (!Number.isInteger(plan.concurrency) || plan.concurrency < 1 || plan.concurrency > 1024)) {
+  if (
+    plan.concurrency !== undefined &&
+    (!Number.isInteger(plan.concurrency) || plan.concurrency < 1 || plan.concurrency > 1024)
+  ) {
     bad('concurrency', 'must be an integer from 1 to 1024');
   }
   if (plan.maxObjects !== undefined && (!Number.isInteger(plan.maxObjects) || plan.maxObjects < 1)) {
@@ -31,13 +34,22 @@ export function validatePlan(plan: Plan): void {
   if (plan.multipartThreshold !== undefined && !(plan.multipartThreshold >= 0)) {
     bad('multipartThreshold', 'must be zero or more bytes');
   }
-  if (plan.method === 'UpdateObjectEncryption' && !(plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint))) {
+  if (
+    plan.method === 'UpdateObjectEncryption' &&
+    !(plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint))
+  ) {
     // Some S3-compatible servers take PUT ?encryption for a plain PUT and would
     // overwrite the object with an empty body: never send it unless told it is safe.
     bad('method', 'UpdateObjectEncryption on a custom endpoint needs the endpoint to be declared as supporting it');
   }
-  if (plan.connection.roleArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(plan.connection.roleArn)) {
-    bad('connection.roleArn', `"${plan.connection.roleArn}" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)`);
+  if (
+    plan.connection.roleArn !== undefined &&
+    !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(plan.connection.roleArn)
+  ) {
+    bad(
+      'connection.roleArn',
+      `"${plan.connection.roleArn}" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)`,
+    );
   }
   for (const [field, url] of [
     ['connection.endpoint', plan.connection.endpoint],
@@ -63,4 +75,3 @@ export function isAwsEndpoint(endpoint: string | undefined): boolean {
     return false;
   }
 }
-

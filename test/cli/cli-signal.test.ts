@@ -6,7 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { createBucket, putObjects, ROOT, s3Client, sleep, waitUntil } from '../harness/context.js';
@@ -45,8 +51,17 @@ function cli(args: string[]): { child: ChildProcess; done: Promise<Run> } {
   return { child, done };
 }
 
-const conn = (): string[] => ['--endpoint-url', proxy.url, '--kms-endpoint-url', info.kmsEndpoint, '--region', info.region, '--force-path-style'];
-const requestsFor = (bucket: string, operation: string): number => proxy.requests.filter((r) => r.bucket === bucket && r.operation === operation).length;
+const conn = (): string[] => [
+  '--endpoint-url',
+  proxy.url,
+  '--kms-endpoint-url',
+  info.kmsEndpoint,
+  '--region',
+  info.region,
+  '--force-path-style',
+];
+const requestsFor = (bucket: string, operation: string): number =>
+  proxy.requests.filter((r) => r.bucket === bucket && r.operation === operation).length;
 
 beforeAll(async () => {
   s3 = s3Client(info);
@@ -67,8 +82,22 @@ describe('s3-encrypt stopped by a signal (SeaweedFS through the fault proxy)', (
       // Every HEAD takes 100 ms: the run lasts several seconds, the signal comes in the middle.
       proxy.setRule((r) => (r.bucket === bucket && r.operation === 'HeadObject' ? { delayMs: 100 } : undefined));
       const resume = join(dir, `${bucket}.json`);
-      const run = cli([`s3://${bucket}/`, '--sse', 'AES256', '--concurrency', '2', '--resume', resume, '--json', ...conn()]);
-      await waitUntil('the run to start working', () => (requestsFor(bucket, 'CopyObject') >= 5 ? true : undefined), 60_000);
+      const run = cli([
+        `s3://${bucket}/`,
+        '--sse',
+        'AES256',
+        '--concurrency',
+        '2',
+        '--resume',
+        resume,
+        '--json',
+        ...conn(),
+      ]);
+      await waitUntil(
+        'the run to start working',
+        () => (requestsFor(bucket, 'CopyObject') >= 5 ? true : undefined),
+        60_000,
+      );
       run.child.kill(signal);
       const stopped = await run.done;
       proxy.setRule(undefined);
@@ -79,7 +108,10 @@ describe('s3-encrypt stopped by a signal (SeaweedFS through the fault proxy)', (
 
       const again = await cli([`s3://${bucket}/`, '--sse', 'AES256', '--resume', resume, '--json', ...conn()]).done;
       expect(again.code, again.stderr).toBe(0);
-      const final = JSON.parse(again.stdout) as { status: string; counters: { scanned: number; encrypted: number; alreadyEncrypted: number } };
+      const final = JSON.parse(again.stdout) as {
+        status: string;
+        counters: { scanned: number; encrypted: number; alreadyEncrypted: number };
+      };
       expect(final.status).toBe('Complete');
       // Counted once each: the resume file's counters cover the keys up to its checkpoint only.
       expect(final.counters.scanned).toBe(keys.length);
@@ -98,15 +130,33 @@ describe('s3-encrypt stopped by a signal (SeaweedFS through the fault proxy)', (
     const held = new Promise<void>((r) => (release = r));
     proxy.setRule((r) => (r.bucket === bucket && r.operation === 'UploadPartCopy' ? { hold: held } : undefined));
     const resume = join(dir, `${bucket}.json`);
-    const args = [`s3://${bucket}/`, '--sse', 'AES256', '--multipart-threshold', '8MiB', '--multipart-chunksize', '5MiB', '--resume', resume, '--json', ...conn()];
+    const args = [
+      `s3://${bucket}/`,
+      '--sse',
+      'AES256',
+      '--multipart-threshold',
+      '8MiB',
+      '--multipart-chunksize',
+      '5MiB',
+      '--resume',
+      resume,
+      '--json',
+      ...conn(),
+    ];
     const first = cli(args);
-    await waitUntil('the first part copy', () => (requestsFor(bucket, 'UploadPartCopy') > 0 ? true : undefined), 60_000);
+    await waitUntil(
+      'the first part copy',
+      () => (requestsFor(bucket, 'UploadPartCopy') > 0 ? true : undefined),
+      60_000,
+    );
     first.child.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.signal).toBe('SIGKILL');
     release();
     proxy.setRule(undefined);
-    const recorded = (JSON.parse(readFileSync(resume, 'utf8')) as { openUploads?: { key: string; uploadId: string }[] }).openUploads ?? [];
+    const recorded =
+      (JSON.parse(readFileSync(resume, 'utf8')) as { openUploads?: { key: string; uploadId: string }[] }).openUploads ??
+      [];
     expect(recorded).toHaveLength(1);
     expect(recorded[0]?.key).toBe('big');
     const before = (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
@@ -114,7 +164,11 @@ describe('s3-encrypt stopped by a signal (SeaweedFS through the fault proxy)', (
 
     const again = await cli(args).done;
     expect(again.code, again.stderr).toBe(0);
-    const summary = JSON.parse(again.stdout) as { status: string; abortedUploads?: number; counters: { scanned: number; failed: number } };
+    const summary = JSON.parse(again.stdout) as {
+      status: string;
+      abortedUploads?: number;
+      counters: { scanned: number; failed: number };
+    };
     expect(summary.status).toBe('Complete');
     expect(summary.abortedUploads).toBe(1);
     expect(summary.counters).toMatchObject({ scanned: 3, failed: 0 });

@@ -36,7 +36,15 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
-const conn = (): string[] => ['--endpoint-url', info.s3Endpoint, '--kms-endpoint-url', info.kmsEndpoint, '--region', info.region, '--force-path-style'];
+const conn = (): string[] => [
+  '--endpoint-url',
+  info.s3Endpoint,
+  '--kms-endpoint-url',
+  info.kmsEndpoint,
+  '--region',
+  info.region,
+  '--force-path-style',
+];
 
 beforeAll(() => {
   s3 = s3Client(info);
@@ -48,14 +56,30 @@ describe('s3-encrypt CLI', () => {
   it('encrypts a prefix, prints a JSON summary and exits 0', async () => {
     const bucket = await createBucket(s3, 'cli');
     await putObjects(s3, bucket, ['logs/a', 'logs/b', 'logs/c', 'other/d']);
-    const run = await cli([`s3://${bucket}/logs/`, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-a', ...conn()]);
+    const run = await cli([
+      `s3://${bucket}/logs/`,
+      '--sse',
+      'aws:kms',
+      '--sse-kms-key-id',
+      'alias/test-key-a',
+      ...conn(),
+    ]);
     expect(run.code, run.stderr).toBe(0);
-    const summary = JSON.parse(run.stdout) as { status: string; counters: Record<string, number>; kmsKeyArn: string; objectsPerSecond: number };
+    const summary = JSON.parse(run.stdout) as {
+      status: string;
+      counters: Record<string, number>;
+      kmsKeyArn: string;
+      objectsPerSecond: number;
+    };
     expect(summary.status).toBe('Complete');
     expect(summary.counters).toMatchObject({ scanned: 3, encrypted: 3, failed: 0 });
     expect(summary.kmsKeyArn).toBe(keyOf(info, 'alias/test-key-a').arn);
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'logs/b' }))).ServerSideEncryption).toBe('aws:kms');
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'other/d' }))).ServerSideEncryption).toBeUndefined();
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'logs/b' }))).ServerSideEncryption).toBe(
+      'aws:kms',
+    );
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'other/d' }))).ServerSideEncryption,
+    ).toBeUndefined();
   });
 
   it('--dryrun changes nothing and reports what would change and its cost', async () => {
@@ -63,7 +87,10 @@ describe('s3-encrypt CLI', () => {
     await putObjects(s3, bucket, ['a', 'b']);
     const run = await cli([`s3://${bucket}`, '--sse', 'AES256', '--dryrun', '--json', ...conn()]);
     expect(run.code, run.stderr).toBe(0);
-    const summary = JSON.parse(run.stdout) as { wouldEncrypt: { objects: number }; estimate: { requests: { copy: number }; usd: number } };
+    const summary = JSON.parse(run.stdout) as {
+      wouldEncrypt: { objects: number };
+      estimate: { requests: { copy: number }; usd: number };
+    };
     expect(summary.wouldEncrypt.objects).toBe(2);
     expect(summary.estimate.requests.copy).toBe(2);
     expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'a' }))).ServerSideEncryption).toBeUndefined();
@@ -80,7 +107,14 @@ describe('s3-encrypt CLI', () => {
     expect(noBucket.code).toBe(2);
     expect(noBucket.stderr).toMatch(/no-such-bucket-s3eo.*does not exist/);
     const bucket = await createBucket(s3, 'clikey');
-    const badKey = await cli([`s3://${bucket}`, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-disabled', ...conn()]);
+    const badKey = await cli([
+      `s3://${bucket}`,
+      '--sse',
+      'aws:kms',
+      '--sse-kms-key-id',
+      'alias/test-key-disabled',
+      ...conn(),
+    ]);
     expect(badKey.code).toBe(2);
     expect(JSON.parse(badKey.stdout)).toMatchObject({ status: 'Failed', reason: 'KMSKeyDisabled' });
   });
@@ -90,9 +124,21 @@ describe('s3-encrypt CLI', () => {
     // the engine's verification catches it (server-gaps.ts: seaweedfs-inplace-kms-rekey-is-noop).
     const bucket = await createBucket(s3, 'clifail');
     await putObjects(s3, bucket, ['ok/1', 'ok/2']);
-    await putObjects(s3, bucket, ['rekey'], { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyOf(info, 'alias/test-key-b').arn });
+    await putObjects(s3, bucket, ['rekey'], {
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: keyOf(info, 'alias/test-key-b').arn,
+    });
     const report = join(dir, 'report.csv');
-    const run = await cli([`s3://${bucket}`, '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-a', '--report', report, ...conn()]);
+    const run = await cli([
+      `s3://${bucket}`,
+      '--sse',
+      'aws:kms',
+      '--sse-kms-key-id',
+      'alias/test-key-a',
+      '--report',
+      report,
+      ...conn(),
+    ]);
     expect(run.code, run.stderr).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({ counters: { scanned: 3, encrypted: 2, failed: 1 } });
     const lines = readFileSync(report, 'utf8').trim().split('\n');
@@ -107,17 +153,43 @@ describe('s3-encrypt CLI', () => {
     await putObjects(s3, bucket, keys);
     const cp = join(dir, 'cp.json');
     // A checkpoint as an interrupted run leaves it: the first 10 keys finished.
-    writeFileSync(cp, JSON.stringify({ bucket, prefix: '', startAfter: keys[9], counters: { scanned: 10, encrypted: 10, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 100 }, updatedAt: new Date().toISOString() }));
+    writeFileSync(
+      cp,
+      JSON.stringify({
+        bucket,
+        prefix: '',
+        startAfter: keys[9],
+        counters: { scanned: 10, encrypted: 10, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 100 },
+        updatedAt: new Date().toISOString(),
+      }),
+    );
     const report = join(dir, 'all.jsonl');
-    const run = await cli([`s3://${bucket}`, '--sse', 'AES256', '--resume', cp, '--report', report, '--report-all', ...conn()]);
+    const run = await cli([
+      `s3://${bucket}`,
+      '--sse',
+      'AES256',
+      '--resume',
+      cp,
+      '--report',
+      report,
+      '--report-all',
+      ...conn(),
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout) as { counters: Record<string, number>; checkpoint: string };
     expect(summary.counters).toMatchObject({ scanned: 20, encrypted: 20 });
     expect(summary.checkpoint).toBe(keys[19]);
     // Only the 10 after the checkpoint were touched.
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[0]! }))).ServerSideEncryption).toBeUndefined();
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[10]! }))).ServerSideEncryption).toBe('AES256');
-    const rows = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; outcome: string });
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[0]! }))).ServerSideEncryption,
+    ).toBeUndefined();
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[10]! }))).ServerSideEncryption).toBe(
+      'AES256',
+    );
+    const rows = readFileSync(report, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; outcome: string });
     expect(rows.map((r) => r.key)).toEqual(keys.slice(10));
     expect(new Set(rows.map((r) => r.outcome))).toEqual(new Set(['encrypted']));
     expect(existsSync(cp)).toBe(true);
@@ -131,9 +203,20 @@ describe('s3-encrypt CLI', () => {
   it('writes a report to S3', async () => {
     const bucket = await createBucket(s3, 'clireport');
     await putObjects(s3, bucket, ['x/1']);
-    const run = await cli([`s3://${bucket}/x/`, '--sse', 'AES256', '--report', `s3://${bucket}/reports/run.jsonl`, '--report-all', ...conn()]);
+    const run = await cli([
+      `s3://${bucket}/x/`,
+      '--sse',
+      'AES256',
+      '--report',
+      `s3://${bucket}/reports/run.jsonl`,
+      '--report-all',
+      ...conn(),
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.jsonl' }));
-    expect(JSON.parse((await got.Body!.transformToString()).trim())).toMatchObject({ key: 'x/1', outcome: 'encrypted' });
+    expect(JSON.parse((await got.Body!.transformToString()).trim())).toMatchObject({
+      key: 'x/1',
+      outcome: 'encrypted',
+    });
   });
 });

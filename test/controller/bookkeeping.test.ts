@@ -46,9 +46,23 @@ describe('counting noncurrent versions is denied (operator, SeaweedFS through th
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'first' }));
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'second' }));
     }
-    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'ListObjectVersions' ? { status: 403, code: 'AccessDenied', message: 'Access Denied' } : undefined));
-    await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'vers', namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } }) });
-    const waited = await kubectl(['wait', '--for=condition=Complete', '--timeout=90s', '-n', namespace, 'ej/vers'], { allowFailure: true });
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.operation === 'ListObjectVersions'
+        ? { status: 403, code: 'AccessDenied', message: 'Access Denied' }
+        : undefined,
+    );
+    await kubectl(['apply', '-f', '-'], {
+      input: jobYaml({
+        name: 'vers',
+        namespace,
+        bucket,
+        encryption: { type: 'AES256' },
+        s3: { ...info, s3Endpoint: proxy.url },
+      }),
+    });
+    const waited = await kubectl(['wait', '--for=condition=Complete', '--timeout=90s', '-n', namespace, 'ej/vers'], {
+      allowFailure: true,
+    });
     const job = await getJob(namespace, 'vers');
     expect(waited.code, `${JSON.stringify(job.status)}\n${operator.logTail(30)}`).toBe(0);
     expect(job.status?.phase).toBe('Complete');
@@ -56,10 +70,23 @@ describe('counting noncurrent versions is denied (operator, SeaweedFS through th
     const complete = job.status?.conditions?.find((c) => c.type === 'Complete');
     expect(complete?.message).toMatch(/warning: noncurrent versions were not counted.*AccessDenied/);
     expect(job.status?.conditions?.find((c) => c.type === 'Failed')?.status).toBe('False');
-    const reasons = await waitUntil('the CompletedWithWarning event', async () => {
-      const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=vers', '-o', 'jsonpath={.items[*].reason}']);
-      return events.stdout.includes('CompletedWithWarning') ? events.stdout : undefined;
-    }, 30_000);
+    const reasons = await waitUntil(
+      'the CompletedWithWarning event',
+      async () => {
+        const events = await kubectl([
+          'get',
+          'events',
+          '-n',
+          namespace,
+          '--field-selector',
+          'involvedObject.name=vers',
+          '-o',
+          'jsonpath={.items[*].reason}',
+        ]);
+        return events.stdout.includes('CompletedWithWarning') ? events.stdout : undefined;
+      },
+      30_000,
+    );
     expect(reasons).not.toContain('Retrying');
     proxy.setRule(undefined);
   }, 180_000);

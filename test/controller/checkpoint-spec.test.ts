@@ -26,7 +26,8 @@ let s3: S3Client;
 let namespace: string;
 let operator: OperatorProcess;
 
-const keys = (n: number, p: string): string[] => Array.from({ length: n }, (_, i) => `${p}${String(i).padStart(5, '0')}`);
+const keys = (n: number, p: string): string[] =>
+  Array.from({ length: n }, (_, i) => `${p}${String(i).padStart(5, '0')}`);
 type Progress = Record<string, number | string | undefined>;
 type Status = {
   phase?: string;
@@ -41,16 +42,23 @@ const patch = (name: string, spec: object): Promise<unknown> =>
   kubectl(['patch', 'ej', name, '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec })]);
 
 async function apply(name: string, bucket: string, extra: object = {}): Promise<void> {
-  const j = JSON.parse(jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: info })) as { spec: object };
+  const j = JSON.parse(jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: info })) as {
+    spec: object;
+  };
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...j, spec: { ...j.spec, ...extra } }) });
 }
 
 /** Complete for generation `gen` (the status of an older generation does not count). */
 function complete(name: string, gen: number, timeoutMs = 90_000): Promise<Status> {
-  return waitUntil(`${name} Complete for generation ${gen}`, async () => {
-    const s = await statusOf(name);
-    return s.phase === 'Complete' && s.observedGeneration === gen ? s : undefined;
-  }, timeoutMs, () => operator.logTail(30));
+  return waitUntil(
+    `${name} Complete for generation ${gen}`,
+    async () => {
+      const s = await statusOf(name);
+      return s.phase === 'Complete' && s.observedGeneration === gen ? s : undefined;
+    },
+    timeoutMs,
+    () => operator.logTail(30),
+  );
 }
 
 const lastModified = async (bucket: string, key: string): Promise<string> =>
@@ -75,16 +83,28 @@ describe('the checkpoint belongs to the spec that made it', () => {
     await apply('widen', bucket, { exclude: ['b/*'] });
     const first = await complete('widen', 1);
     expect(first.progress).toMatchObject({ scanned: 20, encrypted: 10, skipped: 10 });
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'b/00000' }))).ServerSideEncryption).toBeUndefined();
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'b/00000' }))).ServerSideEncryption,
+    ).toBeUndefined();
     const aBefore = await lastModified(bucket, 'a/00003');
 
     await patch('widen', { exclude: null });
     const second = await complete('widen', 2);
     // b/ is now eligible and done; a/ was already at the target: counted, not rewritten.
     expect(second.progress).toMatchObject({ scanned: 20, encrypted: 10, alreadyEncrypted: 10, skipped: 0, failed: 0 });
-    for (const k of keys(10, 'b/')) expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k }))).ServerSideEncryption).toBe('AES256');
+    for (const k of keys(10, 'b/'))
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k }))).ServerSideEncryption).toBe('AES256');
     expect(await lastModified(bucket, 'a/00003')).toBe(aBefore);
-    const started = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=widen,reason=Started', '-o', 'jsonpath={.items[*].message}']);
+    const started = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=widen,reason=Started',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
     expect(started.stdout).toMatch(/selection or the target changed/);
 
     // Concurrency does not change what a finished key means: resume after the last key, nothing redone.
@@ -92,7 +112,16 @@ describe('the checkpoint belongs to the spec that made it', () => {
     const third = await complete('widen', 3);
     expect(third.progress).toMatchObject({ scanned: 20, encrypted: 10, alreadyEncrypted: 10 });
     expect(third.checkpoint?.startAfter).toBe('b/00009');
-    const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=widen', '-o', 'jsonpath={.items[*].reason}']);
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=widen',
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
     expect(events.stdout).toContain('Resumed');
   });
 
@@ -112,23 +141,37 @@ describe('the checkpoint belongs to the spec that made it', () => {
     const all = keys(300, 'm/');
     await putObjects(s3, bucket, all);
     await apply('maxobj', bucket, { maxObjects: 100, concurrency: 1, maxRequestsPerSecond: 15 });
-    await waitUntil('some progress', async () => {
-      const s = await statusOf('maxobj');
-      return Number(s.progress?.scanned ?? 0) >= 30 ? s : undefined;
-    }, 60_000, () => operator.logTail(20));
+    await waitUntil(
+      'some progress',
+      async () => {
+        const s = await statusOf('maxobj');
+        return Number(s.progress?.scanned ?? 0) >= 30 ? s : undefined;
+      },
+      60_000,
+      () => operator.logTail(20),
+    );
     await patch('maxobj', { suspend: true });
-    const paused = await waitUntil('Suspended', async () => {
-      const s = await statusOf('maxobj');
-      return s.phase === 'Suspended' ? s : undefined;
-    }, 60_000, () => operator.logTail(20));
+    const paused = await waitUntil(
+      'Suspended',
+      async () => {
+        const s = await statusOf('maxobj');
+        return s.phase === 'Suspended' ? s : undefined;
+      },
+      60_000,
+      () => operator.logTail(20),
+    );
     const pausedAt = Number(paused.progress?.scanned ?? 0);
     expect(pausedAt).toBeGreaterThan(0);
     expect(pausedAt).toBeLessThan(100);
     await patch('maxobj', { suspend: false, maxRequestsPerSecond: 1000 });
     const done = await complete('maxobj', 3);
     expect(done.progress?.scanned).toBe(100);
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: all[99]! }))).ServerSideEncryption).toBe('AES256');
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: all[100]! }))).ServerSideEncryption).toBeUndefined();
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: all[99]! }))).ServerSideEncryption).toBe(
+      'AES256',
+    );
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: all[100]! }))).ServerSideEncryption,
+    ).toBeUndefined();
   });
 
   it('a dry run in the middle keeps the real checkpoint; the real run resumes from it; no dry-run field lingers', async () => {
@@ -136,10 +179,15 @@ describe('the checkpoint belongs to the spec that made it', () => {
     const all = keys(400, 'd/');
     await putObjects(s3, bucket, all);
     await apply('dryback', bucket, { concurrency: 2, maxRequestsPerSecond: 20 });
-    await waitUntil('some progress', async () => {
-      const s = await statusOf('dryback');
-      return Number(s.progress?.scanned ?? 0) >= 40 ? s : undefined;
-    }, 60_000, () => operator.logTail(20));
+    await waitUntil(
+      'some progress',
+      async () => {
+        const s = await statusOf('dryback');
+        return Number(s.progress?.scanned ?? 0) >= 40 ? s : undefined;
+      },
+      60_000,
+      () => operator.logTail(20),
+    );
 
     await patch('dryback', { dryRun: true, maxRequestsPerSecond: 1000 });
     const dry = await complete('dryback', 2);
@@ -147,7 +195,10 @@ describe('the checkpoint belongs to the spec that made it', () => {
     const realCheckpoint = dry.checkpoint?.startAfter;
     expect(realCheckpoint).toMatch(/^d\//);
     const doneBefore = all.indexOf(realCheckpoint!) + 1;
-    expect(dry.progress).toMatchObject({ scanned: 400, wouldEncrypt: 400 - Number(dry.progress?.alreadyEncrypted ?? 0) });
+    expect(dry.progress).toMatchObject({
+      scanned: 400,
+      wouldEncrypt: 400 - Number(dry.progress?.alreadyEncrypted ?? 0),
+    });
     expect(Number(dry.progress?.alreadyEncrypted)).toBeGreaterThanOrEqual(doneBefore);
     expect(dry.dryRunCheckpoint?.startAfter).toBe('d/00399');
 
@@ -163,7 +214,16 @@ describe('the checkpoint belongs to the spec that made it', () => {
     expect(real.progress?.wouldEncryptBytes).toBeUndefined();
     expect(real.progress?.estimatedCostUSD).toBeUndefined();
     expect(real.dryRunCheckpoint ?? undefined).toBeUndefined();
-    const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=dryback', '-o', 'json']);
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=dryback',
+      '-o',
+      'json',
+    ]);
     expect(events.stdout).toContain(`after \\"${realCheckpoint}\\"`);
   }, 180_000);
 });

@@ -49,24 +49,51 @@ describe('leader election', () => {
       const args = ['--leader-elect', `--leader-election-namespace=${namespace}`];
       const a = await startOperator({ name: 'leader-a', watchNamespace: namespace, args, kubeconfig: pa.kubeconfig });
       ops.push(a);
-      await waitUntil('a to lead', async () => ((await isLeader(a)) ? true : undefined), 30_000, () => a.logTail(20));
+      await waitUntil(
+        'a to lead',
+        async () => ((await isLeader(a)) ? true : undefined),
+        30_000,
+        () => a.logTail(20),
+      );
       const b = await startOperator({ name: 'leader-b', watchNamespace: namespace, args, kubeconfig: pb.kubeconfig });
       ops.push(b);
       let aExitedAt: number | undefined;
       void a.exited.then(() => (aExitedAt = Date.now()));
 
       // Slow enough (request ceiling) to still be running when leadership moves.
-      const job = JSON.parse(jobYaml({ name: 'lead', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 })) as { spec: object };
-      await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...job, spec: { ...job.spec, maxRequestsPerSecond: 10 } }) });
-      const writes = (p: KubeProxy): number[] => p.requests.filter((r) => calls.statusWrite('lead')(r.method, r.path)).map((r) => r.at);
-      await waitUntil('a to write progress', () => (writes(pa).length >= 3 ? true : undefined), 60_000, () => a.logTail(20));
+      const job = JSON.parse(
+        jobYaml({ name: 'lead', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }),
+      ) as { spec: object };
+      await kubectl(['apply', '-f', '-'], {
+        input: JSON.stringify({ ...job, spec: { ...job.spec, maxRequestsPerSecond: 10 } }),
+      });
+      const writes = (p: KubeProxy): number[] =>
+        p.requests.filter((r) => calls.statusWrite('lead')(r.method, r.path)).map((r) => r.at);
+      await waitUntil(
+        'a to write progress',
+        () => (writes(pa).length >= 3 ? true : undefined),
+        60_000,
+        () => a.logTail(20),
+      );
 
       const frozenAt = Date.now();
       pa.freeze(calls.lease);
-      await waitUntil('b to lead', async () => ((await isLeader(b)) ? true : undefined), 60_000, () => b.logTail(20));
-      await waitUntil('b to write the job', () => (writes(pb).length >= 3 ? true : undefined), 60_000, () => b.logTail(20));
+      await waitUntil(
+        'b to lead',
+        async () => ((await isLeader(b)) ? true : undefined),
+        60_000,
+        () => b.logTail(20),
+      );
+      await waitUntil(
+        'b to write the job',
+        () => (writes(pb).length >= 3 ? true : undefined),
+        60_000,
+        () => b.logTail(20),
+      );
 
-      const lease = JSON.parse((await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout) as {
+      const lease = JSON.parse(
+        (await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout,
+      ) as {
         spec: { holderIdentity: string; acquireTime: string };
       };
       const bAcquiredAt = Date.parse(lease.spec.acquireTime);
@@ -86,11 +113,25 @@ describe('leader election', () => {
       expect(lease.spec.holderIdentity).not.toBe('');
 
       // And the job finishes on b, every object exactly at the target.
-      await kubectl(['patch', 'ej', 'lead', '-n', namespace, '--type=merge', '-p', '{"spec":{"maxRequestsPerSecond":1000}}']);
-      const done = await waitUntil('Complete on b', async () => {
-        const j = await getJob(namespace, 'lead');
-        return j.status?.phase === 'Complete' ? j : undefined;
-      }, 120_000, () => b.logTail(30));
+      await kubectl([
+        'patch',
+        'ej',
+        'lead',
+        '-n',
+        namespace,
+        '--type=merge',
+        '-p',
+        '{"spec":{"maxRequestsPerSecond":1000}}',
+      ]);
+      const done = await waitUntil(
+        'Complete on b',
+        async () => {
+          const j = await getJob(namespace, 'lead');
+          return j.status?.phase === 'Complete' ? j : undefined;
+        },
+        120_000,
+        () => b.logTail(30),
+      );
       expect(done.status?.progress?.scanned).toBe(600);
       expect((done.status?.progress?.encrypted ?? 0) + (done.status?.progress?.alreadyEncrypted ?? 0)).toBe(600);
     } finally {

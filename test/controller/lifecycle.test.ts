@@ -32,12 +32,15 @@ async function apply(j: Omit<JobManifest, 'namespace' | 's3'>): Promise<void> {
 }
 
 async function waitFor(name: string, condition: string, timeout = 90): Promise<Awaited<ReturnType<typeof getJob>>> {
-  const res = await kubectl(['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`], { allowFailure: true });
+  const res = await kubectl(
+    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
+    { allowFailure: true },
+  );
   const job = await getJob(namespace, name);
-  if (res.code !== 0) throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(job.status)}\n${operator.logTail(30)}`);
+  if (res.code !== 0)
+    throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(job.status)}\n${operator.logTail(30)}`);
   return job;
 }
-
 
 function keys(n: number, prefix = 'p/'): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
@@ -74,7 +77,9 @@ describe('operator lifecycle', () => {
       const j = await getJob(namespace, 'dry');
       return j.status?.phase === 'Complete' && j.status.progress?.encrypted === 20 ? j : undefined;
     });
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00019' }))).ServerSideEncryption).toBe('aws:kms');
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00019' }))).ServerSideEncryption).toBe(
+      'aws:kms',
+    );
   });
 
   it('writes the per-object report to S3 and names it in status', async () => {
@@ -82,9 +87,15 @@ describe('operator lifecycle', () => {
     await putObjects(s3, bucket, keys(5));
     await kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({
-        ...JSON.parse(jobYaml({ name: 'report', namespace, bucket, prefix: 'p/', encryption: { type: 'AES256' }, s3: info })),
+        ...JSON.parse(
+          jobYaml({ name: 'report', namespace, bucket, prefix: 'p/', encryption: { type: 'AES256' }, s3: info }),
+        ),
         spec: {
-          ...(JSON.parse(jobYaml({ name: 'report', namespace, bucket, prefix: 'p/', encryption: { type: 'AES256' }, s3: info })) as { spec: object }).spec,
+          ...(
+            JSON.parse(
+              jobYaml({ name: 'report', namespace, bucket, prefix: 'p/', encryption: { type: 'AES256' }, s3: info }),
+            ) as { spec: object }
+          ).spec,
           report: { destination: `s3://${bucket}/reports/run.csv`, all: true },
         },
       }),
@@ -94,7 +105,9 @@ describe('operator lifecycle', () => {
     const status = job.status as { report?: string; reportParts?: string[] };
     expect(status.report).toBe(`s3://${bucket}/reports/run.manifest-0001.json`);
     expect(status.reportParts).toEqual([`s3://${bucket}/reports/run.part-0001.csv`]);
-    const csv = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.part-0001.csv' }))).Body!.transformToString();
+    const csv = await (
+      await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'reports/run.part-0001.csv' }))
+    ).Body!.transformToString();
     expect(csv.trim().split('\n')).toHaveLength(6);
     expect(csv).toContain('p/00004,encrypted,copy');
   });
@@ -102,12 +115,18 @@ describe('operator lifecycle', () => {
   it('include/exclude and maxObjects limit what a job touches', async () => {
     const bucket = await createBucket(s3, 'filter');
     await putObjects(s3, bucket, ['f/a.json', 'f/b.json', 'f/c.txt', 'f/tmp/d.json']);
-    const base = JSON.parse(jobYaml({ name: 'filter', namespace, bucket, prefix: 'f/', encryption: { type: 'AES256' }, s3: info })) as { spec: object };
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...base, spec: { ...base.spec, include: ['*.json'], exclude: ['tmp/*'] } }) });
+    const base = JSON.parse(
+      jobYaml({ name: 'filter', namespace, bucket, prefix: 'f/', encryption: { type: 'AES256' }, s3: info }),
+    ) as { spec: object };
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ ...base, spec: { ...base.spec, include: ['*.json'], exclude: ['tmp/*'] } }),
+    });
     const job = await waitFor('filter', 'Complete');
     expect(job.status?.progress).toMatchObject({ scanned: 4, encrypted: 2, skipped: 2 });
     expect((job.status?.progress as { skippedByReason?: Record<string, number> }).skippedByReason?.filtered).toBe(2);
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'f/c.txt' }))).ServerSideEncryption).toBeUndefined();
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'f/c.txt' }))).ServerSideEncryption,
+    ).toBeUndefined();
   });
 
   it('suspend pauses with the checkpoint kept; resume continues from it', async () => {
@@ -135,7 +154,16 @@ describe('operator lifecycle', () => {
     expect(p.scanned).toBe(all.length);
     expect((p.encrypted ?? 0) + (p.alreadyEncrypted ?? 0)).toBe(all.length);
     expect(p.failed).toBe(0);
-    const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=susp', '-o', 'jsonpath={.items[*].reason}']);
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=susp',
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
     expect(events.stdout).toContain('Resumed');
   });
 
@@ -179,10 +207,13 @@ describe('operator lifecycle', () => {
     const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
     expect(failed?.reason).toBe('BucketNotFound');
     expect(failed?.message).toContain('no-such-bucket-s3eo');
-    const rv = (await kubectl(['get', 'ej', 'nobucket', '-n', namespace, '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout;
+    const rv = (await kubectl(['get', 'ej', 'nobucket', '-n', namespace, '-o', 'jsonpath={.metadata.resourceVersion}']))
+      .stdout;
     await sleep(3000);
     // Nothing keeps writing to a failed job.
-    expect((await kubectl(['get', 'ej', 'nobucket', '-n', namespace, '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout).toBe(rv);
+    expect(
+      (await kubectl(['get', 'ej', 'nobucket', '-n', namespace, '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout,
+    ).toBe(rv);
   });
 
   it('a disabled KMS key ends Failed before any object is touched', async () => {
@@ -195,7 +226,16 @@ describe('operator lifecycle', () => {
   });
 
   it('denied calls (wrong credentials) end Failed with a clear reason', async () => {
-    await kubectl(['create', 'secret', 'generic', 'bad-creds', '-n', namespace, '--from-literal=AWS_ACCESS_KEY_ID=nobody', '--from-literal=AWS_SECRET_ACCESS_KEY=wrong']);
+    await kubectl([
+      'create',
+      'secret',
+      'generic',
+      'bad-creds',
+      '-n',
+      namespace,
+      '--from-literal=AWS_ACCESS_KEY_ID=nobody',
+      '--from-literal=AWS_SECRET_ACCESS_KEY=wrong',
+    ]);
     const bucket = await createBucket(s3, 'denied');
     await putObjects(s3, bucket, keys(3));
     await apply({ name: 'denied', bucket, encryption: { type: 'AES256' }, secretName: 'bad-creds' });
@@ -216,7 +256,9 @@ describe('operator lifecycle', () => {
     // test/controller/secret-wait.test.ts follows it until the Secret appears.
     const waiting = await until('SecretNotFound', async () => {
       const j = await getJob(namespace, 'nosecret');
-      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretNotFound') ? j : undefined;
+      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretNotFound')
+        ? j
+        : undefined;
     });
     expect(waiting.status?.phase).toBe('Pending');
     const progressing = waiting.status?.conditions?.find((c) => c.type === 'Progressing');
@@ -253,10 +295,14 @@ describe('operator lifecycle', () => {
     // Waiting for a Secret of that name in its own namespace: never using the other one.
     const job = await until('SecretNotFound', async () => {
       const j = await getJob(namespace, 'foreign');
-      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretNotFound') ? j : undefined;
+      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretNotFound')
+        ? j
+        : undefined;
     });
     expect(job.status?.phase).toBe('Pending');
-    expect(job.status?.conditions?.find((c) => c.type === 'Progressing')?.message).toContain(`not found in namespace "${namespace}"`);
+    expect(job.status?.conditions?.find((c) => c.type === 'Progressing')?.message).toContain(
+      `not found in namespace "${namespace}"`,
+    );
     expect(job.status?.progress?.scanned ?? 0).toBe(0);
     // And the API server refuses a namespace field on the reference outright.
     const refused = await kubectl(['apply', '--validate=strict', '-f', '-'], {
@@ -265,7 +311,11 @@ describe('operator lifecycle', () => {
         apiVersion: 's3encryption.dev/v1alpha1',
         kind: 'EncryptionJob',
         metadata: { name: 'foreign-ns', namespace },
-        spec: { bucket, encryption: { type: 'AES256' }, connection: { credentialsSecretRef: { name: 'foreign-creds', namespace: other } } },
+        spec: {
+          bucket,
+          encryption: { type: 'AES256' },
+          connection: { credentialsSecretRef: { name: 'foreign-creds', namespace: other } },
+        },
       }),
     });
     expect(refused.code).not.toBe(0);
@@ -274,7 +324,9 @@ describe('operator lifecycle', () => {
 
   it('metrics scraped over HTTP show the jobs and the controller', async () => {
     const body = await (await fetch(operator.metricsUrl)).text();
-    expect(body).toMatch(new RegExp(`s3encryption_objects_total\\{namespace="${namespace}",name="dry",result="encrypted"\\} 20`));
+    expect(body).toMatch(
+      new RegExp(`s3encryption_objects_total\\{namespace="${namespace}",name="dry",result="encrypted"\\} 20`),
+    );
     expect(body).toMatch(/controller_runtime_reconcile_total\{controller="encryptionjob",result="success"\} \d+/);
     expect(body).toMatch(/s3encryption_request_duration_seconds_bucket\{.*service="s3",operation="CopyObject"/);
     expect(body).toMatch(/workqueue_adds_total\{name="encryptionjob",controller="encryptionjob"\} \d+/);

@@ -1,7 +1,12 @@
 // The operator under the failures a production cluster has: kill -9 mid-run,
 // two replicas with the leader killed, the API server restarted, and a watch
 // that lives longer than client-node's 30 s request timeout.
-import { GetBucketVersioningCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetBucketVersioningCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
@@ -28,7 +33,6 @@ const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90
   waitUntil(what, fn, timeoutMs, log);
 const keys = (n: number): string[] => Array.from({ length: n }, (_, i) => `c/${String(i).padStart(5, '0')}`);
 
-
 async function progressed(namespace: string, name: string, min: number): Promise<number> {
   return until(`${name} to pass ${min} objects`, async () => {
     const n = (await getJob(namespace, name)).status?.progress?.scanned ?? 0;
@@ -42,7 +46,9 @@ async function versionsPerKey(bucket: string): Promise<Map<string, number>> {
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
   for (;;) {
-    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    const page = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker }),
+    );
     for (const v of page.Versions ?? []) counts.set(v.Key ?? '', (counts.get(v.Key ?? '') ?? 0) + 1);
     if (!page.IsTruncated) return counts;
     keyMarker = page.NextKeyMarker;
@@ -66,16 +72,23 @@ describe('operator resilience', () => {
     await putObjects(s3, bucket, all);
 
     const first = await startOperator({ watchNamespace: namespace });
-    await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'crash', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }) });
+    await kubectl(['apply', '-f', '-'], {
+      input: jobYaml({ name: 'crash', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }),
+    });
     await progressed(namespace, 'crash', 100);
     await first.kill();
 
     const second = await startOperator({ watchNamespace: namespace });
     try {
-      const done = await until('Complete after restart', async () => {
-        const j = await getJob(namespace, 'crash');
-        return j.status?.phase === 'Complete' ? j : undefined;
-      }, 90_000, () => second.logTail(30));
+      const done = await until(
+        'Complete after restart',
+        async () => {
+          const j = await getJob(namespace, 'crash');
+          return j.status?.phase === 'Complete' ? j : undefined;
+        },
+        90_000,
+        () => second.logTail(30),
+      );
       const p = done.status?.progress ?? {};
       expect(p.scanned).toBe(all.length);
       expect((p.encrypted ?? 0) + (p.alreadyEncrypted ?? 0)).toBe(all.length);
@@ -99,27 +112,45 @@ describe('operator resilience', () => {
     const a = await startOperator({ watchNamespace: namespace, args });
     const b = await startOperator({ watchNamespace: namespace, args });
     const leaderOf = async (op: OperatorProcess): Promise<boolean> =>
-      /leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(await (await fetch(op.metricsUrl)).text());
+      /leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(
+        await (await fetch(op.metricsUrl)).text(),
+      );
     try {
-      const leader = await until('a leader', async () => ((await leaderOf(a)) ? a : (await leaderOf(b)) ? b : undefined));
+      const leader = await until('a leader', async () =>
+        (await leaderOf(a)) ? a : (await leaderOf(b)) ? b : undefined,
+      );
       const standby = leader === a ? b : a;
       expect(await leaderOf(standby)).toBe(false);
-      await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'ha', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }) });
+      await kubectl(['apply', '-f', '-'], {
+        input: jobYaml({ name: 'ha', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }),
+      });
       await progressed(namespace, 'ha', 100);
       await leader.kill();
       const killedAt = Date.now();
-      await until('the standby to lead', async () => ((await leaderOf(standby)) ? true : undefined), 60_000, () => standby.logTail(20));
+      await until(
+        'the standby to lead',
+        async () => ((await leaderOf(standby)) ? true : undefined),
+        60_000,
+        () => standby.logTail(20),
+      );
       const handover = (Date.now() - killedAt) / 1000;
       console.log(`leader failover took ${handover.toFixed(1)} s`);
       expect(handover).toBeLessThan(25);
-      const done = await until('Complete on the new leader', async () => {
-        const j = await getJob(namespace, 'ha');
-        return j.status?.phase === 'Complete' ? j : undefined;
-      }, 90_000, () => standby.logTail(30));
+      const done = await until(
+        'Complete on the new leader',
+        async () => {
+          const j = await getJob(namespace, 'ha');
+          return j.status?.phase === 'Complete' ? j : undefined;
+        },
+        90_000,
+        () => standby.logTail(30),
+      );
       const p = done.status?.progress ?? {};
       expect(p.scanned).toBe(all.length);
       expect((p.encrypted ?? 0) + (p.alreadyEncrypted ?? 0)).toBe(all.length);
-      const lease = JSON.parse((await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout) as { spec: { renewTime: string; leaseTransitions: number } };
+      const lease = JSON.parse(
+        (await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout,
+      ) as { spec: { renewTime: string; leaseTransitions: number } };
       // The API requires microsecond precision on Lease times.
       expect(lease.spec.renewTime).toMatch(/\.\d{6}Z$/);
       expect(lease.spec.leaseTransitions).toBeGreaterThanOrEqual(1);
@@ -137,10 +168,16 @@ describe('operator resilience', () => {
     await putObjects(s3, bucket, all);
     const args = ['--leader-elect', `--leader-election-namespace=${namespace}`];
     const a = await startOperator({ watchNamespace: namespace, args });
-    await until('a to lead', async () => (/leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(await (await fetch(a.metricsUrl)).text()) ? true : undefined));
+    await until('a to lead', async () =>
+      /leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(await (await fetch(a.metricsUrl)).text())
+        ? true
+        : undefined,
+    );
     const b = await startOperator({ watchNamespace: namespace, args });
     try {
-      await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'term', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }) });
+      await kubectl(['apply', '-f', '-'], {
+        input: jobYaml({ name: 'term', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }),
+      });
       await progressed(namespace, 'term', 100);
       const termAt = Date.now();
       process.kill(a.pid, 'SIGTERM');
@@ -148,10 +185,21 @@ describe('operator resilience', () => {
       expect(Date.now() - termAt).toBeLessThan(10_000);
       const saved = await getJob(namespace, 'term');
       expect(saved.status?.checkpoint?.startAfter).toBe(all[(saved.status?.progress?.scanned ?? 0) - 1]);
-      const lease = JSON.parse((await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout) as { spec: { holderIdentity?: string } };
+      const lease = JSON.parse(
+        (await kubectl(['get', 'lease', 's3-encryption-operator', '-n', namespace, '-o', 'json'])).stdout,
+      ) as { spec: { holderIdentity?: string } };
       expect(lease.spec.holderIdentity ?? '').not.toMatch(/./);
       // Released, not expired: the standby takes over within a couple of retry periods.
-      await until('b to lead', async () => (/leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(await (await fetch(b.metricsUrl)).text()) ? true : undefined), 8_000);
+      await until(
+        'b to lead',
+        async () =>
+          /leader_election_master_status\{name="s3-encryption-operator"\} 1/.test(
+            await (await fetch(b.metricsUrl)).text(),
+          )
+            ? true
+            : undefined,
+        8_000,
+      );
       const done = await until('Complete on b', async () => {
         const j = await getJob(namespace, 'term');
         return j.status?.phase === 'Complete' ? j : undefined;
@@ -172,18 +220,33 @@ describe('operator resilience', () => {
       const buckets = await Promise.all([0, 1, 2, 3].map(() => createBucket(s3, 'many')));
       await Promise.all(buckets.map((b) => putObjects(s3, b, keys(60))));
       for (const [i, bucket] of buckets.entries()) {
-        await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: `job-${i}`, namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 16 }) });
+        await kubectl(['apply', '-f', '-'], {
+          input: jobYaml({
+            name: `job-${i}`,
+            namespace,
+            bucket,
+            encryption: { type: 'AES256' },
+            s3: info,
+            concurrency: 16,
+          }),
+        });
       }
       // Each job reports its own in-flight objects once a second, so the series are sampled
       // at different moments: no single job can exceed the shared budget. (The exact bound
       // across jobs is proved at the engine level in test/engine/budget.test.ts.)
       let maxInflight = 0;
-      await until('all four Complete', async () => {
-        const body = await (await fetch(op.metricsUrl)).text();
-        for (const m of body.matchAll(/^s3encryption_inflight_objects\{[^}]*\} (\d+)/gm)) maxInflight = Math.max(maxInflight, Number(m[1]));
-        const jobs = await Promise.all(buckets.map((_, i) => getJob(namespace, `job-${i}`)));
-        return jobs.every((j) => j.status?.phase === 'Complete') ? jobs : undefined;
-      }, 90_000, () => op.logTail(20));
+      await until(
+        'all four Complete',
+        async () => {
+          const body = await (await fetch(op.metricsUrl)).text();
+          for (const m of body.matchAll(/^s3encryption_inflight_objects\{[^}]*\} (\d+)/gm))
+            maxInflight = Math.max(maxInflight, Number(m[1]));
+          const jobs = await Promise.all(buckets.map((_, i) => getJob(namespace, `job-${i}`)));
+          return jobs.every((j) => j.status?.phase === 'Complete') ? jobs : undefined;
+        },
+        90_000,
+        () => op.logTail(20),
+      );
       expect(maxInflight).toBeGreaterThan(0);
       expect(maxInflight).toBeLessThanOrEqual(3);
     } finally {
@@ -200,21 +263,48 @@ describe('operator resilience', () => {
       await installOperatorApi(kube);
       const namespace = 'restart';
       await kube.kubectl(['create', 'namespace', namespace]);
-      await kube.kubectl(['create', 'secret', 'generic', 's3-credentials', '-n', namespace, `--from-literal=AWS_ACCESS_KEY_ID=${info.accessKeyId}`, `--from-literal=AWS_SECRET_ACCESS_KEY=${info.secretAccessKey}`]);
+      await kube.kubectl([
+        'create',
+        'secret',
+        'generic',
+        's3-credentials',
+        '-n',
+        namespace,
+        `--from-literal=AWS_ACCESS_KEY_ID=${info.accessKeyId}`,
+        `--from-literal=AWS_SECRET_ACCESS_KEY=${info.secretAccessKey}`,
+      ]);
       const bucket = await createBucket(s3, 'restart');
       const all = keys(600);
       await putObjects(s3, bucket, all);
       op = await startOperator({ watchNamespace: namespace, kubeconfig: kube.operatorKubeconfig });
-      await kube.kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'restart', namespace, bucket, encryption: { type: 'AES256' }, s3: info, concurrency: 2 }) });
+      await kube.kubectl(['apply', '-f', '-'], {
+        input: jobYaml({
+          name: 'restart',
+          namespace,
+          bucket,
+          encryption: { type: 'AES256' },
+          s3: info,
+          concurrency: 2,
+        }),
+      });
       const get = async (): Promise<{ status?: { phase?: string; progress?: Record<string, number> } }> =>
-        JSON.parse((await kube!.kubectl(['get', 'ej', 'restart', '-n', namespace, '-o', 'json'])).stdout) as { status?: { phase?: string; progress?: Record<string, number> } };
-      await until('progress', async () => ((((await get()).status?.progress?.scanned) ?? 0) > 100 ? true : undefined));
+        JSON.parse((await kube!.kubectl(['get', 'ej', 'restart', '-n', namespace, '-o', 'json'])).stdout) as {
+          status?: { phase?: string; progress?: Record<string, number> };
+        };
+      await until('progress', async () => (((await get()).status?.progress?.scanned ?? 0) > 100 ? true : undefined));
       await kube.restartApiserver();
-      const done = await until('Complete after the API server restart', async () => ((await get()).status?.phase === 'Complete' ? await get() : undefined), 120_000, () => op!.logTail(30));
+      const done = await until(
+        'Complete after the API server restart',
+        async () => ((await get()).status?.phase === 'Complete' ? await get() : undefined),
+        120_000,
+        () => op!.logTail(30),
+      );
       expect(done.status?.progress?.scanned).toBe(all.length);
       expect(done.status?.progress?.failed).toBe(0);
       // The watch came back: a job created after the restart is picked up too.
-      await kube.kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'after', namespace, bucket, prefix: 'none/', encryption: { type: 'AES256' }, s3: info }) });
+      await kube.kubectl(['apply', '-f', '-'], {
+        input: jobYaml({ name: 'after', namespace, bucket, prefix: 'none/', encryption: { type: 'AES256' }, s3: info }),
+      });
       await kube.kubectl(['wait', '--for=condition=Complete', '--timeout=60s', '-n', namespace, 'ej/after']);
     } finally {
       await op?.stop();
@@ -231,7 +321,9 @@ describe('operator resilience', () => {
     try {
       await sleep(35_000);
       const applied = Date.now();
-      await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'idle', namespace, bucket, encryption: { type: 'AES256' }, s3: info }) });
+      await kubectl(['apply', '-f', '-'], {
+        input: jobYaml({ name: 'idle', namespace, bucket, encryption: { type: 'AES256' }, s3: info }),
+      });
       await kubectl(['wait', '--for=condition=Complete', '--timeout=30s', '-n', namespace, 'ej/idle']);
       expect(Date.now() - applied).toBeLessThan(5_000);
       expect(op.logTail(500)).not.toMatch(/watch failed/);

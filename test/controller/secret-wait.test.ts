@@ -32,7 +32,10 @@ let operator: OperatorProcess;
 beforeAll(async () => {
   s3 = s3Client(info);
   namespace = await createNamespace('secwait');
-  proxy = await startKubeProxy({ kubeconfig: inject('kube').operatorKubeconfig, dir: mkdtempSync(join(inject('workDir'), 'secwait-')) });
+  proxy = await startKubeProxy({
+    kubeconfig: inject('kube').operatorKubeconfig,
+    dir: mkdtempSync(join(inject('workDir'), 'secwait-')),
+  });
   operator = await startOperator({ watchNamespace: namespace, kubeconfig: proxy.kubeconfig });
 });
 
@@ -46,11 +49,25 @@ describe('a job whose Secret does not exist yet', () => {
   it('waits (Pending, Progressing=False SecretNotFound) with backoff, then starts when the Secret appears', async () => {
     const bucket = await createBucket(s3, 'late');
     await putObjects(s3, bucket, ['w/1', 'w/2', 'w/3']);
-    await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'late', namespace, bucket, encryption: { type: 'AES256' }, s3: info, secretName: 'late-creds' }) });
-    const waiting = await waitUntil('the waiting condition', async () => {
-      const j = await getJob(namespace, 'late');
-      return j.status?.phase === 'Pending' ? j : undefined;
-    }, 30_000, () => operator.logTail(20));
+    await kubectl(['apply', '-f', '-'], {
+      input: jobYaml({
+        name: 'late',
+        namespace,
+        bucket,
+        encryption: { type: 'AES256' },
+        s3: info,
+        secretName: 'late-creds',
+      }),
+    });
+    const waiting = await waitUntil(
+      'the waiting condition',
+      async () => {
+        const j = await getJob(namespace, 'late');
+        return j.status?.phase === 'Pending' ? j : undefined;
+      },
+      30_000,
+      () => operator.logTail(20),
+    );
     const progressing = waiting.status?.conditions?.find((c) => c.type === 'Progressing');
     expect(progressing).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
     expect(progressing?.message).toContain('late-creds');
@@ -62,12 +79,23 @@ describe('a job whose Secret does not exist yet', () => {
     await sleep(12_000);
     const still = await getJob(namespace, 'late');
     expect(still.status?.phase).toBe('Pending');
-    const reads = proxy.requests.filter((r) => calls.secretRead(r.method, r.path) && r.path.includes('late-creds') && r.at >= since);
+    const reads = proxy.requests.filter(
+      (r) => calls.secretRead(r.method, r.path) && r.path.includes('late-creds') && r.at >= since,
+    );
     console.log(`Secret looked for ${reads.length} times in 12 s`);
     expect(reads.length).toBeGreaterThanOrEqual(1);
     expect(reads.length).toBeLessThanOrEqual(6);
     // One status write and one event for the waiting state, not one per look.
-    const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', 'involvedObject.name=late,reason=SecretNotFound', '-o', 'jsonpath={.items[*].reason}']);
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=late,reason=SecretNotFound',
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
     expect(events.stdout.trim().split(/\s+/)).toHaveLength(1);
 
     await createCredentialsSecret(namespace, info, 'late-creds');
@@ -76,7 +104,9 @@ describe('a job whose Secret does not exist yet', () => {
     console.log(`started ${((Date.now() - appeared) / 1000).toFixed(1)} s after the Secret appeared`);
     const done = await getJob(namespace, 'late');
     expect(done.status?.progress).toMatchObject({ scanned: 3, encrypted: 3, failed: 0 });
-    expect((await kubectl(['get', 'ej', 'late', '-n', namespace, '-o', 'jsonpath={.metadata.generation}'])).stdout).toBe('1');
+    expect(
+      (await kubectl(['get', 'ej', 'late', '-n', namespace, '-o', 'jsonpath={.metadata.generation}'])).stdout,
+    ).toBe('1');
     expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'w/3' }))).ServerSideEncryption).toBe('AES256');
   });
 
@@ -84,11 +114,27 @@ describe('a job whose Secret does not exist yet', () => {
     const bucket = await createBucket(s3, 'empty');
     await putObjects(s3, bucket, ['e/1']);
     await kubectl(['create', 'secret', 'generic', 'empty-creds', '-n', namespace, '--from-literal=placeholder=1']);
-    await kubectl(['apply', '-f', '-'], { input: jobYaml({ name: 'empty', namespace, bucket, encryption: { type: 'AES256' }, s3: info, secretName: 'empty-creds' }) });
-    const waiting = await waitUntil('the waiting condition', async () => {
-      const j = await getJob(namespace, 'empty');
-      return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretIncomplete') ? j : undefined;
-    }, 30_000, () => operator.logTail(20));
+    await kubectl(['apply', '-f', '-'], {
+      input: jobYaml({
+        name: 'empty',
+        namespace,
+        bucket,
+        encryption: { type: 'AES256' },
+        s3: info,
+        secretName: 'empty-creds',
+      }),
+    });
+    const waiting = await waitUntil(
+      'the waiting condition',
+      async () => {
+        const j = await getJob(namespace, 'empty');
+        return j.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'SecretIncomplete')
+          ? j
+          : undefined;
+      },
+      30_000,
+      () => operator.logTail(20),
+    );
     expect(waiting.status?.phase).toBe('Pending');
     await kubectl(['delete', 'secret', 'empty-creds', '-n', namespace]);
     await createCredentialsSecret(namespace, info, 'empty-creds');

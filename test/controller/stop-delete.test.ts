@@ -45,12 +45,24 @@ describe('deleting a job whose window is full behind a key in 503 backoff (opera
   it('the delete returns in < 30 s: the run stopped, the finalizer was removed, the job is gone', async () => {
     const bucket = await createBucket(s3, 'stopdel');
     await putObjects(s3, bucket, [STUCK, ...Array.from({ length: 3000 }, (_, i) => `k/${String(i).padStart(5, '0')}`)]);
-    proxy.setRule((r) => (r.bucket === bucket && r.key === STUCK && r.operation === 'HeadObject' ? { status: 503, code: 'ServiceUnavailable' } : undefined));
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.key === STUCK && r.operation === 'HeadObject'
+        ? { status: 503, code: 'ServiceUnavailable' }
+        : undefined,
+    );
     await kubectl(['apply', '-f', '-'], {
-      input: jobYaml({ name: 'stuck', namespace, bucket, encryption: { type: 'AES256' }, concurrency: 32, s3: { ...info, s3Endpoint: proxy.url } }),
+      input: jobYaml({
+        name: 'stuck',
+        namespace,
+        bucket,
+        encryption: { type: 'AES256' },
+        concurrency: 32,
+        s3: { ...info, s3Endpoint: proxy.url },
+      }),
     });
     // The window is full: the keys it holds were looked at, and listing paused for a second.
-    const headed = (): number => new Set(proxy.requests.filter((r) => r.bucket === bucket && r.operation === 'HeadObject').map((r) => r.key)).size;
+    const headed = (): number =>
+      new Set(proxy.requests.filter((r) => r.bucket === bucket && r.operation === 'HeadObject').map((r) => r.key)).size;
     const deadline = Date.now() + 240_000;
     let last = -1;
     let stableSince = Date.now();
@@ -58,7 +70,8 @@ describe('deleting a job whose window is full behind a key in 503 backoff (opera
       const n = headed();
       if (n !== last) [last, stableSince] = [n, Date.now()];
       if (n >= WINDOW && Date.now() - stableSince > 1000) break;
-      if (Date.now() > deadline) throw new Error(`the window never filled (${n} keys looked at)\n${operator.logTail(30)}`);
+      if (Date.now() > deadline)
+        throw new Error(`the window never filled (${n} keys looked at)\n${operator.logTail(30)}`);
       await sleep(200);
     }
     const started = Date.now();

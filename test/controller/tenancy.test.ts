@@ -32,7 +32,11 @@ let allowedNs: string;
 let restricted: OperatorProcess;
 let allowed: OperatorProcess;
 
-const ambientEnv = { AWS_ACCESS_KEY_ID: info.accessKeyId, AWS_SECRET_ACCESS_KEY: info.secretAccessKey, AWS_REGION: info.region };
+const ambientEnv = {
+  AWS_ACCESS_KEY_ID: info.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: info.secretAccessKey,
+  AWS_REGION: info.region,
+};
 const hostOf = (url: string): string => new URL(url).host;
 
 function keys(n: number, prefix = 'p/'): string[] {
@@ -77,15 +81,26 @@ async function apply(j: JobOptions): Promise<void> {
 
 type Job = Awaited<ReturnType<typeof getJob>> & { status?: { report?: string; reportParts?: string[] } };
 
-async function waitFor(op: OperatorProcess, namespace: string, name: string, condition: string, timeout = 90): Promise<Job> {
-  const res = await kubectl(['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`], { allowFailure: true });
+async function waitFor(
+  op: OperatorProcess,
+  namespace: string,
+  name: string,
+  condition: string,
+  timeout = 90,
+): Promise<Job> {
+  const res = await kubectl(
+    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
+    { allowFailure: true },
+  );
   const job = (await getJob(namespace, name)) as Job;
   if (res.code !== 0) throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(job.status)}\n${op.logTail(30)}`);
   return job;
 }
 
-const reasonOf = (job: Job, type: string): string | undefined => job.status?.conditions?.find((c) => c.type === type && c.status === 'True')?.reason;
-const requestsFor = (proxy: FaultProxy, bucket: string): number => proxy.requests.filter((r) => r.bucket === bucket).length;
+const reasonOf = (job: Job, type: string): string | undefined =>
+  job.status?.conditions?.find((c) => c.type === type && c.status === 'True')?.reason;
+const requestsFor = (proxy: FaultProxy, bucket: string): number =>
+  proxy.requests.filter((r) => r.bucket === bucket).length;
 
 async function body(bucket: string, key: string): Promise<string> {
   return (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
@@ -110,7 +125,10 @@ beforeAll(async () => {
   allowed = await startOperator({
     watchNamespace: allowedNs,
     env: ambientEnv,
-    args: [`--ambient-identity-namespaces=${allowedNs}`, `--allowed-role-arns=${allowedNs}=arn:aws:iam::111122223333:role/encrypt-trusted-*`],
+    args: [
+      `--ambient-identity-namespaces=${allowedNs}`,
+      `--allowed-role-arns=${allowedNs}=arn:aws:iam::111122223333:role/encrypt-trusted-*`,
+    ],
   });
 });
 
@@ -132,8 +150,19 @@ describe('tenancy: the operator identity serves only the namespaces the admin al
     expect(job.status?.conditions?.find((c) => c.type === 'Failed')?.message).toContain('credentialsSecretRef');
     expect(s3Proxy.requests.length - s3Before, 'S3 requests').toBe(0);
     expect(kmsProxy.requests.length - kmsBefore, 'KMS requests').toBe(0);
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00000' }))).ServerSideEncryption).toBeUndefined();
-    const events = await kubectl(['get', 'events', '-n', restrictedNs, '--field-selector', 'reason=IdentityNotAllowed', '-o', 'name']);
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00000' }))).ServerSideEncryption,
+    ).toBeUndefined();
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      restrictedNs,
+      '--field-selector',
+      'reason=IdentityNotAllowed',
+      '-o',
+      'name',
+    ]);
     expect(events.stdout.trim()).not.toBe('');
   });
 
@@ -144,7 +173,9 @@ describe('tenancy: the operator identity serves only the namespaces the admin al
     await apply({ namespace: restrictedNs, name: 'own-secret', bucket, secret: true });
     const job = await waitFor(restricted, restrictedNs, 'own-secret', 'Complete');
     expect(job.status?.progress).toMatchObject({ scanned: 5, encrypted: 5 });
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00004' }))).ServerSideEncryption).toBe('AES256');
+    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'p/00004' }))).ServerSideEncryption).toBe(
+      'AES256',
+    );
     expect(requestsFor(s3Proxy, bucket)).toBeGreaterThan(0);
   });
 
@@ -180,7 +211,13 @@ describe('tenancy: reports', () => {
     const bucket = await createBucket(s3, 'trep');
     const other = await createBucket(s3, 'tother');
     await putObjects(s3, bucket, keys(2));
-    await apply({ namespace: restrictedNs, name: 'foreign-report', bucket, secret: true, report: { destination: `s3://${other}/reports/x.csv` } });
+    await apply({
+      namespace: restrictedNs,
+      name: 'foreign-report',
+      bucket,
+      secret: true,
+      report: { destination: `s3://${other}/reports/x.csv` },
+    });
     const job = await waitFor(restricted, restrictedNs, 'foreign-report', 'Failed');
     expect(reasonOf(job, 'Failed')).toBe('ReportDestinationNotAllowed');
     expect(requestsFor(s3Proxy, bucket) + requestsFor(s3Proxy, other)).toBe(0);
@@ -191,23 +228,44 @@ describe('tenancy: reports', () => {
     const bucket = await createBucket(s3, 'tkeep');
     await putObjects(s3, bucket, keys(3));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'reports/run.part-0001.csv', Body: 'precious' }));
-    await apply({ namespace: restrictedNs, name: 'keep', bucket, prefix: 'p/', secret: true, report: { destination: `s3://${bucket}/reports/run.csv`, all: true } });
+    await apply({
+      namespace: restrictedNs,
+      name: 'keep',
+      bucket,
+      prefix: 'p/',
+      secret: true,
+      report: { destination: `s3://${bucket}/reports/run.csv`, all: true },
+    });
     const job = await waitFor(restricted, restrictedNs, 'keep', 'Complete');
     expect(await body(bucket, 'reports/run.part-0001.csv')).toBe('precious');
     expect(job.status?.reportParts).toEqual([`s3://${bucket}/reports/run.part-0002.csv`]);
     expect(job.status?.report).toBe(`s3://${bucket}/reports/run.manifest-0002.json`);
     const csv = await body(bucket, 'reports/run.part-0002.csv');
     expect(csv.trim().split('\n')).toHaveLength(1 + 3);
-    const refused = s3Proxy.requests.filter((r) => r.bucket === bucket && r.operation === 'PutObject' && r.key === 'reports/run.part-0001.csv');
+    const refused = s3Proxy.requests.filter(
+      (r) => r.bucket === bucket && r.operation === 'PutObject' && r.key === 'reports/run.part-0001.csv',
+    );
     expect(refused.map((r) => r.status)).toEqual([412]);
   });
 
-  it('a resumed job\'s report covers every run: one part per run, and a manifest listing all of them', async () => {
+  it("a resumed job's report covers every run: one part per run, and a manifest listing all of them", async () => {
     const bucket = await createBucket(s3, 'tresume');
     const all = keys(400);
     await putObjects(s3, bucket, all);
-    await apply({ namespace: restrictedNs, name: 'resume', bucket, secret: true, concurrency: 1, report: { destination: `s3://${bucket}/reports/resume.jsonl`, all: true } });
-    await waitUntil('some progress', async () => (((await getJob(restrictedNs, 'resume')).status?.progress?.scanned ?? 0) > 30 ? true : undefined), 60_000, () => restricted.logTail(20));
+    await apply({
+      namespace: restrictedNs,
+      name: 'resume',
+      bucket,
+      secret: true,
+      concurrency: 1,
+      report: { destination: `s3://${bucket}/reports/resume.jsonl`, all: true },
+    });
+    await waitUntil(
+      'some progress',
+      async () => (((await getJob(restrictedNs, 'resume')).status?.progress?.scanned ?? 0) > 30 ? true : undefined),
+      60_000,
+      () => restricted.logTail(20),
+    );
     await kubectl(['patch', 'ej', 'resume', '-n', restrictedNs, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
     const suspended = await waitFor(restricted, restrictedNs, 'resume', 'Suspended');
     expect(suspended.status?.progress?.scanned).toBeLessThan(all.length);
@@ -215,12 +273,19 @@ describe('tenancy: reports', () => {
     await kubectl(['patch', 'ej', 'resume', '-n', restrictedNs, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
     const done = await waitFor(restricted, restrictedNs, 'resume', 'Complete');
     const parts = done.status?.reportParts ?? [];
-    expect(parts).toEqual([`s3://${bucket}/reports/resume.part-0001.jsonl`, `s3://${bucket}/reports/resume.part-0002.jsonl`]);
-    const manifest = JSON.parse(await body(bucket, done.status?.report?.replace(`s3://${bucket}/`, '') ?? '')) as { parts: string[]; job: string };
+    expect(parts).toEqual([
+      `s3://${bucket}/reports/resume.part-0001.jsonl`,
+      `s3://${bucket}/reports/resume.part-0002.jsonl`,
+    ]);
+    const manifest = JSON.parse(await body(bucket, done.status?.report?.replace(`s3://${bucket}/`, '') ?? '')) as {
+      parts: string[];
+      job: string;
+    };
     expect(manifest).toMatchObject({ parts, job: `${restrictedNs}/resume` });
     const seen = new Set<string>();
     for (const part of parts) {
-      for (const line of (await body(bucket, part.replace(`s3://${bucket}/`, ''))).trim().split('\n')) seen.add((JSON.parse(line) as { key: string }).key);
+      for (const line of (await body(bucket, part.replace(`s3://${bucket}/`, ''))).trim().split('\n'))
+        seen.add((JSON.parse(line) as { key: string }).key);
     }
     expect([...seen].filter((k) => k.startsWith('p/')).sort()).toEqual(all);
   });

@@ -100,7 +100,10 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
 
   describe('valid manifests', () => {
     it('accepts a minimal AES256 job and fills the defaults', async () => {
-      const result = await apply(namespace, job('valid-minimal', { bucket: 'my-bucket', encryption: { type: 'AES256' } }));
+      const result = await apply(
+        namespace,
+        job('valid-minimal', { bucket: 'my-bucket', encryption: { type: 'AES256' } }),
+      );
       expect(result.code, result.stderr).toBe(0);
       expect(await getSpec(namespace, 'valid-minimal')).toEqual({
         bucket: 'my-bucket',
@@ -155,7 +158,11 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
       ['key-id', 'aws:kms', '1234abcd-12ab-34cd-56ef-1234567890ab'],
       ['multi-region-key-id', 'aws:kms:dsse', 'mrk-1234abcd12ab34cd56ef1234567890ab'],
       ['key-arn', 'aws:kms', 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'],
-      ['key-arn-govcloud', 'aws:kms:dsse', 'arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab'],
+      [
+        'key-arn-govcloud',
+        'aws:kms:dsse',
+        'arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab',
+      ],
       ['alias-arn', 'aws:kms', 'arn:aws:kms:eu-west-2:111122223333:alias/data-key'],
     ])('accepts kmsKeyId as %s', async (form, type, kmsKeyId) => {
       const name = `valid-kms-${form}`;
@@ -165,7 +172,11 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
     });
 
     it('lets the mutable fields change and re-applying an unchanged job pass', async () => {
-      const base = { bucket: 'my-bucket', prefix: 'logs/', encryption: { type: 'aws:kms', kmsKeyId: 'alias/data-key' } };
+      const base = {
+        bucket: 'my-bucket',
+        prefix: 'logs/',
+        encryption: { type: 'aws:kms', kmsKeyId: 'alias/data-key' },
+      };
       expect((await apply(namespace, job('valid-update', base))).code).toBe(0);
       const again = await apply(namespace, job('valid-update', base));
       expect(again.code, again.stderr).toBe(0);
@@ -174,7 +185,11 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
         suspend: true,
         dryRun: true,
         concurrency: 8,
-        connection: { region: 'eu-west-1', endpoint: 'https://s3.example.com', credentialsSecretRef: { name: 'other' } },
+        connection: {
+          region: 'eu-west-1',
+          endpoint: 'https://s3.example.com',
+          credentialsSecretRef: { name: 'other' },
+        },
       };
       const update = await apply(namespace, job('valid-update', changed));
       expect(update.code, update.stderr).toBe(0);
@@ -207,7 +222,8 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
       const walk = (path: string, s: Schema): void => {
         if (path !== 'metadata' && !s.description?.trim()) missing.push(path || '(root)');
         for (const [key, child] of Object.entries(s.properties ?? {})) walk(path ? `${path}.${key}` : key, child);
-        if (s.items?.properties) for (const [key, child] of Object.entries(s.items.properties)) walk(`${path}[].${key}`, child);
+        if (s.items?.properties)
+          for (const [key, child] of Object.entries(s.items.properties)) walk(`${path}[].${key}`, child);
       };
       for (const v of crd.spec.versions) walk('', v.schema.openAPIV3Schema);
       expect(missing).toEqual([]);

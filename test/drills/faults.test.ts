@@ -17,9 +17,23 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runEngine, type Plan, type RequestEvent, type RunResult, type TargetEncryption } from '../../src/engine/index.js';
+import {
+  runEngine,
+  type Plan,
+  type RequestEvent,
+  type RunResult,
+  type TargetEncryption,
+} from '../../src/engine/index.js';
 import { startFaultProxy, type FaultProxy, type FaultRates, type ProxiedRequest } from '../harness/fault-proxy.js';
-import { auditCopies, countersAddUp, createBucketWith, observe, plainS3, propertyDiffs, startDrillSeaweed } from './support.js';
+import {
+  auditCopies,
+  countersAddUp,
+  createBucketWith,
+  observe,
+  plainS3,
+  propertyDiffs,
+  startDrillSeaweed,
+} from './support.js';
 
 const shared = inject('seaweed');
 const keyA = shared.keys.find((k) => k.alias === 'alias/test-key-a');
@@ -45,7 +59,10 @@ afterAll(async () => {
 });
 
 function keys(prefix: string, n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${prefix}/${String(i).padStart(5, '0')}${i % 10 === 0 ? ' with space+plus' : ''}`);
+  return Array.from(
+    { length: n },
+    (_, i) => `${prefix}/${String(i).padStart(5, '0')}${i % 10 === 0 ? ' with space+plus' : ''}`,
+  );
 }
 
 interface Drill {
@@ -92,7 +109,9 @@ async function drill(
   expect(countersAddUp(result.counters)).toBe(true);
   const seen = await observe(direct, bucket, objectKeys);
   const wrong = [...seen].filter(([, o]) =>
-    target.type === 'AES256' ? o.sse !== 'AES256' : o.sse !== target.type || ![keyA?.arn, keyA?.keyId].includes(o.kmsKeyId),
+    target.type === 'AES256'
+      ? o.sse !== 'AES256'
+      : o.sse !== target.type || ![keyA?.arn, keyA?.keyId].includes(o.kmsKeyId),
   );
   expect(wrong.map(([k, o]) => `${k}: ${o.sse} ${o.kmsKeyId ?? ''}`)).toEqual([]);
   expect(propertyDiffs(seeded, seen)).toEqual([]);
@@ -143,9 +162,15 @@ describe('fault drills: engine -> fault proxy -> SeaweedFS (+ local-kms)', () =>
       s3Proxy.setRates({ ...CHAOS, error500: 0, throttle: 0, resetMidResponse: 0, resetBeforeForward: 0, latency: 0 });
     }
     // The drill really hit the case that matters: a copy the server made whose answer was lost.
-    const lostCopies = d.requests.filter((r) => r.operation === 'CopyObject' && r.fault === 'resetMidResponse' && r.upstreamStatus === 200);
+    const lostCopies = d.requests.filter(
+      (r) => r.operation === 'CopyObject' && r.fault === 'resetMidResponse' && r.upstreamStatus === 200,
+    );
     expect(lostCopies.length).toBeGreaterThan(0);
-    for (const f of ['error500', 'throttle', 'latency'] as const) expect(d.requests.some((r) => r.fault === f), f).toBe(true);
+    for (const f of ['error500', 'throttle', 'latency'] as const)
+      expect(
+        d.requests.some((r) => r.fault === f),
+        f,
+      ).toBe(true);
     // Throttled or failed calls show in the engine's request events as retried.
     expect(d.events.some((e) => e.attempts > 1)).toBe(true);
     summary('chaos', d, { lostCopyAnswers: lostCopies.length });
@@ -154,7 +179,10 @@ describe('fault drills: engine -> fault proxy -> SeaweedFS (+ local-kms)', () =>
   it('a burst of SlowDown makes the engine slow down: requests/s at the server drop while it lasts', async () => {
     const windows = { before: 0, during: 0, burstAt: 0 };
     const d = await drill('drill-slowdown', keys('s', 1200), { type: 'AES256' }, async () => {
-      await until(() => s3Proxy.requests.filter((r) => r.bucket === 'drill-slowdown' && r.operation === 'CopyObject').length >= 50);
+      await until(
+        () =>
+          s3Proxy.requests.filter((r) => r.bucket === 'drill-slowdown' && r.operation === 'CopyObject').length >= 50,
+      );
       await new Promise((r) => setTimeout(r, 1000));
       const burstAt = s3Proxy.now();
       s3Proxy.setRates({ throttle: 0.3 });
@@ -166,7 +194,11 @@ describe('fault drills: engine -> fault proxy -> SeaweedFS (+ local-kms)', () =>
       windows.during = s3Proxy.rate(burstAt + 2000, burstAt + 4000, mine);
     });
     const throttled = d.events.filter((e) => e.throttled).length;
-    summary('slowdown', d, { rps_before: Math.round(windows.before), rps_during_burst: Math.round(windows.during), throttledCalls: throttled });
+    summary('slowdown', d, {
+      rps_before: Math.round(windows.before),
+      rps_during_burst: Math.round(windows.during),
+      throttledCalls: throttled,
+    });
     expect(throttled).toBeGreaterThan(0);
     // Backing off: the second half of the burst sees well under half the rate before it.
     expect(windows.before).toBeGreaterThan(20);
@@ -199,19 +231,25 @@ describe('fault drills: engine -> fault proxy -> SeaweedFS (+ local-kms)', () =>
     expect(kms.filter((r) => r.operation === 'GenerateDataKey' && r.fault === 'throttle').length).toBeGreaterThan(20);
     // What SeaweedFS made of the throttled data-key calls it could not get through.
     const copyErrors: Record<string, number> = {};
-    for (const r of d.requests) if (r.operation === 'CopyObject' && r.upstreamStatus !== 200) copyErrors[String(r.upstreamStatus)] = (copyErrors[String(r.upstreamStatus)] ?? 0) + 1;
+    for (const r of d.requests)
+      if (r.operation === 'CopyObject' && r.upstreamStatus !== 200)
+        copyErrors[String(r.upstreamStatus)] = (copyErrors[String(r.upstreamStatus)] ?? 0) + 1;
     summary('kms-throttle', d, { kmsThrottled: throttledKms, kmsCalls: kms.length, copyErrorsFromSeaweed: copyErrors });
   });
 
   it('the network drops every packet for 20 s mid-run: the run waits and completes', async () => {
     let outage = { start: 0, end: 0 };
     const d = await drill('drill-drop', keys('d', 1000), { type: 'AES256' }, async () => {
-      await until(() => s3Proxy.requests.filter((r) => r.bucket === 'drill-drop' && r.operation === 'CopyObject').length >= 100);
+      await until(
+        () => s3Proxy.requests.filter((r) => r.bucket === 'drill-drop' && r.operation === 'CopyObject').length >= 100,
+      );
       const start = s3Proxy.now();
       await s3Proxy.blackout({ mode: 'drop', ms: 20_000 });
       outage = { start, end: s3Proxy.now() };
     });
-    const answeredDuring = d.requests.filter((r) => r.doneAt !== undefined && r.doneAt > outage.start + 100 && r.doneAt < outage.end - 100);
+    const answeredDuring = d.requests.filter(
+      (r) => r.doneAt !== undefined && r.doneAt > outage.start + 100 && r.doneAt < outage.end - 100,
+    );
     expect(answeredDuring).toEqual([]);
     expect(d.seconds).toBeGreaterThan(20);
     summary('drop-20s', d, { held: d.requests.filter((r) => r.fault === 'blackout').length });
@@ -221,13 +259,18 @@ describe('fault drills: engine -> fault proxy -> SeaweedFS (+ local-kms)', () =>
     // The outage starts with the request for the second page of the listing (1100 keys = 2 pages).
     let lists = 0;
     const d = await drill('drill-refuse', keys('r', 1100), { type: 'AES256' }, () =>
-      s3Proxy.blackoutOn({ mode: 'refuse', ms: 20_000 }, (r) => r.bucket === 'drill-refuse' && r.operation === 'ListObjectsV2' && ++lists === 2),
+      s3Proxy.blackoutOn(
+        { mode: 'refuse', ms: 20_000 },
+        (r) => r.bucket === 'drill-refuse' && r.operation === 'ListObjectsV2' && ++lists === 2,
+      ),
     );
     const refused = d.requests.filter((r) => r.fault === 'blackout').length;
     expect(refused).toBeGreaterThan(0);
     // The listing was refused too, and went on after the outage (1500 keys = 2 pages).
     expect(d.requests.some((r) => r.operation === 'ListObjectsV2' && r.fault === 'blackout')).toBe(true);
-    expect(d.requests.filter((r) => r.operation === 'ListObjectsV2' && r.status === 200).length).toBeGreaterThanOrEqual(2);
+    expect(d.requests.filter((r) => r.operation === 'ListObjectsV2' && r.status === 200).length).toBeGreaterThanOrEqual(
+      2,
+    );
     summary('refuse-20s', d, { refused, failedSdkCalls: d.events.filter((e) => e.error).length });
   });
 });

@@ -26,7 +26,10 @@ export function plainS3(endpoint: string): S3Client {
 }
 
 /** `weed mini` with its KMS provider behind `kmsEndpoint` (a fault proxy in front of local-kms). */
-export async function startDrillSeaweed(opts: { workDir: string; kmsEndpoint: string }): Promise<{ s3Endpoint: string; stop(): Promise<void> }> {
+export async function startDrillSeaweed(opts: {
+  workDir: string;
+  kmsEndpoint: string;
+}): Promise<{ s3Endpoint: string; stop(): Promise<void> }> {
   const { s3Endpoint, process } = await startWeed({ ...opts, name: 'seaweedfs-drill' });
   return { s3Endpoint, stop: () => process.stop() };
 }
@@ -117,12 +120,18 @@ export function propertyDiffs(seeded: Map<string, Seeded>, seen: Map<string, Obs
       diffs.push(`${key}: missing`);
       continue;
     }
-    if (got.contentType !== want.contentType) diffs.push(`${key}: Content-Type ${got.contentType} != ${want.contentType}`);
-    if (got.cacheControl !== want.cacheControl) diffs.push(`${key}: Cache-Control ${got.cacheControl} != ${want.cacheControl}`);
-    if (JSON.stringify(got.metadata) !== JSON.stringify(sorted(want.metadata)) && JSON.stringify(sorted(got.metadata)) !== JSON.stringify(sorted(want.metadata))) {
+    if (got.contentType !== want.contentType)
+      diffs.push(`${key}: Content-Type ${got.contentType} != ${want.contentType}`);
+    if (got.cacheControl !== want.cacheControl)
+      diffs.push(`${key}: Cache-Control ${got.cacheControl} != ${want.cacheControl}`);
+    if (
+      JSON.stringify(got.metadata) !== JSON.stringify(sorted(want.metadata)) &&
+      JSON.stringify(sorted(got.metadata)) !== JSON.stringify(sorted(want.metadata))
+    ) {
       diffs.push(`${key}: metadata ${JSON.stringify(got.metadata)} != ${JSON.stringify(want.metadata)}`);
     }
-    if (JSON.stringify(sorted(got.tags)) !== JSON.stringify(sorted(want.tags))) diffs.push(`${key}: tags ${JSON.stringify(got.tags)} != ${JSON.stringify(want.tags)}`);
+    if (JSON.stringify(sorted(got.tags)) !== JSON.stringify(sorted(want.tags)))
+      diffs.push(`${key}: tags ${JSON.stringify(got.tags)} != ${JSON.stringify(want.tags)}`);
     if (got.size !== want.size) diffs.push(`${key}: size ${got.size} != ${want.size}`);
   }
   return diffs;
@@ -155,7 +164,12 @@ export interface CopyAudit {
  * (same amz-sdk-invocation-id): the SDK could not know it had succeeded. A new
  * call for a key already written is a second write, and a bug.
  */
-export function auditCopies(requests: readonly ProxiedRequest[], events: readonly RequestEvent[], bucket: string, writeOp = 'CopyObject'): CopyAudit {
+export function auditCopies(
+  requests: readonly ProxiedRequest[],
+  events: readonly RequestEvent[],
+  bucket: string,
+  writeOp = 'CopyObject',
+): CopyAudit {
   const copies = requests.filter((r) => r.operation === writeOp && r.bucket === bucket && r.key !== undefined);
   const copiesPerKey = new Map<string, number>();
   const calls = new Map<string, Set<string>>();
@@ -169,7 +183,9 @@ export function auditCopies(requests: readonly ProxiedRequest[], events: readonl
     if (doneBy.has(key) && doneBy.get(key) !== r.invocationId) copiedAfterDone.add(key);
     if (r.upstreamStatus === 200 && !doneBy.has(key)) doneBy.set(key, r.invocationId);
   }
-  const sdkAttempts = events.filter((e) => e.service === 's3' && e.operation === writeOp).reduce((n, e) => n + e.attempts, 0);
+  const sdkAttempts = events
+    .filter((e) => e.service === 's3' && e.operation === writeOp)
+    .reduce((n, e) => n + e.attempts, 0);
   return {
     copiesPerKey,
     callsPerKey: new Map([...calls].map(([k, v]) => [k, v.size])),

@@ -64,7 +64,13 @@ describe('EncryptionJob end to end on SeaweedFS', () => {
 
     const job = await getJob(namespace, 'encrypt-logs');
     expect(job.status?.phase).toBe('Complete');
-    expect(job.status?.progress).toMatchObject({ scanned: 50, encrypted: 50, alreadyEncrypted: 0, skipped: 0, failed: 0 });
+    expect(job.status?.progress).toMatchObject({
+      scanned: 50,
+      encrypted: 50,
+      alreadyEncrypted: 0,
+      skipped: 0,
+      failed: 0,
+    });
     expect(job.status?.checkpoint?.startAfter).toBe(keys[keys.length - 1]);
 
     for (const k of keys) {

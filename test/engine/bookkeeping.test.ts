@@ -15,7 +15,12 @@ let s3: S3Client;
 let proxy: FaultProxy;
 
 function plan(bucket: string, extra: Partial<Plan> = {}): Plan {
-  return enginePlan(info, bucket, { type: 'AES256' }, { connection: connectionFor(info, { endpoint: proxy.url }), ...extra });
+  return enginePlan(
+    info,
+    bucket,
+    { type: 'AES256' },
+    { connection: connectionFor(info, { endpoint: proxy.url }), ...extra },
+  );
 }
 
 async function versionedBucket(): Promise<string> {
@@ -51,7 +56,11 @@ afterAll(async () => {
 describe('bookkeeping after the work (SeaweedFS through the fault proxy)', () => {
   it('ListObjectVersions denied (no s3:ListBucketVersions): Complete with a warning, not Failed', async () => {
     const bucket = await versionedBucket();
-    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'ListObjectVersions' ? { status: 403, code: 'AccessDenied', message: 'Access Denied' } : undefined));
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.operation === 'ListObjectVersions'
+        ? { status: 403, code: 'AccessDenied', message: 'Access Denied' }
+        : undefined,
+    );
     const result = await runEngine(plan(bucket));
     proxy.setRule(undefined);
     expect(result.status).toBe('Complete');
@@ -61,10 +70,14 @@ describe('bookkeeping after the work (SeaweedFS through the fault proxy)', () =>
     expect(result.warnings?.[0]).toMatch(/noncurrent versions were not counted.*AccessDenied/);
   }, 120_000);
 
-  it('a flaky ListObjectVersions (503s beyond the SDK\'s own retries) is tried again: Complete with the count, no warning', async () => {
+  it("a flaky ListObjectVersions (503s beyond the SDK's own retries) is tried again: Complete with the count, no warning", async () => {
     const bucket = await versionedBucket();
     let refused = 0;
-    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'ListObjectVersions' && refused++ < 10 ? { status: 503, code: 'ServiceUnavailable' } : undefined));
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.operation === 'ListObjectVersions' && refused++ < 10
+        ? { status: 503, code: 'ServiceUnavailable' }
+        : undefined,
+    );
     const result = await runEngine(plan(bucket));
     proxy.setRule(undefined);
     expect(refused).toBeGreaterThan(10);
@@ -78,7 +91,12 @@ describe('bookkeeping after the work (SeaweedFS through the fault proxy)', () =>
     const bucket = await versionedBucket();
     proxy.setRule((r) =>
       r.bucket === bucket && r.operation === 'ListObjectVersions'
-        ? { rewriteBody: (b) => b.replace(/<IsTruncated>\w+<\/IsTruncated>/, '<IsTruncated>true</IsTruncated>').replace(/<Next(KeyMarker|VersionIdMarker)>[^<]*<\/Next\1>/g, '') }
+        ? {
+            rewriteBody: (b) =>
+              b
+                .replace(/<IsTruncated>\w+<\/IsTruncated>/, '<IsTruncated>true</IsTruncated>')
+                .replace(/<Next(KeyMarker|VersionIdMarker)>[^<]*<\/Next\1>/g, ''),
+          }
         : undefined,
     );
     const result = await within(runEngine(plan(bucket)), 60_000);
@@ -94,7 +112,12 @@ describe('bookkeeping after the work (SeaweedFS through the fault proxy)', () =>
     await putObjects(s3, bucket, ['a/1', 'a/2', 'a/3']);
     proxy.setRule((r) =>
       r.bucket === bucket && r.operation === 'ListObjectsV2'
-        ? { rewriteBody: (b) => b.replace(/<IsTruncated>\w+<\/IsTruncated>/, '<IsTruncated>true</IsTruncated>').replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/, '') }
+        ? {
+            rewriteBody: (b) =>
+              b
+                .replace(/<IsTruncated>\w+<\/IsTruncated>/, '<IsTruncated>true</IsTruncated>')
+                .replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/, ''),
+          }
         : undefined,
     );
     const result = await runEngine(plan(bucket));

@@ -10,7 +10,15 @@ describe('shared in-flight budget', () => {
     const info = inject('seaweed');
     const s3 = s3Client(info);
     const buckets = await Promise.all([0, 1, 2].map(() => createBucket(s3, 'budget')));
-    await Promise.all(buckets.map((b) => putObjects(s3, b, Array.from({ length: 40 }, (_, i) => `o/${i}`))));
+    await Promise.all(
+      buckets.map((b) =>
+        putObjects(
+          s3,
+          b,
+          Array.from({ length: 40 }, (_, i) => `o/${i}`),
+        ),
+      ),
+    );
     const budget = new Budget(3);
     let outstanding = 0;
     let peak = 0;

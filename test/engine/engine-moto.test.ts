@@ -36,7 +36,9 @@ describe('engine on moto', () => {
     const c = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cold/c' }));
     expect(c.StorageClass).toBe('GLACIER_IR');
     expect(c.ServerSideEncryption).toBe('aws:kms');
-    expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cold/a' }))).ServerSideEncryption).toBeUndefined();
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cold/a' }))).ServerSideEncryption,
+    ).toBeUndefined();
   });
 
   it('versioned bucket: only current versions change; noncurrent versions left as they were are counted', async () => {
@@ -66,7 +68,15 @@ describe('engine on moto', () => {
     const keyA = keyOf(info, 'alias/test-key-a');
     const keyB = keyOf(info, 'alias/test-key-b');
     for (const k of ['r/1', 'r/2']) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyA.arn }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: k,
+          Body: k,
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: keyA.arn,
+        }),
+      );
     }
     const result = await runEngine(plan(bucket));
     expect(result.counters).toMatchObject({ scanned: 2, encrypted: 2, failed: 0 });

@@ -1,7 +1,13 @@
 // The engine against a real S3 server with real SSE-KMS (SeaweedFS + local-kms):
 // keys that are hard to list, prefix boundaries, idempotence, resume, dry run
 // and job-level errors.
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type HeadObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createClients, runEngine, type Plan } from '../../src/engine/index.js';
 import { createBucket, keyOf, putObjects, s3Client, enginePlan } from '../harness/context.js';
@@ -196,7 +202,9 @@ describe('engine on SeaweedFS', () => {
     const bucket = await createBucket(s3, 'badkey');
     await putObjects(s3, bucket, ['k/1']);
     const before = await head(bucket, 'k/1');
-    const disabled = await runEngine(plan(bucket, { target: { type: 'aws:kms', kmsKeyId: 'alias/test-key-disabled' } }));
+    const disabled = await runEngine(
+      plan(bucket, { target: { type: 'aws:kms', kmsKeyId: 'alias/test-key-disabled' } }),
+    );
     expect(disabled).toMatchObject({ status: 'Failed', reason: 'KMSKeyDisabled' });
     expect(disabled.counters.scanned).toBe(0);
     const unknown = await runEngine(plan(bucket, { target: { type: 'aws:kms', kmsKeyId: 'alias/does-not-exist' } }));

@@ -20,7 +20,8 @@ describe('S3 Inventory input (SeaweedFS)', () => {
   let inv: string;
   const src = 'source-bucket';
 
-  const put = (key: string, body: Buffer | string): Promise<unknown> => s3.send(new PutObjectCommand({ Bucket: inv, Key: key, Body: body }));
+  const put = (key: string, body: Buffer | string): Promise<unknown> =>
+    s3.send(new PutObjectCommand({ Bucket: inv, Key: key, Body: body }));
 
   beforeAll(async () => {
     s3 = s3Client(inject('seaweed'));
@@ -49,11 +50,21 @@ describe('S3 Inventory input (SeaweedFS)', () => {
         creationTimestamp: '1796086800000',
         fileFormat: 'CSV',
         fileSchema: SCHEMA,
-        files: files.map((f, i) => ({ key: `${src}/config/data/file-${i}.csv.gz`, size: f.length, MD5checksum: md5s[i] })),
+        files: files.map((f, i) => ({
+          key: `${src}/config/data/file-${i}.csv.gz`,
+          size: f.length,
+          MD5checksum: md5s[i],
+        })),
       });
     await put(`${base}/manifest.json`, manifest(files.map((f) => createHash('md5').update(f).digest('hex'))));
-    await put(`${base}/bad-md5/manifest.json`, manifest(['00000000000000000000000000000000', '00000000000000000000000000000000']));
-    await put(`${base}/orc/manifest.json`, JSON.stringify({ sourceBucket: src, fileFormat: 'ORC', fileSchema: 'x', files: [] }));
+    await put(
+      `${base}/bad-md5/manifest.json`,
+      manifest(['00000000000000000000000000000000', '00000000000000000000000000000000']),
+    );
+    await put(
+      `${base}/orc/manifest.json`,
+      JSON.stringify({ sourceBucket: src, fileFormat: 'ORC', fileSchema: 'x', files: [] }),
+    );
   });
 
   const collect = async (url: string, bucket: string, prefix: string): Promise<InventoryEntry[]> => {
@@ -83,9 +94,11 @@ describe('S3 Inventory input (SeaweedFS)', () => {
     const bad = collect(`s3://${inv}/${src}/config/2026-12-01T01-00Z/bad-md5/manifest.json`, src, '');
     await expect(bad).rejects.toThrow(/does not match the manifest's MD5/);
     await expect(bad).rejects.toBeInstanceOf(JobError);
-    await expect(readManifest(s3InventorySource(s3), `s3://${inv}/${src}/config/2026-12-01T01-00Z/orc/manifest.json`)).rejects.toThrow(
-      /only CSV/,
+    await expect(
+      readManifest(s3InventorySource(s3), `s3://${inv}/${src}/config/2026-12-01T01-00Z/orc/manifest.json`),
+    ).rejects.toThrow(/only CSV/);
+    await expect(readManifest(s3InventorySource(s3), `s3://${inv}/missing/manifest.json`)).rejects.toThrow(
+      /InventoryUnreadable|reading inventory object/,
     );
-    await expect(readManifest(s3InventorySource(s3), `s3://${inv}/missing/manifest.json`)).rejects.toThrow(/InventoryUnreadable|reading inventory object/);
   });
 });

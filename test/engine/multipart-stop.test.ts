@@ -21,13 +21,18 @@ let s3: S3Client;
 let proxy: FaultProxy;
 
 function plan(bucket: string, extra: Partial<Plan> = {}): Plan {
-  return enginePlan(info, bucket, { type: 'AES256' }, {
-    connection: connectionFor(info, { endpoint: proxy.url }),
-    multipartThreshold: 8 * MiB,
-    multipartPartSize: 5 * MiB,
-    concurrency: 1,
-    ...extra,
-  });
+  return enginePlan(
+    info,
+    bucket,
+    { type: 'AES256' },
+    {
+      connection: connectionFor(info, { endpoint: proxy.url }),
+      multipartThreshold: 8 * MiB,
+      multipartPartSize: 5 * MiB,
+      concurrency: 1,
+      ...extra,
+    },
+  );
 }
 
 async function openUploads(bucket: string): Promise<{ key: string; uploadId: string }[]> {
@@ -35,7 +40,8 @@ async function openUploads(bucket: string): Promise<{ key: string; uploadId: str
   return (out.Uploads ?? []).map((u) => ({ key: u.Key ?? '', uploadId: u.UploadId ?? '' }));
 }
 
-const requestsFor = (bucket: string, operation: string): number => proxy.requests.filter((r) => r.bucket === bucket && r.operation === operation).length;
+const requestsFor = (bucket: string, operation: string): number =>
+  proxy.requests.filter((r) => r.bucket === bucket && r.operation === operation).length;
 
 beforeAll(async () => {
   s3 = s3Client(info);
@@ -82,7 +88,7 @@ describe('multipart copies and stops (SeaweedFS through the fault proxy)', () =>
     expect(recorded).toEqual([]);
   }, 120_000);
 
-  it('the upload id is recorded before the first part is copied, and a run given it aborts it; another client\'s upload of the same key is left alone', async () => {
+  it("the upload id is recorded before the first part is copied, and a run given it aborts it; another client's upload of the same key is left alone", async () => {
     const bucket = await createBucket(s3, 'mprec');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: Buffer.alloc(15 * MiB + 1, 3) }));
     // Another client's upload of the same key, started before our runs: not ours to abort.
@@ -93,7 +99,9 @@ describe('multipart copies and stops (SeaweedFS through the fault proxy)', () =>
     const stop = new AbortController();
     let release: () => void = () => undefined;
     proxy.setRule((r) =>
-      r.bucket === bucket && r.operation === 'UploadPartCopy' ? { hold: new Promise<void>((resolve) => (release = resolve)) } : undefined,
+      r.bucket === bucket && r.operation === 'UploadPartCopy'
+        ? { hold: new Promise<void>((resolve) => (release = resolve)) }
+        : undefined,
     );
     const first = runEngine(plan(bucket), {
       signal: stop.signal,

@@ -87,15 +87,31 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
     const bytes = Buffer.from(await get.Body!.transformToByteArray());
     const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
     const head: Record<string, unknown> = {};
-    for (const f of PRESERVED_HEAD_FIELDS) if (h[f] !== undefined) head[f] = h[f] instanceof Date ? (h[f] as Date).toISOString() : h[f];
-    head.checksumAlgorithm = ['ChecksumCRC32', 'ChecksumCRC32C', 'ChecksumSHA1', 'ChecksumSHA256', 'ChecksumCRC64NVME'].find((c) => (h as unknown as Record<string, unknown>)[c] !== undefined);
+    for (const f of PRESERVED_HEAD_FIELDS)
+      if (h[f] !== undefined) head[f] = h[f] instanceof Date ? (h[f] as Date).toISOString() : h[f];
+    head.checksumAlgorithm = [
+      'ChecksumCRC32',
+      'ChecksumCRC32C',
+      'ChecksumSHA1',
+      'ChecksumSHA256',
+      'ChecksumCRC64NVME',
+    ].find((c) => (h as unknown as Record<string, unknown>)[c] !== undefined);
     const tags = (await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet ?? [];
     const acl = await s3.send(new GetObjectAclCommand({ Bucket: bucket, Key: key }));
-    const grants = (acl.Grants ?? []).map((g) => `${g.Grantee?.ID ?? g.Grantee?.URI ?? g.Grantee?.EmailAddress}:${g.Permission}`).sort();
-    const snap: Snapshot = { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, head, tags, grants };
+    const grants = (acl.Grants ?? [])
+      .map((g) => `${g.Grantee?.ID ?? g.Grantee?.URI ?? g.Grantee?.EmailAddress}:${g.Permission}`)
+      .sort();
+    const snap: Snapshot = {
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      size: bytes.length,
+      head,
+      tags,
+      grants,
+    };
     if (lockable) {
       const r = await s3.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
-      if (r?.Retention) snap.retention = { Mode: r.Retention.Mode, RetainUntilDate: r.Retention.RetainUntilDate?.toISOString() };
+      if (r?.Retention)
+        snap.retention = { Mode: r.Retention.Mode, RetainUntilDate: r.Retention.RetainUntilDate?.toISOString() };
       const lh = await s3.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
       if (lh?.LegalHold?.Status) snap.legalHold = lh.LegalHold.Status;
     }
@@ -114,33 +130,68 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
     Tagging: 'class=secret&team=a%20b',
     StorageClass: 'STANDARD_IA' as const,
     ...(lockable
-      ? { ObjectLockMode: 'GOVERNANCE' as const, ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000), ObjectLockLegalHoldStatus: 'ON' as const }
+      ? {
+          ObjectLockMode: 'GOVERNANCE' as const,
+          ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000),
+          ObjectLockLegalHoldStatus: 'ON' as const,
+        }
       : {}),
   });
 
   async function putSmall(key: string): Promise<void> {
     const data = body(64 * 1024, key);
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ChecksumAlgorithm: 'SHA256', ...props(key) }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ChecksumAlgorithm: 'SHA256', ...props(key) }),
+    );
   }
 
-  async function putMultipart(key: string, sse?: { ServerSideEncryption: 'aws:kms'; SSEKMSKeyId: string }): Promise<void> {
+  async function putMultipart(
+    key: string,
+    sse?: { ServerSideEncryption: 'aws:kms'; SSEKMSKeyId: string },
+  ): Promise<void> {
     const data = body(2 * PART + 123, key);
     // Grants at creation: moto cannot read the ACL of a multipart object created without (moto-multipart-object-acl-500).
     const { UploadId } = await s3.send(
-      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256', GrantRead: AUTH_USERS, ...props(key), ...sse }),
+      new CreateMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        ChecksumAlgorithm: 'SHA256',
+        GrantRead: AUTH_USERS,
+        ...props(key),
+        ...sse,
+      }),
     );
     const parts = [];
     for (let n = 1, off = 0; off < data.length; n++, off += PART) {
-      const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: data.subarray(off, off + PART), ChecksumAlgorithm: 'SHA256' }));
+      const out = await s3.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId,
+          PartNumber: n,
+          Body: data.subarray(off, off + PART),
+          ChecksumAlgorithm: 'SHA256',
+        }),
+      );
       parts.push({ PartNumber: n, ETag: out.ETag, ChecksumSHA256: out.ChecksumSHA256 });
     }
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
     if (lockable) {
       // moto keeps no lock fields given to CreateMultipartUpload (moto-multipart-upload-drops-object-lock), and
       // cannot answer GetObjectRetention (moto-get-retention-returns-object): set them where HEAD shows them.
       const p = props(key);
-      await s3.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key, Retention: { Mode: p.ObjectLockMode, RetainUntilDate: p.ObjectLockRetainUntilDate } }));
-      await s3.send(new PutObjectLegalHoldCommand({ Bucket: bucket, Key: key, LegalHold: { Status: p.ObjectLockLegalHoldStatus } }));
+      await s3.send(
+        new PutObjectRetentionCommand({
+          Bucket: bucket,
+          Key: key,
+          Retention: { Mode: p.ObjectLockMode, RetainUntilDate: p.ObjectLockRetainUntilDate },
+        }),
+      );
+      await s3.send(
+        new PutObjectLegalHoldCommand({ Bucket: bucket, Key: key, LegalHold: { Status: p.ObjectLockLegalHoldStatus } }),
+      );
     }
   }
 
@@ -154,19 +205,30 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
         Key: key,
         AccessControlPolicy: {
           Owner: acl.Owner,
-          Grants: [...(acl.Grants ?? []), { Grantee: { Type: 'Group', URI: 'http://acs.amazonaws.com/groups/global/AuthenticatedUsers' }, Permission: 'READ' }],
+          Grants: [
+            ...(acl.Grants ?? []),
+            {
+              Grantee: { Type: 'Group', URI: 'http://acs.amazonaws.com/groups/global/AuthenticatedUsers' },
+              Permission: 'READ',
+            },
+          ],
         },
       }),
     );
   }
 
   function plan(prefix: string): Plan {
-    return enginePlan(info, bucket, { type: 'aws:kms', kmsKeyId: 'alias/test-key-c' }, {
-      prefix,
-      multipartThreshold: 8 * MiB,
-      multipartPartSize: PART,
-      concurrency: 4,
-    });
+    return enginePlan(
+      info,
+      bucket,
+      { type: 'aws:kms', kmsKeyId: 'alias/test-key-c' },
+      {
+        prefix,
+        multipartThreshold: 8 * MiB,
+        multipartPartSize: PART,
+        concurrency: 4,
+      },
+    );
   }
 
   /** What a copy on this server loses whatever the client sends, by gap id. */
@@ -179,7 +241,8 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
     }
     if (hasGap(kind, 'seaweedfs-website-redirect-dropped')) delete want.head.WebsiteRedirectLocation;
     // The bucket says ACLs are disabled, so the engine (rightly, on AWS) does not carry grants over.
-    if (hasGap(kind, 'seaweedfs-acls-kept-under-owner-enforced')) want.grants = want.grants.filter((g) => g.endsWith(':FULL_CONTROL'));
+    if (hasGap(kind, 'seaweedfs-acls-kept-under-owner-enforced'))
+      want.grants = want.grants.filter((g) => g.endsWith(':FULL_CONTROL'));
     return want;
   }
 
@@ -216,7 +279,10 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
 
   if (hasGap(kind, 'seaweedfs-upload-part-copy-from-kms-501')) {
     it(`server gap: UploadPartCopy from an SSE-KMS source is refused (${kind}); the object fails visibly and keeps its data`, async () => {
-      await putMultipart('kmsmulti/a', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyOf(info, 'alias/test-key-a').arn });
+      await putMultipart('kmsmulti/a', {
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: keyOf(info, 'alias/test-key-a').arn,
+      });
       const before = await snapshot('kmsmulti/a');
       const result = await runEngine(plan('kmsmulti/'));
       expect(result.counters).toMatchObject({ scanned: 1, encrypted: 0, failed: 1 });
@@ -225,7 +291,10 @@ function matrix(serverName: 'moto' | 'seaweed'): void {
     });
   } else {
     it(`re-keys a multipart SSE-KMS object part by part (${kind})`, async () => {
-      await putMultipart('kmsmulti/a', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyOf(info, 'alias/test-key-a').arn });
+      await putMultipart('kmsmulti/a', {
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: keyOf(info, 'alias/test-key-a').arn,
+      });
       await check('kmsmulti/', ['kmsmulti/a'], true);
     });
   }

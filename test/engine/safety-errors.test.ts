@@ -30,7 +30,9 @@ afterAll(async () => {
 
 async function run(bucket: string) {
   const outcomes = new Map<string, Outcome>();
-  const result = await runEngine(proxiedPlan(info, proxy.url, bucket, target()), { onOutcome: (k, o) => outcomes.set(k, o) });
+  const result = await runEngine(proxiedPlan(info, proxy.url, bucket, target()), {
+    onOutcome: (k, o) => outcomes.set(k, o),
+  });
   return { result, outcomes };
 }
 
@@ -62,7 +64,10 @@ describe('HEAD errors on SeaweedFS', () => {
     await putObjects(s3, bucket, ['a', 'b', 'c']);
     const unhook = proxy.hook({
       match: (r) => r.bucket === bucket && (r.operation === 'HeadObject' || r.operation === 'GetObject'),
-      answer: (r) => (r.operation === 'HeadObject' ? { status: 400 } : s3Error(400, 'ExpiredToken', 'The provided token has expired.')),
+      answer: (r) =>
+        r.operation === 'HeadObject'
+          ? { status: 400 }
+          : s3Error(400, 'ExpiredToken', 'The provided token has expired.'),
     });
     try {
       const { result } = await run(bucket);
@@ -83,7 +88,11 @@ describe('HEAD errors on SeaweedFS', () => {
       answer: (r) =>
         r.operation === 'HeadObject'
           ? { status: 403 }
-          : s3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'),
+          : s3Error(
+              403,
+              'SignatureDoesNotMatch',
+              'The request signature we calculated does not match the signature you provided.',
+            ),
     });
     try {
       const { result } = await run(bucket);
@@ -98,7 +107,10 @@ describe('HEAD errors on SeaweedFS', () => {
   it('a HEAD 400 that is not SSE-C (the GET works) fails that object with a reason; the rest of the job goes on', async () => {
     const bucket = await createBucket(s3, 'head400');
     await putObjects(s3, bucket, ['odd', 'ok-1', 'ok-2']);
-    const unhook = proxy.hook({ match: (r) => r.bucket === bucket && r.operation === 'HeadObject' && r.key === 'odd', answer: () => ({ status: 400 }) });
+    const unhook = proxy.hook({
+      match: (r) => r.bucket === bucket && r.operation === 'HeadObject' && r.key === 'odd',
+      answer: () => ({ status: 400 }),
+    });
     try {
       const { result, outcomes } = await run(bucket);
       expect(result.status).toBe('Complete');
@@ -122,7 +134,10 @@ describe('KMS errors of the source object’s key (fault proxy on SeaweedFS)', (
       const { result, outcomes } = await run(bucket);
       expect(result.status).toBe('Complete');
       expect(result.counters).toMatchObject({ scanned: 3, encrypted: 2, failed: 1 });
-      expect(outcomes.get('old-key')).toMatchObject({ kind: 'failed', failure: { code: 'KMS.DisabledException', operation: 'CopyObject' } });
+      expect(outcomes.get('old-key')).toMatchObject({
+        kind: 'failed',
+        failure: { code: 'KMS.DisabledException', operation: 'CopyObject' },
+      });
       expect((await headOf(s3, bucket, 'fine-1')).ServerSideEncryption).toBe('aws:kms');
     } finally {
       unhook();

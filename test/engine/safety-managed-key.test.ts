@@ -47,7 +47,14 @@ describe('the AWS managed key before its first use (moto)', () => {
         if (h['x-amz-server-side-encryption'] === 'aws:kms') h['x-amz-server-side-encryption-aws-kms-key-id'] = MANAGED;
       },
     });
-    const plan = proxiedPlan(info, s3Proxy.url, bucket, { type: 'aws:kms' }, { concurrency: 1 }, { kmsEndpoint: kmsProxy.url });
+    const plan = proxiedPlan(
+      info,
+      s3Proxy.url,
+      bucket,
+      { type: 'aws:kms' },
+      { concurrency: 1 },
+      { kmsEndpoint: kmsProxy.url },
+    );
     const result = await runEngine(plan);
     expect(result.recentFailures).toEqual([]);
     expect(result.counters).toMatchObject({ scanned: 2, encrypted: 2, failed: 0 });

@@ -39,7 +39,9 @@ describe.each(servers)('%s', (_name, info) => {
   });
   async function run(bucket: string) {
     const outcomes = new Map<string, Outcome>();
-    const result = await runEngine(proxiedPlan(info, proxy.url, bucket, target()), { onOutcome: (k, o) => outcomes.set(k, o) });
+    const result = await runEngine(proxiedPlan(info, proxy.url, bucket, target()), {
+      onOutcome: (k, o) => outcomes.set(k, o),
+    });
     return { result, outcomes };
   }
 
@@ -91,7 +93,13 @@ describe.each(servers)('%s', (_name, info) => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'locked', Body: 'worm' }));
     const until = new Date(Date.now() + 3_600_000);
     until.setUTCMilliseconds(0);
-    await s3.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: 'locked', Retention: { Mode: 'GOVERNANCE', RetainUntilDate: until } }));
+    await s3.send(
+      new PutObjectRetentionCommand({
+        Bucket: bucket,
+        Key: 'locked',
+        Retention: { Mode: 'GOVERNANCE', RetainUntilDate: until },
+      }),
+    );
     await s3.send(new PutObjectLegalHoldCommand({ Bucket: bucket, Key: 'locked', LegalHold: { Status: 'ON' } }));
     return { bucket, until };
   }
@@ -111,14 +119,17 @@ describe.each(servers)('%s', (_name, info) => {
     const before = await headOf(s3, bucket, 'locked');
     const unhide = hideLockOnHead(bucket);
     const unhook = proxy.hook({
-      match: (r) => r.bucket === bucket && (r.operation === 'GetObjectRetention' || r.operation === 'GetObjectLegalHold'),
+      match: (r) =>
+        r.bucket === bucket && (r.operation === 'GetObjectRetention' || r.operation === 'GetObjectLegalHold'),
       answer: () => s3Error(403, 'AccessDenied', 'Access Denied'),
     });
     try {
       const { result, outcomes } = await run(bucket);
       expect(result.counters).toMatchObject({ scanned: 1, encrypted: 0, failed: 1 });
       expect(outcomes.get('locked')).toMatchObject({ kind: 'failed', failure: { code: 'ObjectLockUnreadable' } });
-      expect((outcomes.get('locked') as { failure: { message: string } }).failure.message).toMatch(/s3:GetObject(Retention|LegalHold)/);
+      expect((outcomes.get('locked') as { failure: { message: string } }).failure.message).toMatch(
+        /s3:GetObject(Retention|LegalHold)/,
+      );
       const after = await headOf(s3, bucket, 'locked');
       expect(after.VersionId).toBe(before.VersionId);
     } finally {
@@ -135,7 +146,10 @@ describe.each(servers)('%s', (_name, info) => {
       const { result, outcomes } = await run(bucket);
       if (hasGap(info.kind, 'moto-get-retention-returns-object')) {
         // moto's GetObjectRetention answer is unreadable: the object fails rather than lose its retention.
-        expect(outcomes.get('locked')).toMatchObject({ kind: 'failed', failure: { code: 'ObjectLockUnreadable', operation: 'GetObjectRetention' } });
+        expect(outcomes.get('locked')).toMatchObject({
+          kind: 'failed',
+          failure: { code: 'ObjectLockUnreadable', operation: 'GetObjectRetention' },
+        });
         expect((await headOf(s3, bucket, 'locked')).VersionId).toBe(before.VersionId);
         return;
       }
@@ -149,14 +163,20 @@ describe.each(servers)('%s', (_name, info) => {
     const retention = await s3.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: 'locked' }));
     expect(retention.Retention?.Mode).toBe('GOVERNANCE');
     expect(retention.Retention?.RetainUntilDate?.getTime()).toBe(until.getTime());
-    expect((await s3.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: 'locked' }))).LegalHold?.Status).toBe('ON');
+    expect((await s3.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: 'locked' }))).LegalHold?.Status).toBe(
+      'ON',
+    );
   });
 
   it('an expired retention is not sent back: the object is re-encrypted and its expired retention reported', async () => {
     const bucket = await versionedBucket(s3, 'lock-expired', true);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'lapsed', Body: 'old enough' }));
     await s3.send(
-      new PutObjectRetentionCommand({ Bucket: bucket, Key: 'lapsed', Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date(Date.now() + 2000) } }),
+      new PutObjectRetentionCommand({
+        Bucket: bucket,
+        Key: 'lapsed',
+        Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date(Date.now() + 2000) },
+      }),
     );
     await sleep(3000);
     const { result, outcomes } = await run(bucket);

@@ -46,10 +46,18 @@ async function run(p: Plan) {
 }
 
 const uoePlan = (bucket: string, extra: Partial<Plan> = {}) =>
-  proxiedPlan(info, proxy.url, bucket, { type: 'aws:kms', kmsKeyId: keyA().arn }, { method: 'Auto', ...extra }, { supportsUpdateObjectEncryption: true });
+  proxiedPlan(
+    info,
+    proxy.url,
+    bucket,
+    { type: 'aws:kms', kmsKeyId: keyA().arn },
+    { method: 'Auto', ...extra },
+    { supportsUpdateObjectEncryption: true },
+  );
 
 const wire = (bucket: string, operation: string, key?: string) =>
-  proxy.requests.filter((r) => r.bucket === bucket && r.operation === operation && (key === undefined || r.key === key)).length;
+  proxy.requests.filter((r) => r.bucket === bucket && r.operation === operation && (key === undefined || r.key === key))
+    .length;
 
 function expectKeyA(h: { ServerSideEncryption?: string; SSEKMSKeyId?: string }): void {
   expect(h.ServerSideEncryption).toBe('aws:kms');
@@ -61,7 +69,11 @@ describe('UpdateObjectEncryption keeps the bucket key (scenario 8)', () => {
     const bucket = await createBucket(direct, 'uoe-bk');
     await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'bk', Body: 'x', ServerSideEncryption: 'AES256' }));
     await via.send(
-      new UpdateObjectEncryptionCommand({ Bucket: bucket, Key: 'bk', ObjectEncryption: { SSEKMS: { KMSKeyArn: keyB().arn, BucketKeyEnabled: true } } }),
+      new UpdateObjectEncryptionCommand({
+        Bucket: bucket,
+        Key: 'bk',
+        ObjectEncryption: { SSEKMS: { KMSKeyArn: keyB().arn, BucketKeyEnabled: true } },
+      }),
     );
     expect((await headOf(via, bucket, 'bk')).BucketKeyEnabled).toBe(true);
     const { result, outcomes } = await run(uoePlan(bucket));
@@ -89,7 +101,9 @@ describe('Auto falls back to a copy when UpdateObjectEncryption is refused (scen
       expect(result.requests.UpdateObjectEncryptionFallback).toBe(3);
       for (const key of keys) {
         expect(outcomes.get(key)).toMatchObject({ kind: 'encrypted', method: 'copy' });
-        expect((outcomes.get(key) as { detail?: string }).detail).toMatch(/UpdateObjectEncryption refused \(AccessDenied/);
+        expect((outcomes.get(key) as { detail?: string }).detail).toMatch(
+          /UpdateObjectEncryption refused \(AccessDenied/,
+        );
         expectKeyA(await headOf(direct, bucket, key));
       }
     } finally {
@@ -103,7 +117,8 @@ describe('Auto falls back to a copy when UpdateObjectEncryption is refused (scen
     await putObjects(direct, bucket, keys, { ServerSideEncryption: 'AES256' });
     const unhook = proxy.hook({
       match: (r) => r.bucket === bucket && r.operation === 'UpdateObjectEncryption',
-      answer: () => s3Error(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented'),
+      answer: () =>
+        s3Error(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented'),
     });
     try {
       const { result } = await run(uoePlan(bucket, { concurrency: 1 }));
@@ -134,7 +149,9 @@ describe('archive tiers (scenario 10)', () => {
       expect(result.counters).toMatchObject({ scanned: 2, encrypted: 1, skipped: 1, failed: 0 });
       expect(result.skippedByReason.archived).toBe(1);
       expect(outcomes.get('cold')).toMatchObject({ kind: 'skipped', reason: 'archived' });
-      expect(plainProxy.requests.some((r) => r.bucket === bucket && r.key === 'cold' && r.operation === 'CopyObject')).toBe(false);
+      expect(
+        plainProxy.requests.some((r) => r.bucket === bucket && r.key === 'cold' && r.operation === 'CopyObject'),
+      ).toBe(false);
     } finally {
       unhook();
     }

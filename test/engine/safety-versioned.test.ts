@@ -31,7 +31,9 @@ const servers: [string, S3Info][] = [
 async function run(info: S3Info, proxy: FaultProxy, bucket: string, extra: Parameters<typeof proxiedPlan>[4] = {}) {
   const outcomes = new Map<string, Outcome>();
   const target = { type: 'aws:kms' as const, kmsKeyId: keyOf(info, 'alias/test-key-a').arn };
-  const result: RunResult = await runEngine(proxiedPlan(info, proxy.url, bucket, target, extra), { onOutcome: (k, o) => outcomes.set(k, o) });
+  const result: RunResult = await runEngine(proxiedPlan(info, proxy.url, bucket, target, extra), {
+    onOutcome: (k, o) => outcomes.set(k, o),
+  });
   return { result, outcomes };
 }
 
@@ -70,7 +72,9 @@ describe.each(servers)('%s: a write between our HEAD and our write', (name, info
   it('versioned bucket, single copy: the newer version stays current and is brought to the target', async () => {
     const bucket = await versionedBucket(s3, 'race-v');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', Metadata: { v: '1' } }));
-    const w = writerBefore('CopyObject', bucket, () => s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data!', Metadata: { v: '2' } })));
+    const w = writerBefore('CopyObject', bucket, () =>
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data!', Metadata: { v: '2' } })),
+    );
     const { result } = await run(info, proxy, bucket);
     expect(w.landed()).toBe(true);
     expect(result.counters).toMatchObject({ scanned: 1, encrypted: 1, failed: 0 });
@@ -95,7 +99,9 @@ describe.each(servers)('%s: a write between our HEAD and our write', (name, info
   it('object-lock bucket (always versioned), single copy: the newer version stays current', async () => {
     const bucket = await versionedBucket(s3, 'race-lock', true);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data' }));
-    const w = writerBefore('CopyObject', bucket, () => s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data!' })));
+    const w = writerBefore('CopyObject', bucket, () =>
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data!' })),
+    );
     const { result, outcomes } = await run(info, proxy, bucket);
     if (hasGap(info.kind, 'moto-get-retention-returns-object')) {
       // The object's retention (HEAD shows none) cannot be read on moto: it fails before any write.
@@ -114,7 +120,9 @@ describe.each(servers)('%s: a write between our HEAD and our write', (name, info
     // Plain sources: SeaweedFS cannot UploadPartCopy from SSE-KMS (seaweedfs-upload-part-copy-from-kms-501).
     const bucket = await versionedBucket(s3, 'race-mp');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: 'old data, old data' }));
-    const w = writerBefore('UploadPartCopy', bucket, () => s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: 'new data, newer data' })));
+    const w = writerBefore('UploadPartCopy', bucket, () =>
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: 'new data, newer data' })),
+    );
     const { result, outcomes } = await run(info, proxy, bucket, { multipartThreshold: 10 });
     expect(w.landed()).toBe(true);
     expect(result.recentFailures).toEqual([]);
@@ -125,10 +133,26 @@ describe.each(servers)('%s: a write between our HEAD and our write', (name, info
 
   it('same bytes, new metadata (same ETag) in a later second: their metadata is not reverted', async () => {
     const bucket = await createBucket(s3, 'race-meta');
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'm', Body: 'same bytes', ContentType: 'text/plain', Metadata: { v: '1' } }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'm',
+        Body: 'same bytes',
+        ContentType: 'text/plain',
+        Metadata: { v: '1' },
+      }),
+    );
     await sleep(1100); // LastModified has a one-second grain: the rewrite must be in a later second to be seen
     const w = writerBefore('CopyObject', bucket, () =>
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'm', Body: 'same bytes', ContentType: 'text/csv', Metadata: { v: '2' } })),
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: 'm',
+          Body: 'same bytes',
+          ContentType: 'text/csv',
+          Metadata: { v: '2' },
+        }),
+      ),
     );
     const { result } = await run(info, proxy, bucket);
     expect(w.landed()).toBe(true);
@@ -149,7 +173,9 @@ describe.each(servers)('%s: a write between our HEAD and our write', (name, info
     const bucket = await createBucket(s3, 'race-tags');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 't', Body: 'tagged data, tagged', Tagging: 'owner=a' }));
     const w = writerBefore('UploadPartCopy', bucket, () =>
-      s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: 't', Tagging: { TagSet: [{ Key: 'owner', Value: 'b' }] } })),
+      s3.send(
+        new PutObjectTaggingCommand({ Bucket: bucket, Key: 't', Tagging: { TagSet: [{ Key: 'owner', Value: 'b' }] } }),
+      ),
     );
     const { result } = await run(info, proxy, bucket, { multipartThreshold: 10 });
     expect(w.landed()).toBe(true);
@@ -170,7 +196,16 @@ describe.each(servers)('%s: which write conditions the server honours (recorded 
     const past = new Date((h.LastModified?.getTime() ?? Date.now()) - 60_000);
     const copy = (extra: object) =>
       s3
-        .send(new CopyObjectCommand({ Bucket: bucket, Key: 'o', CopySource: `${bucket}/o`, MetadataDirective: 'REPLACE', Metadata: { x: '1' }, ...extra }))
+        .send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: 'o',
+            CopySource: `${bucket}/o`,
+            MetadataDirective: 'REPLACE',
+            Metadata: { x: '1' },
+            ...extra,
+          }),
+        )
         .then(
           () => 'copied',
           (e: Error & { $metadata?: { httpStatusCode?: number } }) => `${e.$metadata?.httpStatusCode ?? '?'} ${e.name}`,
@@ -180,18 +215,41 @@ describe.each(servers)('%s: which write conditions the server honours (recorded 
     seen.copySourceIfUnmodifiedSinceFalse = await copy({ CopySourceIfUnmodifiedSince: past });
     seen.ifMatchFalse = await copy({ IfMatch: '"00000000000000000000000000000000"' });
     const now = await headOf(s3, bucket, 'o');
-    seen.ifMatchTrueAndUnmodifiedSinceFalse = await copy({ CopySourceIfMatch: now.ETag, CopySourceIfUnmodifiedSince: past });
+    seen.ifMatchTrueAndUnmodifiedSinceFalse = await copy({
+      CopySourceIfMatch: now.ETag,
+      CopySourceIfUnmodifiedSince: past,
+    });
     const fresh = await headOf(s3, bucket, 'o');
-    seen.unmodifiedSinceSameSecond = await copy({ CopySourceIfUnmodifiedSince: fresh.LastModified, IfMatch: fresh.ETag });
+    seen.unmodifiedSinceSameSecond = await copy({
+      CopySourceIfUnmodifiedSince: fresh.LastModified,
+      IfMatch: fresh.ETag,
+    });
     const up = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'o' }));
     const part = await s3
-      .send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'o', UploadId: up.UploadId, PartNumber: 1, CopySource: `${bucket}/o`, CopySourceIfMatch: '"0"' }))
+      .send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: 'o',
+          UploadId: up.UploadId,
+          PartNumber: 1,
+          CopySource: `${bucket}/o`,
+          CopySourceIfMatch: '"0"',
+        }),
+      )
       .then(
         () => 'copied',
         (e: Error & { $metadata?: { httpStatusCode?: number } }) => `${e.$metadata?.httpStatusCode ?? '?'} ${e.name}`,
       );
     seen.uploadPartCopyIfMatchFalse = part;
-    const okPart = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'o', UploadId: up.UploadId, PartNumber: 1, CopySource: `${bucket}/o` }));
+    const okPart = await s3.send(
+      new UploadPartCopyCommand({
+        Bucket: bucket,
+        Key: 'o',
+        UploadId: up.UploadId,
+        PartNumber: 1,
+        CopySource: `${bucket}/o`,
+      }),
+    );
     seen.completeIfMatchFalse = await s3
       .send(
         new CompleteMultipartUploadCommand({
@@ -255,7 +313,9 @@ describe('UpdateObjectEncryption (stand-in in front of SeaweedFS): a write betwe
 
   it('versioned bucket: re-keying the inspected (now noncurrent) version is not the end; the newer current one is brought to the target', async () => {
     const bucket = await versionedBucket(s3, 'race-uoe-v');
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', ServerSideEncryption: 'AES256' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', ServerSideEncryption: 'AES256' }),
+    );
     // AWS re-keys the version named in the request (the inspected one) and leaves the newer current version
     // as it is. The stand-in cannot re-key versioned objects (501), so the proxy answers that first request
     // as AWS would; later ones reach the stand-in, whose 501 makes Auto copy instead.
@@ -268,7 +328,14 @@ describe('UpdateObjectEncryption (stand-in in front of SeaweedFS): a write betwe
       answer: () => ({ status: 200 }),
     });
     const outcomes = new Map<string, Outcome>();
-    const plan = proxiedPlan(info, proxy.url, bucket, { type: 'aws:kms', kmsKeyId: keyOf(info, 'alias/test-key-a').arn }, { method: 'Auto' }, { supportsUpdateObjectEncryption: true });
+    const plan = proxiedPlan(
+      info,
+      proxy.url,
+      bucket,
+      { type: 'aws:kms', kmsKeyId: keyOf(info, 'alias/test-key-a').arn },
+      { method: 'Auto' },
+      { supportsUpdateObjectEncryption: true },
+    );
     const result = await runEngine(plan, { onOutcome: (k, o) => outcomes.set(k, o) });
     expect(result.recentFailures).toEqual([]);
     expect(result.counters).toMatchObject({ scanned: 1, encrypted: 1, failed: 0 });
@@ -278,7 +345,9 @@ describe('UpdateObjectEncryption (stand-in in front of SeaweedFS): a write betwe
 
   it('unversioned bucket: a newer object that UpdateObjectEncryption refuses (unencrypted) is looked at again and copied', async () => {
     const bucket = await createBucket(s3, 'race-uoe');
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', ServerSideEncryption: 'AES256' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', ServerSideEncryption: 'AES256' }),
+    );
     proxy.hook({
       match: (r) => r.operation === 'UpdateObjectEncryption' && r.bucket === bucket,
       times: 1,
@@ -286,7 +355,14 @@ describe('UpdateObjectEncryption (stand-in in front of SeaweedFS): a write betwe
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data!' }));
       },
     });
-    const plan = proxiedPlan(info, proxy.url, bucket, { type: 'aws:kms', kmsKeyId: keyOf(info, 'alias/test-key-a').arn }, { method: 'Auto' }, { supportsUpdateObjectEncryption: true });
+    const plan = proxiedPlan(
+      info,
+      proxy.url,
+      bucket,
+      { type: 'aws:kms', kmsKeyId: keyOf(info, 'alias/test-key-a').arn },
+      { method: 'Auto' },
+      { supportsUpdateObjectEncryption: true },
+    );
     const result = await runEngine(plan);
     expect(result.recentFailures).toEqual([]);
     expect(result.counters).toMatchObject({ scanned: 1, encrypted: 1, failed: 0 });

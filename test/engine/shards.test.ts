@@ -61,6 +61,8 @@ describe('shard planning from S3 sampling (SeaweedFS)', () => {
     const sample = await sampleKeys(s3, { bucket, prefix: 'data/', maxRequests: 200, pageSize: 1000 });
     expect(sample.exact).toBe(true);
     expect(sample.estimatedCount).toBe(2000);
-    expect(sample.keys.map((k) => k.key).sort(compareKeys)).toEqual([...keys].filter((k) => k.startsWith('data/')).sort(compareKeys));
+    expect(sample.keys.map((k) => k.key).sort(compareKeys)).toEqual(
+      [...keys].filter((k) => k.startsWith('data/')).sort(compareKeys),
+    );
   });
 });

@@ -21,7 +21,12 @@ const SMALL = 5000;
 const WINDOW = 2048;
 
 function plan(bucket: string, extra: Partial<Plan> = {}): Plan {
-  return enginePlan(info, bucket, { type: 'AES256' }, { connection: connectionFor(info, { endpoint: proxy.url }), concurrency: 32, ...extra });
+  return enginePlan(
+    info,
+    bucket,
+    { type: 'AES256' },
+    { connection: connectionFor(info, { endpoint: proxy.url }), concurrency: 32, ...extra },
+  );
 }
 
 beforeAll(async () => {
@@ -39,21 +44,33 @@ describe('one slow object among 5,000 (SeaweedFS through the fault proxy)', () =
     await putObjects(s3, bucket, [SLOW, ...Array.from({ length: SMALL }, (_, i) => `k/${String(i).padStart(5, '0')}`)]);
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
-    proxy.setRule((r) => (r.bucket === bucket && r.key === SLOW && r.operation === 'CopyObject' ? { hold: held } : undefined));
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.key === SLOW && r.operation === 'CopyObject' ? { hold: held } : undefined,
+    );
     let latest: Progress | undefined;
     const run = runEngine(plan(bucket), { progressIntervalMs: 200, onProgress: (p) => (latest = p) });
 
     // While the slow copy is held, the objects after it are finished and reported.
-    const moving = await waitUntil('progress while the slow object copies', () => ((latest?.counters.scanned ?? 0) >= WINDOW - 1 ? latest : undefined), 300_000);
+    const moving = await waitUntil(
+      'progress while the slow object copies',
+      () => ((latest?.counters.scanned ?? 0) >= WINDOW - 1 ? latest : undefined),
+      300_000,
+    );
     expect(moving.counters.encrypted).toBeGreaterThanOrEqual(WINDOW - 1);
     expect(moving.checkpoint).toBeUndefined();
     expect(moving.committed.counters.scanned).toBe(0);
     // The window is full: listing paused instead of running on with the slow key unfinished.
     await sleep(1500);
-    const looked = new Set(proxy.requests.filter((r) => r.bucket === bucket && r.operation === 'HeadObject').map((r) => r.key));
+    const looked = new Set(
+      proxy.requests.filter((r) => r.bucket === bucket && r.operation === 'HeadObject').map((r) => r.key),
+    );
     expect(looked.size).toBeLessThanOrEqual(WINDOW);
     expect(latest?.counters.scanned).toBe(WINDOW - 1);
-    expect(proxy.requests.filter((r) => r.bucket === bucket && r.key === SLOW && r.operation === 'CopyObject').every((r) => r.doneAt === undefined)).toBe(true);
+    expect(
+      proxy.requests
+        .filter((r) => r.bucket === bucket && r.key === SLOW && r.operation === 'CopyObject')
+        .every((r) => r.doneAt === undefined),
+    ).toBe(true);
 
     release();
     const result = await run;

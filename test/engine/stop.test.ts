@@ -22,12 +22,21 @@ const WINDOW = 2048;
 const others = (): string[] => Array.from({ length: OTHERS }, (_, i) => `k/${String(i).padStart(5, '0')}`);
 
 function plan(bucket: string, extra: Partial<Plan> = {}): Plan {
-  return enginePlan(info, bucket, { type: 'AES256' }, { connection: connectionFor(info, { endpoint: proxy.url }), concurrency: 32, ...extra });
+  return enginePlan(
+    info,
+    bucket,
+    { type: 'AES256' },
+    { connection: connectionFor(info, { endpoint: proxy.url }), concurrency: 32, ...extra },
+  );
 }
 
 /** Keys whose HEAD the proxy answered since `from` (proxy clock). */
 function headedKeys(bucket: string, from = 0): Set<string> {
-  return new Set(proxy.requests.filter((r) => r.at >= from && r.bucket === bucket && r.operation === 'HeadObject' && r.key !== undefined).map((r) => r.key!));
+  return new Set(
+    proxy.requests
+      .filter((r) => r.at >= from && r.bucket === bucket && r.operation === 'HeadObject' && r.key !== undefined)
+      .map((r) => r.key!),
+  );
 }
 
 /**
@@ -74,10 +83,18 @@ describe('a stop never hangs (SeaweedFS through the fault proxy)', () => {
   it('abort while the window is full and the head object is in 503 backoff: returns in < 30 s; the resumed run finishes without double counting', async () => {
     const bucket = await createBucket(s3, 'stop');
     await putObjects(s3, bucket, [STUCK, ...others()]);
-    proxy.setRule((r) => (r.bucket === bucket && r.key === STUCK && r.operation === 'HeadObject' ? { status: 503, code: 'ServiceUnavailable' } : undefined));
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.key === STUCK && r.operation === 'HeadObject'
+        ? { status: 503, code: 'ServiceUnavailable' }
+        : undefined,
+    );
     const stop = new AbortController();
     const progress: number[] = [];
-    const run = runEngine(plan(bucket), { signal: stop.signal, progressIntervalMs: 200, onProgress: (p) => progress.push(p.counters.scanned) });
+    const run = runEngine(plan(bucket), {
+      signal: stop.signal,
+      progressIntervalMs: 200,
+      onProgress: (p) => progress.push(p.counters.scanned),
+    });
     await windowFull(bucket, 2000);
     const stoppedAt = Date.now();
     stop.abort();
@@ -101,7 +118,9 @@ describe('a stop never hangs (SeaweedFS through the fault proxy)', () => {
     expect(resumed.status).toBe('Complete');
     const total = result.committed.counters.scanned + resumed.counters.scanned;
     expect(total).toBe(OTHERS + 1);
-    expect(result.committed.counters.encrypted + resumed.counters.encrypted + resumed.counters.alreadyEncrypted).toBe(OTHERS + 1);
+    expect(result.committed.counters.encrypted + resumed.counters.encrypted + resumed.counters.alreadyEncrypted).toBe(
+      OTHERS + 1,
+    );
     expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: STUCK }))).ServerSideEncryption).toBe('AES256');
   }, 600_000);
 
@@ -115,7 +134,10 @@ describe('a stop never hangs (SeaweedFS through the fault proxy)', () => {
     // key is then waiting out its engine backoff (at least 500 ms), not in a request.
     const stuckInBackoff = async (): Promise<void> => {
       const since = proxy.now();
-      const answered = (): boolean => proxy.requests.some((x) => x.bucket === bucket && x.key === STUCK && x.operation === 'HeadObject' && (x.doneAt ?? -1) > since);
+      const answered = (): boolean =>
+        proxy.requests.some(
+          (x) => x.bucket === bucket && x.key === STUCK && x.operation === 'HeadObject' && (x.doneAt ?? -1) > since,
+        );
       while (!answered()) await sleep(10);
       await sleep(100);
       refusedAt = Date.now();
@@ -124,7 +146,12 @@ describe('a stop never hangs (SeaweedFS through the fault proxy)', () => {
       if (r.bucket !== bucket) return undefined;
       if (r.key === STUCK && r.operation === 'HeadObject') return { status: 503, code: 'ServiceUnavailable' };
       if (r.key === fatalKey && r.operation === 'CopyObject') {
-        return { status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id you provided does not exist in our records.', hold: stuckInBackoff() };
+        return {
+          status: 403,
+          code: 'InvalidAccessKeyId',
+          message: 'The AWS Access Key Id you provided does not exist in our records.',
+          hold: stuckInBackoff(),
+        };
       }
       return undefined;
     });

@@ -39,15 +39,28 @@ const keyB = () => keyOf(info, 'alias/test-key-b');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function plan(bucket: string, extra: Partial<Plan> = {}, connection: Partial<Plan['connection']> = {}): Plan {
-  return enginePlan(info, bucket, { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' }, {
-    connection: connectionFor(info, { endpoint: standIn.endpoint, supportsUpdateObjectEncryption: true, ...connection }),
-    method: 'Auto',
-    concurrency: 4,
-    ...extra,
-  });
+  return enginePlan(
+    info,
+    bucket,
+    { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' },
+    {
+      connection: connectionFor(info, {
+        endpoint: standIn.endpoint,
+        supportsUpdateObjectEncryption: true,
+        ...connection,
+      }),
+      method: 'Auto',
+      concurrency: 4,
+      ...extra,
+    },
+  );
 }
 
-async function run(p: Plan): Promise<{ result: Awaited<ReturnType<typeof runEngine>>; outcomes: Map<string, Outcome>; wire: Record<string, number> }> {
+async function run(p: Plan): Promise<{
+  result: Awaited<ReturnType<typeof runEngine>>;
+  outcomes: Map<string, Outcome>;
+  wire: Record<string, number>;
+}> {
   const outcomes = new Map<string, Outcome>();
   const wireBefore = { ...standIn.bucketCounts[p.bucket] };
   const result = await runEngine(p, { onOutcome: (key, outcome) => outcomes.set(key, outcome) });
@@ -75,7 +88,9 @@ async function lockedBucket(): Promise<string> {
   const bucket = uniqueName('uoe-lock');
   await direct.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
   for (const key of ['held', 'retained']) {
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}`, ServerSideEncryption: 'AES256' }));
+    await direct.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}`, ServerSideEncryption: 'AES256' }),
+    );
   }
   await direct.send(new PutObjectLegalHoldCommand({ Bucket: bucket, Key: 'held', LegalHold: { Status: 'ON' } }));
   await direct.send(
@@ -107,22 +122,49 @@ afterAll(async () => {
 describe('UpdateObjectEncryption through the stand-in', () => {
   it('Auto: SSE-S3 and key-B objects get key A in place only; LastModified, ETag, metadata and tags stay', async () => {
     const bucket = await createBucket(direct, 'uoe');
-    const meta = { ContentType: 'text/csv', CacheControl: 'max-age=60', Metadata: { owner: 'team-x', note: 'keep me' } };
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 's3/one', Body: 'one', ServerSideEncryption: 'AES256', ...meta }));
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 's3/two words', Body: 'two', ServerSideEncryption: 'AES256' }));
-    await direct.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: 's3/one', Tagging: { TagSet: [{ Key: 'k', Value: 'v' }] } }));
+    const meta = {
+      ContentType: 'text/csv',
+      CacheControl: 'max-age=60',
+      Metadata: { owner: 'team-x', note: 'keep me' },
+    };
     await direct.send(
-      new PutObjectCommand({ Bucket: bucket, Key: 'kms/b', Body: 'bee', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyB().arn, ...meta }),
+      new PutObjectCommand({ Bucket: bucket, Key: 's3/one', Body: 'one', ServerSideEncryption: 'AES256', ...meta }),
     );
     await direct.send(
-      new PutObjectCommand({ Bucket: bucket, Key: 'kms/a', Body: 'ay', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyA().arn }),
+      new PutObjectCommand({ Bucket: bucket, Key: 's3/two words', Body: 'two', ServerSideEncryption: 'AES256' }),
+    );
+    await direct.send(
+      new PutObjectTaggingCommand({ Bucket: bucket, Key: 's3/one', Tagging: { TagSet: [{ Key: 'k', Value: 'v' }] } }),
+    );
+    await direct.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'kms/b',
+        Body: 'bee',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: keyB().arn,
+        ...meta,
+      }),
+    );
+    await direct.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'kms/a',
+        Body: 'ay',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: keyA().arn,
+      }),
     );
     // A multipart object: its ETag ("...-2") is not an MD5 of the data and must survive too.
-    const mp = await direct.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 's3/multipart', ServerSideEncryption: 'AES256' }));
+    const mp = await direct.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: 's3/multipart', ServerSideEncryption: 'AES256' }),
+    );
     const parts = [Buffer.alloc(5 * 1024 * 1024, 1), Buffer.from('tail')];
     const etags: string[] = [];
     for (const [i, Body] of parts.entries()) {
-      const p = await direct.send(new UploadPartCommand({ Bucket: bucket, Key: 's3/multipart', UploadId: mp.UploadId, PartNumber: i + 1, Body }));
+      const p = await direct.send(
+        new UploadPartCommand({ Bucket: bucket, Key: 's3/multipart', UploadId: mp.UploadId, PartNumber: i + 1, Body }),
+      );
       etags.push(p.ETag ?? '');
     }
     await direct.send(
@@ -143,7 +185,8 @@ describe('UpdateObjectEncryption through the stand-in', () => {
     expect(result.status).toBe('Complete');
     expect(result.recentFailures).toEqual([]);
     expect(result.counters).toMatchObject({ scanned: 5, encrypted: 4, alreadyEncrypted: 1, failed: 0 });
-    for (const key of changing) expect(outcomes.get(key), key).toMatchObject({ kind: 'encrypted', method: 'update-in-place' });
+    for (const key of changing)
+      expect(outcomes.get(key), key).toMatchObject({ kind: 'encrypted', method: 'update-in-place' });
     expect(result.requests.UpdateObjectEncryption).toBe(4);
     expect(result.requests.CopyObject).toBeUndefined();
     // On the wire: only reads and UpdateObjectEncryption; no copy, no put, no multipart.
@@ -164,11 +207,15 @@ describe('UpdateObjectEncryption through the stand-in', () => {
       expect(now.Metadata, key).toEqual(was.Metadata);
       expect(now.StorageClass, key).toBe(was.StorageClass);
     }
-    expect((await direct.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 's3/one' }))).TagSet).toEqual([{ Key: 'k', Value: 'v' }]);
+    expect((await direct.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 's3/one' }))).TagSet).toEqual([
+      { Key: 'k', Value: 'v' },
+    ]);
     expect(await body(via, bucket, 's3/one')).toBe('one');
     expect(await body(via, bucket, 'kms/b')).toBe('bee');
     const mpBody = (await via.send(new GetObjectCommand({ Bucket: bucket, Key: 's3/multipart' }))).Body;
-    const digest = createHash('md5').update(Buffer.from((await mpBody?.transformToByteArray()) ?? [])).digest('hex');
+    const digest = createHash('md5')
+      .update(Buffer.from((await mpBody?.transformToByteArray()) ?? []))
+      .digest('hex');
     expect(digest).toBe(createHash('md5').update(Buffer.concat(parts)).digest('hex'));
     // Listings through the stand-in show the original dates and ETags too.
     const listedAfter = (await via.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? [];
@@ -176,7 +223,9 @@ describe('UpdateObjectEncryption through the stand-in', () => {
       listedBefore.map((o) => [o.Key, o.ETag, o.LastModified?.toISOString()]),
     );
     // (The backend itself was rewritten: that is how the stand-in changes encryption.)
-    expect((await head(direct, bucket, 's3/one')).LastModified!.getTime()).toBeGreaterThan(before.get('s3/one')!.LastModified!.getTime());
+    expect((await head(direct, bucket, 's3/one')).LastModified!.getTime()).toBeGreaterThan(
+      before.get('s3/one')!.LastModified!.getTime(),
+    );
 
     // Idempotent: a second run finds everything at the target.
     const again = await run(plan(bucket));
@@ -187,7 +236,9 @@ describe('UpdateObjectEncryption through the stand-in', () => {
   it('Auto: unencrypted and locked objects fall back to a copy; eligible ones beside them are updated in place', async () => {
     const bucket = await createBucket(direct, 'uoe-auto');
     await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'plain', Body: 'plain' }));
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3', Body: 'sse-s3', ServerSideEncryption: 'AES256' }));
+    await direct.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3', Body: 'sse-s3', ServerSideEncryption: 'AES256' }),
+    );
     const { result, outcomes, wire } = await run(plan(bucket));
     expect(result.counters).toMatchObject({ scanned: 2, encrypted: 2, failed: 0 });
     expect(outcomes.get('plain')).toMatchObject({ kind: 'encrypted', method: 'copy' });
@@ -210,7 +261,9 @@ describe('UpdateObjectEncryption through the stand-in', () => {
   it('method UpdateObjectEncryption: ineligible objects are skipped as unsupported and never copied', async () => {
     const bucket = await createBucket(direct, 'uoe-only');
     await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'plain', Body: 'plain' }));
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3', Body: 'sse-s3', ServerSideEncryption: 'AES256' }));
+    await direct.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3', Body: 'sse-s3', ServerSideEncryption: 'AES256' }),
+    );
     const plainBefore = await head(direct, bucket, 'plain');
     const { result, outcomes, wire } = await run(plan(bucket, { method: 'UpdateObjectEncryption' }));
     expect(result.status).toBe('Complete');
@@ -229,7 +282,8 @@ describe('UpdateObjectEncryption through the stand-in', () => {
     const lockedRun = await run(plan(locked, { method: 'UpdateObjectEncryption' }));
     expect(lockedRun.result.counters).toMatchObject({ scanned: 2, encrypted: 0, skipped: 2, failed: 0 });
     expect(lockedRun.result.skippedByReason.unsupported).toBe(2);
-    for (const key of ['held', 'retained']) expect(lockedRun.outcomes.get(key), key).toMatchObject({ kind: 'skipped', reason: 'unsupported' });
+    for (const key of ['held', 'retained'])
+      expect(lockedRun.outcomes.get(key), key).toMatchObject({ kind: 'skipped', reason: 'unsupported' });
     expect(lockedRun.wire.CopyObject).toBeUndefined();
     expect(lockedRun.wire.UpdateObjectEncryption).toBeUndefined();
     const lockedAfter = await head(direct, locked, 'held');
@@ -238,8 +292,12 @@ describe('UpdateObjectEncryption through the stand-in', () => {
 
   it('a custom endpoint not said to support it never gets PUT ?encryption: Auto copies instead', async () => {
     const bucket = await createBucket(direct, 'uoe-unset');
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3/1', Body: 'one', ServerSideEncryption: 'AES256' }));
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3/2', Body: 'two', ServerSideEncryption: 'AES256' }));
+    await direct.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3/1', Body: 'one', ServerSideEncryption: 'AES256' }),
+    );
+    await direct.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3/2', Body: 'two', ServerSideEncryption: 'AES256' }),
+    );
     await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'plain', Body: 'plain' }));
     const p = plan(bucket);
     delete p.connection.supportsUpdateObjectEncryption; // a custom endpoint, nothing said
@@ -257,14 +315,22 @@ describe('UpdateObjectEncryption through the stand-in', () => {
 });
 
 describe('the stand-in answers ineligible requests with AWS error codes and changes nothing', () => {
-  const uoe = (Bucket: string, Key: string, KMSKeyArn: string, extra: { VersionId?: string; BucketKeyEnabled?: boolean } = {}) =>
+  const uoe = (
+    Bucket: string,
+    Key: string,
+    KMSKeyArn: string,
+    extra: { VersionId?: string; BucketKeyEnabled?: boolean } = {},
+  ) =>
     via.send(
       new UpdateObjectEncryptionCommand({
         Bucket,
         Key,
         ...(extra.VersionId ? { VersionId: extra.VersionId } : {}),
         ObjectEncryption: {
-          SSEKMS: { KMSKeyArn, ...(extra.BucketKeyEnabled !== undefined ? { BucketKeyEnabled: extra.BucketKeyEnabled } : {}) },
+          SSEKMS: {
+            KMSKeyArn,
+            ...(extra.BucketKeyEnabled !== undefined ? { BucketKeyEnabled: extra.BucketKeyEnabled } : {}),
+          },
         },
       }),
     );
@@ -280,7 +346,9 @@ describe('the stand-in answers ineligible requests with AWS error codes and chan
   it('unencrypted, SSE-C, missing, locked objects and bad key ARNs', async () => {
     const bucket = await createBucket(direct, 'uoe-err');
     await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'plain', Body: 'plain body' }));
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3', Body: 'sse-s3 body', ServerSideEncryption: 'AES256' }));
+    await direct.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'sse-s3', Body: 'sse-s3 body', ServerSideEncryption: 'AES256' }),
+    );
     const customerKey = Buffer.alloc(32, 7);
     await direct.send(
       new PutObjectCommand({
@@ -303,7 +371,10 @@ describe('the stand-in answers ineligible requests with AWS error codes and chan
     expect(await refusal(uoe(bucket, 'sse-c', arn))).toEqual(['InvalidRequest', 400]);
     expect(await refusal(uoe(bucket, 'no-such-object', arn))).toEqual(['NoSuchKey', 404]);
     expect(await refusal(uoe(locked, 'held', arn, { VersionId: held.VersionId }))).toEqual(['AccessDenied', 403]);
-    expect(await refusal(uoe(locked, 'retained', arn, { VersionId: retained.VersionId }))).toEqual(['AccessDenied', 403]);
+    expect(await refusal(uoe(locked, 'retained', arn, { VersionId: retained.VersionId }))).toEqual([
+      'AccessDenied',
+      403,
+    ]);
     expect(await refusal(uoe(locked, 'held', arn))).toEqual(['AccessDenied', 403]);
     // Only a full key ARN is accepted: not an alias, an alias ARN, a bare key id, nor nothing.
     for (const bad of ['alias/test-key-a', arn.replace(/key\/.*$/, 'alias/test-key-a'), keyA().keyId, '']) {
@@ -314,7 +385,15 @@ describe('the stand-in answers ineligible requests with AWS error codes and chan
     const forged = s3Client({ ...info, s3Endpoint: standIn.endpoint, secretAccessKey: 'not-the-secret' });
     try {
       expect(
-        await refusal(forged.send(new UpdateObjectEncryptionCommand({ Bucket: bucket, Key: 'sse-s3', ObjectEncryption: { SSEKMS: { KMSKeyArn: arn } } }))),
+        await refusal(
+          forged.send(
+            new UpdateObjectEncryptionCommand({
+              Bucket: bucket,
+              Key: 'sse-s3',
+              ObjectEncryption: { SSEKMS: { KMSKeyArn: arn } },
+            }),
+          ),
+        ),
       ).toEqual(['SignatureDoesNotMatch', 403]);
     } finally {
       forged.destroy();
@@ -323,7 +402,11 @@ describe('the stand-in answers ineligible requests with AWS error codes and chan
     // Nothing reached the backend as a write: objects are whole and unchanged.
     expect(standIn.bucketCounts[bucket]?.PutObject).toBeUndefined();
     const after = await head(direct, bucket, 'plain');
-    expect([after.ETag, after.LastModified, after.ServerSideEncryption]).toEqual([before.ETag, before.LastModified, undefined]);
+    expect([after.ETag, after.LastModified, after.ServerSideEncryption]).toEqual([
+      before.ETag,
+      before.LastModified,
+      undefined,
+    ]);
     expect(await body(direct, bucket, 'plain')).toBe('plain body');
     expect((await head(direct, bucket, 'sse-s3')).ServerSideEncryption).toBe('AES256');
     expect(await body(direct, bucket, 'sse-s3')).toBe('sse-s3 body');

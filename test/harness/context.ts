@@ -21,10 +21,17 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * Polls `fn` until it returns a value (an error counts as "not yet"); on
  * timeout, fails with what it waited for and `log()` (a server's log tail).
  */
-export async function waitUntil<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000, log?: () => string): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+  log?: () => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await Promise.resolve().then(fn).catch(() => undefined);
+    const v = await Promise.resolve()
+      .then(fn)
+      .catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${log?.() ?? ''}`);
     await sleep(200);
@@ -47,7 +54,9 @@ export function kubectl(
 ): Promise<KubectlResult> {
   const kubeconfig = opts.kubeconfig ?? inject('kube').adminKubeconfig;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(toolPath('kubectl'), ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(toolPath('kubectl'), ['--kubeconfig', kubeconfig, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -160,7 +169,9 @@ export interface OperatorProcess extends ManagedProcess {
  */
 export async function grantLeaderElection(namespace: string, leaseName: string): Promise<void> {
   const docs = ['role_leader_election.yaml', 'role_binding_leader_election.yaml'].flatMap((f) =>
-    parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'rbac', f), 'utf8')).map((d) => d.toJS() as { metadata: { namespace?: string }; rules?: { resourceNames?: string[] }[] }),
+    parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'rbac', f), 'utf8')).map(
+      (d) => d.toJS() as { metadata: { namespace?: string }; rules?: { resourceNames?: string[] }[] },
+    ),
   );
   for (const doc of docs) {
     doc.metadata.namespace = namespace;
@@ -178,7 +189,8 @@ export async function startOperator(opts: {
   /** Extra environment, e.g. AWS_* credentials as the pod's own (ambient) identity, or TMPDIR. */
   env?: NodeJS.ProcessEnv;
 }): Promise<OperatorProcess> {
-  const flag = (name: string): string | undefined => opts.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const flag = (name: string): string | undefined =>
+    opts.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const leaseNamespace = flag('leader-election-namespace');
   // The operator's own namespace keeps deploy/rbac's Role as it is.
   if (opts.args?.includes('--leader-elect') && leaseNamespace && leaseNamespace !== OPERATOR_NAMESPACE) {
@@ -198,7 +210,12 @@ export async function startOperator(opts: {
       ...(opts.watchNamespace ? [`--watch-namespace=${opts.watchNamespace}`] : []),
       ...(opts.args ?? []),
     ],
-    env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig, LOG_LEVEL: 'debug', ...opts.env },
+    env: {
+      ...process.env,
+      KUBECONFIG: opts.kubeconfig ?? inject('kube').operatorKubeconfig,
+      LOG_LEVEL: 'debug',
+      ...opts.env,
+    },
     logDir: join(inject('workDir'), 'operators'),
     ready: async () => (await fetch(`${probeUrl}/readyz`)).ok,
     timeoutMs: 30_000,
@@ -242,8 +259,16 @@ export function jobYaml(j: JobManifest): string {
   });
 }
 
-export async function getJob(namespace: string, name: string): Promise<{
-  status?: { phase?: string; progress?: Record<string, number>; conditions?: { type: string; status: string; reason: string; message: string }[]; checkpoint?: { startAfter?: string } };
+export async function getJob(
+  namespace: string,
+  name: string,
+): Promise<{
+  status?: {
+    phase?: string;
+    progress?: Record<string, number>;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+    checkpoint?: { startAfter?: string };
+  };
 }> {
   const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
   return JSON.parse(out.stdout) as Awaited<ReturnType<typeof getJob>>;

@@ -16,7 +16,12 @@ import { freePort, startProcess, toolPath, type ManagedProcess } from './process
  * garbage collector deletes them with their Job, pod GC removes terminated pods
  * beyond its threshold, ttl-after-finished honours ttlSecondsAfterFinished.
  */
-export const JOB_CONTROLLERS = ['job-controller', 'garbage-collector-controller', 'pod-garbage-collector-controller', 'ttl-after-finished-controller'];
+export const JOB_CONTROLLERS = [
+  'job-controller',
+  'garbage-collector-controller',
+  'pod-garbage-collector-controller',
+  'ttl-after-finished-controller',
+];
 
 const READY_TIMEOUT_MS = 90_000;
 

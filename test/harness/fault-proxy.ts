@@ -11,7 +11,15 @@
 // id and attempt, the fault, the upstream status) so a drill can check what
 // reached the server.
 import { createHash } from 'node:crypto';
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 
 export type Fault =
@@ -139,7 +147,15 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 
 /** Deterministic uniform [0, 1) from a string. */
 function unit(seed: number, text: string): number {
@@ -147,7 +163,12 @@ function unit(seed: number, text: string): number {
   return h.readUInt32BE(0) / 0x1_0000_0000;
 }
 
-function s3Operation(method: string, path: string, query: URLSearchParams, headers: IncomingHttpHeaders): { operation: string; bucket?: string; key?: string } {
+function s3Operation(
+  method: string,
+  path: string,
+  query: URLSearchParams,
+  headers: IncomingHttpHeaders,
+): { operation: string; bucket?: string; key?: string } {
   const segments = path.replace(/^\//, '').split('/');
   const bucket = segments[0] ? decodeURIComponent(segments[0]) : undefined;
   const rawKey = segments.slice(1).join('/');
@@ -159,7 +180,8 @@ function s3Operation(method: string, path: string, query: URLSearchParams, heade
     if (query.has('versioning')) operation = 'GetBucketVersioning';
     else if (query.has('ownershipControls')) operation = 'GetBucketOwnershipControls';
     else if (query.has('versions')) operation = 'ListObjectVersions';
-    else if (query.has('object-lock')) operation = method === 'GET' ? 'GetObjectLockConfiguration' : `${method}ObjectLockConfiguration`;
+    else if (query.has('object-lock'))
+      operation = method === 'GET' ? 'GetObjectLockConfiguration' : `${method}ObjectLockConfiguration`;
     else if (method === 'HEAD') operation = 'HeadBucket';
     else if (method === 'GET') operation = query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     else operation = `${method}Bucket`;
@@ -182,7 +204,11 @@ function s3Operation(method: string, path: string, query: URLSearchParams, heade
   return { operation, ...(bucket ? { bucket } : {}), ...(key !== undefined ? { key } : {}) };
 }
 
-function errorResponse(protocol: 's3' | 'kms', kind: 'error500' | 'throttle', requestId: string): { status: number; headers: Record<string, string>; body: string } {
+function errorResponse(
+  protocol: 's3' | 'kms',
+  kind: 'error500' | 'throttle',
+  requestId: string,
+): { status: number; headers: Record<string, string>; body: string } {
   if (protocol === 'kms') {
     const throttle = kind === 'throttle';
     return {
@@ -196,7 +222,9 @@ function errorResponse(protocol: 's3' | 'kms', kind: 'error500' | 'throttle', re
     };
   }
   const [status, code, message] =
-    kind === 'throttle' ? [503, 'SlowDown', 'Please reduce your request rate.'] : [500, 'InternalError', 'We encountered an internal error. Please try again.'];
+    kind === 'throttle'
+      ? [503, 'SlowDown', 'Please reduce your request rate.']
+      : [500, 'InternalError', 'We encountered an internal error. Please try again.'];
   return {
     status,
     headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId },
@@ -246,17 +274,23 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     return 'none';
   };
 
-  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> =>
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> =>
     new Promise((resolve, reject) => {
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-      if (body.length > 0 || req.headers['content-length'] !== undefined) headers['content-length'] = String(body.length);
+      if (body.length > 0 || req.headers['content-length'] !== undefined)
+        headers['content-length'] = String(body.length);
       const up = httpRequest(
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
           res.on('error', reject);
         },
       );
@@ -336,7 +370,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
           ? JSON.stringify({ __type: ruled.code, message: ruled.message ?? ruled.code })
           : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${ruled.code}</Code><Message>${ruled.message ?? ruled.code}</Message><RequestId>${requestId}</RequestId></Error>`;
       const type = opts.protocol === 'kms' ? 'application/x-amz-json-1.1' : 'application/xml';
-      res.writeHead(ruled.status, { 'content-type': type, 'x-amz-request-id': requestId, 'content-length': String(Buffer.byteLength(body)) });
+      res.writeHead(ruled.status, {
+        'content-type': type,
+        'x-amz-request-id': requestId,
+        'content-length': String(Buffer.byteLength(body)),
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
       done(ruled.status);
       return;

@@ -55,7 +55,9 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
   const config = parse(readFileSync(opts.kubeconfig, 'utf8')) as KubeconfigFile;
   const cluster = config.clusters[0]!.cluster;
   const upstream = new URL(cluster.server);
-  const ca = cluster['certificate-authority-data'] ? Buffer.from(cluster['certificate-authority-data'], 'base64') : undefined;
+  const ca = cluster['certificate-authority-data']
+    ? Buffer.from(cluster['certificate-authority-data'], 'base64')
+    : undefined;
   const agent = new Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
 
   const requests: KubeRequest[] = [];
@@ -80,31 +82,34 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
     const delay = delays.find((d) => d.match(method, path))?.ms ?? 0;
     const isWatch = /[?&]watch=(true|1)/.test(path);
     const headers = { ...req.headers, host: upstream.host };
-    const up = httpsRequest({ hostname: upstream.hostname, port: upstream.port, path, method, headers, agent }, (upRes) => {
-      const answer = (): void => {
-        rec.answeredAt = Date.now();
-        rec.status = upRes.statusCode;
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        // Now, not with the first body chunk: a watch with no events would otherwise
-        // look unanswered to the client until its connect timeout.
-        res.flushHeaders();
-        if (isWatch) {
-          // Each chunk leaves watchDelay after it came, never before the one ahead of it.
-          let chain = Promise.resolve();
-          const later = (fn: () => void): void => {
-            const due = Date.now() + watchDelay;
-            chain = chain.then(() => new Promise<void>((r) => setTimeout(r, Math.max(0, due - Date.now())))).then(fn);
-          };
-          upRes.on('data', (chunk: Buffer) => later(() => res.write(chunk)));
-          upRes.on('end', () => later(() => res.end()));
-        } else {
-          upRes.pipe(res);
-        }
-      };
-      if (delay > 0) setTimeout(answer, delay);
-      else answer();
-      upRes.on('error', () => res.destroy());
-    });
+    const up = httpsRequest(
+      { hostname: upstream.hostname, port: upstream.port, path, method, headers, agent },
+      (upRes) => {
+        const answer = (): void => {
+          rec.answeredAt = Date.now();
+          rec.status = upRes.statusCode;
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          // Now, not with the first body chunk: a watch with no events would otherwise
+          // look unanswered to the client until its connect timeout.
+          res.flushHeaders();
+          if (isWatch) {
+            // Each chunk leaves watchDelay after it came, never before the one ahead of it.
+            let chain = Promise.resolve();
+            const later = (fn: () => void): void => {
+              const due = Date.now() + watchDelay;
+              chain = chain.then(() => new Promise<void>((r) => setTimeout(r, Math.max(0, due - Date.now())))).then(fn);
+            };
+            upRes.on('data', (chunk: Buffer) => later(() => res.write(chunk)));
+            upRes.on('end', () => later(() => res.end()));
+          } else {
+            upRes.pipe(res);
+          }
+        };
+        if (delay > 0) setTimeout(answer, delay);
+        else answer();
+        upRes.on('error', () => res.destroy());
+      },
+    );
     up.on('error', () => res.destroy());
     res.on('close', () => up.destroy());
     req.pipe(up);
@@ -124,7 +129,10 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
 
   // Same identity (token), this proxy as the server.
   // client-node refuses plain HTTP unless TLS verification is off (there is no TLS to verify).
-  const proxied = { ...config, clusters: [{ name: config.clusters[0]!.name, cluster: { server: url, 'insecure-skip-tls-verify': true } }] };
+  const proxied = {
+    ...config,
+    clusters: [{ name: config.clusters[0]!.name, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+  };
   const kubeconfig = join(opts.dir, `kube-proxy-${randomBytes(4).toString('hex')}.kubeconfig`);
   writeFileSync(kubeconfig, stringify(proxied), { mode: 0o600 });
 
@@ -162,6 +170,9 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
 /** Matchers for the calls the operator makes. */
 export const calls = {
   lease: (_m: string, path: string): boolean => path.includes('/apis/coordination.k8s.io/') && path.includes('/leases'),
-  statusWrite: (name: string) => (method: string, path: string): boolean => method === 'PATCH' && path.split('?')[0]!.endsWith(`/encryptionjobs/${name}/status`),
+  statusWrite:
+    (name: string) =>
+    (method: string, path: string): boolean =>
+      method === 'PATCH' && path.split('?')[0]!.endsWith(`/encryptionjobs/${name}/status`),
   secretRead: (method: string, path: string): boolean => method === 'GET' && path.includes('/secrets/'),
 };

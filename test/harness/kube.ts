@@ -62,25 +62,25 @@ interface HttpResult {
 }
 
 /** One HTTPS request to the apiserver with a bearer token (TLS not verified: used before the cert exists). */
-function apiRequest(
-  url: string,
-  token: string,
-  method = 'GET',
-  body?: string,
-  timeoutMs = 5_000,
-): Promise<HttpResult> {
+function apiRequest(url: string, token: string, method = 'GET', body?: string, timeoutMs = 5_000): Promise<HttpResult> {
   return new Promise((resolvePromise, reject) => {
     const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    const req = request(url, { method, headers, rejectUnauthorized: false, agent: false, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      { method, headers, rejectUnauthorized: false, agent: false, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(body);

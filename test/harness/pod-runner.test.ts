@@ -87,7 +87,9 @@ describe('pod runner + kube-controller-manager', () => {
       () => kcm.logTail(30),
     );
 
-    expect(status.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))?.type).toBe('Complete');
+    expect(
+      status.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))?.type,
+    ).toBe('Complete');
     expect(status.completedIndexes).toBe('0-2');
     expect(status.succeeded).toBe(3);
     expect(status.failed).toBe(1);
@@ -98,7 +100,9 @@ describe('pod runner + kube-controller-manager', () => {
 
     // The failed attempt is recorded as the kubelet would: phase Failed, the container's exit code.
     const pods = JSON.parse((await kubectl(['-n', ns, 'get', 'pods', '-o', 'json'])).stdout) as {
-      items: { status?: { phase?: string; containerStatuses?: { state?: { terminated?: { exitCode?: number } } }[] } }[];
+      items: {
+        status?: { phase?: string; containerStatuses?: { state?: { terminated?: { exitCode?: number } } }[] };
+      }[];
     };
     const failed = pods.items.filter((p) => p.status?.phase === 'Failed');
     expect(failed.map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode)).toEqual([3]);
@@ -116,7 +120,14 @@ describe('pod runner + kube-controller-manager', () => {
         template: {
           spec: {
             restartPolicy: 'Never',
-            containers: [{ name: 'work', image: 'stand-in', command: ['sh', '-c', 'echo $$ > "$OUT/long-$JOB_COMPLETION_INDEX.pid"; exec sleep 300'], env: [{ name: 'OUT', value: out }] }],
+            containers: [
+              {
+                name: 'work',
+                image: 'stand-in',
+                command: ['sh', '-c', 'echo $$ > "$OUT/long-$JOB_COMPLETION_INDEX.pid"; exec sleep 300'],
+                env: [{ name: 'OUT', value: out }],
+              },
+            ],
           },
         },
       },

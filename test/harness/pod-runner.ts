@@ -60,7 +60,11 @@ function fieldValue(pod: V1Pod, path: string): string {
   }
 }
 
-export async function startPodRunner(opts: { kubeconfig: string; namespace: string; logDir: string }): Promise<PodRunner> {
+export async function startPodRunner(opts: {
+  kubeconfig: string;
+  namespace: string;
+  logDir: string;
+}): Promise<PodRunner> {
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
@@ -80,7 +84,16 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
       name: nodeName,
       body: {
         status: {
-          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'pod-runner stand-in', lastHeartbeatTime: now, lastTransitionTime: now }],
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'pod-runner stand-in',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
           allocatable: { cpu: '64', memory: '256Gi', pods: '500' },
           capacity: { cpu: '64', memory: '256Gi', pods: '500' },
         },
@@ -90,13 +103,18 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
   );
 
   const patchStatus = (name: string, status: object): Promise<unknown> =>
-    core.patchNamespacedPodStatus({ name, namespace: ns, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    core.patchNamespacedPodStatus(
+      { name, namespace: ns, body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
 
   const secretCache = new Map<string, Record<string, string>>();
   const readSource = async (kind: 'Secret' | 'ConfigMap', name: string): Promise<Record<string, string>> => {
     if (kind === 'Secret') {
       const s = await core.readNamespacedSecret({ name, namespace: ns });
-      return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+      return Object.fromEntries(
+        Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      );
     }
     const cm = await core.readNamespacedConfigMap({ name, namespace: ns });
     return cm.data ?? {};
@@ -120,7 +138,11 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
     const cluster = kc.getCurrentCluster();
     if (!sa || pod.spec?.automountServiceAccountToken === false || !cluster) return undefined;
     const tr = await core
-      .createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      .createNamespacedServiceAccountToken({
+        name: sa,
+        namespace: ns,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
       .catch(() => undefined);
     const token = tr?.status?.token;
     if (!token) return undefined;
@@ -128,7 +150,15 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
     const config = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server: cluster.server, ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}) } }],
+      clusters: [
+        {
+          name: 'c',
+          cluster: {
+            server: cluster.server,
+            ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}),
+          },
+        },
+      ],
       users: [{ name: 'u', user: { token } }],
       contexts: [{ name: 'c', context: { cluster: 'c', user: 'u', namespace: ns } }],
       'current-context': 'c',
@@ -137,7 +167,11 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
     return file;
   };
 
-  const containerEnv = async (pod: V1Pod, c: V1Container, kubeconfig: string | undefined): Promise<Record<string, string>> => {
+  const containerEnv = async (
+    pod: V1Pod,
+    c: V1Container,
+    kubeconfig: string | undefined,
+  ): Promise<Record<string, string>> => {
     // The image's environment is the host's PATH and HOME here; nothing else of the runner leaks in.
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -157,14 +191,17 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
     }
     for (const e of c.env ?? []) {
       const vf = e.valueFrom;
-      if (vf === undefined) env[e.name] = (e.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, n: string) => env[n] ?? all);
+      if (vf === undefined)
+        env[e.name] = (e.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, n: string) => env[n] ?? all);
       else if (vf.fieldRef) env[e.name] = fieldValue(pod, vf.fieldRef.fieldPath);
       else if (vf.secretKeyRef || vf.configMapKeyRef) {
         const ref = vf.secretKeyRef ?? vf.configMapKeyRef;
-        const values = await source(vf.secretKeyRef ? 'Secret' : 'ConfigMap', ref?.name ?? '').catch((err: unknown): Record<string, string> => {
-          if (ref?.optional) return {};
-          throw err;
-        });
+        const values = await source(vf.secretKeyRef ? 'Secret' : 'ConfigMap', ref?.name ?? '').catch(
+          (err: unknown): Record<string, string> => {
+            if (ref?.optional) return {};
+            throw err;
+          },
+        );
         const v = values[ref?.key ?? ''];
         if (v !== undefined) env[e.name] = v;
         else if (!ref?.optional) throw new Error(`key ${ref?.key} not found in ${ref?.name}`);
@@ -174,9 +211,12 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
   };
 
   const runContainer = (pod: V1Pod, c: V1Container, env: Record<string, string>, state: Running): Promise<number> => {
-    const argv = [...(c.command ?? []), ...(c.args ?? [])].map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, n: string) => env[n] ?? all));
+    const argv = [...(c.command ?? []), ...(c.args ?? [])].map((a) =>
+      a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, n: string) => env[n] ?? all),
+    );
     const [cmd, ...args] = argv;
-    if (cmd === undefined) return Promise.reject(new Error(`container ${c.name} has no command (this stand-in runs no images)`));
+    if (cmd === undefined)
+      return Promise.reject(new Error(`container ${c.name} has no command (this stand-in runs no images)`));
     const log = createWriteStream(join(logDir, `${pod.metadata?.name ?? 'pod'}_${c.name}.log`), { flags: 'a' });
     return new Promise<number>((resolveExit) => {
       const child = spawn(cmd, args, { env, cwd: c.workingDir ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -204,7 +244,15 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
       phase: 'Running',
       startTime: startedAt,
       conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: startedAt }],
-      containerStatuses: containers.map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: true, restartCount: 0, started: true, state: { running: { startedAt } } })),
+      containerStatuses: containers.map((c) => ({
+        name: c.name,
+        image: c.image ?? '',
+        imageID: '',
+        ready: true,
+        restartCount: 0,
+        started: true,
+        state: { running: { startedAt } },
+      })),
     });
     const kubeconfig = await serviceAccountKubeconfig(pod);
     const statuses: V1ContainerStatus[] = [];
@@ -213,7 +261,8 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
       let exitCode: number;
       let message: string | undefined;
       try {
-        exitCode = failed || state.deleting ? 137 : await runContainer(pod, c, await containerEnv(pod, c, kubeconfig), state);
+        exitCode =
+          failed || state.deleting ? 137 : await runContainer(pod, c, await containerEnv(pod, c, kubeconfig), state);
       } catch (e) {
         exitCode = 128;
         message = e instanceof Error ? e.message : String(e);
@@ -226,7 +275,15 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
         imageID: '',
         ready: false,
         restartCount: 0,
-        state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt, finishedAt, ...(message ? { message } : {}) } },
+        state: {
+          terminated: {
+            exitCode,
+            reason: exitCode === 0 ? 'Completed' : 'Error',
+            startedAt,
+            finishedAt,
+            ...(message ? { message } : {}),
+          },
+        },
       });
     }
     await patchStatus(name, {
@@ -248,7 +305,11 @@ export async function startPodRunner(opts: { kubeconfig: string; namespace: stri
       if (pod.metadata?.deletionTimestamp) return;
       // The scheduler's part. Another runner may bind it first: then the API answers a conflict.
       void core
-        .createNamespacedPodBinding({ name, namespace: ns, body: { metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } } })
+        .createNamespacedPodBinding({
+          name,
+          namespace: ns,
+          body: { metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } },
+        })
         .catch(() => undefined);
       return;
     }

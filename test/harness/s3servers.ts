@@ -253,7 +253,11 @@ export function seaweedS3Config(kmsEndpoint: string): object {
  * `kmsEndpoint` (local-kms, or a fault proxy in front of it), every listener on
  * a free loopback port.
  */
-export async function startWeed(opts: { workDir: string; kmsEndpoint: string; name?: string }): Promise<{ s3Endpoint: string; process: ManagedProcess }> {
+export async function startWeed(opts: {
+  workDir: string;
+  kmsEndpoint: string;
+  name?: string;
+}): Promise<{ s3Endpoint: string; process: ManagedProcess }> {
   const workDir = resolve(opts.workDir);
   mkdirSync(workDir, { recursive: true });
   const weed = toolPath('weed');
@@ -264,8 +268,7 @@ export async function startWeed(opts: { workDir: string; kmsEndpoint: string; na
 
   // Every listener on an explicit free loopback port: `weed mini` otherwise picks
   // fixed defaults (8333, 9333, ...) and gRPC ports at +10000.
-  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc] =
-    await freePorts(10);
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc, admin, adminGrpc] = await freePorts(10);
   // Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them in workDir when
   // the path fits the 107-byte limit of a socket path.
   const sockets: string[] = [];
@@ -348,9 +351,7 @@ async function createMotoKeys(endpoint: string): Promise<KmsKeyInfo[]> {
   const kms = kmsClientFor(endpoint);
   const keys: KmsKeyInfo[] = [];
   for (const alias of [...ENABLED_KEY_ALIASES, DISABLED_KEY_ALIAS]) {
-    const created = await kms.send(
-      new CreateKeyCommand({ Description: `s3-encryption-operator test key ${alias}` }),
-    );
+    const created = await kms.send(new CreateKeyCommand({ Description: `s3-encryption-operator test key ${alias}` }));
     const keyId = created.KeyMetadata?.KeyId;
     const arn = created.KeyMetadata?.Arn;
     if (!keyId || !arn) throw new Error(`moto CreateKey returned no key id/arn for ${alias}`);

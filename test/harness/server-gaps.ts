@@ -152,7 +152,7 @@ export const SERVER_GAPS: readonly ServerGap[] = [
       'GetBucketOwnershipControls reports BucketOwnerEnforced (ACLs disabled) for every bucket, yet PutObject ' +
       'and CopyObject store x-amz-grant-* grants and GetObjectAcl returns them.',
     awsBehaviour:
-      'With BucketOwnerEnforced, ACLs are disabled: a request with grants other than the owner\'s is refused ' +
+      "With BucketOwnerEnforced, ACLs are disabled: a request with grants other than the owner's is refused " +
       '(AccessControlListNotSupported), so no object carries extra grants.',
     consequence:
       'The engine trusts the ownership controls (as on AWS) and does not read ACLs on such buckets, saving one ' +

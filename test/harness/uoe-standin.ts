@@ -80,7 +80,15 @@ export interface UpdateObjectEncryptionStandIn {
 
 /** AWS's documented pattern for SSEKMSEncryption.KMSKeyArn, and its length limits. */
 const KMS_KEY_ARN = /^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:([0-9]{12}):key\/[a-zA-Z0-9-]+$/;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 
 // ---------------------------------------------------------------------------
 // Which S3 operation a request is
@@ -101,14 +109,22 @@ const BUCKET_SUBRESOURCES: Record<string, Partial<Record<string, string>>> = {
   versions: { GET: 'ListObjectVersions' },
   uploads: { GET: 'ListMultipartUploads' },
   versioning: { GET: 'GetBucketVersioning', PUT: 'PutBucketVersioning' },
-  ownershipControls: { GET: 'GetBucketOwnershipControls', PUT: 'PutBucketOwnershipControls', DELETE: 'DeleteBucketOwnershipControls' },
+  ownershipControls: {
+    GET: 'GetBucketOwnershipControls',
+    PUT: 'PutBucketOwnershipControls',
+    DELETE: 'DeleteBucketOwnershipControls',
+  },
   encryption: { GET: 'GetBucketEncryption', PUT: 'PutBucketEncryption', DELETE: 'DeleteBucketEncryption' },
   'object-lock': { GET: 'GetObjectLockConfiguration', PUT: 'PutObjectLockConfiguration' },
   location: { GET: 'GetBucketLocation' },
   policy: { GET: 'GetBucketPolicy', PUT: 'PutBucketPolicy', DELETE: 'DeleteBucketPolicy' },
   acl: { GET: 'GetBucketAcl', PUT: 'PutBucketAcl' },
   tagging: { GET: 'GetBucketTagging', PUT: 'PutBucketTagging', DELETE: 'DeleteBucketTagging' },
-  lifecycle: { GET: 'GetBucketLifecycleConfiguration', PUT: 'PutBucketLifecycleConfiguration', DELETE: 'DeleteBucketLifecycle' },
+  lifecycle: {
+    GET: 'GetBucketLifecycleConfiguration',
+    PUT: 'PutBucketLifecycleConfiguration',
+    DELETE: 'DeleteBucketLifecycle',
+  },
   cors: { GET: 'GetBucketCors', PUT: 'PutBucketCors', DELETE: 'DeleteBucketCors' },
   delete: { POST: 'DeleteObjects' },
 };
@@ -168,7 +184,10 @@ export function operationOf(method: string, rawUrl: string, headers: http.Incomi
 // Small helpers: XML, errors, dates
 
 function xmlEscape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c,
+  );
 }
 
 function xmlUnescape(s: string): string {
@@ -238,9 +257,16 @@ function canonicalQuery(rawUrl: string): string {
 function verifySignature(req: IncomingMessage, body: Buffer, backend: StandInBackend): void {
   const auth = req.headers.authorization;
   if (!auth) {
-    throw new S3Error(403, 'AccessDenied', req.url?.includes('X-Amz-Signature') ? 'the stand-in checks header signatures only' : 'Access Denied');
+    throw new S3Error(
+      403,
+      'AccessDenied',
+      req.url?.includes('X-Amz-Signature') ? 'the stand-in checks header signatures only' : 'Access Denied',
+    );
   }
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  const m =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+      auth,
+    );
   if (!m) throw new S3Error(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed');
   const [, accessKeyId, day, region, service, signedHeaders, signature] = m as unknown as string[];
   if (accessKeyId !== backend.accessKeyId) {
@@ -249,7 +275,11 @@ function verifySignature(req: IncomingMessage, body: Buffer, backend: StandInBac
   const amzDate = String(req.headers['x-amz-date'] ?? '');
   const payloadHash = String(req.headers['x-amz-content-sha256'] ?? '');
   if (/^[0-9a-f]{64}$/.test(payloadHash) && createHash('sha256').update(body).digest('hex') !== payloadHash) {
-    throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
+    throw new S3Error(
+      400,
+      'XAmzContentSHA256Mismatch',
+      "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    );
   }
   const values = new Map<string, string[]>();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -268,11 +298,20 @@ function verifySignature(req: IncomingMessage, body: Buffer, backend: StandInBac
   ].join('\n');
   const scope = `${day}/${region}/${service}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
-  let key: Buffer = createHmac('sha256', `AWS4${backend.secretAccessKey}`).update(day ?? '').digest();
-  for (const part of [region, service, 'aws4_request']) key = createHmac('sha256', key).update(part ?? '').digest();
+  let key: Buffer = createHmac('sha256', `AWS4${backend.secretAccessKey}`)
+    .update(day ?? '')
+    .digest();
+  for (const part of [region, service, 'aws4_request'])
+    key = createHmac('sha256', key)
+      .update(part ?? '')
+      .digest();
   const expected = createHmac('sha256', key).update(toSign).digest();
   if (!timingSafeEqual(expected, Buffer.from(signature ?? '', 'hex'))) {
-    throw new S3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
+    throw new S3Error(
+      403,
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided.',
+    );
   }
 }
 
@@ -281,17 +320,30 @@ function verifyChecksum(req: IncomingMessage, body: Buffer): void {
   const h = req.headers;
   const checks: [string | string[] | undefined, () => string, string][] = [
     [h['content-md5'], () => createHash('md5').update(body).digest('base64'), 'Content-MD5'],
-    [h['x-amz-checksum-crc32'], () => { const b = Buffer.alloc(4); b.writeUInt32BE(crc32(body)); return b.toString('base64'); }, 'CRC32'],
+    [
+      h['x-amz-checksum-crc32'],
+      () => {
+        const b = Buffer.alloc(4);
+        b.writeUInt32BE(crc32(body));
+        return b.toString('base64');
+      },
+      'CRC32',
+    ],
     [h['x-amz-checksum-sha256'], () => createHash('sha256').update(body).digest('base64'), 'SHA256'],
     [h['x-amz-checksum-sha1'], () => createHash('sha1').update(body).digest('base64'), 'SHA1'],
   ];
   const present = checks.filter(([v]) => v !== undefined);
   const otherChecksum = Object.keys(h).some((k) => k.startsWith('x-amz-checksum-') && k !== 'x-amz-checksum-type');
   if (present.length === 0 && !otherChecksum) {
-    throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: Content-MD5 OR x-amz-checksum-*');
+    throw new S3Error(
+      400,
+      'InvalidRequest',
+      'Missing required header for this request: Content-MD5 OR x-amz-checksum-*',
+    );
   }
   for (const [value, compute, name] of present) {
-    if (value !== compute()) throw new S3Error(400, 'BadDigest', `The ${name} you specified did not match the calculated checksum.`);
+    if (value !== compute())
+      throw new S3Error(400, 'BadDigest', `The ${name} you specified did not match the calculated checksum.`);
   }
 }
 
@@ -305,10 +357,17 @@ interface RequestedEncryption {
 }
 
 function parseObjectEncryption(body: string): RequestedEncryption {
-  const text = body.replace(/^\uFEFF/, '').replace(/^\s*<\?xml[^>]*\?>/, '').trim();
+  const text = body
+    .replace(/^\uFEFF/, '')
+    .replace(/^\s*<\?xml[^>]*\?>/, '')
+    .trim();
   const root = /^<ObjectEncryption(?:\s[^>]*)?>([\s\S]*)<\/ObjectEncryption>$/.exec(text);
   if (!root) {
-    throw new S3Error(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+    throw new S3Error(
+      400,
+      'MalformedXML',
+      'The XML you provided was not well-formed or did not validate against our published schema',
+    );
   }
   const inner = (root[1] ?? '').trim();
   const kms = /^<SSE-KMS>([\s\S]*)<\/SSE-KMS>$/.exec(inner);
@@ -357,11 +416,15 @@ interface Override {
   backendLastModified: Date;
 }
 
-const status = (err: unknown): number | undefined => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+const status = (err: unknown): number | undefined =>
+  (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 const hasLock = (h: HeadObjectCommandOutput, now: Date): boolean =>
-  h.ObjectLockLegalHoldStatus === 'ON' || (h.ObjectLockRetainUntilDate !== undefined && h.ObjectLockRetainUntilDate > now);
+  h.ObjectLockLegalHoldStatus === 'ON' ||
+  (h.ObjectLockRetainUntilDate !== undefined && h.ObjectLockRetainUntilDate > now);
 
-export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend): Promise<UpdateObjectEncryptionStandIn> {
+export async function startUpdateObjectEncryptionStandIn(
+  backend: StandInBackend,
+): Promise<UpdateObjectEncryptionStandIn> {
   const backendUrl = new URL(backend.s3Endpoint);
   const agent = new http.Agent({ keepAlive: true });
   const s3 = new S3Client({
@@ -388,7 +451,12 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
   }
 
   /** The override for a key, while the backend still holds the object the stand-in wrote. */
-  function overrideFor(bucket: string, key: string, backendEtag: string | undefined, backendLm: Date | undefined): Override | undefined {
+  function overrideFor(
+    bucket: string,
+    key: string,
+    backendEtag: string | undefined,
+    backendLm: Date | undefined,
+  ): Override | undefined {
     const o = overrides.get(idOf(bucket, key));
     if (!o) return undefined;
     if (backendEtag === o.backendEtag && sameInstant(backendLm, o.backendLastModified)) return o;
@@ -412,9 +480,15 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
     }
   }
 
-  async function headBackend(bucket: string, key: string, versionId: string | undefined): Promise<HeadObjectCommandOutput> {
+  async function headBackend(
+    bucket: string,
+    key: string,
+    versionId: string | undefined,
+  ): Promise<HeadObjectCommandOutput> {
     try {
-      return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }));
+      return await s3.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }),
+      );
     } catch (err) {
       const st = status(err);
       if (st === 404) {
@@ -422,9 +496,13 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
           () => true,
           () => false,
         );
-        if (!bucketThere) throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+        if (!bucketThere)
+          throw new S3Error(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
         throw versionId
-          ? new S3Error(404, 'NoSuchVersion', 'The specified version does not exist.', { Key: key, VersionId: versionId })
+          ? new S3Error(404, 'NoSuchVersion', 'The specified version does not exist.', {
+              Key: key,
+              VersionId: versionId,
+            })
           : new S3Error(404, 'NoSuchKey', 'The specified key does not exist.', { Key: key });
       }
       // A HEAD without the customer key of an SSE-C object is answered 400.
@@ -563,7 +641,10 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
         );
       }
       const shown = overrideFor(t.bucket, t.key, h.ETag, h.LastModified);
-      const original = { lastModified: shown?.lastModified ?? h.LastModified ?? new Date(), etag: shown?.etag ?? h.ETag ?? '' };
+      const original = {
+        lastModified: shown?.lastModified ?? h.LastModified ?? new Date(),
+        etag: shown?.etag ?? h.ETag ?? '',
+      };
       const grants = await grantsOf(t.bucket, t.key);
       let current = h;
       if (h.ServerSideEncryption === 'aws:kms' && !atTarget({ ...h, BucketKeyEnabled: want.bucketKeyEnabled }, want)) {
@@ -607,7 +688,11 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
       if (urlEncoded) key = decodeURIComponent(key.replace(/\+/g, ' '));
       const o = overrideFor(bucket, key, xmlUnescape(rawEtag), new Date(rawLm));
       if (!o) return entry;
-      const etagText = rawEtag.includes('&#34;') ? o.etag.replace(/"/g, '&#34;') : rawEtag.includes('"') ? o.etag : xmlEscape(o.etag);
+      const etagText = rawEtag.includes('&#34;')
+        ? o.etag.replace(/"/g, '&#34;')
+        : rawEtag.includes('"')
+          ? o.etag
+          : xmlEscape(o.etag);
       return entry
         .replace(/<LastModified>[\s\S]*?<\/LastModified>/, `<LastModified>${isoSeconds(o.lastModified)}</LastModified>`)
         .replace(/<ETag>[\s\S]*?<\/ETag>/, `<ETag>${etagText}</ETag>`);
@@ -635,7 +720,8 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
         if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
       }
       const st = up.statusCode ?? 502;
-      const writes = op === 'PutObject' || op === 'CopyObject' || op === 'CompleteMultipartUpload' || op === 'DeleteObject';
+      const writes =
+        op === 'PutObject' || op === 'CopyObject' || op === 'CompleteMultipartUpload' || op === 'DeleteObject';
       if (writes && st < 300) overrides.delete(idOf(t.bucket, t.key));
       if ((op === 'HeadObject' || op === 'GetObject') && st < 300 && typeof out.etag === 'string') {
         const lm = typeof out['last-modified'] === 'string' ? new Date(out['last-modified']) : undefined;
@@ -650,7 +736,11 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
         const chunks: Buffer[] = [];
         up.on('data', (c: Buffer) => chunks.push(c));
         up.on('end', () => {
-          const body = rewriteList(Buffer.concat(chunks).toString('utf8'), t.bucket, t.query.get('encoding-type') === 'url');
+          const body = rewriteList(
+            Buffer.concat(chunks).toString('utf8'),
+            t.bucket,
+            t.query.get('encoding-type') === 'url',
+          );
           out['content-length'] = String(Buffer.byteLength(body));
           res.writeHead(st, out);
           res.end(body);
@@ -662,7 +752,8 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
       up.pipe(res);
     });
     upstream.on('error', (err) => {
-      if (!res.headersSent) sendError(req, res, new S3Error(502, 'InternalError', `stand-in: backend unreachable: ${err.message}`));
+      if (!res.headersSent)
+        sendError(req, res, new S3Error(502, 'InternalError', `stand-in: backend unreachable: ${err.message}`));
       else res.destroy(err);
     });
     req.pipe(upstream);
@@ -723,4 +814,3 @@ export async function startUpdateObjectEncryptionStandIn(backend: StandInBackend
     },
   };
 }
-

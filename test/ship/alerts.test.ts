@@ -37,7 +37,8 @@ interface Dashboard {
   templating: { list: { name: string; type: string }[] };
 }
 
-const rules = (): Rule[] => (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rules = (): Rule[] =>
+  (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 const dashboard = (): Dashboard => JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
 const dashboardExprs = (): { panel: string; expr: string }[] =>
   dashboard().panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
@@ -75,8 +76,16 @@ describe('alerts (promtool)', () => {
     const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as {
       tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
     };
-    const firing = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
-    const silent = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname)));
+    const firing = new Set(
+      tests.tests.flatMap((t) =>
+        (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname),
+      ),
+    );
+    const silent = new Set(
+      tests.tests.flatMap((t) =>
+        (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname),
+      ),
+    );
     for (const r of rules()) {
       if (!r.alert) continue;
       expect(firing, `${r.alert} has a test where it fires`).toContain(r.alert);
@@ -117,7 +126,12 @@ describe('Grafana dashboard', () => {
   const promtool = toolPath('promtool');
 
   it('every PromQL expression parses (promtool check rules on them as recording rules)', async () => {
-    const vars: Record<string, string> = { namespace: '.*', job: '.*', scrape_job: 's3-encryption-operator', __rate_interval: '1m' };
+    const vars: Record<string, string> = {
+      namespace: '.*',
+      job: '.*',
+      scrape_job: 's3-encryption-operator',
+      __rate_interval: '1m',
+    };
     const exprs = dashboardExprs();
     expect(exprs.length).toBeGreaterThan(20);
     const recording = exprs.map(({ expr }, i) => {
@@ -138,7 +152,10 @@ describe('Grafana dashboard', () => {
   it('the alerts and the dashboard name only metrics the operator exports', () => {
     const exported = exportedMetrics();
     expect(exported.has('s3encryption_objects_total')).toBe(true);
-    const used = [...rules().map((r) => ({ where: r.alert ?? '', expr: r.expr })), ...dashboardExprs().map((e) => ({ where: e.panel, expr: e.expr }))];
+    const used = [
+      ...rules().map((r) => ({ where: r.alert ?? '', expr: r.expr })),
+      ...dashboardExprs().map((e) => ({ where: e.panel, expr: e.expr })),
+    ];
     for (const { where, expr } of used) {
       for (const metric of metricsIn(expr)) expect(exported, `${where}: ${metric}`).toContain(metric);
     }
@@ -150,7 +167,19 @@ describe('Grafana dashboard', () => {
     const variables = d.templating.list.map((v) => v.name);
     expect(variables).toEqual(expect.arrayContaining(['datasource', 'namespace', 'job']));
     const titles = d.panels.map((p) => p.title.toLowerCase()).join(' | ');
-    for (const words of ['jobs by condition', 'objects/s by result', 'bytes', 'progress', 'eta', 'failed', 'throttling', 's3 latency', 'kms latency', 'reconcile', 'work queue']) {
+    for (const words of [
+      'jobs by condition',
+      'objects/s by result',
+      'bytes',
+      'progress',
+      'eta',
+      'failed',
+      'throttling',
+      's3 latency',
+      'kms latency',
+      'reconcile',
+      'work queue',
+    ]) {
       expect(titles, words).toContain(words);
     }
     const ids = d.panels.map((p) => p.id);

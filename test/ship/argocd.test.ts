@@ -57,7 +57,10 @@ describe('Argo CD health check (gopher-lua, as Argo CD runs it)', () => {
     const message = 'a "quoted" \\ back\tslash — ünïcode';
     const job = {
       metadata: { generation: 2 },
-      status: { observedGeneration: 2, conditions: [{ type: 'Failed', status: 'True', reason: 'BucketNotFound', message }] },
+      status: {
+        observedGeneration: 2,
+        conditions: [{ type: 'Failed', status: 'True', reason: 'BucketNotFound', message }],
+      },
     };
     expect(await health(SCRIPT, [job])).toEqual([{ status: 'Degraded', message: `BucketNotFound: ${message}` }]);
   });
@@ -67,7 +70,9 @@ describe('Argo CD health check (gopher-lua, as Argo CD runs it)', () => {
       'return { status = "Healthy", message = type(string) .. "," .. type(math) .. "," .. type(io) .. "," .. type(require("os").time) .. "," .. type(table.concat) }',
     );
     expect(await health(probe, [{}])).toEqual([{ status: 'Healthy', message: 'nil,nil,nil,function,function' }]);
-    const [formatted] = await health(scriptFile('return { status = "Healthy", message = string.format("%d", 1) }'), [{}]);
+    const [formatted] = await health(scriptFile('return { status = "Healthy", message = string.format("%d", 1) }'), [
+      {},
+    ]);
     expect(formatted?.error).toMatch(/attempt to index a non-table object\(nil\) with key 'format'/);
     // A status Argo CD does not know becomes Unknown, as in Argo CD.
     expect(await health(scriptFile('return { status = "Fine" }'), [{}])).toEqual([
@@ -78,7 +83,10 @@ describe('Argo CD health check (gopher-lua, as Argo CD runs it)', () => {
   it('docs/argocd.md carries the same script in its argocd-cm snippet', () => {
     const doc = readFileSync(join(ROOT, 'docs', 'argocd.md'), 'utf8');
     const script = readFileSync(SCRIPT, 'utf8').trimEnd();
-    const indented = script.split('\n').map((l) => (l ? `    ${l}` : '')).join('\n');
+    const indented = script
+      .split('\n')
+      .map((l) => (l ? `    ${l}` : ''))
+      .join('\n');
     expect(doc).toContain('resource.customizations.health.s3encryption.dev_EncryptionJob: |\n' + indented);
   });
 });

@@ -14,7 +14,9 @@ const readYaml = (...path: string[]): K8sObject => parse(readFileSync(join(ROOT,
 
 describe('one source for the CRD and the RBAC rules', () => {
   it('the generated chart templates are up to date (node scripts/sync-chart.mjs --check)', async () => {
-    const result = await run(process.execPath, [join(ROOT, 'scripts', 'sync-chart.mjs'), '--check'], { allowFailure: true });
+    const result = await run(process.execPath, [join(ROOT, 'scripts', 'sync-chart.mjs'), '--check'], {
+      allowFailure: true,
+    });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
   });
@@ -32,7 +34,9 @@ describe('one source for the CRD and the RBAC rules', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     const chart = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
     expect(chart.appVersion).toBe(pkg.version);
-    const kustomization = parse(readFileSync(join(ROOT, 'deploy', 'kustomization.yaml'), 'utf8')) as { images: { name: string; newTag: string }[] };
+    const kustomization = parse(readFileSync(join(ROOT, 'deploy', 'kustomization.yaml'), 'utf8')) as {
+      images: { name: string; newTag: string }[];
+    };
     expect(kustomization.images).toEqual([{ name: 's3-encryption-operator', newTag: pkg.version }]);
   });
 });
@@ -64,7 +68,9 @@ describe('deploy/ (kubectl apply -k) and the chart defaults', () => {
   });
 
   it('install the same objects (normalised: no Helm bookkeeping labels; the Namespace is kustomize-only)', () => {
-    expect(kustomized.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name)).toEqual(['s3-encryption-operator']);
+    expect(kustomized.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name)).toEqual([
+      's3-encryption-operator',
+    ]);
     const fromKustomize = new Map(kustomized.filter((o) => o.kind !== 'Namespace').map((o) => [key(o), normalise(o)]));
     const fromChart = new Map(charted.map((o) => [key(o), normalise(o)]));
     expect([...fromKustomize.keys()].sort()).toEqual([...fromChart.keys()].sort());
@@ -80,13 +86,17 @@ describe('deploy/ (kubectl apply -k) and the chart defaults', () => {
 
   it('`kubectl apply -f crds/` still applies only the CRD (crds/Kustomization is not a .yaml file)', async () => {
     const result = await kubectl(['apply', '-f', join(ROOT, 'crds'), '--dry-run=server']);
-    expect(result.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^customresourcedefinition\..*encryptionjobs\.s3encryption\.dev/)]);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^customresourcedefinition\..*encryptionjobs\.s3encryption\.dev/),
+    ]);
   });
 });
 
 describe('deploy/samples', () => {
   const dir = join(ROOT, 'deploy', 'samples');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
   let namespace: string;
 
   beforeAll(async () => {
@@ -97,11 +107,16 @@ describe('deploy/samples', () => {
   });
 
   it('has one sample per command of the article: SSE-S3, AWS managed key, key ARN, key alias, a prefix, a dry run', () => {
-    const jobs = files.map((f) => readYaml('deploy', 'samples', f) as unknown as {
-      spec: { prefix?: string; dryRun?: boolean; encryption: { type: string; kmsKeyId?: string } };
-    });
+    const jobs = files.map(
+      (f) =>
+        readYaml('deploy', 'samples', f) as unknown as {
+          spec: { prefix?: string; dryRun?: boolean; encryption: { type: string; kmsKeyId?: string } };
+        },
+    );
     expect(jobs.some((j) => j.spec.encryption.type === 'AES256' && !j.spec.prefix)).toBe(true);
-    expect(jobs.some((j) => j.spec.encryption.type === 'aws:kms' && !j.spec.encryption.kmsKeyId && !j.spec.dryRun)).toBe(true);
+    expect(
+      jobs.some((j) => j.spec.encryption.type === 'aws:kms' && !j.spec.encryption.kmsKeyId && !j.spec.dryRun),
+    ).toBe(true);
     expect(jobs.some((j) => j.spec.encryption.kmsKeyId?.startsWith('arn:aws:kms:'))).toBe(true);
     expect(jobs.some((j) => j.spec.encryption.kmsKeyId?.startsWith('alias/'))).toBe(true);
     expect(jobs.some((j) => j.spec.prefix)).toBe(true);
@@ -110,7 +125,9 @@ describe('deploy/samples', () => {
   });
 
   it.each(files)('%s is a valid EncryptionJob for the apiserver (apply --dry-run=server)', async (file) => {
-    const result = await kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', join(dir, file)], { allowFailure: true });
+    const result = await kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', join(dir, file)], {
+      allowFailure: true,
+    });
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^encryptionjob\.s3encryption\.dev\/\S+ created \(server dry run\)/);
   });

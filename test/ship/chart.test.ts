@@ -4,7 +4,17 @@
 // accepted by the real kube-apiserver (kubectl apply --dry-run=server).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createNamespace, kubectl } from '../harness/context.js';
-import { ALL_OPTIONS, CHART, OTHER_OPTIONS, find, helm, helmTemplate, parseObjects, RELEASE_NAMESPACE, type K8sObject } from './tools.js';
+import {
+  ALL_OPTIONS,
+  CHART,
+  OTHER_OPTIONS,
+  find,
+  helm,
+  helmTemplate,
+  parseObjects,
+  RELEASE_NAMESPACE,
+  type K8sObject,
+} from './tools.js';
 
 interface Container {
   name: string;
@@ -27,7 +37,8 @@ interface PodSpec {
   securityContext: { runAsNonRoot: boolean; runAsUser: number; seccompProfile: { type: string } };
   containers: Container[];
 }
-const podSpec = (d: K8sObject): PodSpec => (d as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+const podSpec = (d: K8sObject): PodSpec =>
+  (d as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
 
 // Monitoring CRDs as small as the apiserver accepts: enough for a server-side dry run.
 function monitoringCrd(kind: string, plural: string): string {
@@ -82,13 +93,16 @@ describe('helm chart', () => {
       'ServiceAccount/s3-encryption-operator',
     ]);
     for (const o of defaults) {
-      if (o.kind === 'CustomResourceDefinition' || o.kind.startsWith('Cluster')) expect(o.metadata.namespace).toBeUndefined();
+      if (o.kind === 'CustomResourceDefinition' || o.kind.startsWith('Cluster'))
+        expect(o.metadata.namespace).toBeUndefined();
       else expect(o.metadata.namespace, `${o.kind} namespace`).toBe(RELEASE_NAMESPACE);
     }
   });
 
   it('keeps the CRD on helm uninstall unless crds.keep=false; crds.install=false leaves it out', async () => {
-    expect(find(defaults, 'CustomResourceDefinition').metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(find(defaults, 'CustomResourceDefinition').metadata.annotations).toEqual({
+      'helm.sh/resource-policy': 'keep',
+    });
     const noKeep = parseObjects(await helmTemplate(['--set', 'crds.keep=false']));
     expect(find(noKeep, 'CustomResourceDefinition').metadata.annotations).toBeUndefined();
     const noCrd = parseObjects(await helmTemplate(['--set', 'crds.install=false']));
@@ -106,24 +120,33 @@ describe('helm chart', () => {
     const [c] = pod.containers;
     if (!c) throw new Error('no container');
     expect(c.image).toBe('s3-encryption-operator:0.1.0');
-    expect(c.args).toEqual(expect.arrayContaining(['--leader-elect', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']));
+    expect(c.args).toEqual(
+      expect.arrayContaining(['--leader-elect', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']),
+    );
     expect(c.securityContext).toMatchObject({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       runAsNonRoot: true,
       capabilities: { drop: ['ALL'] },
     });
-    expect(c.ports).toEqual(expect.arrayContaining([
-      expect.objectContaining({ name: 'metrics', containerPort: 8080 }),
-      expect.objectContaining({ name: 'health', containerPort: 8081 }),
-    ]));
+    expect(c.ports).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'metrics', containerPort: 8080 }),
+        expect.objectContaining({ name: 'health', containerPort: 8081 }),
+      ]),
+    );
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
     expect(c.resources.requests).toBeDefined();
     expect(c.resources.limits?.memory).toBeDefined();
-    expect(c.env).toContainEqual({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+    expect(c.env).toContainEqual({
+      name: 'POD_NAMESPACE',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+    });
     const service = find(defaults, 'Service') as unknown as { spec: { ports: { port: number; targetPort: string }[] } };
-    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'metrics', port: 8080, targetPort: 'metrics' })]);
+    expect(service.spec.ports).toEqual([
+      expect.objectContaining({ name: 'metrics', port: 8080, targetPort: 'metrics' }),
+    ]);
   });
 
   it('turns every option into the object it names', () => {
@@ -134,33 +157,51 @@ describe('helm chart', () => {
       'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false',
     });
     const sa = find(everything, 'ServiceAccount');
-    expect(sa.metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/s3-encryption-operator' });
+    expect(sa.metadata.annotations).toEqual({
+      'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/s3-encryption-operator',
+    });
     const [c] = podSpec(find(everything, 'Deployment')).containers;
     expect(c?.image).toBe(`s3-encryption-operator@sha256:${'a'.repeat(64)}`);
-    expect(c?.args).toEqual(expect.arrayContaining(['--watch-namespace=data', '--log-level=debug', '--leader-election-namespace=s3-encryption-operator']));
+    expect(c?.args).toEqual(
+      expect.arrayContaining([
+        '--watch-namespace=data',
+        '--log-level=debug',
+        '--leader-election-namespace=s3-encryption-operator',
+      ]),
+    );
     expect(c?.env).toContainEqual({ name: 'AWS_REGION', value: 'eu-west-1' });
     // Tenancy: the admin's settings become the operator's flags (docs/install.md, "Multi-tenant clusters").
-    expect(c?.args).toEqual(expect.arrayContaining([
-      '--ambient-identity-namespaces=data,analytics',
-      '--allowed-role-arns=data=arn:aws:iam::111122223333:role/encrypt-data-*',
-      '--allowed-report-destinations=s3://audit-reports/*',
-      '--report-prefix=s3eo-reports/',
-      '--allowed-endpoint-hosts=*.amazonaws.com',
-    ]));
+    expect(c?.args).toEqual(
+      expect.arrayContaining([
+        '--ambient-identity-namespaces=data,analytics',
+        '--allowed-role-arns=data=arn:aws:iam::111122223333:role/encrypt-data-*',
+        '--allowed-report-destinations=s3://audit-reports/*',
+        '--report-prefix=s3eo-reports/',
+        '--allowed-endpoint-hosts=*.amazonaws.com',
+      ]),
+    );
 
-    const monitor = find(everything, 'ServiceMonitor') as unknown as { metadata: { labels: Record<string, string> }; spec: { endpoints: { port: string; path: string; honorLabels: boolean }[] } };
+    const monitor = find(everything, 'ServiceMonitor') as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { endpoints: { port: string; path: string; honorLabels: boolean }[] };
+    };
     expect(monitor.metadata.labels.release).toBe('prometheus');
     expect(monitor.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics', honorLabels: true });
 
-    const rule = find(everything, 'PrometheusRule') as unknown as { spec: { groups: { rules: { alert: string; annotations: { runbook_url: string } }[] }[] } };
+    const rule = find(everything, 'PrometheusRule') as unknown as {
+      spec: { groups: { rules: { alert: string; annotations: { runbook_url: string } }[] }[] };
+    };
     const alerts = rule.spec.groups.flatMap((g) => g.rules);
     expect(alerts.length).toBeGreaterThanOrEqual(6);
-    for (const a of alerts) expect(a.annotations.runbook_url, a.alert).toMatch(/^https:\/\/runbooks\.example\.com\/s3eo\/[a-z-]+\.md$/);
+    for (const a of alerts)
+      expect(a.annotations.runbook_url, a.alert).toMatch(/^https:\/\/runbooks\.example\.com\/s3eo\/[a-z-]+\.md$/);
 
     const dashboard = find(everything, 'ConfigMap');
     expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
     expect(dashboard.metadata.annotations).toEqual({ grafana_folder: 'S3' });
-    const json = JSON.parse((dashboard as unknown as { data: Record<string, string> }).data['s3-encryption-operator.json'] ?? '') as { uid: string };
+    const json = JSON.parse(
+      (dashboard as unknown as { data: Record<string, string> }).data['s3-encryption-operator.json'] ?? '',
+    ) as { uid: string };
     expect(json.uid).toBe('s3-encryption-operator');
   });
 
@@ -193,11 +234,19 @@ describe('helm chart', () => {
     let namespace: string;
     beforeAll(async () => {
       namespace = await createNamespace('ship-chart');
-      for (const [kind, plural] of [['ServiceMonitor', 'servicemonitors'], ['PrometheusRule', 'prometheusrules']] as const) {
+      for (const [kind, plural] of [
+        ['ServiceMonitor', 'servicemonitors'],
+        ['PrometheusRule', 'prometheusrules'],
+      ] as const) {
         await kubectl(['apply', '-f', '-'], { input: monitoringCrd(kind, plural) });
       }
-      await kubectl(['wait', '--for=condition=Established', '--timeout=60s',
-        'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
+      await kubectl([
+        'wait',
+        '--for=condition=Established',
+        '--timeout=60s',
+        'crd/servicemonitors.monitoring.coreos.com',
+        'crd/prometheusrules.monitoring.coreos.com',
+      ]);
     });
     afterAll(async () => {
       if (namespace) await kubectl(['delete', 'namespace', namespace, '--wait=false'], { allowFailure: true });
@@ -218,11 +267,16 @@ describe('helm chart', () => {
 
     it('prints NOTES.txt with the next steps (helm install --dry-run)', async () => {
       // (The shared test cluster already has the CRD, not owned by a release: leave it out.)
-      const install = await helm(['install', 's3eo-notes', CHART, '-n', namespace, '--dry-run=client', '--set', 'crds.install=false'], {
-        kubeconfig: inject('kube').adminKubeconfig,
-      });
+      const install = await helm(
+        ['install', 's3eo-notes', CHART, '-n', namespace, '--dry-run=client', '--set', 'crds.install=false'],
+        {
+          kubeconfig: inject('kube').adminKubeconfig,
+        },
+      );
       expect(install.stdout).toContain('NOTES:');
-      expect(install.stdout).toContain(`kubectl -n ${namespace} rollout status deployment/s3eo-notes-s3-encryption-operator`);
+      expect(install.stdout).toContain(
+        `kubectl -n ${namespace} rollout status deployment/s3eo-notes-s3-encryption-operator`,
+      );
       expect(install.stdout).toContain('did not install the EncryptionJob CRD');
       expect(install.stdout).toContain('dryRun: true');
       expect(install.stdout).toContain('--set serviceAccount.annotations.eks');
@@ -232,13 +286,26 @@ describe('helm chart', () => {
       const release = 's3eo-ship-install';
       const kubeconfig = inject('kube').adminKubeconfig;
       const install = await helm(
-        ['install', release, CHART, '-n', namespace, '--set', 'crds.install=false', '--set', 'dashboard.enabled=true', '--wait=false'],
+        [
+          'install',
+          release,
+          CHART,
+          '-n',
+          namespace,
+          '--set',
+          'crds.install=false',
+          '--set',
+          'dashboard.enabled=true',
+          '--wait=false',
+        ],
         { kubeconfig },
       );
       expect(install.stdout).toContain('STATUS: deployed');
       const role = await kubectl(['get', 'clusterrole', `${release}-s3-encryption-operator`, '-o', 'json']);
       const source = await kubectl(['get', 'clusterrole', 's3-encryption-operator', '-o', 'json']);
-      expect((JSON.parse(role.stdout) as { rules: unknown }).rules).toEqual((JSON.parse(source.stdout) as { rules: unknown }).rules);
+      expect((JSON.parse(role.stdout) as { rules: unknown }).rules).toEqual(
+        (JSON.parse(source.stdout) as { rules: unknown }).rules,
+      );
       await kubectl(['get', 'deployment', `${release}-s3-encryption-operator`, '-n', namespace]);
       await kubectl(['get', 'configmap', `${release}-s3-encryption-operator-dashboard`, '-n', namespace]);
       await helm(['uninstall', release, '-n', namespace], { kubeconfig });

@@ -52,7 +52,8 @@ describe('Dockerfile', () => {
   const stages = parseDockerfile(dockerfile);
   const build = stages[0];
   const runtime = stages[stages.length - 1];
-  const runs = (s: Stage | undefined): string[] => (s?.instructions ?? []).filter((i) => i.op === 'RUN').map((i) => i.args);
+  const runs = (s: Stage | undefined): string[] =>
+    (s?.instructions ?? []).filter((i) => i.op === 'RUN').map((i) => i.args);
 
   it('is multi-stage: the build stage installs dev dependencies and compiles, the runtime stage only production ones', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
@@ -61,7 +62,9 @@ describe('Dockerfile', () => {
     expect(runs(build).some((r) => /\bnpm run build\b/.test(r))).toBe(true);
     expect(runs(runtime).some((r) => /\bnpm ci\b.*--omit=dev/.test(r))).toBe(true);
     expect(runs(runtime).some((r) => /npm run build|\btsc\b/.test(r))).toBe(false);
-    const copyDist = runtime?.instructions.find((i) => i.op === 'COPY' && i.args.startsWith(`--from=${build?.name ?? '?'} `));
+    const copyDist = runtime?.instructions.find(
+      (i) => i.op === 'COPY' && i.args.startsWith(`--from=${build?.name ?? '?'} `),
+    );
     expect(copyDist?.args).toMatch(/\/dist\s+\.\/dist$/);
     expect(dockerfile).not.toMatch(/\bnpm install\b/);
     for (const s of stages) expect(s.from, 'base image pinned to a version, not latest').not.toMatch(/:latest$/);
@@ -87,10 +90,14 @@ describe('Dockerfile', () => {
     expect(user).toMatch(/^\d+(:\d+)?$/);
     const [uid, gid] = user.split(':').map(Number);
     expect(uid).toBeGreaterThan(0);
-    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { podSecurityContext: { runAsUser: number; runAsGroup: number } };
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as {
+      podSecurityContext: { runAsUser: number; runAsGroup: number };
+    };
     expect(uid).toBe(values.podSecurityContext.runAsUser);
     if (gid !== undefined) expect(gid).toBe(values.podSecurityContext.runAsGroup);
-    expect(instructions.slice(userIndex + 1).filter((i) => i.op === 'RUN' || i.op === 'COPY' || i.op === 'ADD')).toEqual([]);
+    expect(
+      instructions.slice(userIndex + 1).filter((i) => i.op === 'RUN' || i.op === 'COPY' || i.op === 'ADD'),
+    ).toEqual([]);
   });
 
   it('starts the operator with an exec-form ENTRYPOINT ["node", "dist/main.js"]', () => {
@@ -101,7 +108,10 @@ describe('Dockerfile', () => {
   });
 
   it('copies only files that exist and that .dockerignore lets through', () => {
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     for (const must of ['node_modules', 'dist', '.git']) expect(ignored, must).toContain(must);
     for (const s of stages) {
       for (const i of s.instructions.filter((x) => x.op === 'COPY' && !x.args.startsWith('--from='))) {
@@ -117,25 +127,45 @@ describe('Dockerfile', () => {
   it('what the image does: compile, npm ci --omit=dev in an empty directory, node dist/main.js --help', async () => {
     const app = mkdtempSync(join(tmpdir(), 's3eo-image-'));
     // Stage 1: the TypeScript compiler of the dev dependencies, src/ -> dist/.
-    await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], { timeoutMs: 240_000 });
+    await run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        join(app, 'dist'),
+      ],
+      { timeoutMs: 240_000 },
+    );
     // Stage 2: only package.json, package-lock.json and dist/.
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(app, f));
     // npm on this test's Node (the image's), whatever Node comes first on the caller's PATH.
     const path = [dirname(process.execPath), process.env.PATH ?? ''].join(delimiter);
-    const install = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {
-      cwd: app,
-      env: { ...process.env, PATH: path },
-      timeoutMs: 240_000,
-    });
+    const install = await run(
+      'npm',
+      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      {
+        cwd: app,
+        env: { ...process.env, PATH: path },
+        timeoutMs: 240_000,
+      },
+    );
     expect(install.stderr, 'npm ci on the image Node: no engine warning').not.toMatch(/EBADENGINE/);
     const installed = readdirSync(join(app, 'node_modules'));
     expect(installed).toContain('@kubernetes');
-    for (const dev of ['vitest', 'typescript', 'eslint', 'tsx']) expect(installed, `dev dependency ${dev}`).not.toContain(dev);
+    for (const dev of ['vitest', 'typescript', 'eslint', 'tsx'])
+      expect(installed, `dev dependency ${dev}`).not.toContain(dev);
 
     const before = readdirSync(app).sort();
     const env = { PATH: path, HOME: tmpdir(), NODE_ENV: 'production' };
     const help = await run(process.execPath, ['dist/main.js', '--help'], { cwd: app, env });
-    for (const flag of ['--metrics-bind-address', '--health-probe-bind-address', '--leader-elect', '--watch-namespace']) {
+    for (const flag of [
+      '--metrics-bind-address',
+      '--health-probe-bind-address',
+      '--leader-elect',
+      '--watch-namespace',
+    ]) {
       expect(help.stdout, flag).toContain(flag);
     }
     const cli = await run(process.execPath, ['dist/cli.js', '--help'], { cwd: app, env });

@@ -45,7 +45,14 @@ describe('docs/install.md', () => {
 
   it('explains every failure reason the operator writes', () => {
     const all = reasons();
-    for (const r of ['BucketNotFound', 'AccessDenied', 'KMSKeyDisabled', 'KMSKeyNotFound', 'CredentialsUnavailable', 'NotAtTargetAfterWrite']) {
+    for (const r of [
+      'BucketNotFound',
+      'AccessDenied',
+      'KMSKeyDisabled',
+      'KMSKeyNotFound',
+      'CredentialsUnavailable',
+      'NotAtTargetAfterWrite',
+    ]) {
       expect(all, `src/ no longer writes ${r}?`).toContain(r);
     }
     for (const r of all) expect(troubleshooting, `reason ${r}`).toContain(`**\`${r}\`**`);

@@ -65,7 +65,9 @@ const QUIET_BY_DESIGN: Record<string, { why: string; selectors: string[] }> = {
   },
   S3EncryptionThrottled: {
     why: 'the fault proxy throttles a few CopyObject calls of one slow job: far below 1 event/s',
-    selectors: ['sum by (namespace, name, service) (rate(s3encryption_throttling_events_total{job="s3-encryption-operator"}[5m]))'],
+    selectors: [
+      'sum by (namespace, name, service) (rate(s3encryption_throttling_events_total{job="s3-encryption-operator"}[5m]))',
+    ],
   },
   S3EncryptionOperatorDown: {
     why: 'the operator is up and scraped',
@@ -92,7 +94,12 @@ let proxy: FaultProxy | undefined;
 let promUrl: string;
 
 const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> =>
-  waitUntil(what, fn, timeoutMs, () => `operator:\n${operator?.logTail(20) ?? ''}\nprometheus:\n${prometheus?.logTail(20) ?? ''}`);
+  waitUntil(
+    what,
+    fn,
+    timeoutMs,
+    () => `operator:\n${operator?.logTail(20) ?? ''}\nprometheus:\n${prometheus?.logTail(20) ?? ''}`,
+  );
 
 interface Sample {
   metric: Record<string, string>;
@@ -135,7 +142,9 @@ interface Panel {
 }
 
 const alertRules = (): Rule[] =>
-  (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules).filter((r) => r.alert);
+  (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups
+    .flatMap((g) => g.rules)
+    .filter((r) => r.alert);
 
 function dashboardExprs(): { panel: string; expr: string }[] {
   const walk = (panels: Panel[]): { panel: string; expr: string }[] =>
@@ -169,7 +178,10 @@ async function apply(j: Omit<JobManifest, 'namespace' | 's3'>, s3Endpoint = info
 }
 
 async function waitFor(name: string, condition: string, timeout = 60): Promise<void> {
-  const res = await kubectl(['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`], { allowFailure: true });
+  const res = await kubectl(
+    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
+    { allowFailure: true },
+  );
   if (res.code !== 0) {
     const job = await getJob(namespace, name);
     throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(job.status)}\n${operator?.logTail(30) ?? ''}`);
@@ -192,7 +204,11 @@ beforeAll(async () => {
   await createCredentialsSecret(namespace, info);
   operator = await startOperator({
     watchNamespace: namespace,
-    args: ['--leader-elect', `--leader-election-namespace=${namespace}`, `--leader-election-id=${uniqueName('s3eo-prom')}`],
+    args: [
+      '--leader-elect',
+      `--leader-election-namespace=${namespace}`,
+      `--leader-election-id=${uniqueName('s3eo-prom')}`,
+    ],
   });
 
   // Prometheus, configured like the chart's ServiceMonitor renders into a scrape config.
@@ -210,7 +226,12 @@ beforeAll(async () => {
         static_configs: [
           {
             targets: [metrics.host],
-            labels: { namespace: RELEASE_NAMESPACE, service: 's3-encryption-operator-metrics', pod: 's3-encryption-operator-0', endpoint: 'metrics' },
+            labels: {
+              namespace: RELEASE_NAMESPACE,
+              service: 's3-encryption-operator-metrics',
+              pod: 's3-encryption-operator-0',
+              endpoint: 'metrics',
+            },
           },
         ],
         relabel_configs: [{ target_label: 'job', replacement: SCRAPE_JOB }],
@@ -269,7 +290,12 @@ beforeAll(async () => {
     return (j.status?.progress?.scanned ?? 0) > 30 ? j : undefined;
   });
   await kubectl(['patch', 'ej', 'susp', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
-  await Promise.all([waitFor('kms', 'Complete'), waitFor('dry', 'Complete'), waitFor('nobucket', 'Failed'), waitFor('susp', 'Suspended')]);
+  await Promise.all([
+    waitFor('kms', 'Complete'),
+    waitFor('dry', 'Complete'),
+    waitFor('nobucket', 'Failed'),
+    waitFor('susp', 'Suspended'),
+  ]);
   const kms = await getJob(namespace, 'kms');
   expect(kms.status?.progress).toMatchObject({ scanned: 200, encrypted: 200, failed: 0 });
 
@@ -278,10 +304,16 @@ beforeAll(async () => {
   const seenAt = await until('Prometheus to see every job in its expected state', async () => {
     const conditions = await evaluate(`s3encryption_job_condition{job="${SCRAPE_JOB}", namespace="${namespace}"} == 1`);
     const seen = conditions.map((s) => `${s.metric.name ?? ''}=${s.metric.condition ?? ''}`).sort();
-    const want = Object.entries(EXPECTED_CONDITIONS).map(([name, condition]) => `${name}=${condition}`).sort();
+    const want = Object.entries(EXPECTED_CONDITIONS)
+      .map(([name, condition]) => `${name}=${condition}`)
+      .sort();
     if (JSON.stringify(seen) !== JSON.stringify(want)) return undefined;
-    const throttled = await evaluate(`s3encryption_throttling_events_total{job="${SCRAPE_JOB}", namespace="${namespace}", name="slow"}`);
-    const moving = await evaluate(`increase(s3encryption_objects_total{job="${SCRAPE_JOB}", namespace="${namespace}", name="slow"}[5m]) > 0`);
+    const throttled = await evaluate(
+      `s3encryption_throttling_events_total{job="${SCRAPE_JOB}", namespace="${namespace}", name="slow"}`,
+    );
+    const moving = await evaluate(
+      `increase(s3encryption_objects_total{job="${SCRAPE_JOB}", namespace="${namespace}", name="slow"}[5m]) > 0`,
+    );
     return throttled.length > 0 && moving.length > 0 ? conditions[0]!.value[0] : undefined;
   });
   // ...and two more scrapes after that, so that every series it has seen has at least two
@@ -290,13 +322,16 @@ beforeAll(async () => {
     const lastScrape = Number((await evaluate(`timestamp(up{job="${SCRAPE_JOB}"})`))[0]?.value[1] ?? 0);
     return lastScrape >= seenAt + 2 ? true : undefined;
   });
-  console.log(`prometheus-e2e: operator, Prometheus and 5 jobs ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `prometheus-e2e: operator, Prometheus and 5 jobs ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 }, 120_000);
 
 afterAll(async () => {
   // Each stop on its own: one that fails must not leave the others running.
   const stops = [() => prometheus?.stop(), () => operator?.stop(), () => proxy?.stop()];
-  for (const stop of stops) await Promise.resolve(stop()).catch((err: unknown) => console.error(`prometheus-e2e cleanup: ${String(err)}`));
+  for (const stop of stops)
+    await Promise.resolve(stop()).catch((err: unknown) => console.error(`prometheus-e2e cleanup: ${String(err)}`));
   s3?.destroy();
 });
 
@@ -305,12 +340,20 @@ describe('dashboard and alerts against a real Prometheus', () => {
     const up = await evaluate(`up{job="${SCRAPE_JOB}"}`);
     expect(up.map((s) => s.value[1])).toEqual(['1']);
     // The dashboard's $namespace and $job variables (label_values over s3encryption_job_condition).
-    const ns = (await (await fetch(`${promUrl}/api/v1/label/namespace/values?match[]=s3encryption_job_condition`)).json()) as { data: string[] };
+    const ns = (await (
+      await fetch(`${promUrl}/api/v1/label/namespace/values?match[]=s3encryption_job_condition`)
+    ).json()) as { data: string[] };
     expect(ns.data).toEqual([namespace]);
-    const names = (await (await fetch(`${promUrl}/api/v1/label/name/values?match[]=${encodeURIComponent(`s3encryption_job_condition{namespace=~"${namespace}"}`)}`)).json()) as { data: string[] };
+    const names = (await (
+      await fetch(
+        `${promUrl}/api/v1/label/name/values?match[]=${encodeURIComponent(`s3encryption_job_condition{namespace=~"${namespace}"}`)}`,
+      )
+    ).json()) as { data: string[] };
     expect(names.data).toEqual(Object.keys(EXPECTED_CONDITIONS).sort());
     // Controller metrics (no namespace label of their own) carry the target's.
-    expect((await evaluate(`controller_runtime_reconcile_total{job="${SCRAPE_JOB}"}`))[0]?.metric.namespace).toBe(RELEASE_NAMESPACE);
+    expect((await evaluate(`controller_runtime_reconcile_total{job="${SCRAPE_JOB}"}`))[0]?.metric.namespace).toBe(
+      RELEASE_NAMESPACE,
+    );
   });
 
   it('every dashboard expression evaluates and returns data', async () => {
@@ -328,13 +371,21 @@ describe('dashboard and alerts against a real Prometheus', () => {
     console.log(`dashboard expressions:\n${report.join('\n')}`);
     expect(empty, 'dashboard expressions without data').toEqual([]);
     // Every entry of the list is still about an expression of the dashboard.
-    for (const g of EMPTY_UNTIL_SRC_FIX) expect(exprs.some((e) => e.expr.includes(g.match)), g.match).toBe(true);
+    for (const g of EMPTY_UNTIL_SRC_FIX)
+      expect(
+        exprs.some((e) => e.expr.includes(g.match)),
+        g.match,
+      ).toBe(true);
   });
 
   it('every alert expression evaluates; it returns data unless it is quiet by design, and then its selectors do', async () => {
     const rules = alertRules();
     expect(rules.length).toBeGreaterThanOrEqual(6);
-    for (const name of Object.keys(QUIET_BY_DESIGN)) expect(rules.map((r) => r.alert), name).toContain(name);
+    for (const name of Object.keys(QUIET_BY_DESIGN))
+      expect(
+        rules.map((r) => r.alert),
+        name,
+      ).toContain(name);
     for (const rule of rules) {
       const result = await evaluate(rule.expr);
       const quiet = QUIET_BY_DESIGN[rule.alert ?? ''];
@@ -361,9 +412,15 @@ describe('dashboard and alerts against a real Prometheus', () => {
       state: string;
       alerts: { labels: Record<string, string>; state: string }[];
     }
-    const res = (await (await fetch(`${promUrl}/api/v1/rules?type=alert`)).json()) as { data: { groups: { rules: RuleState[] }[] } };
+    const res = (await (await fetch(`${promUrl}/api/v1/rules?type=alert`)).json()) as {
+      data: { groups: { rules: RuleState[] }[] };
+    };
     const states = res.data.groups.flatMap((g) => g.rules);
-    expect(states.map((r) => r.name).sort()).toEqual(alertRules().map((r) => r.alert).sort());
+    expect(states.map((r) => r.name).sort()).toEqual(
+      alertRules()
+        .map((r) => r.alert)
+        .sort(),
+    );
     for (const r of states) {
       expect(r.health, `${r.name}: ${r.lastError ?? ''}`).toBe('ok');
       if (r.name === 'S3EncryptionJobFailed') {

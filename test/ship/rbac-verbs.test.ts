@@ -28,7 +28,8 @@ function grants(objects: K8sObject[]): string[] {
     const scope: Scope = o.kind === 'ClusterRole' ? 'cluster' : 'operator-namespace';
     if (o.kind === 'Role') expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(RELEASE_NAMESPACE);
     for (const r of (o.rules as Rule[] | undefined) ?? []) {
-      for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const v of r.verbs ?? []) out.push(`${scope} ${g}/${res} ${v}`);
+      for (const g of r.apiGroups ?? [])
+        for (const res of r.resources ?? []) for (const v of r.verbs ?? []) out.push(`${scope} ${g}/${res} ${v}`);
     }
   }
   return [...new Set(out)].sort();
@@ -43,13 +44,18 @@ function checkBothWays(objects: K8sObject[], what: string): void {
   expect(unused, `${what} grants verbs the code never calls (src/controller/kube-verbs.ts)`).toEqual([]);
   expect(missing, `${what} lacks verbs the code calls`).toEqual([]);
   for (const o of objects.filter((x) => x.kind === 'ClusterRole')) {
-    for (const r of (o.rules as Rule[]) ?? []) expect(r.resources, `${what}: leases in a ClusterRole`).not.toContain('leases');
-    expect((o.rules as Rule[]).flatMap((r) => r.verbs ?? []), `${what}: wildcard verb`).not.toContain('*');
+    for (const r of (o.rules as Rule[]) ?? [])
+      expect(r.resources, `${what}: leases in a ClusterRole`).not.toContain('leases');
+    expect(
+      (o.rules as Rule[]).flatMap((r) => r.verbs ?? []),
+      `${what}: wildcard verb`,
+    ).not.toContain('*');
   }
   // get and update of the Lease are limited to its name; only create cannot be.
   const role = objects.find((x) => x.kind === 'Role');
   const named = ((role?.rules as Rule[] | undefined) ?? []).filter((r) => r.verbs?.some((v) => v !== 'create'));
-  for (const r of named) expect(r.resourceNames, `${what}: Lease rule without resourceNames`).toEqual(['s3-encryption-operator']);
+  for (const r of named)
+    expect(r.resourceNames, `${what}: Lease rule without resourceNames`).toEqual(['s3-encryption-operator']);
 }
 
 describe('RBAC: every granted verb is used, every used verb is granted', () => {
@@ -69,8 +75,13 @@ describe('RBAC: every granted verb is used, every used verb is granted', () => {
       if (/\bmakeInformer\b/.test(text) && /makeInformer\s*</.test(text)) called.add('makeInformer');
     }
     const listed = new Set(KUBE_CALLS.map((c) => c.method));
-    expect([...called].filter((m) => !listed.has(m)).sort(), 'calls missing from src/controller/kube-verbs.ts').toEqual([]);
-    expect([...listed].filter((m) => !called.has(m)).sort(), 'rows of src/controller/kube-verbs.ts nothing calls').toEqual([]);
+    expect([...called].filter((m) => !listed.has(m)).sort(), 'calls missing from src/controller/kube-verbs.ts').toEqual(
+      [],
+    );
+    expect(
+      [...listed].filter((m) => !called.has(m)).sort(),
+      'rows of src/controller/kube-verbs.ts nothing calls',
+    ).toEqual([]);
   });
 
   it('helm template, with the defaults', async () => {

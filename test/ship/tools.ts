@@ -66,7 +66,11 @@ export function helm(args: string[], opts: { allowFailure?: boolean; kubeconfig?
 }
 
 /** `helm template` of the chart; extra args are passed through (--set, --api-versions...). */
-export async function helmTemplate(args: string[] = [], release = RELEASE, namespace = RELEASE_NAMESPACE): Promise<string> {
+export async function helmTemplate(
+  args: string[] = [],
+  release = RELEASE,
+  namespace = RELEASE_NAMESPACE,
+): Promise<string> {
   return (await helm(['template', release, CHART, '--namespace', namespace, ...args])).stdout;
 }
 
@@ -89,49 +93,85 @@ export function parseObjects(text: string): K8sObject[] {
 
 export function find(objects: K8sObject[], kind: string, name?: string): K8sObject {
   const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-  if (!found) throw new Error(`no ${kind}${name ? ` ${name}` : ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (!found)
+    throw new Error(
+      `no ${kind}${name ? ` ${name}` : ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+    );
   return found;
 }
 
 /** The monitoring options, with the monitoring CRDs announced to `helm template`. */
 export const MONITORING_OPTIONS = [
-  '--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor',
-  '--api-versions', 'monitoring.coreos.com/v1/PrometheusRule',
-  '--set', 'serviceMonitor.enabled=true',
-  '--set', 'serviceMonitor.labels.release=prometheus',
-  '--set', 'prometheusRule.enabled=true',
-  '--set', 'prometheusRule.labels.release=prometheus',
-  '--set', 'prometheusRule.runbookBaseUrl=https://runbooks.example.com/s3eo/',
+  '--api-versions',
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  '--api-versions',
+  'monitoring.coreos.com/v1/PrometheusRule',
+  '--set',
+  'serviceMonitor.enabled=true',
+  '--set',
+  'serviceMonitor.labels.release=prometheus',
+  '--set',
+  'prometheusRule.enabled=true',
+  '--set',
+  'prometheusRule.labels.release=prometheus',
+  '--set',
+  'prometheusRule.runbookBaseUrl=https://runbooks.example.com/s3eo/',
 ];
 
 /** Every other option of the chart turned on. */
 export const OTHER_OPTIONS = [
-  '--set', 'dashboard.enabled=true',
-  '--set', 'crds.annotations.argocd\\.argoproj\\.io/sync-options=Prune=false\\,Delete=false',
-  '--set', 'dashboard.annotations.grafana_folder=S3',
-  '--set', 'serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/s3-encryption-operator',
-  '--set', 'aws.region=eu-west-1',
-  '--set', 'watchNamespace=data',
-  '--set', 'logLevel=debug',
-  '--set', 'replicaCount=3',
-  '--set', 'image.digest=sha256:' + 'a'.repeat(64),
-  '--set', 'imagePullSecrets[0].name=regcred',
-  '--set', 'priorityClassName=system-cluster-critical',
-  '--set', 'extraEnv[0].name=AWS_STS_REGIONAL_ENDPOINTS',
-  '--set', 'extraEnv[0].value=regional',
-  '--set', 'extraArgs[0]=--leader-election-namespace=s3-encryption-operator',
-  '--set', 'podAnnotations.team=storage',
-  '--set', 'podLabels.tier=platform',
-  '--set', 'nodeSelector.kubernetes\\.io/os=linux',
-  '--set', 'tolerations[0].key=dedicated',
-  '--set', 'tolerations[0].operator=Exists',
-  '--set', 'metrics.service.annotations.note=metrics',
-  '--set', 'tenancy.ambientIdentityNamespaces[0]=data',
-  '--set', 'tenancy.ambientIdentityNamespaces[1]=analytics',
-  '--set', 'tenancy.allowedRoleArns.data[0]=arn:aws:iam::111122223333:role/encrypt-data-*',
-  '--set', 'tenancy.allowedReportDestinations[0]=s3://audit-reports/*',
-  '--set', 'tenancy.reportPrefix=s3eo-reports/',
-  '--set', 'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
+  '--set',
+  'dashboard.enabled=true',
+  '--set',
+  'crds.annotations.argocd\\.argoproj\\.io/sync-options=Prune=false\\,Delete=false',
+  '--set',
+  'dashboard.annotations.grafana_folder=S3',
+  '--set',
+  'serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/s3-encryption-operator',
+  '--set',
+  'aws.region=eu-west-1',
+  '--set',
+  'watchNamespace=data',
+  '--set',
+  'logLevel=debug',
+  '--set',
+  'replicaCount=3',
+  '--set',
+  'image.digest=sha256:' + 'a'.repeat(64),
+  '--set',
+  'imagePullSecrets[0].name=regcred',
+  '--set',
+  'priorityClassName=system-cluster-critical',
+  '--set',
+  'extraEnv[0].name=AWS_STS_REGIONAL_ENDPOINTS',
+  '--set',
+  'extraEnv[0].value=regional',
+  '--set',
+  'extraArgs[0]=--leader-election-namespace=s3-encryption-operator',
+  '--set',
+  'podAnnotations.team=storage',
+  '--set',
+  'podLabels.tier=platform',
+  '--set',
+  'nodeSelector.kubernetes\\.io/os=linux',
+  '--set',
+  'tolerations[0].key=dedicated',
+  '--set',
+  'tolerations[0].operator=Exists',
+  '--set',
+  'metrics.service.annotations.note=metrics',
+  '--set',
+  'tenancy.ambientIdentityNamespaces[0]=data',
+  '--set',
+  'tenancy.ambientIdentityNamespaces[1]=analytics',
+  '--set',
+  'tenancy.allowedRoleArns.data[0]=arn:aws:iam::111122223333:role/encrypt-data-*',
+  '--set',
+  'tenancy.allowedReportDestinations[0]=s3://audit-reports/*',
+  '--set',
+  'tenancy.reportPrefix=s3eo-reports/',
+  '--set',
+  'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
 ];
 
 export const ALL_OPTIONS = [...MONITORING_OPTIONS, ...OTHER_OPTIONS];

@@ -6,7 +6,13 @@ const spec: EncryptionJobSpec = { bucket: 'b', prefix: 'p/', encryption: { type:
 const counters = { scanned: 60, encrypted: 50, alreadyEncrypted: 10, skipped: 0, failed: 0, bytesEncrypted: 500 };
 
 function job(s: EncryptionJobSpec, status: EncryptionJob['status'], generation = 2): EncryptionJob {
-  return { apiVersion: 's3encryption.dev/v1alpha1', kind: 'EncryptionJob', metadata: { name: 'j', namespace: 'n', generation }, spec: s, status };
+  return {
+    apiVersion: 's3encryption.dev/v1alpha1',
+    kind: 'EncryptionJob',
+    metadata: { name: 'j', namespace: 'n', generation },
+    spec: s,
+    status,
+  };
 }
 
 describe('the checkpoint belongs to the spec that made it', () => {
@@ -14,7 +20,13 @@ describe('the checkpoint belongs to the spec that made it', () => {
   const saved = { startAfter: 'p/0059', spec: fp, progress: counters };
 
   it('resumes when only concurrency, suspend, rate, report or maxObjects changed', () => {
-    for (const change of [{ concurrency: 64 }, { suspend: false }, { maxRequestsPerSecond: 5 }, { report: { destination: 's3://b/r.csv' } }, { maxObjects: 100 }]) {
+    for (const change of [
+      { concurrency: 64 },
+      { suspend: false },
+      { maxRequestsPerSecond: 5 },
+      { report: { destination: 's3://b/r.csv' } },
+      { maxObjects: 100 },
+    ]) {
       const r = resumePoint(job({ ...spec, ...change }, { observedGeneration: 1, checkpoint: saved }));
       expect(r.startAfter).toBe('p/0059');
       expect(r.base).toEqual(counters);
@@ -43,11 +55,22 @@ describe('the checkpoint belongs to the spec that made it', () => {
     const dry = resumePoint(job({ ...spec, dryRun: true }, { checkpoint: saved }));
     expect(dry.startAfter).toBeUndefined();
     const dryCp = { startAfter: 'p/0009', spec: fp, progress: { ...counters, scanned: 10, wouldEncrypt: 10 } };
-    const dryResumed = resumePoint(job({ ...spec, dryRun: true }, { checkpoint: saved, dryRunCheckpoint: dryCp, progress: { ...counters, scanned: 10 } }));
+    const dryResumed = resumePoint(
+      job(
+        { ...spec, dryRun: true },
+        { checkpoint: saved, dryRunCheckpoint: dryCp, progress: { ...counters, scanned: 10 } },
+      ),
+    );
     expect(dryResumed.startAfter).toBe('p/0009');
     expect(dryResumed.base.wouldEncrypt).toBe(10);
     // Back to real: the real checkpoint and its own counters, not the dry run's shown in status.progress.
-    const real = resumePoint(job(spec, { checkpoint: saved, dryRunCheckpoint: dryCp, progress: { ...counters, scanned: 10, wouldEncrypt: 10 } }));
+    const real = resumePoint(
+      job(spec, {
+        checkpoint: saved,
+        dryRunCheckpoint: dryCp,
+        progress: { ...counters, scanned: 10, wouldEncrypt: 10 },
+      }),
+    );
     expect(real.startAfter).toBe('p/0059');
     expect(real.base).toEqual(counters);
   });
@@ -60,8 +83,14 @@ describe('the checkpoint belongs to the spec that made it', () => {
 
   it('a checkpoint from before fingerprints is trusted only for the generation that made it', () => {
     const legacy = { startAfter: 'p/0059' };
-    expect(resumePoint(job(spec, { observedGeneration: 2, checkpoint: legacy, progress: counters })).startAfter).toBe('p/0059');
-    expect(resumePoint(job(spec, { observedGeneration: 2, checkpoint: legacy, progress: counters })).base.scanned).toBe(60);
-    expect(resumePoint(job(spec, { observedGeneration: 1, checkpoint: legacy, progress: counters })).startAfter).toBeUndefined();
+    expect(resumePoint(job(spec, { observedGeneration: 2, checkpoint: legacy, progress: counters })).startAfter).toBe(
+      'p/0059',
+    );
+    expect(resumePoint(job(spec, { observedGeneration: 2, checkpoint: legacy, progress: counters })).base.scanned).toBe(
+      60,
+    );
+    expect(
+      resumePoint(job(spec, { observedGeneration: 1, checkpoint: legacy, progress: counters })).startAfter,
+    ).toBeUndefined();
   });
 });

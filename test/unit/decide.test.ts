@@ -6,7 +6,14 @@ import type { ResolvedTarget } from '../../src/engine/kms.js';
 const ARN = 'arn:aws:kms:us-east-1:111122223333:key/aaaa';
 const kms: ResolvedTarget = { type: 'aws:kms', kmsKeyId: 'alias/a', kmsKeyArn: ARN, kmsKeyBareId: 'aaaa' };
 const opts: DecideOptions = { method: 'Auto', updateInPlaceAvailable: false, multipartThreshold: 100 };
-const obj = (o: Partial<ObjectState> = {}): ObjectState => ({ key: 'k', size: 10, etag: '"e"', storageClass: 'STANDARD', metadata: {}, ...o });
+const obj = (o: Partial<ObjectState> = {}): ObjectState => ({
+  key: 'k',
+  size: 10,
+  etag: '"e"',
+  storageClass: 'STANDARD',
+  metadata: {},
+  ...o,
+});
 
 describe('decide', () => {
   it('leaves an object that already has the target key alone, by ARN or bare id', () => {
@@ -29,8 +36,13 @@ describe('decide', () => {
   });
   it('skips archived objects unless restored', () => {
     expect(decide(obj({ storageClass: 'GLACIER' }), kms, opts)).toMatchObject({ kind: 'skip', reason: 'archived' });
-    expect(decide(obj({ storageClass: 'DEEP_ARCHIVE', restore: 'ongoing-request="true"' }), kms, opts)).toMatchObject({ kind: 'skip', reason: 'archived' });
-    expect(decide(obj({ storageClass: 'GLACIER', restore: 'ongoing-request="false", expiry-date="x"' }), kms, opts).kind).toBe('copy');
+    expect(decide(obj({ storageClass: 'DEEP_ARCHIVE', restore: 'ongoing-request="true"' }), kms, opts)).toMatchObject({
+      kind: 'skip',
+      reason: 'archived',
+    });
+    expect(
+      decide(obj({ storageClass: 'GLACIER', restore: 'ongoing-request="false", expiry-date="x"' }), kms, opts).kind,
+    ).toBe('copy');
     expect(decide(obj({ storageClass: 'GLACIER_IR' }), kms, opts).kind).toBe('copy');
   });
   it('uses multipart copy above the threshold', () => {
@@ -44,18 +56,28 @@ describe('decide', () => {
     expect(decide(obj(), kms, auto).kind).toBe('copy'); // unencrypted
     expect(decide(obj({ sse: 'aws:kms:dsse' }), kms, auto).kind).toBe('copy');
     expect(decide(obj({ sse: 'AES256', objectLockLegalHold: 'ON' }), kms, auto).kind).toBe('copy');
-    expect(decide(obj({ sse: 'AES256', objectLockRetainUntilDate: new Date(Date.now() + 86400e3) }), kms, auto).kind).toBe('copy');
+    expect(
+      decide(obj({ sse: 'AES256', objectLockRetainUntilDate: new Date(Date.now() + 86400e3) }), kms, auto).kind,
+    ).toBe('copy');
     expect(decide(obj({ sse: 'AES256' }), { type: 'aws:kms' }, auto).kind).toBe('copy'); // no ARN
     // Never on an endpoint that has not said it implements the API.
     expect(decide(obj({ sse: 'AES256' }), kms, opts).kind).toBe('copy');
     // Method UpdateObjectEncryption never falls back to a copy.
-    expect(decide(obj(), kms, { ...opts, method: 'UpdateObjectEncryption' })).toMatchObject({ kind: 'skip', reason: 'unsupported' });
+    expect(decide(obj(), kms, { ...opts, method: 'UpdateObjectEncryption' })).toMatchObject({
+      kind: 'skip',
+      reason: 'unsupported',
+    });
     expect(decide(obj({ sse: 'AES256' }), kms, { ...auto, method: 'Copy' }).kind).toBe('copy');
   });
   it('refuses SSE-C objects instead of guessing', () => {
-    expect(decide(obj({ sseCustomerAlgorithm: 'AES256' }), kms, opts)).toMatchObject({ kind: 'skip', reason: 'unsupported' });
+    expect(decide(obj({ sseCustomerAlgorithm: 'AES256' }), kms, opts)).toMatchObject({
+      kind: 'skip',
+      reason: 'unsupported',
+    });
   });
   it('a storage-class override rewrites objects already at the target encryption', () => {
-    expect(decide(obj({ sse: 'aws:kms', kmsKeyId: ARN }), kms, { ...opts, storageClass: 'STANDARD_IA' }).kind).toBe('copy');
+    expect(decide(obj({ sse: 'aws:kms', kmsKeyId: ARN }), kms, { ...opts, storageClass: 'STANDARD_IA' }).kind).toBe(
+      'copy',
+    );
   });
 });

@@ -9,7 +9,10 @@ describe('inventory parsing', () => {
   });
 
   it('splits s3:// URLs and refuses others', () => {
-    expect(parseS3Url('s3://inv/src/cfg/2026-12-01T01-00Z/manifest.json')).toEqual({ bucket: 'inv', key: 'src/cfg/2026-12-01T01-00Z/manifest.json' });
+    expect(parseS3Url('s3://inv/src/cfg/2026-12-01T01-00Z/manifest.json')).toEqual({
+      bucket: 'inv',
+      key: 'src/cfg/2026-12-01T01-00Z/manifest.json',
+    });
     expect(() => parseS3Url('https://inv/manifest.json')).toThrow(/s3:\/\/bucket\/key/);
   });
 });

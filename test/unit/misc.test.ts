@@ -12,7 +12,14 @@ describe('keys and filters', () => {
     expect(decodeS3Url('a+b%2Bc%25d%0Ae%C3%A9')).toBe('a b+c%d\ne\u00e9');
   });
   it('builds a copy source with the key encoded per segment, the version pinned only when asked (multipart parts)', () => {
-    const s: ObjectState = { key: 'a b/c+d%/é', size: 1, etag: '', storageClass: 'STANDARD', metadata: {}, versionId: 'v1' };
+    const s: ObjectState = {
+      key: 'a b/c+d%/é',
+      size: 1,
+      etag: '',
+      storageClass: 'STANDARD',
+      metadata: {},
+      versionId: 'v1',
+    };
     expect(copySource('bkt', s, true)).toBe('bkt/a%20b/c%2Bd%25/%C3%A9?versionId=v1');
     expect(copySource('bkt', s)).toBe('bkt/a%20b/c%2Bd%25/%C3%A9');
   });

@@ -44,7 +44,8 @@ describe('compareKeys', () => {
     for (let i = 0; i < 20_000; i++) {
       const a = randomKey(r);
       const b = randomKey(r);
-      if (Math.sign(compareKeys(a, b)) !== Math.sign(byteOrder(a, b))) wrong.push(`${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+      if (Math.sign(compareKeys(a, b)) !== Math.sign(byteOrder(a, b)))
+        wrong.push(`${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
     }
     expect(wrong).toEqual([]);
   }, 30_000);

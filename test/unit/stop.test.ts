@@ -39,7 +39,14 @@ describe('Tally and OpenUploads', () => {
     t.add({ kind: 'alreadyEncrypted' });
     t.add({ kind: 'skipped', reason: 'archived' });
     t.add({ kind: 'failed', failure: { key: 'k', operation: 'CopyObject', code: 'X', message: 'm' } });
-    expect(t.copyCounters()).toEqual({ scanned: 4, encrypted: 1, alreadyEncrypted: 1, skipped: 1, failed: 1, bytesEncrypted: 10 });
+    expect(t.copyCounters()).toEqual({
+      scanned: 4,
+      encrypted: 1,
+      alreadyEncrypted: 1,
+      skipped: 1,
+      failed: 1,
+      bytesEncrypted: 10,
+    });
     expect(t.copySkips().archived).toBe(1);
   });
   it('records every opened upload (awaited) and the list without the closed ones', async () => {

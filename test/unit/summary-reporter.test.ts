@@ -23,7 +23,9 @@ describe('summary reporter', () => {
   it('counts a failed test, each file that failed without one, and each unhandled error as failures', () => {
     const report = join(mkdtempSync(join(tmpdir(), 's3eo-summary-')), 'report.json');
     // A vitest of its own, not this worker's: drop the variables that tell a process it is a worker.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST') && k !== 'TEST'));
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST') && k !== 'TEST'),
+    );
     const child = spawnSync(
       process.execPath,
       [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', FIXTURES, `--outputFile.json=${report}`],

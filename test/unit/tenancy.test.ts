@@ -2,11 +2,21 @@
 // The same rules against the real apiserver and SeaweedFS: test/controller/tenancy.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { EncryptionJob, EncryptionJobSpec } from '../../src/controller/api.js';
-import { checkTenancy, clip, defaultPolicy, globMatch, parseRoleRules, type TenancyPolicy } from '../../src/controller/tenancy.js';
+import {
+  checkTenancy,
+  clip,
+  defaultPolicy,
+  globMatch,
+  parseRoleRules,
+  type TenancyPolicy,
+} from '../../src/controller/tenancy.js';
 import { manifestKey, partKey } from '../../src/engine/report-upload.js';
 
 function job(namespace: string, spec: Partial<EncryptionJobSpec> = {}): EncryptionJob {
-  return { metadata: { namespace, name: 'j' }, spec: { bucket: 'team-a-data', encryption: { type: 'AES256' }, ...spec } };
+  return {
+    metadata: { namespace, name: 'j' },
+    spec: { bucket: 'team-a-data', encryption: { type: 'AES256' }, ...spec },
+  };
 }
 
 const OPERATOR_NS = 's3-encryption-operator';
@@ -27,7 +37,9 @@ describe('ambient identity', () => {
 
   it('the admin lists namespaces, or "*"', () => {
     expect(checkTenancy(job('team-a'), policy({ ambientNamespaces: ['team-a'] }))).toBeUndefined();
-    expect(checkTenancy(job('team-b'), policy({ ambientNamespaces: ['team-a'] }))).toMatchObject({ reason: 'IdentityNotAllowed' });
+    expect(checkTenancy(job('team-b'), policy({ ambientNamespaces: ['team-a'] }))).toMatchObject({
+      reason: 'IdentityNotAllowed',
+    });
     expect(checkTenancy(job('team-b'), policy({ ambientNamespaces: ['*'] }))).toBeUndefined();
   });
 });
@@ -35,46 +47,75 @@ describe('ambient identity', () => {
 describe('roleArn through the operator identity', () => {
   const role = 'arn:aws:iam::111122223333:role/encrypt-team-a';
   it('is refused unless the admin allowed that role for that namespace', () => {
-    const p = policy({ ambientNamespaces: ['team-a', 'team-b'], allowedRoles: parseRoleRules(`team-a=arn:aws:iam::111122223333:role/encrypt-team-a*`) });
+    const p = policy({
+      ambientNamespaces: ['team-a', 'team-b'],
+      allowedRoles: parseRoleRules(`team-a=arn:aws:iam::111122223333:role/encrypt-team-a*`),
+    });
     expect(checkTenancy(job('team-a', { connection: { roleArn: role } }), p)).toBeUndefined();
-    expect(checkTenancy(job('team-b', { connection: { roleArn: role } }), p)).toMatchObject({ reason: 'RoleNotAllowed' });
-    expect(checkTenancy(job('team-a', { connection: { roleArn: 'arn:aws:iam::999999999999:role/x' } }), p)).toMatchObject({ reason: 'RoleNotAllowed' });
-    expect(checkTenancy(job(OPERATOR_NS, { connection: { roleArn: role } }), policy())).toMatchObject({ reason: 'RoleNotAllowed' });
+    expect(checkTenancy(job('team-b', { connection: { roleArn: role } }), p)).toMatchObject({
+      reason: 'RoleNotAllowed',
+    });
+    expect(
+      checkTenancy(job('team-a', { connection: { roleArn: 'arn:aws:iam::999999999999:role/x' } }), p),
+    ).toMatchObject({ reason: 'RoleNotAllowed' });
+    expect(checkTenancy(job(OPERATOR_NS, { connection: { roleArn: role } }), policy())).toMatchObject({
+      reason: 'RoleNotAllowed',
+    });
   });
 
-  it('a role assumed with the job\'s own Secret is governed by its trust policy alone', () => {
+  it("a role assumed with the job's own Secret is governed by its trust policy alone", () => {
     expect(checkTenancy(job('team-b', { connection: { ...secret, roleArn: role } }), policy())).toBeUndefined();
   });
 
   it('"*=pattern" grants every namespace; a malformed rule is a startup error', () => {
-    const p = policy({ ambientNamespaces: ['*'], allowedRoles: parseRoleRules('*=arn:aws:iam::111122223333:role/shared') });
-    expect(checkTenancy(job('x', { connection: { roleArn: 'arn:aws:iam::111122223333:role/shared' } }), p)).toBeUndefined();
+    const p = policy({
+      ambientNamespaces: ['*'],
+      allowedRoles: parseRoleRules('*=arn:aws:iam::111122223333:role/shared'),
+    });
+    expect(
+      checkTenancy(job('x', { connection: { roleArn: 'arn:aws:iam::111122223333:role/shared' } }), p),
+    ).toBeUndefined();
     expect(() => parseRoleRules('arn:aws:iam::1:role/x')).toThrow(/NAMESPACE=ROLE_ARN_PATTERN/);
-    expect(parseRoleRules('a=x, b=y,')).toEqual([{ namespace: 'a', pattern: 'x' }, { namespace: 'b', pattern: 'y' }]);
+    expect(parseRoleRules('a=x, b=y,')).toEqual([
+      { namespace: 'a', pattern: 'x' },
+      { namespace: 'b', pattern: 'y' },
+    ]);
   });
 });
 
 describe('report destination', () => {
-  const withReport = (destination: string, ns = 'team-a'): EncryptionJob => job(ns, { connection: secret, report: { destination } });
-  it('default: the job\'s own bucket under reports/', () => {
+  const withReport = (destination: string, ns = 'team-a'): EncryptionJob =>
+    job(ns, { connection: secret, report: { destination } });
+  it("default: the job's own bucket under reports/", () => {
     expect(checkTenancy(withReport('s3://team-a-data/reports/run.csv'), policy())).toBeUndefined();
-    expect(checkTenancy(withReport('s3://team-a-data/other/run.csv'), policy())).toMatchObject({ reason: 'ReportDestinationNotAllowed' });
-    expect(checkTenancy(withReport('s3://team-b-data/reports/run.csv'), policy())).toMatchObject({ reason: 'ReportDestinationNotAllowed' });
+    expect(checkTenancy(withReport('s3://team-a-data/other/run.csv'), policy())).toMatchObject({
+      reason: 'ReportDestinationNotAllowed',
+    });
+    expect(checkTenancy(withReport('s3://team-b-data/reports/run.csv'), policy())).toMatchObject({
+      reason: 'ReportDestinationNotAllowed',
+    });
   });
   it('the admin adds destinations and sets the prefix', () => {
     const p = policy({ reportDestinations: ['s3://audit-reports/*'], reportPrefix: '' });
     expect(checkTenancy(withReport('s3://audit-reports/team-a/x.jsonl'), p)).toBeUndefined();
     expect(checkTenancy(withReport('s3://team-a-data/anywhere.csv'), p)).toBeUndefined();
-    expect(checkTenancy(withReport('s3://audit-reportsX/x'), p)).toMatchObject({ reason: 'ReportDestinationNotAllowed' });
+    expect(checkTenancy(withReport('s3://audit-reportsX/x'), p)).toMatchObject({
+      reason: 'ReportDestinationNotAllowed',
+    });
   });
 });
 
 describe('endpoints', () => {
-  const at = (field: 'endpoint' | 'kmsEndpoint' | 'stsEndpoint', url: string): EncryptionJob => job('team-a', { connection: { ...secret, [field]: url } });
+  const at = (field: 'endpoint' | 'kmsEndpoint' | 'stsEndpoint', url: string): EncryptionJob =>
+    job('team-a', { connection: { ...secret, [field]: url } });
   it('default: any host but link-local (metadata services)', () => {
     expect(checkTenancy(at('endpoint', 'https://minio.storage.svc:9000'), policy())).toBeUndefined();
-    expect(checkTenancy(at('endpoint', 'http://169.254.169.254/latest'), policy())).toMatchObject({ reason: 'EndpointNotAllowed' });
-    expect(checkTenancy(at('stsEndpoint', 'http://[fd00:ec2::254]/'), policy())).toMatchObject({ reason: 'EndpointNotAllowed' });
+    expect(checkTenancy(at('endpoint', 'http://169.254.169.254/latest'), policy())).toMatchObject({
+      reason: 'EndpointNotAllowed',
+    });
+    expect(checkTenancy(at('stsEndpoint', 'http://[fd00:ec2::254]/'), policy())).toMatchObject({
+      reason: 'EndpointNotAllowed',
+    });
   });
   it('an allow-list of hosts, host:port and wildcards, for each of the three fields', () => {
     const p = policy({ endpointHosts: ['*.amazonaws.com', '127.0.0.1:8333'] });
@@ -83,10 +124,14 @@ describe('endpoints', () => {
     expect(checkTenancy(at('endpoint', 'http://127.0.0.1:9999'), p)).toMatchObject({ reason: 'EndpointNotAllowed' });
     expect(checkTenancy(at('kmsEndpoint', 'http://kms.internal'), p)).toMatchObject({ reason: 'EndpointNotAllowed' });
     expect(checkTenancy(at('kmsEndpoint', 'http://kms.internal'), p)?.message).toContain('kmsEndpoint');
-    expect(checkTenancy(at('stsEndpoint', 'http://evil.amazonaws.com.example'), p)).toMatchObject({ reason: 'EndpointNotAllowed' });
+    expect(checkTenancy(at('stsEndpoint', 'http://evil.amazonaws.com.example'), p)).toMatchObject({
+      reason: 'EndpointNotAllowed',
+    });
   });
   it('is checked before the identity: a disallowed endpoint is refused even with a Secret', () => {
-    expect(checkTenancy(at('endpoint', 'http://169.254.169.254'), policy({ ambientNamespaces: ['*'] }))?.reason).toBe('EndpointNotAllowed');
+    expect(checkTenancy(at('endpoint', 'http://169.254.169.254'), policy({ ambientNamespaces: ['*'] }))?.reason).toBe(
+      'EndpointNotAllowed',
+    );
   });
 });
 

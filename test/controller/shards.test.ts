@@ -205,4 +205,46 @@ describe('sharded jobs in the operator (spec.parallelism; SeaweedFS through the 
       proxy.setRule(undefined);
     }
   }, 600_000);
+
+  it("an unsharded run's checkpoint carries into the shard plan: raising parallelism mid-job writes no key twice", async () => {
+    const bucket = await createBucket(s3, 'shardcarry');
+    const keys = skewedKeys();
+    await putObjects(s3, bucket, keys);
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 30 } : undefined));
+    try {
+      await apply('carry', bucket, { prefix: 'logs/', concurrency: 8 });
+      await waitUntil(
+        'a few hundred objects copied',
+        () => Promise.resolve(copies(bucket).size >= 300 ? true : undefined),
+        240_000,
+        () => operator.logTail(30),
+      );
+      await kubectl(['patch', 'ej', 'carry', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+      const suspended = await waitFor('carry', 'Suspended');
+      expect(suspended.status?.shards ?? []).toEqual([]);
+      const checkpoint = (suspended.status?.checkpoint as { startAfter?: string } | undefined)?.startAfter;
+      expect(checkpoint, 'the unsharded run saved a checkpoint').toBeTruthy();
+
+      await kubectl([
+        'patch',
+        'ej',
+        'carry',
+        '-n',
+        namespace,
+        '--type=merge',
+        '-p',
+        '{"spec":{"suspend":false,"parallelism":4}}',
+      ]);
+      const done = await waitFor('carry', 'Complete');
+      const shards = done.status?.shards ?? [];
+      // The first shard starts at the beginning with the old checkpoint; the others cut the rest.
+      expect(shards[0]?.startAfter).toBe('');
+      expect(shards[1]?.startAfter && shards[1].startAfter > (checkpoint ?? '')).toBe(true);
+      expectShardsAddUp(done, 4, keys.length);
+      await expectAllAes256(bucket, keys);
+      expectEveryKeyCopiedOnce(bucket, keys);
+    } finally {
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
 });

@@ -104,7 +104,7 @@ function expectEveryKeyCopiedOnce(bucket: string, keys: string[]): void {
   expect(seen.size).toBe(keys.length);
 }
 
-function expectShardsAddUp(j: Job, shards: number, objects: number): void {
+function expectShardsAddUp(j: Job, shards: number, objects: number, failed = 0): void {
   const list = j.status?.shards ?? [];
   expect(list.map((s) => s.index)).toEqual(Array.from({ length: shards }, (_, i) => i));
   expect(list.map((s) => s.phase)).toEqual(Array.from({ length: shards }, () => 'Complete'));
@@ -117,8 +117,8 @@ function expectShardsAddUp(j: Job, shards: number, objects: number): void {
     expect(sum, `sum of shards' ${c}`).toBe(j.status?.progress?.[c]);
   }
   expect(j.status?.progress?.scanned).toBe(objects);
-  expect((j.status?.progress?.encrypted ?? 0) + (j.status?.progress?.alreadyEncrypted ?? 0)).toBe(objects);
-  expect(j.status?.progress?.failed).toBe(0);
+  expect((j.status?.progress?.encrypted ?? 0) + (j.status?.progress?.alreadyEncrypted ?? 0)).toBe(objects - failed);
+  expect(j.status?.progress?.failed).toBe(failed);
 }
 
 async function expectAllAes256(bucket: string, keys: string[]): Promise<void> {
@@ -204,6 +204,55 @@ describe('sharded jobs in the operator (spec.parallelism; SeaweedFS through the 
     } finally {
       proxy.setRule(undefined);
     }
+  }, 600_000);
+
+  it('a shard that fails for good fails the job naming the shard; the others keep their checkpoints; after a fix no key is written twice', async () => {
+    const bucket = await createBucket(s3, 'shardfail');
+    const keys = skewedKeys();
+    await putObjects(s3, bucket, keys);
+    // One day's copies answer with a job-level error (the credentials stopped working there); a HEAD
+    // has no body, so its 403 would be one object's failure, not the job's.
+    const bad = 'logs/2026-11-09/';
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.operation === 'CopyObject' && r.key?.startsWith(bad)
+        ? { status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id does not exist' }
+        : undefined,
+    );
+    try {
+      await apply('fail', bucket, { prefix: 'logs/', parallelism: 4, concurrency: 8 });
+      const failed = await waitFor('fail', 'Failed');
+      const cond = failed.status?.conditions?.find((c) => c.type === 'Failed');
+      expect(cond?.reason).toBe('InvalidAccessKeyId');
+      const shards = failed.status?.shards ?? [];
+      const culprit = shards.find((s) => s.phase === 'Failed');
+      expect(culprit, JSON.stringify(shards)).toBeDefined();
+      expect(cond?.message).toContain(`shard ${culprit?.index} `);
+      // The failing shard is the one whose range holds the bad day.
+      expect(bad > (culprit?.startAfter ?? '') && (culprit?.endAt === undefined || bad < culprit.endAt)).toBe(true);
+      expect(shards.filter((s) => s.phase === 'Failed')).toHaveLength(1);
+    } finally {
+      proxy.setRule(undefined);
+    }
+    // Fixed (the rule is gone); a spec edit runs the job again: every shard resumes from its checkpoint.
+    await kubectl(['patch', 'ej', 'fail', '-n', namespace, '--type=merge', '-p', '{"spec":{"concurrency":9}}']);
+    const done = await waitFor('fail', 'Complete');
+    // The objects that failed before the stop are under their shard's checkpoint, counted as failed and not
+    // tried again: the engine's rule for a resumed run, sharded or not (only the bad day's keys).
+    const failedKeys = done.status?.progress?.failed ?? 0;
+    expect(failedKeys).toBeGreaterThan(0);
+    expect(failedKeys).toBeLessThanOrEqual(keys.filter((k) => k.startsWith(bad)).length);
+    expectShardsAddUp(done, 4, keys.length, failedKeys);
+    const good = keys.filter((k) => !k.startsWith(bad));
+    await expectAllAes256(bucket, good);
+    const seen = copies(bucket);
+    expect(
+      [...seen.entries()].filter(([, n]) => n > 1),
+      'keys written more than once',
+    ).toEqual([]);
+    expect(
+      good.filter((k) => !seen.has(k)),
+      'keys never written',
+    ).toEqual([]);
   }, 600_000);
 
   it("an unsharded run's checkpoint carries into the shard plan: raising parallelism mid-job writes no key twice", async () => {

@@ -39,6 +39,8 @@ interface Shard {
 interface Job {
   spec: Record<string, unknown>;
   status?: {
+    observedGeneration?: number;
+    shardPlan?: unknown;
     phase?: string;
     progress?: Record<string, number>;
     conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -295,5 +297,39 @@ describe('sharded jobs in the operator (spec.parallelism; SeaweedFS through the 
     } finally {
       proxy.setRule(undefined);
     }
+  }, 600_000);
+  it('a new selection with parallelism 1 drops the old shard plan and runs unsharded, as before shards', async () => {
+    const bucket = await createBucket(s3, 'shardback');
+    const keys = Array.from({ length: 200 }, (_, i) => `logs/${i % 4}/${randomBytes(4).toString('hex')}`);
+    await putObjects(s3, bucket, keys);
+    await apply('back', bucket, { prefix: 'logs/', parallelism: 2 });
+    const sharded = await waitFor('back', 'Complete');
+    expect(sharded.status?.shards).toHaveLength(2);
+    // Another selection (an exclude that matches nothing still changes the fingerprint) at parallelism 1.
+    await kubectl([
+      'patch',
+      'ej',
+      'back',
+      '-n',
+      namespace,
+      '--type=merge',
+      '-p',
+      '{"spec":{"parallelism":1,"exclude":["none/*"]}}',
+    ]);
+    await waitUntil(
+      'the new generation to complete',
+      async () => {
+        const j = await job('back');
+        const c = j.status?.conditions?.find((x) => x.type === 'Complete');
+        return c?.status === 'True' && j.status?.observedGeneration === 2 ? j : undefined;
+      },
+      120_000,
+      () => operator.logTail(30),
+    );
+    const after = await job('back');
+    expect(after.status?.shards).toBeUndefined();
+    expect(after.status?.shardPlan).toBeUndefined();
+    expect(after.status?.progress).toMatchObject({ scanned: 200, encrypted: 0, alreadyEncrypted: 200 });
+    expectEveryKeyCopiedOnce(bucket, keys);
   }, 600_000);
 });

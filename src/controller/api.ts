@@ -32,6 +32,8 @@ export interface EncryptionJobSpec {
   method?: 'Auto' | 'Copy' | 'UpdateObjectEncryption';
   maxRequestsPerSecond?: number;
   storageClass?: string;
+  /** Shards worked on at once, in the operator's process (default 1: one listing, as before shards). */
+  parallelism?: number;
 }
 
 export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
@@ -81,6 +83,33 @@ export interface JobCheckpoint {
   openUploads?: { key: string; uploadId: string }[];
 }
 
+export type ShardPhase = 'Pending' | 'Running' | 'Complete' | 'Failed';
+
+/**
+ * One shard `(startAfter, endAt]` of a sharded job, with its own checkpoint.
+ * Fields are omitted rather than null: status.shards is written as a whole list.
+ */
+export interface ShardStatus {
+  index: number;
+  /** Exclusive lower bound ("" = from the first key under the prefix). */
+  startAfter: string;
+  /** Inclusive upper bound; absent on the last shard. */
+  endAt?: string;
+  phase: ShardPhase;
+  /** Every key of the shard up to and including this one is finished. */
+  checkpoint?: string;
+  /** Counters of the shard's keys up to the checkpoint: the base a resumed shard run adds to. */
+  checkpointProgress?: JobProgress;
+  /** Counters of every finished object of the shard; status.progress is their sum. */
+  progress?: JobProgress;
+  /** The shard run's multipart uploads in progress; its next run aborts those a crashed run left. */
+  openUploads?: { key: string; uploadId: string }[];
+  /** Noncurrent versions in the shard's key range, once it completed. */
+  noncurrentVersions?: number;
+  /** Why the shard failed. */
+  message?: string;
+}
+
 export interface EncryptionJobStatus {
   observedGeneration?: number;
   phase?: Phase;
@@ -101,6 +130,10 @@ export interface EncryptionJobStatus {
   reportParts?: string[] | null;
   /** Runs of this generation that ended on a transient error and were started again. */
   retries?: number | null;
+  /** The shards of a sharded job (spec.parallelism), planned once per selection. */
+  shards?: ShardStatus[] | null;
+  /** What the shard plan was made for: the selection fingerprint (checkpoint.ts), and when. */
+  shardPlan?: { spec: string; createdAt: string; estimatedObjects?: number; sampleRequests?: number } | null;
 }
 
 export interface EncryptionJob extends KubernetesObject {

@@ -32,7 +32,7 @@ function freshCheckpoint(openUploads: OpenUpload[], now: string): EncryptionJobS
   return { startAfter: null, spec: null, progress: null, updatedAt: now, openUploads };
 }
 
-function addCounted(base: JobProgress, counted: Pick<Progress, 'counters' | 'skippedByReason'>): JobProgress {
+export function addCounted(base: JobProgress, counted: Pick<Progress, 'counters' | 'skippedByReason'>): JobProgress {
   return {
     ...addCounters(base, counted.counters),
     skippedByReason: Object.fromEntries(
@@ -41,7 +41,7 @@ function addCounted(base: JobProgress, counted: Pick<Progress, 'counters' | 'ski
   };
 }
 
-function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
+export function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
   const out = addCounted(base, p);
   // The total counts keys after the checkpoint: the objects before it are in base.scanned.
   if (p.total !== undefined) out.total = Math.max(base.scanned + p.total, out.scanned);
@@ -60,7 +60,7 @@ function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
  * A merge patch keeps every field it does not name: the fields of an earlier
  * run (a dry run's estimate, a total) are written as null unless this run sets them.
  */
-function replacing(p: JobProgress): JobProgress {
+export function replacing(p: JobProgress): JobProgress {
   return {
     total: null,
     summary: null,
@@ -153,7 +153,12 @@ export class JobRun {
     // status.retries belongs to a generation: a spec edit starts the count again.
     const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
     // Multipart uploads a crashed run left open: aborted by this run, whatever it resumes, so kept recorded until then.
-    const abandonedUploads = prev.checkpoint?.openUploads ?? [];
+    // A shard plan of another selection (this run is not sharded): its shards' uploads are aborted here too.
+    const staleShards = !dryRun && (prev.shards?.length ?? 0) > 0;
+    const abandonedUploads = [
+      ...(prev.checkpoint?.openUploads ?? []),
+      ...(staleShards ? (prev.shards ?? []).flatMap((s) => s.openUploads ?? []) : []),
+    ];
 
     this.conditions = setCondition(this.conditions, {
       type: 'Progressing',
@@ -187,6 +192,7 @@ export class JobRun {
         : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
       ...(resumed ? {} : { recentFailures: null }),
       ...(spec.report ? {} : { report: null, reportParts: null }),
+      ...(staleShards ? { shards: null, shardPlan: null } : {}),
     };
     await this.writer.update(initial, true);
     void this.event(

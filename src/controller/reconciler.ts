@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import { FINALIZER, type EncryptionJob, type EncryptionJobStatus } from './api.js';
 import { findCondition, isTrue, setCondition } from './conditions.js';
 import { JobRun } from './jobrun.js';
+import { ShardRun, usesShards } from './shardrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
 import type { Credentials } from './plan.js';
 import { checkTenancy, clip, type TenancyPolicy } from './tenancy.js';
@@ -52,8 +53,11 @@ function forGeneration(status: EncryptionJobStatus | undefined, gen: number): En
   return { observedGeneration: gen, ...(status?.observedGeneration !== gen ? { retries: null } : {}) };
 }
 
+/** A job's run in progress: one engine run (JobRun) or its shards' runs (ShardRun). */
+type ActiveRun = JobRun | ShardRun;
+
 export class Reconciler {
-  private readonly runs = new Map<string, JobRun>();
+  private readonly runs = new Map<string, ActiveRun>();
   /** Jobs whose last run ended on a passing error: not started again before this time. */
   private readonly notBefore = new Map<string, number>();
   /** Jobs waiting for their Secret: how many times it was looked for. */
@@ -189,13 +193,16 @@ export class Reconciler {
       return undefined;
     }
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
-    const next = new JobRun(fresh, credentials, {
+    const runDeps = {
       client: this.deps.client,
       metrics: this.deps.metrics,
       log,
       ...(this.deps.budget ? { budget: this.deps.budget } : {}),
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
-    });
+    };
+    const next: ActiveRun = usesShards(fresh)
+      ? new ShardRun(fresh, credentials, runDeps)
+      : new JobRun(fresh, credentials, runDeps);
     this.runs.set(key, next);
     next.done
       .then(() => {
@@ -256,7 +263,7 @@ export class Reconciler {
     return delay;
   }
 
-  private async stopRun(key: string, run: JobRun): Promise<void> {
+  private async stopRun(key: string, run: ActiveRun): Promise<void> {
     await run.stop();
     if (this.runs.get(key) === run) this.runs.delete(key);
   }

@@ -11,6 +11,7 @@ import {
   TransientError,
   TRANSIENT_RETRY_MS,
 } from './errors.js';
+import { compareKeys } from './shards.js';
 
 export interface ListedObject {
   key: string;
@@ -38,7 +39,15 @@ function truncatedWithoutToken(bucket: string, prefix: string, lastKey: string |
 
 export async function* listObjects(
   s3: S3Client,
-  opts: { bucket: string; prefix: string; startAfter?: string; pageSize?: number; signal?: AbortSignal },
+  opts: {
+    bucket: string;
+    prefix: string;
+    startAfter?: string;
+    /** Last key to list (inclusive, S3 order): a shard's upper bound. The listing ends at the first key after it. */
+    endAt?: string;
+    pageSize?: number;
+    signal?: AbortSignal;
+  },
 ): AsyncGenerator<ListedObject> {
   let token: string | undefined;
   let first = true;
@@ -94,8 +103,11 @@ export async function* listObjects(
     const encoded = page.EncodingType === 'url';
     for (const item of page.Contents ?? []) {
       if (item.Key === undefined) continue;
+      const key = encoded ? decodeS3Url(item.Key) : item.Key;
+      // Past the shard: the keys after it are another shard's (no further page is read).
+      if (opts.endAt !== undefined && compareKeys(key, opts.endAt) > 0) return;
       yield {
-        key: encoded ? decodeS3Url(item.Key) : item.Key,
+        key,
         size: item.Size ?? 0,
         ...(item.ETag ? { etag: item.ETag } : {}),
         ...(item.StorageClass ? { storageClass: item.StorageClass } : {}),
@@ -113,13 +125,13 @@ export async function* listObjects(
 }
 
 /**
- * Counts the keys under a prefix after startAfter, a LIST page at a time, so
- * that progress can be shown against a total. It runs beside the real work
- * and costs one request per 1000 keys.
+ * Counts the keys under a prefix after startAfter (and up to endAt, when
+ * given), a LIST page at a time, so that progress can be shown against a
+ * total. It runs beside the real work and costs one request per 1000 keys.
  */
 export async function countObjects(
   s3: S3Client,
-  opts: { bucket: string; prefix: string; startAfter?: string; signal?: AbortSignal },
+  opts: { bucket: string; prefix: string; startAfter?: string; endAt?: string; signal?: AbortSignal },
 ): Promise<number> {
   let count = 0;
   let token: string | undefined;
@@ -133,7 +145,18 @@ export async function countObjects(
       }),
       { abortSignal: opts.signal },
     );
-    count += page.KeyCount ?? page.Contents?.length ?? 0;
+    if (opts.endAt !== undefined) {
+      const endAt = opts.endAt;
+      const encoded = page.EncodingType === 'url';
+      const keys = (page.Contents ?? []).flatMap((c) =>
+        c.Key === undefined ? [] : [encoded ? decodeS3Url(c.Key) : c.Key],
+      );
+      const within = keys.filter((k) => compareKeys(k, endAt) <= 0).length;
+      count += within;
+      if (within < keys.length) return count;
+    } else {
+      count += page.KeyCount ?? page.Contents?.length ?? 0;
+    }
     if (!page.IsTruncated) return count;
     if (!page.NextContinuationToken) throw truncatedWithoutToken(opts.bucket, opts.prefix, page.Contents?.at(-1)?.Key);
     token = page.NextContinuationToken;

@@ -3,12 +3,24 @@
 import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
 import { backoff, isTransient, TRANSIENT_RETRY_MS } from './errors.js';
+import { inRange } from './shards.js';
 
-/** Noncurrent versions under the prefix, or undefined when stopped. Throws when the listing fails. */
+/**
+ * Noncurrent versions under the prefix (of a shard `(startAfter, endAt]`, when
+ * given), or undefined when stopped. Throws when the listing fails.
+ */
 export async function countNoncurrent(
   s3: S3Client,
-  opts: { bucket: string; prefix: string; signal?: AbortSignal; onRequest?: () => void },
+  opts: {
+    bucket: string;
+    prefix: string;
+    startAfter?: string;
+    endAt?: string;
+    signal?: AbortSignal;
+    onRequest?: () => void;
+  },
 ): Promise<number | undefined> {
+  const shard = { startAfter: opts.startAfter ?? '', ...(opts.endAt !== undefined ? { endAt: opts.endAt } : {}) };
   let count = 0;
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
@@ -39,8 +51,14 @@ export async function countNoncurrent(
     }
     retrySince = undefined;
     round = 0;
-    count += (page.Versions ?? []).filter((v) => v.IsLatest === false).length;
+    const versions = page.Versions ?? [];
+    count += versions.filter((v) => v.IsLatest === false && v.Key !== undefined && inRange(v.Key, shard)).length;
     if (!page.IsTruncated) return count;
+    // Past the shard's last key: the rest belongs to later shards.
+    const last = versions.at(-1)?.Key;
+    if (opts.endAt !== undefined && last !== undefined && !inRange(last, { startAfter: '', endAt: opts.endAt })) {
+      return count;
+    }
     // Without a marker the next request would ask for the first page again, forever.
     if (!page.NextKeyMarker) {
       throw new Error(

@@ -253,6 +253,7 @@ class Run {
       bucket: plan.bucket,
       prefix: plan.prefix,
       ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+      ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
       signal: counter.signal,
     }).then(
       (n) => {
@@ -268,6 +269,7 @@ class Run {
         bucket: plan.bucket,
         prefix: plan.prefix,
         ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+        ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
         signal,
       });
       for await (const obj of listed) {
@@ -682,6 +684,8 @@ class Run {
       return await countNoncurrent(s3, {
         bucket: this.plan.bucket,
         prefix: this.plan.prefix,
+        ...(this.plan.shardStartAfter ? { startAfter: this.plan.shardStartAfter } : {}),
+        ...(this.plan.endAt !== undefined ? { endAt: this.plan.endAt } : {}),
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
         onRequest: () => this.count('ListObjectVersions'),
       });

@@ -50,6 +50,17 @@ export interface Plan {
   multipartPartSize?: number;
   /** Resume after this key: every key <= it is already finished. */
   startAfter?: string;
+  /**
+   * Last key of this run (inclusive, S3's byte order): a shard `(startAfter, endAt]`
+   * of the prefix. Absent: to the end of the prefix.
+   */
+  endAt?: string;
+  /**
+   * The shard's own lower bound (exclusive), when startAfter is a checkpoint inside
+   * it: noncurrent versions are counted over the shard `(shardStartAfter, endAt]`,
+   * not the whole prefix. Only meaningful with endAt or for the last shard.
+   */
+  shardStartAfter?: string;
   /** How many failures to keep in the result (all are counted). */
   maxFailuresKept?: number;
   /**

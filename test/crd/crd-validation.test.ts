@@ -146,6 +146,7 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
         maxRequestsPerSecond: 500,
         storageClass: 'STANDARD_IA',
         report: { destination: 's3://reports-bucket/runs/1.csv', all: true },
+        parallelism: 1,
       };
       const result = await apply(namespace, job('valid-full', spec));
       expect(result.code, result.stderr).toBe(0);

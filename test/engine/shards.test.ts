@@ -2,11 +2,12 @@
 // key set (90% under one date prefix), with a request budget too small to list
 // every key, the planned shards partition the keys and are balanced.
 import { randomBytes } from 'node:crypto';
-import { type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareKeys, inRange, planShards, sampleKeys } from '../../src/engine/shards.js';
 import { listObjects } from '../../src/engine/lister.js';
-import { createBucket, putObjects, s3Client } from '../harness/context.js';
+import { runEngine } from '../../src/engine/run.js';
+import { createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
 
 describe('shard planning from S3 sampling (SeaweedFS)', () => {
   let s3: S3Client;
@@ -65,4 +66,57 @@ describe('shard planning from S3 sampling (SeaweedFS)', () => {
       [...keys].filter((k) => k.startsWith('data/')).sort(compareKeys),
     );
   });
+});
+
+describe('shard runs (SeaweedFS)', () => {
+  it('two shard runs (startAfter, endAt] over the same prefix process every key exactly once', async () => {
+    const info = inject('seaweed');
+    const s3 = s3Client(info);
+    try {
+      const bucket = await createBucket(s3, 'shardrun');
+      const keys = Array.from({ length: 300 }, (_, i) => `p/${i % 3}/${randomBytes(4).toString('hex')}`);
+      await putObjects(s3, bucket, [...keys, 'q/outside']);
+      const sample = await sampleKeys(s3, { bucket, prefix: 'p/', maxRequests: 10, pageSize: 100 });
+      const shards = planShards(sample.keys, 2);
+      expect(shards).toHaveLength(2);
+      const seen = new Map<string, number>();
+      let scanned = 0;
+      for (const shard of shards) {
+        const result = await runEngine(
+          enginePlan(
+            info,
+            bucket,
+            { type: 'AES256' },
+            {
+              prefix: 'p/',
+              ...(shard.startAfter ? { startAfter: shard.startAfter } : {}),
+              ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
+              concurrency: 8,
+            },
+          ),
+          { onOutcome: (key) => seen.set(key, (seen.get(key) ?? 0) + 1) },
+        );
+        expect(result.status).toBe('Complete');
+        // The count beside the run counted the shard, not the prefix.
+        expect(result.counters.scanned).toBe(keys.filter((k) => inRange(k, shard)).length);
+        // The last checkpoint is the shard's last key: a resumed shard run lists nothing more.
+        expect(result.checkpoint).toBe(
+          keys
+            .filter((k) => inRange(k, shard))
+            .sort(compareKeys)
+            .at(-1),
+        );
+        scanned += result.counters.scanned;
+      }
+      expect(scanned).toBe(300);
+      expect([...seen.keys()].sort(compareKeys)).toEqual([...keys].sort(compareKeys));
+      expect([...seen.values()].every((n) => n === 1)).toBe(true);
+      for (const key of keys) {
+        const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        expect(h.ServerSideEncryption, key).toBe('AES256');
+      }
+    } finally {
+      s3.destroy();
+    }
+  }, 300_000);
 });

@@ -1,0 +1,525 @@
+// A sharded job run in the operator's process (spec.parallelism): the key space
+// under the prefix is cut once per selection into shards `(startAfter, endAt]`,
+// kept in status.shards so the plan never changes under a running job, and up
+// to `parallelism` shards run at once, each an engine run with its own
+// watermark checkpoint and counters. One status writer for the whole job: the
+// shards' progress is summed into status.progress and written coalesced.
+import {
+  createClients,
+  JobError,
+  runEngine,
+  validatePlan,
+  type Counters,
+  type ObjectFailure,
+  type Plan,
+  type Progress,
+  type RunResult,
+} from '../engine/index.js';
+import { errorCode, errorMessage } from '../engine/errors.js';
+import { planShards, sampleKeys } from '../engine/shards.js';
+import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
+import { resumePoint, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
+import { setCondition } from './conditions.js';
+import { add, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
+import { planFor, type Credentials } from './plan.js';
+import { StatusWriter } from './status.js';
+import { clip } from './tenancy.js';
+
+/** LIST requests the sampling pass may spend per planned shard (and at least this in all). */
+const SAMPLE_REQUESTS_PER_SHARD = 8;
+const SAMPLE_REQUESTS_MIN = 16;
+
+/**
+ * Whether a job runs as shards: a real run with parallelism above 1, or one
+ * whose status already holds a shard plan for its selection (lowering
+ * parallelism to 1 mid-job keeps the plan and runs one shard at a time). A dry
+ * run is never sharded: it has its own checkpoint and leaves the plan alone.
+ */
+export function usesShards(job: EncryptionJob): boolean {
+  const spec = job.spec;
+  if (spec.dryRun) return false;
+  if ((spec.parallelism ?? 1) > 1) return true;
+  const status = job.status ?? {};
+  return (status.shards?.length ?? 0) > 0 && status.shardPlan?.spec === selectionFingerprint(spec);
+}
+
+/** Sums the shards' counters; the total only once every shard has one. */
+function sumProgress(shards: ShardStatus[]): JobProgress {
+  let out: JobProgress = { ...ZERO_PROGRESS, skippedByReason: {} };
+  let total: number | undefined = 0;
+  for (const s of shards) {
+    const p = s.progress ?? ZERO_PROGRESS;
+    out = {
+      ...addCounted(out, {
+        counters: p,
+        skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0, ...(p.skippedByReason ?? {}) },
+      }),
+    };
+    total = typeof p.total === 'number' && total !== undefined ? total + p.total : undefined;
+  }
+  if (total !== undefined) out.total = Math.max(total, out.scanned);
+  out.summary =
+    typeof out.total === 'number' && out.total > 0
+      ? `${Math.floor((100 * out.scanned) / out.total)}%`
+      : `${out.encrypted + out.alreadyEncrypted}/${out.scanned}`;
+  return out;
+}
+
+function describeShard(s: ShardStatus): string {
+  return `shard ${s.index} ("${s.startAfter}", ${s.endAt !== undefined ? `"${s.endAt}"` : 'end'}]`;
+}
+
+interface Ended {
+  shard: ShardStatus;
+  result: RunResult;
+}
+
+export class ShardRun {
+  readonly generation: number;
+  private readonly abort = new AbortController();
+  /** Stops the other shards when one fails for good. */
+  private readonly failStop = new AbortController();
+  private readonly writer: StatusWriter;
+  readonly done: Promise<void>;
+  private conditions;
+  private readonly ns: string;
+  private readonly name: string;
+  private shards: ShardStatus[] = [];
+  private readonly failures = new Map<number, ObjectFailure[]>();
+  private readonly lastCounters = new Map<number, Counters>();
+  retryAfterMs: number | undefined;
+
+  constructor(
+    private readonly job: EncryptionJob,
+    private readonly credentials: Credentials | undefined,
+    private readonly deps: JobRunDeps,
+  ) {
+    this.generation = job.metadata?.generation ?? 0;
+    this.ns = job.metadata?.namespace ?? '';
+    this.name = job.metadata?.name ?? '';
+    this.conditions = job.status?.conditions;
+    this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    this.done = this.run().catch((err: unknown) => {
+      deps.log.error(
+        { err: String(err), stack: (err as Error).stack },
+        'sharded run failed unexpectedly; will try again',
+      );
+      this.retryAfterMs = deps.retryBaseMs ?? 5000;
+      void this.event('Warning', 'RunError', `the run stopped on an unexpected error: ${String(err)}`);
+    });
+  }
+
+  /** Stops every shard run: in-flight objects finish and each shard's checkpoint is saved. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+
+  get statusWrites(): number {
+    return this.writer.writes;
+  }
+
+  private async run(): Promise<void> {
+    const { job, deps } = this;
+    const spec = job.spec;
+    const prev = job.status ?? {};
+    const gen = this.generation;
+    const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
+    const parallelism = Math.max(1, spec.parallelism ?? 1);
+    const fingerprint = selectionFingerprint(spec);
+    // One shard's limit or report has no meaning across shards yet (the CRD refuses them too).
+    if (spec.maxObjects !== undefined || spec.report) {
+      return this.failJob(
+        'InvalidSpec',
+        `spec.parallelism ${parallelism} cannot be combined with ${spec.maxObjects !== undefined ? 'spec.maxObjects' : 'spec.report'}`,
+      );
+    }
+    const basePlan = planFor(job, this.credentials, undefined);
+    try {
+      validatePlan(basePlan);
+    } catch (err) {
+      if (err instanceof JobError) return this.failJob(err.reason, err.message);
+      throw err;
+    }
+
+    const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
+    let resumed = samePlan;
+    let shardPlan = prev.shardPlan ?? null;
+    if (samePlan) {
+      // A new generation (another concurrency, a resume after an edit) looks at every shard again from its
+      // checkpoint, as an unsharded run does: keys added after a shard completed are picked up.
+      this.shards = (prev.shards ?? []).map((s) => ({
+        ...s,
+        phase: s.phase === 'Complete' && prev.observedGeneration === gen ? 'Complete' : 'Pending',
+      }));
+    } else {
+      const planned = await this.plan(basePlan, parallelism);
+      if (planned === undefined) return; // stopped while sampling: nothing was written
+      if ('reason' in planned) {
+        if (planned.retryable) return this.retryOrFail(prevRetries, planned.reason, planned.message);
+        return this.failJob(planned.reason, planned.message);
+      }
+      this.shards = planned.shards;
+      shardPlan = planned.shardPlan;
+      resumed = this.shards[0]?.checkpoint !== undefined;
+    }
+    const now = new Date().toISOString();
+    const todo = this.shards.filter((s) => s.phase !== 'Complete').length;
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'True',
+      reason: resumed ? 'Resumed' : 'Encrypting',
+      message: `encrypting objects in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}`,
+      observedGeneration: gen,
+    });
+    for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
+      this.conditions = setCondition(this.conditions, {
+        type,
+        status: 'False',
+        reason: 'Running',
+        message: '',
+        observedGeneration: gen,
+      });
+    }
+    await this.writer.update(
+      {
+        observedGeneration: gen,
+        ...(prev.observedGeneration !== gen ? { retries: null } : {}),
+        phase: 'Running',
+        conditions: this.conditions,
+        startTime: resumed && prev.startTime ? prev.startTime : now,
+        completionTime: null,
+        progress: replacing(sumProgress(this.shards)),
+        // The shards carry the checkpoints now; a dry run's count is void once objects change.
+        checkpoint: null,
+        dryRunCheckpoint: null,
+        ...(resumed ? {} : { recentFailures: null }),
+        report: null,
+        reportParts: null,
+        shards: this.shards,
+        shardPlan,
+      },
+      true,
+    );
+    void this.event(
+      'Normal',
+      resumed ? 'Resumed' : 'Started',
+      `run started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time`,
+    );
+    const labels = { namespace: this.ns, name: this.name };
+    deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+    for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
+    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
+      deps.metrics.objects.inc({ ...labels, result }, 0);
+
+    const queue = this.shards.filter((s) => s.phase !== 'Complete');
+    const ended: Ended[] = [];
+    const worker = async (): Promise<void> => {
+      for (let shard = queue.shift(); shard !== undefined; shard = queue.shift()) {
+        if (this.abort.signal.aborted || this.failStop.signal.aborted) return;
+        const result = await this.runShard(shard, basePlan);
+        ended.push({ shard, result });
+        if (result.status === 'Failed' && !result.retryable) this.failStop.abort();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(parallelism, queue.length) }, worker));
+    await this.finish(ended, prevRetries);
+  }
+
+  /** Cuts the key space from a sampling pass; carries over the checkpoint of an unsharded run of this selection. */
+  private async plan(
+    basePlan: Plan,
+    n: number,
+  ): Promise<
+    | { shards: ShardStatus[]; shardPlan: NonNullable<EncryptionJobStatus['shardPlan']> }
+    | { reason: string; message: string; retryable: boolean }
+    | undefined
+  > {
+    const prev = this.job.status ?? {};
+    const clients = createClients(basePlan.connection);
+    let sample;
+    try {
+      sample = await sampleKeys(clients.s3, {
+        bucket: basePlan.bucket,
+        prefix: basePlan.prefix,
+        maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
+        signal: this.abort.signal,
+      });
+    } catch (err) {
+      if (this.abort.signal.aborted) return undefined;
+      const cause = (err as { cause?: unknown }).cause ?? err;
+      const code = errorCode(cause);
+      const message = `planning shards: ${errorMessage(err)}`;
+      if (code === 'NoSuchBucket') return { reason: 'BucketNotFound', message, retryable: false };
+      if (code === 'AccessDenied' || code === 'AllAccessDisabled')
+        return { reason: 'AccessDenied', message, retryable: false };
+      return { reason: 'PlanningFailed', message, retryable: true };
+    } finally {
+      clients.destroy();
+    }
+    // Keys up to an unsharded run's checkpoint (same selection) are done: the first shard starts with them done.
+    const resume = resumePoint(this.job);
+    const cut = planShards(sample.keys, n, resume.startAfter !== undefined ? { startAfter: resume.startAfter } : {});
+    const shards: ShardStatus[] = cut.map((c) => ({
+      index: c.index,
+      startAfter: c.startAfter,
+      ...(c.endAt !== undefined ? { endAt: c.endAt } : {}),
+      phase: 'Pending',
+      progress: { ...ZERO_PROGRESS },
+    }));
+    const first = shards[0]!;
+    if (resume.startAfter !== undefined) {
+      first.startAfter = '';
+      first.checkpoint = resume.startAfter;
+      first.checkpointProgress = resume.base;
+      first.progress = { ...resume.base };
+    }
+    // Uploads an earlier run (unsharded, or of an older plan) may have left open: the first shard aborts them.
+    const open = [...(prev.checkpoint?.openUploads ?? []), ...(prev.shards ?? []).flatMap((s) => s.openUploads ?? [])];
+    if (open.length > 0) first.openUploads = open;
+    this.deps.log.info(
+      { shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount },
+      'planned shards',
+    );
+    return {
+      shards,
+      shardPlan: {
+        spec: selectionFingerprint(this.job.spec),
+        createdAt: new Date().toISOString(),
+        estimatedObjects: sample.estimatedCount,
+        sampleRequests: sample.requests,
+      },
+    };
+  }
+
+  private async runShard(shard: ShardStatus, basePlan: Plan): Promise<RunResult> {
+    const { deps } = this;
+    const labels = { namespace: this.ns, name: this.name };
+    const base = shard.checkpointProgress ?? ZERO_PROGRESS;
+    const from = shard.checkpoint ?? shard.startAfter;
+    const abandoned = shard.openUploads ?? [];
+    const plan: Plan = {
+      ...basePlan,
+      ...(from ? { startAfter: from } : {}),
+      ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
+      ...(shard.startAfter ? { shardStartAfter: shard.startAfter } : {}),
+      ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
+    };
+    shard.phase = 'Running';
+    delete shard.message;
+    void this.publish(true);
+    const onProgress = (p: Progress): void => {
+      shard.progress = add(base, p, false);
+      if (p.checkpoint !== undefined) {
+        shard.checkpoint = p.checkpoint;
+        shard.checkpointProgress = addCounted(base, p.committed);
+      }
+      if (p.openUploads.length > 0) shard.openUploads = p.openUploads;
+      else delete shard.openUploads;
+      const last = this.lastCounters.get(shard.index) ?? { ...ZERO_PROGRESS };
+      const c = p.counters;
+      const delta = (k: keyof Counters): number => c[k] - last[k];
+      deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
+      deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
+      deps.metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
+      deps.metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
+      deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
+      this.lastCounters.set(shard.index, { ...c });
+      this.failures.set(shard.index, p.recentFailures);
+      void this.publish(false);
+    };
+    const recordUploads = async (open: Progress['openUploads']): Promise<void> => {
+      if (open.length > 0) shard.openUploads = open;
+      else delete shard.openUploads;
+      await this.publish(true);
+    };
+    const result = await runEngine(plan, {
+      signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
+      ...(deps.budget ? { budget: deps.budget } : {}),
+      onProgress,
+      recordUploads,
+      observer: (e) => {
+        deps.metrics.requestDuration.observe(
+          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
+          e.seconds,
+        );
+        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
+      },
+    });
+    onProgress(result);
+    this.lastCounters.delete(shard.index);
+    if (result.status === 'Complete') {
+      shard.phase = 'Complete';
+      const p = shard.progress ?? { ...ZERO_PROGRESS };
+      shard.progress = { ...p, total: p.scanned, summary: `${p.encrypted + p.alreadyEncrypted}/${p.scanned}` };
+      if (result.noncurrentVersions !== undefined) shard.noncurrentVersions = result.noncurrentVersions;
+      else delete shard.noncurrentVersions;
+    } else if (result.status === 'Failed') {
+      shard.phase = 'Failed';
+      shard.message = clip(`${result.reason ?? 'Failed'}: ${result.message ?? 'the run failed'}`);
+    } else {
+      shard.phase = 'Pending';
+    }
+    deps.log.info(
+      { shard: shard.index, status: result.status, reason: result.reason, counters: result.counters },
+      'shard run ended',
+    );
+    return result;
+  }
+
+  /** Writes the shards and their sum through the job's one (coalescing) writer. */
+  private publish(immediate: boolean): Promise<void> {
+    const progress = sumProgress(this.shards);
+    if (progress.total) this.deps.metrics.progressRatio.set(this.labels(), progress.scanned / progress.total);
+    const failures = [...this.failures.values()].flat().slice(-20);
+    return this.writer.update(
+      {
+        progress: replacing(progress),
+        shards: this.shards.map((s) => ({ ...s })),
+        recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
+      },
+      immediate,
+    );
+  }
+
+  private labels(): { namespace: string; name: string } {
+    return { namespace: this.ns, name: this.name };
+  }
+
+  private async finish(ended: Ended[], prevRetries: number): Promise<void> {
+    const gen = this.generation;
+    const progress = sumProgress(this.shards);
+    const final: EncryptionJobStatus = {};
+    const arn = ended.find((e) => e.result.resolvedKmsKeyArn)?.result.resolvedKmsKeyArn;
+    if (arn) final.kmsKeyArn = arn;
+    const terminal = ended.find((e) => e.result.status === 'Failed' && !e.result.retryable);
+    const retryable = ended.find((e) => e.result.status === 'Failed' && e.result.retryable);
+    const allComplete = this.shards.every((s) => s.phase === 'Complete');
+    if (terminal) {
+      const { shard, result } = terminal;
+      await this.publishFinal(progress, final);
+      return this.failJob(
+        result.reason ?? 'Failed',
+        `${describeShard(shard)}: ${result.message ?? 'the run failed'}`,
+        false,
+      );
+    }
+    if (retryable && !this.abort.signal.aborted) {
+      await this.publishFinal(progress, final);
+      const { shard, result } = retryable;
+      return this.retryOrFail(
+        prevRetries,
+        result.reason ?? 'Failed',
+        `${describeShard(shard)}: ${result.message ?? result.reason ?? ''}`,
+      );
+    }
+    if (allComplete) {
+      progress.total = progress.scanned;
+      progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
+      const noncurrent = this.shards.map((s) => s.noncurrentVersions);
+      final.noncurrentVersions = noncurrent.every((n) => n !== undefined)
+        ? noncurrent.reduce((a: number, b) => a + b, 0)
+        : null;
+      const failed = progress.failed;
+      let msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
+      const warnings = ended.flatMap((e) => e.result.warnings ?? []);
+      for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
+      if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
+      this.conditions = setCondition(this.conditions, {
+        type: 'Progressing',
+        status: 'False',
+        reason: 'Completed',
+        message: msg,
+        observedGeneration: gen,
+      });
+      this.conditions = setCondition(this.conditions, {
+        type: 'Complete',
+        status: 'True',
+        reason: failed > 0 ? 'CompletedWithFailures' : 'Completed',
+        message: failed > 0 ? `${msg}; see status.recentFailures` : msg,
+        observedGeneration: gen,
+      });
+      Object.assign(final, {
+        phase: 'Complete',
+        completionTime: new Date().toISOString(),
+        conditions: this.conditions,
+      });
+      this.deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
+      this.deps.metrics.progressRatio.set(this.labels(), 1);
+      void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+    }
+    // Stopped (suspend, delete, spec change, shutdown): the shards keep their checkpoints; the reconciler says why.
+    await this.publishFinal(progress, final);
+    this.writer.dispose();
+    this.deps.log.info({ progress, writes: this.writer.writes }, 'sharded run ended');
+  }
+
+  private async publishFinal(progress: JobProgress, extra: EncryptionJobStatus): Promise<void> {
+    await this.writer.update(
+      { ...extra, progress: replacing(progress), shards: this.shards.map((s) => ({ ...s })) },
+      true,
+    );
+    await this.writer.settle();
+  }
+
+  /** A passing error: let the reconciler start the run again later (each shard from its checkpoint), or give up. */
+  private async retryOrFail(prevRetries: number, reason: string, text: string): Promise<void> {
+    if (prevRetries >= MAX_RETRIES) return this.failJob(reason, text);
+    const retries = prevRetries + 1;
+    const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoints: ${clip(text)}`;
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'True',
+      reason: 'Retrying',
+      message: msg,
+      observedGeneration: this.generation,
+    });
+    await this.writer.update({ observedGeneration: this.generation, conditions: this.conditions, retries }, true);
+    await this.writer.settle();
+    this.writer.dispose();
+    this.retryAfterMs = Math.min((this.deps.retryBaseMs ?? 5000) * 2 ** (retries - 1), 300_000);
+    void this.event('Warning', 'Retrying', msg);
+  }
+
+  private async failJob(reason: string, text: string, fresh = true): Promise<void> {
+    const msg = clip(text);
+    const gen = this.generation;
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'False',
+      reason,
+      message: msg,
+      observedGeneration: gen,
+    });
+    this.conditions = setCondition(this.conditions, {
+      type: 'Failed',
+      status: 'True',
+      reason,
+      message: msg,
+      observedGeneration: gen,
+    });
+    const prev = this.job.status ?? {};
+    await this.writer.update(
+      {
+        observedGeneration: gen,
+        ...(fresh && prev.observedGeneration !== gen ? { retries: null } : {}),
+        phase: 'Failed',
+        completionTime: new Date().toISOString(),
+        conditions: this.conditions,
+      },
+      true,
+    );
+    await this.writer.settle();
+    this.writer.dispose();
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Failed');
+    void this.event('Warning', reason, msg);
+  }
+
+  private async event(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    try {
+      await this.deps.client.event(this.job, { type, reason, message }, COMPONENT);
+    } catch (err) {
+      this.deps.log.warn({ err: String(err) }, 'could not record event');
+    }
+  }
+}

@@ -7,7 +7,8 @@
 // Starts the server through the test harness, writes the bench's small set, runs
 // `node --cpu-prof dist/cli.js` on it and prints a table of self time by area. The
 // raw profile stays in a temporary directory (not committed).
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +114,8 @@ async function main(): Promise<void> {
     s3.destroy();
     const profDir = join(workDir, 'prof');
     const started = performance.now();
-    const out = execFileSync(
+    // Not execFileSync: the harness reads the servers' output pipes, and a blocked event loop stalls them.
+    const { stdout: out } = await promisify(execFile)(
       process.execPath,
       [
         ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
@@ -137,7 +139,9 @@ async function main(): Promise<void> {
         encoding: 'utf8',
         maxBuffer: 256 * 1024 * 1024,
         env: {
-          ...process.env,
+          // As the bench runs its contenders: no user AWS settings.
+          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
+          AWS_CONFIG_FILE: '/dev/null',
           AWS_ACCESS_KEY_ID: env.accessKeyId,
           AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
           AWS_REGION: env.region,

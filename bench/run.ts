@@ -413,6 +413,35 @@ async function putAllPlain(s3: S3Client, bucket: string, objects: ObjectSpec[]):
   );
 }
 
+type Summary = ReturnType<typeof summarize>[number];
+
+/**
+ * The issue-13 ratios per data set, from one run on the same server (README "Ratios").
+ * The ceiling and s5cmd drop metadata on SeaweedFS, so they are reference points for
+ * speed and CPU, not correct contenders; a ratio is null where a side is missing or ours failed.
+ */
+export function ratios(summary: Summary[]): Record<string, Record<string, number | null>> {
+  const out: Record<string, Record<string, number | null>> = {};
+  const round = (n: number): number => Number(n.toFixed(3));
+  for (const set of new Set(summary.map((s) => s.set))) {
+    const get = (name: string): Summary | undefined => summary.find((s) => s.set === set && s.contender === name);
+    const cli = get('ours-cli');
+    const op = get('ours-operator');
+    const ceil = get('ceiling');
+    const s5 = get('s5cmd');
+    const usable = (s: Summary | undefined): s is Summary => s !== undefined && Number.isFinite(s.ops) && s.ops > 0;
+    const cliOk = usable(cli) && cli.ok;
+    out[set] = {
+      cliVsCeiling: cliOk && usable(ceil) ? round(cli.ops / ceil.ops) : null,
+      cpuVsCeiling: cliOk && usable(ceil) ? round(cli.cpuPer1000 / ceil.cpuPer1000) : null,
+      cpuVsS5cmd: cliOk && usable(s5) ? round(cli.cpuPer1000 / s5.cpuPer1000) : null,
+      operatorVsCli: cliOk && usable(op) && op.ok ? round(op.ops / cli.ops) : null,
+      operatorRssDeltaMiB: cliOk && usable(op) && op.ok ? round(op.rss - cli.rss) : null,
+    };
+  }
+  return out;
+}
+
 const DATE = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
 
 function report(
@@ -435,7 +464,7 @@ function report(
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, `${date}.json`),
-    JSON.stringify({ date, config, machine, summary, scale: scaleRows, runs: rows }, null, 2),
+    JSON.stringify({ date, config, machine, ratios: ratios(summary), summary, scale: scaleRows, runs: rows }, null, 2),
   );
   const lines: string[] = [];
   lines.push(
@@ -463,7 +492,14 @@ function report(
         `| ${s.contender} | ${s.wall.toFixed(2)} | ${s.ok ? s.ops.toFixed(0) : `(${s.ops.toFixed(0)})`} | ${ratio} | ${s.cpuPer1000.toFixed(2)} | ${s.rss.toFixed(0)} | ${s.verdict} |`,
       );
     }
-    lines.push('');
+    const r = ratios(summary)[set] ?? {};
+    lines.push(
+      '',
+      `Ratios: ${Object.entries(r)
+        .map(([k, v]) => `${k} ${v ?? '-'}`)
+        .join(', ')}`,
+      '',
+    );
   }
   if (scaleRows.length) {
     lines.push(

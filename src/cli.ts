@@ -219,10 +219,10 @@ export async function main(argv: string[]): Promise<number> {
     bytesEncrypted: 0,
   };
 
-  const clients = createClients(
-    plan.connection,
-    plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {},
-  );
+  const clients = createClients(plan.connection, {
+    ...(plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {}),
+    ...(plan.concurrency ? { concurrency: plan.concurrency } : {}),
+  });
   const report = flags.report ? new ReportWriter({ destination: flags.report, all: flags.reportAll }) : undefined;
   const tty = process.stderr.isTTY && flags.progress !== false && !flags.json;
   const bar = tty

@@ -5,6 +5,9 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { TokenBucket } from './ratelimit.js';
 import type { Connection } from './types.js';
 
@@ -114,6 +117,17 @@ export interface ClientOptions {
   maxAttempts?: number;
   /** Cap on S3 requests per second for the whole run. */
   maxRequestsPerSecond?: number;
+  /** Objects in flight: the connection pool is sized for them. */
+  concurrency?: number;
+}
+
+/**
+ * Keep-alive sockets for every object in flight (plus headroom for the lister
+ * and bookkeeping), so that no request waits in the agent's queue or pays a new
+ * TCP/TLS handshake. The SDK's own default pool is 50 sockets.
+ */
+export function socketsFor(concurrency: number | undefined): number {
+  return Math.max(50, (concurrency ?? 32) + 16);
 }
 
 function limit(client: Observable, bucket: TokenBucket): void {
@@ -130,7 +144,7 @@ function limit(client: Observable, bucket: TokenBucket): void {
 export const DEFAULT_MAX_ATTEMPTS = 8;
 
 export function createClients(conn: Connection, opts: ClientOptions = {}): Clients {
-  const { observer, maxAttempts = DEFAULT_MAX_ATTEMPTS, maxRequestsPerSecond } = opts;
+  const { observer, maxAttempts = DEFAULT_MAX_ATTEMPTS, maxRequestsPerSecond, concurrency } = opts;
   const region = conn.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const credentials = conn.roleArn
     ? fromTemporaryCredentials({
@@ -149,11 +163,20 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
     maxAttempts,
     // Without timeouts a connection that dies silently holds a worker forever. The
     // request timeout is socket inactivity, so a long copy that S3 keeps alive is fine.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 120_000 },
     ...(credentials ? { credentials } : {}),
   };
+  const maxSockets = socketsFor(concurrency);
+  // One handler per client, each with its own pool: destroying one client must not close the other's sockets.
+  const handler = (): NodeHttpHandler =>
+    new NodeHttpHandler({
+      connectionTimeout: 5_000,
+      requestTimeout: 120_000,
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+    });
   const s3 = new S3Client({
     ...common,
+    requestHandler: handler(),
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
     forcePathStyle: conn.forcePathStyle ?? Boolean(conn.endpoint),
     // Checksums on every request would be computed over copy requests with no body;
@@ -161,7 +184,11 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  const kms = new KMSClient({ ...common, ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}) });
+  const kms = new KMSClient({
+    ...common,
+    requestHandler: handler(),
+    ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}),
+  });
   observe(s3 as unknown as Observable, 's3', observer);
   observe(kms as unknown as Observable, 'kms', observer);
   if (maxRequestsPerSecond && maxRequestsPerSecond > 0)

@@ -704,6 +704,7 @@ export async function runEngine(plan: Plan, opts: RunOptions = {}): Promise<RunR
     createClients(plan.connection, {
       ...(opts.observer ? { observer: opts.observer } : {}),
       ...(plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {}),
+      ...(plan.concurrency ? { concurrency: plan.concurrency } : {}),
     });
   try {
     const result = await new Run(plan, clients, opts).execute();

@@ -25,6 +25,19 @@ beforeAll(() => {
 afterAll(() => s3.destroy());
 
 describe('engine on moto', () => {
+  it('moto returns the SSE headers on the copy response: no verification HEAD, one HEAD and one copy per object', async () => {
+    const bucket = await createBucket(s3, 'mreq');
+    for (let i = 0; i < 5; i++) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `r/${i}`, Body: 'x' }));
+    const result = await runEngine(plan(bucket));
+    expect(result.counters).toMatchObject({ scanned: 5, encrypted: 5, failed: 0 });
+    expect(result.requests.HeadObject).toBe(5);
+    expect(result.requests.CopyObject).toBe(5);
+    for (let i = 0; i < 5; i++)
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `r/${i}` }))).ServerSideEncryption).toBe(
+        'aws:kms',
+      );
+  });
+
   it('counts archived objects (GLACIER, DEEP_ARCHIVE) as skipped, not failed; Glacier Instant Retrieval is copied', async () => {
     const bucket = await createBucket(s3, 'march');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cold/a', Body: 'a', StorageClass: 'GLACIER' }));

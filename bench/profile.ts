@@ -1,0 +1,172 @@
+// CPU profile of the CLI on small objects: where the client's CPU goes per area,
+// and how many requests each object cost (from the run's request counters).
+//
+//   bash test/env/node.sh npx tsx bench/profile.ts [--server seaweedfs|moto] [--objects 3000] [--no-prof]
+//   bash test/env/node.sh npx tsx bench/profile.ts --summarise FILE.cpuprofile
+//
+// Starts the server through the test harness, writes the bench's small set, runs
+// `node --cpu-prof dist/cli.js` on it and prints a table of self time by area. The
+// raw profile stays in a temporary directory (not committed).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { startMoto, startSeaweed } from '../test/harness/s3servers.js';
+import { ROOT } from './lib/contenders.js';
+import { createCopy, smallSet } from './lib/datasets.js';
+
+const argv = process.argv.slice(2);
+const flag = (name: string, def: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? (argv[i + 1] ?? def) : def;
+};
+const server = flag('server', 'seaweedfs');
+const objects = Number(flag('objects', '3000'));
+const profile = !argv.includes('--no-prof');
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The area a function belongs to, from its script URL. */
+export function areaOf(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(idle)') return 'idle';
+  if (fn === '(program)') return 'native / event loop';
+  if (/signature-v4|util-hex|hash-node|sha256|node:crypto|node:internal\/crypto/.test(url)) return 'signing';
+  if (/fast-xml-parser|xml-builder|xml_parser|XmlParser|strnum/.test(url)) return 'XML parsing';
+  if (/middleware-endpoint|util-endpoints|endpoint/i.test(url)) return 'SDK endpoint resolution';
+  if (
+    /node-http-handler|node:_http|node:http|node:net|node:tls|node:internal\/stream|node:stream|node:events/.test(url)
+  )
+    return 'HTTP / sockets / streams';
+  if (/middleware-flexible-checksums|checksum/i.test(url)) return 'SDK checksums';
+  if (/@smithy|@aws-sdk|@aws-crypto|tslib/.test(url)) return 'SDK middleware / (de)serialisers';
+  if (/\/dist\/(log|metrics)\.js|pino|progress/.test(url)) return 'our logging / progress';
+  if (/\/dist\//.test(url)) return 'our engine';
+  if (url.startsWith('node:')) return 'node internals (other)';
+  if (url === '') return 'native builtins';
+  return 'other';
+}
+
+function summarise(file: string): void {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const id = p.samples[i] as number;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  }
+  const areas = new Map<string, number>();
+  const fns = new Map<string, { area: string; us: number }>();
+  let busy = 0;
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id);
+    if (!n) continue;
+    const area = areaOf(n.callFrame.url, n.callFrame.functionName);
+    if (area === 'idle') continue;
+    busy += us;
+    areas.set(area, (areas.get(area) ?? 0) + us);
+    const short = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${short}:${n.callFrame.lineNumber + 1}`;
+    const f = fns.get(key) ?? { area, us: 0 };
+    f.us += us;
+    fns.set(key, f);
+  }
+  const pct = (us: number): string => `${((us / busy) * 100).toFixed(1)}%`;
+  process.stdout.write(`\nbusy ${(busy / 1e6).toFixed(2)} s in the profile\n\n| area | self % |\n|---|---:|\n`);
+  for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1])) process.stdout.write(`| ${a} | ${pct(us)} |\n`);
+  process.stdout.write('\n| top self-time function | area | self % |\n|---|---|---:|\n');
+  for (const [k, f] of [...fns].sort((x, y) => y[1].us - x[1].us).slice(0, 25))
+    process.stdout.write(`| ${k} | ${f.area} | ${pct(f.us)} |\n`);
+}
+
+async function main(): Promise<void> {
+  // Only the table, from a profile taken elsewhere (e.g. NODE_OPTIONS=--cpu-prof under the bench).
+  const existing = argv.indexOf('--summarise');
+  if (existing >= 0) return summarise(argv[existing + 1] ?? '');
+  const workDir = mkdtempSync(join(tmpdir(), 's3eo-profile-'));
+  const env = server === 'moto' ? await startMoto({ workDir }) : await startSeaweed({ workDir });
+  try {
+    const key = env.keys.find((k) => k.alias === 'alias/test-key-a');
+    if (!key) throw new Error('alias/test-key-a missing');
+    const s3 = new S3Client({
+      endpoint: env.s3Endpoint,
+      region: env.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+      // As the bench writes its data: no checksum stored with the objects.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    const set = smallSet(objects);
+    process.stderr.write(`[profile] writing ${objects} objects\n`);
+    await createCopy(s3, 'profile', set);
+    process.stderr.write('[profile] running the CLI\n');
+    s3.destroy();
+    const profDir = join(workDir, 'prof');
+    const started = performance.now();
+    // Not execFileSync: the harness reads the servers' output pipes, and a blocked event loop stalls them.
+    const { stdout: out } = await promisify(execFile)(
+      process.execPath,
+      [
+        ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+        join(ROOT, 'dist', 'cli.js'),
+        `s3://profile/${set.prefix}`,
+        '--sse',
+        'aws:kms',
+        '--sse-kms-key-id',
+        key.alias,
+        '--endpoint-url',
+        env.s3Endpoint,
+        '--kms-endpoint-url',
+        env.kmsEndpoint,
+        '--force-path-style',
+        '--json',
+        ...argv
+          .filter((a, i) => a.startsWith('--cli-') || argv[i - 1]?.startsWith('--cli-'))
+          .map((a) => a.replace(/^--cli-/, '--')),
+      ],
+      {
+        encoding: 'utf8',
+        maxBuffer: 256 * 1024 * 1024,
+        env: {
+          // As the bench runs its contenders: no user AWS settings.
+          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
+          AWS_CONFIG_FILE: '/dev/null',
+          AWS_ACCESS_KEY_ID: env.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
+          AWS_REGION: env.region,
+        },
+      },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const result = JSON.parse(out) as { requests?: Record<string, unknown>; objects?: unknown; summary?: unknown };
+    process.stdout.write(
+      `${server}: ${objects} objects in ${seconds.toFixed(1)} s (${(objects / seconds).toFixed(0)} obj/s)\n` +
+        `requests: ${JSON.stringify(result.requests)}\n`,
+    );
+    if (profile) {
+      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      if (file) summarise(join(profDir, file));
+    }
+  } finally {
+    await env.stop().catch(() => undefined);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

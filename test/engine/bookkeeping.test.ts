@@ -6,9 +6,9 @@
 // partial listing off as the whole prefix.
 import { PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { runEngine, type Plan, type RunResult } from '../../src/engine/index.js';
+import { runEngine, type Plan } from '../../src/engine/index.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
-import { connectionFor, createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
+import { connectionFor, createBucket, enginePlan, putObjects, s3Client, within } from '../harness/context.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -31,17 +31,6 @@ async function versionedBucket(): Promise<string> {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'second' }));
   }
   return bucket;
-}
-
-/** The run's result, or 'hung' when it did not return within `ms`. */
-async function within(run: Promise<RunResult>, ms: number): Promise<RunResult | 'hung'> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), ms)));
-  try {
-    return await Promise.race([run, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 beforeAll(async () => {

@@ -6,9 +6,9 @@
 // for a resumed run, which then finishes the bucket without counting anything twice.
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createClients, runEngine, type Plan, type RunResult } from '../../src/engine/index.js';
+import { createClients, runEngine, type Plan } from '../../src/engine/index.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
-import { connectionFor, createBucket, enginePlan, putObjects, s3Client, sleep } from '../harness/context.js';
+import { connectionFor, createBucket, enginePlan, putObjects, s3Client, sleep, within } from '../harness/context.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -56,17 +56,6 @@ async function windowFull(bucket: string, minMs: number): Promise<void> {
     if (n >= WINDOW && Date.now() - stableSince > 1000 && Date.now() - started >= minMs) return;
     if (Date.now() - started > 240_000) throw new Error(`the window never filled: ${n} keys looked at`);
     await sleep(200);
-  }
-}
-
-/** The run's result, or 'hung' when it did not return within `ms`. */
-async function within(run: Promise<RunResult>, ms: number): Promise<RunResult | 'hung'> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), ms)));
-  try {
-    return await Promise.race([run, hung]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -21,6 +21,17 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * Polls `fn` until it returns a value (an error counts as "not yet"); on
  * timeout, fails with what it waited for and `log()` (a server's log tail).
  */
+/** What `work` resolved to, or 'hung' when it did not settle within `ms` (a stop that must return in bounded time). */
+export async function within<T>(work: Promise<T>, ms: number): Promise<T | 'hung'> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), ms)));
+  try {
+    return await Promise.race([work, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function waitUntil<T>(
   what: string,
   fn: () => T | undefined | Promise<T | undefined>,

@@ -38,6 +38,10 @@ function listen(server: Server, addr: string): Promise<void> {
   });
 }
 
+function splitWords(value: string): string[] {
+  return value.split(/\s+/).filter(Boolean);
+}
+
 async function main(): Promise<void> {
   const program = new Command()
     .name('s3-encryption-operator')
@@ -89,6 +93,17 @@ async function main(): Promise<void> {
       'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but link-local)',
       '',
     )
+    .option(
+      '--worker-image <image>',
+      'image of the worker pods of spec.workers jobs (default: $WORKER_IMAGE, the operator image the chart sets)',
+      process.env.WORKER_IMAGE ?? 's3-encryption-operator:latest',
+    )
+    .option(
+      '--worker-command <command>',
+      'command of the worker entry point in that image (words separated by spaces, or a JSON array)',
+      'node dist/worker.js',
+    )
+    .option('--worker-image-pull-policy <policy>', 'imagePullPolicy of the worker container (default: the cluster\'s)', '')
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;
@@ -107,6 +122,9 @@ async function main(): Promise<void> {
     allowedReportDestinations: string;
     reportPrefix: string;
     allowedEndpointHosts: string;
+    workerImage: string;
+    workerCommand: string;
+    workerImagePullPolicy: string;
   }>();
   const log = createLogger(opts.logLevel);
   const metrics = new Metrics();
@@ -128,6 +146,13 @@ async function main(): Promise<void> {
     log,
     workers: Number(opts.maxConcurrentReconciles),
     policy,
+    workerTemplate: {
+      image: opts.workerImage,
+      command: opts.workerCommand.trim().startsWith('[')
+        ? (JSON.parse(opts.workerCommand) as string[])
+        : splitWords(opts.workerCommand),
+      ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
+    },
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),
     ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),

@@ -34,6 +34,12 @@ export interface EncryptionJobSpec {
   storageClass?: string;
   /** Shards worked on at once, in the operator's process (default 1: one listing, as before shards). */
   parallelism?: number;
+  /** Run the shards as pods of a batch/v1 Indexed Job in the job's namespace (workerrun.ts). */
+  workers?: {
+    /** A ServiceAccount of the job's namespace labelled s3encryption.dev/worker=true. */
+    serviceAccountName: string;
+    resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  };
 }
 
 export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
@@ -133,7 +139,14 @@ export interface EncryptionJobStatus {
   /** The shards of a sharded job (spec.parallelism), planned once per selection. */
   shards?: ShardStatus[] | null;
   /** What the shard plan was made for: the selection fingerprint (checkpoint.ts), and when. */
-  shardPlan?: { spec: string; createdAt: string; estimatedObjects?: number; sampleRequests?: number } | null;
+  shardPlan?: {
+    spec: string;
+    createdAt: string;
+    estimatedObjects?: number;
+    sampleRequests?: number;
+    /** A planning worker pod could not plan (spec.workers): the job fails with this reason. */
+    failure?: { reason: string; message: string } | null;
+  } | null;
 }
 
 export interface EncryptionJob extends KubernetesObject {

@@ -58,6 +58,11 @@ export const KUBE_CALLS: readonly KubeCall[] = [
   // >>> Waiting for a Secret that does not exist yet (controller robustness work) may add
   // >>> list/watch on secrets here, with the same rows in deploy/rbac/role.yaml.
   { method: 'createNamespacedEvent', group: '', resource: 'events', verb: 'create', scope: 'cluster' },
+  // spec.workers (workerrun.ts): the marked ServiceAccount is checked, the worker Job created, read and deleted.
+  { method: 'readNamespacedServiceAccount', group: '', resource: 'serviceaccounts', verb: 'get', scope: 'cluster' },
+  { method: 'readNamespacedJob', group: 'batch', resource: 'jobs', verb: 'get', scope: 'cluster' },
+  { method: 'createNamespacedJob', group: 'batch', resource: 'jobs', verb: 'create', scope: 'cluster' },
+  { method: 'deleteNamespacedJob', group: 'batch', resource: 'jobs', verb: 'delete', scope: 'cluster' },
   // Leader election (leader.ts): the Lease in the operator's namespace only.
   {
     method: 'readNamespacedLease',
@@ -79,5 +84,22 @@ export const KUBE_CALLS: readonly KubeCall[] = [
     resource: 'leases',
     verb: 'update',
     scope: 'operator-namespace',
+  },
+];
+
+/**
+ * The calls a worker pod makes (src/worker.ts, workerpod.ts) with its
+ * ServiceAccount: a Role in the job's namespace, bound to the marked
+ * ServiceAccount (deploy/workers, the chart's workers.namespaces). A worker reads
+ * its job and writes its own shard entry (server-side apply) or the plan (merge
+ * patch) on the status subresource; nothing else.
+ */
+export const WORKER_CALLS: readonly Omit<KubeCall, 'scope'>[] = [
+  { method: 'getNamespacedCustomObject', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'get' },
+  {
+    method: 'patchNamespacedCustomObjectStatus',
+    group: 's3encryption.dev',
+    resource: 'encryptionjobs/status',
+    verb: 'patch',
   },
 ];

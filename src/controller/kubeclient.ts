@@ -1,6 +1,15 @@
 // The few Kubernetes calls the controller makes, behind one small interface.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type EncryptionJob, type EncryptionJobStatus } from './api.js';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Job,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import { GROUP, KIND, PLURAL, VERSION, type EncryptionJob, type EncryptionJobStatus, type ShardStatus } from './api.js';
 
 export interface EventInput {
   type: 'Normal' | 'Warning';
@@ -11,10 +20,12 @@ export interface EventInput {
 export class KubeClient {
   readonly custom: CustomObjectsApi;
   readonly core: CoreV1Api;
+  readonly batch: BatchV1Api;
 
   constructor(readonly kc: KubeConfig) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.batch = kc.makeApiClient(BatchV1Api);
   }
 
   async listJobs(namespace?: string): Promise<{ items: EncryptionJob[]; metadata?: { resourceVersion?: string } }> {
@@ -57,6 +68,54 @@ export class KubeClient {
       { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: patch },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     )) as EncryptionJob;
+  }
+
+  /**
+   * Server-side apply of one shard's entry in status.shards (a list-map keyed
+   * by index): a worker owns its own entry under its own field manager, so
+   * workers never overwrite each other's progress.
+   */
+  async applyShardStatus(namespace: string, name: string, fieldManager: string, shard: ShardStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+        fieldManager,
+        force: true,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace }, status: { shards: [shard] } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+  }
+
+  async readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
+    return this.core.readNamespacedServiceAccount({ namespace, name });
+  }
+
+  /** The batch/v1 Job, or undefined when there is none. */
+  async readBatchJob(namespace: string, name: string): Promise<V1Job | undefined> {
+    try {
+      return await this.batch.readNamespacedJob({ namespace, name });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async createBatchJob(job: V1Job): Promise<V1Job> {
+    return this.batch.createNamespacedJob({ namespace: job.metadata?.namespace ?? '', body: job });
+  }
+
+  /** Deletes a Job and, in the foreground, its pods: the Job is gone once its pods are. */
+  async deleteBatchJob(namespace: string, name: string): Promise<void> {
+    try {
+      await this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Foreground' });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err;
+    }
   }
 
   /** Reads a Secret: always in the job's own namespace (the caller passes the job's namespace). */

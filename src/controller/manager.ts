@@ -8,6 +8,7 @@ import { CONTROLLER, type Metrics } from '../metrics.js';
 import { GROUP, jobKey, PLURAL, VERSION, type EncryptionJob } from './api.js';
 import { KubeClient } from './kubeclient.js';
 import { Reconciler } from './reconciler.js';
+import type { WorkerTemplate } from './workerjob.js';
 import type { TenancyPolicy } from './tenancy.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -26,6 +27,8 @@ export interface ManagerOptions {
   namespace?: string;
   /** The admin's tenancy policy (ambient identity, roles, report destinations, endpoints). */
   policy: TenancyPolicy;
+  /** Image and command of the worker pods of spec.workers jobs. */
+  workerTemplate?: WorkerTemplate;
 }
 
 export interface Health {
@@ -80,6 +83,7 @@ export class Manager {
       getJob: (namespace, name) => this.informer?.get(name, namespace),
       policy: opts.policy,
       requeue: (key, afterMs) => this.queue.addAfter(key, afterMs),
+      ...(opts.workerTemplate ? { workerTemplate: opts.workerTemplate } : {}),
     });
   }
 

@@ -7,6 +7,8 @@ import { FINALIZER, type EncryptionJob, type EncryptionJobStatus } from './api.j
 import { findCondition, isTrue, setCondition } from './conditions.js';
 import { JobRun } from './jobrun.js';
 import { ShardRun, usesShards } from './shardrun.js';
+import { deleteWorkers, WorkerRun } from './workerrun.js';
+import type { WorkerTemplate } from './workerjob.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
 import type { Credentials } from './plan.js';
 import { checkTenancy, clip, type TenancyPolicy } from './tenancy.js';
@@ -24,6 +26,8 @@ export interface ReconcilerDeps {
   policy: TenancyPolicy;
   /** Look at the job again after this long (the work queue's addAfter). */
   requeue?: (key: string, afterMs: number) => void;
+  /** The image and command of worker pods (spec.workers). */
+  workerTemplate?: WorkerTemplate;
 }
 
 /**
@@ -53,8 +57,8 @@ function forGeneration(status: EncryptionJobStatus | undefined, gen: number): En
   return { observedGeneration: gen, ...(status?.observedGeneration !== gen ? { retries: null } : {}) };
 }
 
-/** A job's run in progress: one engine run (JobRun) or its shards' runs (ShardRun). */
-type ActiveRun = JobRun | ShardRun;
+/** A job's run in progress: one engine run (JobRun), its shards' runs (ShardRun) or its worker pods (WorkerRun). */
+type ActiveRun = JobRun | ShardRun | WorkerRun;
 
 export class Reconciler {
   private readonly runs = new Map<string, ActiveRun>();
@@ -85,6 +89,8 @@ export class Reconciler {
     }
     if (job.metadata?.deletionTimestamp) {
       if (run) await this.stopRun(key, run);
+      // Worker pods stop (and stop writing to the job) before the finalizer goes, also after an operator restart.
+      if (job.spec.workers) await deleteWorkers(this.deps.client, job, log);
       this.secretWaits.delete(key);
       await this.removeFinalizer(namespace, name);
       await this.deps.metrics.forgetJob(namespace, name);
@@ -105,6 +111,7 @@ export class Reconciler {
     const gen = job.metadata?.generation ?? 0;
     const status = job.status ?? {};
     if (job.spec.suspend) {
+      if (!run && job.spec.workers && status.phase !== 'Suspended') await deleteWorkers(this.deps.client, job, log);
       if (run) {
         await this.stopRun(key, run);
         this.deps.client
@@ -200,9 +207,12 @@ export class Reconciler {
       ...(this.deps.budget ? { budget: this.deps.budget } : {}),
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     };
-    const next: ActiveRun = usesShards(fresh)
-      ? new ShardRun(fresh, credentials, runDeps)
-      : new JobRun(fresh, credentials, runDeps);
+    // With spec.workers the pods get the Secret as env from the Job: its value is read above only to wait for it.
+    const next: ActiveRun = fresh.spec.workers
+      ? new WorkerRun(fresh, { ...runDeps, template: this.workerTemplate() })
+      : usesShards(fresh)
+        ? new ShardRun(fresh, credentials, runDeps)
+        : new JobRun(fresh, credentials, runDeps);
     this.runs.set(key, next);
     next.done
       .then(() => {
@@ -263,6 +273,10 @@ export class Reconciler {
     return delay;
   }
 
+  private workerTemplate(): WorkerTemplate {
+    return this.deps.workerTemplate ?? { image: 's3-encryption-operator:latest', command: ['node', 'dist/worker.js'] };
+  }
+
   private async stopRun(key: string, run: ActiveRun): Promise<void> {
     await run.stop();
     if (this.runs.get(key) === run) this.runs.delete(key);
@@ -270,7 +284,12 @@ export class Reconciler {
 
   /** Stops every run (shutdown): each saves its checkpoint. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.runs.entries()].map(([key, run]) => this.stopRun(key, run)));
+    // Worker pods go on without the operator: the next leader adopts their Job.
+    await Promise.all(
+      [...this.runs.entries()].map(([key, run]) =>
+        run instanceof WorkerRun ? run.detach().then(() => this.runs.delete(key)) : this.stopRun(key, run),
+      ),
+    );
   }
 
   private async credentials(job: EncryptionJob): Promise<Credentials | undefined> {

@@ -44,7 +44,7 @@ export function usesShards(job: EncryptionJob): boolean {
 }
 
 /** Sums the shards' counters; the total only once every shard has one. */
-function sumProgress(shards: ShardStatus[]): JobProgress {
+export function sumProgress(shards: ShardStatus[]): JobProgress {
   let out: JobProgress = { ...ZERO_PROGRESS, skippedByReason: {} };
   let total: number | undefined = 0;
   for (const s of shards) {
@@ -65,7 +65,7 @@ function sumProgress(shards: ShardStatus[]): JobProgress {
   return out;
 }
 
-function describeShard(s: ShardStatus): string {
+export function describeShard(s: ShardStatus): string {
   return `shard ${s.index} ("${s.startAfter}", ${s.endAt !== undefined ? `"${s.endAt}"` : 'end'}]`;
 }
 

@@ -17,6 +17,9 @@ export class StatusWriter {
     private readonly name: string,
     private readonly log: Logger,
     private readonly minIntervalMs = 1000,
+    /** How a coalesced update is written (default: a merge patch of /status); a worker applies its shard instead. */
+    private readonly write: (status: EncryptionJobStatus) => Promise<unknown> = (status) =>
+      client.patchStatus(namespace, name, status),
   ) {}
 
   /** Merges into the pending patch; writes now if `immediate` or the interval has passed. */
@@ -37,7 +40,7 @@ export class StatusWriter {
       this.pending = undefined;
       this.lastWrite = Date.now();
       try {
-        await this.client.patchStatus(this.namespace, this.name, patch);
+        await this.write(patch);
         this.writes++;
       } catch (err) {
         const code = (err as { code?: number }).code;

@@ -132,7 +132,8 @@ export function checkTenancy(job: EncryptionJob, policy: TenancyPolicy): Refusal
     const refused = checkEndpoint(field, conn[field], policy);
     if (refused) return refused;
   }
-  const ambient = !conn.credentialsSecretRef;
+  // With spec.workers the pods act as the job's own ServiceAccount (checked in workerrun.ts), never as the operator.
+  const ambient = !conn.credentialsSecretRef && !job.spec.workers;
   if (ambient) {
     const allowed = policy.ambientNamespaces.some((n) => n === '*' || n === ns);
     if (!allowed) {

@@ -9,8 +9,8 @@
 // JOB_COMPLETION_INDEX as a fieldRef to the completion-index annotation; the
 // pod's ServiceAccount identity as a KUBECONFIG with a TokenRequest token, where
 // the kubelet would mount a token file), and writes the pod's phase and each container's exit code back to the pod's
-// status. A pod being deleted has its process killed, then is removed the way
-// the kubelet removes it (grace period 0). So the real Job controller
+// status. A pod being deleted gets SIGTERM (SIGKILL after its grace period), and
+// once its process has exited is removed the way the kubelet removes it (grace period 0). So the real Job controller
 // (test/harness/controller-manager.ts) can drive real Indexed Jobs in tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -323,8 +323,18 @@ export async function startPodRunner(opts: {
         pods.set(uid, state);
       }
       state.deleting = true;
-      state.child?.kill('SIGTERM');
-      void core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
+      const remove = (): void =>
+        void core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
+      const child = state.child;
+      if (child === undefined) return remove();
+      // As the kubelet does: SIGTERM, the pod stays until the process has exited (SIGKILL after the grace period).
+      const graceMs = 1000 * (pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30);
+      const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      child.once('close', () => {
+        clearTimeout(kill);
+        remove();
+      });
+      child.kill('SIGTERM');
       return;
     }
     if (state !== undefined || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;

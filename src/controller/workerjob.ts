@@ -1,0 +1,154 @@
+// The batch/v1 Job that runs a job's shards as worker pods (spec.workers): one
+// index per shard, retried per index by the Job controller, under the
+// ServiceAccount the namespace's admins marked for it. Pure: no I/O, so the
+// manifest is unit-tested field by field (test/unit/workerjob.test.ts).
+import { createHash } from 'node:crypto';
+import type { V1Job } from '@kubernetes/client-node';
+import { GROUP, KIND, VERSION, type EncryptionJob } from './api.js';
+
+/** The label a namespace's admins put on a ServiceAccount that EncryptionJobs may run workers as. */
+export const WORKER_SA_LABEL = 's3encryption.dev/worker';
+/** Labels of the worker Jobs and their pods. */
+export const JOB_NAME_LABEL = 's3encryption.dev/job';
+export const GENERATION_LABEL = 's3encryption.dev/generation';
+export const STEP_LABEL = 's3encryption.dev/step';
+
+/**
+ * Worker exit codes the pod failure policy acts on. Any other non-zero exit
+ * (a transient error, SIGTERM) is retried for that index under backoffLimitPerIndex.
+ */
+export const EXIT_SHARD_FAILED = 42; // the shard failed for good: its phase says why; FailIndex
+export const EXIT_STALE = 43; // the EncryptionJob moved on (another generation or plan): FailJob, the operator makes a new one
+
+/** Attempts per index beyond the first, like the in-process run's retries of a transient failure. */
+export const BACKOFF_LIMIT_PER_INDEX = 6;
+
+/** How the operator starts a worker: the operator's own image, and the command of the worker entry point in it. */
+export interface WorkerTemplate {
+  image: string;
+  /** e.g. ["node", "dist/worker.js"]; the worker's flags are appended. */
+  command: string[];
+  imagePullPolicy?: string;
+}
+
+/** plan: one pod samples the key space and writes status.shards; shards: one pod per shard. */
+export type WorkerStep = 'plan' | 'shards';
+
+/** A Job name (at most 63 characters, a label value) that is stable for one EncryptionJob and step. */
+export function workerJobName(jobName: string, step: WorkerStep): string {
+  const suffix = step === 'plan' ? 'plan' : 'workers';
+  const plain = `${jobName}-${suffix}`;
+  if (plain.length <= 63) return plain;
+  const hash = createHash('sha256').update(jobName).digest('hex').slice(0, 6);
+  return `${jobName.slice(0, 63 - suffix.length - hash.length - 2).replace(/[-.]+$/, '')}-${hash}-${suffix}`;
+}
+
+export function workerLabels(job: EncryptionJob, step: WorkerStep): Record<string, string> {
+  const name = job.metadata?.name ?? '';
+  return {
+    'app.kubernetes.io/name': 's3-encryption-operator',
+    'app.kubernetes.io/component': 'worker',
+    // A label value is at most 63 characters; the full name is in the command line and the owner reference.
+    [JOB_NAME_LABEL]: name.length <= 63 ? name : workerJobName(name, step).slice(0, 63),
+    [GENERATION_LABEL]: String(job.metadata?.generation ?? 0),
+    [STEP_LABEL]: step,
+  };
+}
+
+/**
+ * The worker Job of `step` for the job's current generation. `shards` is the
+ * number of indexes (1 for the planning step). The job's Secret reaches the pod
+ * as secretKeyRef env: the operator never reads or copies its value here.
+ */
+export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, template: WorkerTemplate): V1Job {
+  const ns = job.metadata?.namespace ?? '';
+  const name = job.metadata?.name ?? '';
+  const gen = job.metadata?.generation ?? 0;
+  const workers = job.spec.workers;
+  if (!workers) throw new Error(`EncryptionJob ${ns}/${name} has no spec.workers`);
+  const labels = workerLabels(job, step);
+  const secret = job.spec.connection?.credentialsSecretRef?.name;
+  const fromSecret = (key: string, optional: boolean): { name: string; valueFrom: object } => ({
+    name: key,
+    valueFrom: { secretKeyRef: { name: secret ?? '', key, ...(optional ? { optional: true } : {}) } },
+  });
+  const completions = step === 'plan' ? 1 : Math.max(1, shards);
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: workerJobName(name, step),
+      namespace: ns,
+      labels,
+      ownerReferences: [
+        { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name, uid: job.metadata?.uid ?? '', controller: true },
+      ],
+    },
+    spec: {
+      completionMode: 'Indexed',
+      completions,
+      parallelism: step === 'plan' ? 1 : Math.min(completions, Math.max(1, job.spec.parallelism ?? 1)),
+      backoffLimitPerIndex: BACKOFF_LIMIT_PER_INDEX,
+      // Only a terminal pod is replaced: two pods never work on one shard at once.
+      podReplacementPolicy: 'Failed',
+      podFailurePolicy: {
+        rules: [
+          { action: 'FailIndex', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] } },
+          { action: 'FailJob', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_STALE] } },
+          // An eviction, a preemption or a node drain is not the shard's fault: it does not use up a retry.
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+        ],
+      },
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: workers.serviceAccountName,
+          // A stop finishes the objects in flight and writes the shard's checkpoint.
+          terminationGracePeriodSeconds: 60,
+          securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: 'worker',
+              image: template.image,
+              ...(template.imagePullPolicy ? { imagePullPolicy: template.imagePullPolicy } : {}),
+              command: [
+                ...template.command,
+                `--namespace=${ns}`,
+                `--job=${name}`,
+                `--generation=${gen}`,
+                ...(step === 'plan' ? ['--plan'] : []),
+              ],
+              env: secret
+                ? [
+                    fromSecret('AWS_ACCESS_KEY_ID', false),
+                    fromSecret('AWS_SECRET_ACCESS_KEY', false),
+                    fromSecret('AWS_SESSION_TOKEN', true),
+                  ]
+                : [],
+              ...(workers.resources ? { resources: quantities(workers.resources) } : {}),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** The CRD allows integer quantities (cpu: 1); the Job API takes strings. */
+function quantities(r: NonNullable<NonNullable<EncryptionJob['spec']['workers']>['resources']>): {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+} {
+  const strings = (m: Record<string, string | number>): Record<string, string> =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  return {
+    ...(r.requests ? { requests: strings(r.requests) } : {}),
+    ...(r.limits ? { limits: strings(r.limits) } : {}),
+  };
+}

@@ -1,0 +1,245 @@
+// What one worker pod of a spec.workers job does (src/worker.ts is its entry
+// point): either plan the shards (the planning step, one pod) or run the one
+// shard its JOB_COMPLETION_INDEX names, from that shard's checkpoint, with the
+// pod's own identity (its ServiceAccount's, or the job's Secret as env). It
+// writes only its own entry of status.shards, by server-side apply under its
+// own field manager, coalesced like the operator's status writes; the operator
+// sums the entries. The exit code tells the Job's pod failure policy what
+// happened (workerjob.ts).
+import {
+  createClients,
+  JobError,
+  runEngine,
+  validatePlan,
+  type Plan,
+  type Progress,
+  type RunResult,
+} from '../engine/index.js';
+import { errorCode, errorMessage } from '../engine/errors.js';
+import { planShards, sampleKeys } from '../engine/shards.js';
+import type { Logger } from '../log.js';
+import type { EncryptionJob, EncryptionJobStatus, ShardStatus } from './api.js';
+import { resumePoint, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
+import { add, addCounted } from './jobrun.js';
+import type { KubeClient } from './kubeclient.js';
+import { planFor } from './plan.js';
+import { StatusWriter } from './status.js';
+import { clip } from './tenancy.js';
+import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
+
+/** LIST requests the sampling pass may spend per planned shard (and at least this in all), as in-process. */
+const SAMPLE_REQUESTS_PER_SHARD = 8;
+const SAMPLE_REQUESTS_MIN = 16;
+
+/** A transient failure: the Job controller runs the index again (backoffLimitPerIndex). */
+export const EXIT_RETRY = 1;
+/** Stopped by SIGTERM (pod deleted, suspend, spec change): the checkpoint is saved; the index runs again if the Job stays. */
+export const EXIT_STOPPED = 143;
+
+export interface WorkerArgs {
+  namespace: string;
+  job: string;
+  /** The EncryptionJob generation the Job was made for. */
+  generation: number;
+  /** JOB_COMPLETION_INDEX: the shard (0 for the planning step). */
+  index: number;
+  plan: boolean;
+}
+
+export function fieldManager(index: number): string {
+  return `s3eo-worker-${index}`;
+}
+
+/** Why the job this pod was made for is not the job as it is now, if it is not. */
+function stale(job: EncryptionJob, args: WorkerArgs): string | undefined {
+  const gen = job.metadata?.generation ?? 0;
+  if (gen !== args.generation) return `the job is at generation ${gen}, this pod was made for ${args.generation}`;
+  if (!job.spec.workers) return 'the job no longer has spec.workers';
+  return undefined;
+}
+
+/** Runs the step and returns the process exit code. */
+export async function runWorker(client: KubeClient, args: WorkerArgs, signal: AbortSignal, log: Logger): Promise<number> {
+  const job = await client.getJob(args.namespace, args.job);
+  const why = stale(job, args);
+  if (why) {
+    log.warn({ why }, 'stale worker: exiting without work');
+    return EXIT_STALE;
+  }
+  return args.plan ? planStep(client, job, signal, log) : shardStep(client, job, args.index, signal, log);
+}
+
+/** Samples the key space with the pod's identity and writes status.shards and status.shardPlan. */
+async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSignal, log: Logger): Promise<number> {
+  const ns = job.metadata?.namespace ?? '';
+  const name = job.metadata?.name ?? '';
+  const status = job.status ?? {};
+  const fingerprint = selectionFingerprint(job.spec);
+  if ((status.shards?.length ?? 0) > 0 && status.shardPlan?.spec === fingerprint && !status.shardPlan.failure) {
+    log.info('the shards are planned already');
+    return 0;
+  }
+  const fail = async (reason: string, message: string): Promise<number> => {
+    const shardPlan = { spec: fingerprint, createdAt: new Date().toISOString(), failure: { reason, message: clip(message) } };
+    await client.patchStatus(ns, name, { shardPlan });
+    log.error({ reason, message }, 'planning failed for good');
+    return EXIT_SHARD_FAILED;
+  };
+  const basePlan = planFor(job, undefined, undefined);
+  try {
+    validatePlan(basePlan);
+  } catch (err) {
+    if (err instanceof JobError) return fail(err.reason, err.message);
+    throw err;
+  }
+  const n = Math.max(1, job.spec.parallelism ?? 1);
+  const clients = createClients(basePlan.connection);
+  let sample;
+  try {
+    sample = await sampleKeys(clients.s3, {
+      bucket: basePlan.bucket,
+      prefix: basePlan.prefix,
+      maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) return EXIT_STOPPED;
+    const cause = (err as { cause?: unknown }).cause ?? err;
+    const code = errorCode(cause);
+    const message = `planning shards: ${errorMessage(err)}`;
+    if (code === 'NoSuchBucket') return fail('BucketNotFound', message);
+    if (code === 'AccessDenied' || code === 'AllAccessDisabled') return fail('AccessDenied', message);
+    log.warn({ err: message }, 'planning failed; the Job runs this step again');
+    return EXIT_RETRY;
+  } finally {
+    clients.destroy();
+  }
+  // As in-process (shardrun.ts): keys up to an unsharded run's checkpoint of this selection are done.
+  const resume = resumePoint({ ...job, spec: { ...job.spec, dryRun: false } });
+  const cut = planShards(sample.keys, n, resume.startAfter !== undefined ? { startAfter: resume.startAfter } : {});
+  const shards: ShardStatus[] = cut.map((c) => ({
+    index: c.index,
+    startAfter: c.startAfter,
+    ...(c.endAt !== undefined ? { endAt: c.endAt } : {}),
+    phase: 'Pending',
+    progress: { ...ZERO_PROGRESS },
+  }));
+  const first = shards[0]!;
+  if (resume.startAfter !== undefined) {
+    first.startAfter = '';
+    first.checkpoint = resume.startAfter;
+    first.checkpointProgress = resume.base;
+    first.progress = { ...resume.base };
+  }
+  const open = [...(status.checkpoint?.openUploads ?? []), ...(status.shards ?? []).flatMap((s) => s.openUploads ?? [])];
+  if (open.length > 0) first.openUploads = open;
+  const shardPlan: NonNullable<EncryptionJobStatus['shardPlan']> = {
+    spec: fingerprint,
+    createdAt: new Date().toISOString(),
+    estimatedObjects: sample.estimatedCount,
+    sampleRequests: sample.requests,
+    failure: null,
+  };
+  // A merge patch replaces the list: the plan is written before any shard pod exists.
+  await client.patchStatus(ns, name, { shards, shardPlan });
+  log.info({ shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount }, 'planned shards');
+  return 0;
+}
+
+/** Runs one shard from its checkpoint and keeps its status entry current. */
+async function shardStep(
+  client: KubeClient,
+  job: EncryptionJob,
+  index: number,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<number> {
+  const ns = job.metadata?.namespace ?? '';
+  const name = job.metadata?.name ?? '';
+  const status = job.status ?? {};
+  const planned = status.shards?.find((s) => s.index === index);
+  if (!planned || status.shardPlan?.spec !== selectionFingerprint(job.spec)) {
+    log.warn({ index }, 'no shard of the current plan has this index: exiting without work');
+    return EXIT_STALE;
+  }
+  if (planned.phase === 'Complete') {
+    log.info({ index }, 'the shard is complete already');
+    return 0;
+  }
+  const shard: ShardStatus = { ...planned };
+  const manager = fieldManager(index);
+  // Every field is sent each time (an empty list rather than none): server-side apply then owns them all.
+  const entry = (): ShardStatus => ({ ...shard, openUploads: shard.openUploads ?? [] });
+  const writer = new StatusWriter(client, ns, name, log, 1000, async (st) => {
+    const s = st.shards?.[0];
+    if (s) await client.applyShardStatus(ns, name, manager, s);
+  });
+  const publish = (immediate: boolean): Promise<void> => writer.update({ shards: [entry()] }, immediate);
+
+  const base = shard.checkpointProgress ?? ZERO_PROGRESS;
+  const from = shard.checkpoint ?? shard.startAfter;
+  const abandoned = shard.openUploads ?? [];
+  const plan: Plan = {
+    ...planFor(job, undefined, undefined),
+    ...(from ? { startAfter: from } : {}),
+    ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
+    ...(shard.startAfter ? { shardStartAfter: shard.startAfter } : {}),
+    ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
+  };
+  shard.phase = 'Running';
+  delete shard.message;
+  await publish(true);
+  const onProgress = (p: Progress): void => {
+    shard.progress = add(base, p, false);
+    if (p.checkpoint !== undefined) {
+      shard.checkpoint = p.checkpoint;
+      shard.checkpointProgress = addCounted(base, p.committed);
+    }
+    if (p.openUploads.length > 0) shard.openUploads = p.openUploads;
+    else delete shard.openUploads;
+    void publish(false);
+  };
+  try {
+    validatePlan(plan);
+  } catch (err) {
+    if (!(err instanceof JobError)) throw err;
+    shard.phase = 'Failed';
+    shard.message = clip(`${err.reason}: ${err.message}`);
+    await publish(true);
+    await writer.settle();
+    writer.dispose();
+    return EXIT_SHARD_FAILED;
+  }
+  const result: RunResult = await runEngine(plan, {
+    signal,
+    onProgress,
+    recordUploads: async (open) => {
+      if (open.length > 0) shard.openUploads = open;
+      else delete shard.openUploads;
+      await publish(true);
+    },
+  });
+  onProgress(result);
+  let code: number;
+  if (result.status === 'Complete') {
+    shard.phase = 'Complete';
+    const p = shard.progress ?? { ...ZERO_PROGRESS };
+    shard.progress = { ...p, total: p.scanned, summary: `${p.encrypted + p.alreadyEncrypted}/${p.scanned}` };
+    if (result.noncurrentVersions !== undefined) shard.noncurrentVersions = result.noncurrentVersions;
+    code = 0;
+  } else if (result.status === 'Failed' && !result.retryable) {
+    shard.phase = 'Failed';
+    shard.message = clip(`${result.reason ?? 'Failed'}: ${result.message ?? 'the run failed'}`);
+    code = EXIT_SHARD_FAILED;
+  } else {
+    // Stopped, or a transient failure: the next attempt of this index resumes from the checkpoint.
+    shard.phase = 'Pending';
+    if (result.status === 'Failed') shard.message = clip(`${result.reason ?? 'Failed'}: ${result.message ?? ''}`);
+    code = signal.aborted ? EXIT_STOPPED : EXIT_RETRY;
+  }
+  await publish(true);
+  await writer.settle(signal.aborted ? 20_000 : 120_000);
+  writer.dispose();
+  log.info({ shard: index, status: result.status, reason: result.reason, counters: result.counters, code }, 'shard run ended');
+  return code;
+}

@@ -1,0 +1,403 @@
+// A sharded job run as worker pods (spec.workers): the operator checks the
+// ServiceAccount the job names, has one planning pod cut the key space into
+// status.shards, then runs a batch/v1 Indexed Job with one index per shard
+// (workerjob.ts). The pods do all the S3 and KMS work with their own identity
+// and each writes its own shard entry (workerpod.ts); the operator only reads:
+// it sums the entries into status.progress, metrics and conditions, and ends
+// the job when every shard is Complete or one failed for good. Stop (suspend,
+// delete, a new generation) deletes the Job and waits its pods out; each pod
+// saves its shard's checkpoint on SIGTERM. An operator restart leaves the Job
+// running: the next operator adopts it.
+import type { V1Job } from '@kubernetes/client-node';
+import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
+import { selectionFingerprint } from './checkpoint.js';
+import { setCondition } from './conditions.js';
+import { COMPONENT, replacing, type JobRunDeps } from './jobrun.js';
+import { apiStatus, type KubeClient } from './kubeclient.js';
+import { describeShard, sumProgress } from './shardrun.js';
+import { StatusWriter } from './status.js';
+import { clip } from './tenancy.js';
+import {
+  GENERATION_LABEL,
+  WORKER_SA_LABEL,
+  workerJob,
+  workerJobName,
+  type WorkerStep,
+  type WorkerTemplate,
+} from './workerjob.js';
+
+/** How often the operator looks at the worker Job and the shards' entries. */
+const POLL_MS = 2000;
+/** How long a stop waits for the worker pods to be gone (their grace period is 60 s). */
+const STOP_WAIT_MS = 90_000;
+
+export interface WorkerRunDeps extends JobRunDeps {
+  template: WorkerTemplate;
+  pollMs?: number;
+}
+
+/** The reason a job ends with when its ServiceAccount may not run workers. */
+export const SA_REFUSED = 'WorkerServiceAccountNotAllowed';
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+function jobCondition(job: V1Job | undefined, type: 'Complete' | 'Failed'): { message?: string } | undefined {
+  return job?.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+}
+
+/**
+ * Deletes the job's worker Jobs (any generation) and waits until they and their
+ * pods are gone: no worker writes to the job after this returns (within STOP_WAIT_MS).
+ */
+export async function deleteWorkers(client: KubeClient, job: EncryptionJob, log: JobRunDeps['log']): Promise<void> {
+  const ns = job.metadata?.namespace ?? '';
+  const names = (['plan', 'shards'] as WorkerStep[]).map((s) => workerJobName(job.metadata?.name ?? '', s));
+  for (const n of names) await client.deleteBatchJob(ns, n);
+  const deadline = Date.now() + STOP_WAIT_MS;
+  for (const n of names) {
+    while ((await client.readBatchJob(ns, n)) !== undefined) {
+      if (Date.now() > deadline) {
+        log.warn({ job: n }, 'worker Job still terminating; going on');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+export class WorkerRun {
+  readonly generation: number;
+  readonly done: Promise<void>;
+  retryAfterMs: number | undefined;
+  private readonly abort = new AbortController();
+  /** Stop without deleting the worker Job: the operator shuts down, the pods go on. */
+  private detached = false;
+  private readonly writer: StatusWriter;
+  private conditions;
+  private readonly ns: string;
+  private readonly name: string;
+  private last: JobProgress | undefined;
+
+  constructor(
+    private readonly job: EncryptionJob,
+    private readonly deps: WorkerRunDeps,
+  ) {
+    this.generation = job.metadata?.generation ?? 0;
+    this.ns = job.metadata?.namespace ?? '';
+    this.name = job.metadata?.name ?? '';
+    this.conditions = job.status?.conditions;
+    this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    this.done = this.run()
+      .catch((err: unknown) => {
+        deps.log.error({ err: String(err), stack: (err as Error).stack }, 'worker run failed unexpectedly; will try again');
+        this.retryAfterMs = deps.retryBaseMs ?? 5000;
+        void this.event('Warning', 'RunError', `the run stopped on an unexpected error: ${String(err)}`);
+      })
+      .finally(() => this.writer.dispose());
+  }
+
+  /** Suspend, delete or a new generation: the worker pods stop (each saves its checkpoint) and are gone. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+    await deleteWorkers(this.deps.client, this.job, this.deps.log);
+  }
+
+  /** Operator shutdown: stop watching; the worker Job runs on and the next operator adopts it. */
+  async detach(): Promise<void> {
+    this.detached = true;
+    this.abort.abort();
+    await this.done;
+  }
+
+  get statusWrites(): number {
+    return this.writer.writes;
+  }
+
+  private async run(): Promise<void> {
+    const { deps } = this;
+    const refused = await this.checkServiceAccount();
+    if (refused) return this.failJob(SA_REFUSED, refused);
+    const gen = this.generation;
+    const prev = this.job.status ?? {};
+    const fingerprint = selectionFingerprint(this.job.spec);
+    // Jobs of an earlier generation are stopped first: their pods must not write into the new run's shards.
+    for (const step of ['plan', 'shards'] as WorkerStep[]) {
+      const existing = await deps.client.readBatchJob(this.ns, workerJobName(this.name, step));
+      if (existing && existing.metadata?.labels?.[GENERATION_LABEL] !== String(gen)) {
+        deps.log.info({ job: existing.metadata?.name }, 'deleting the worker Job of an earlier generation');
+        await deleteWorkers(deps.client, this.job, deps.log);
+        break;
+      }
+    }
+    if (this.abort.signal.aborted) return;
+    const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
+    const fresh = prev.observedGeneration !== gen;
+    const now = new Date().toISOString();
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'True',
+      reason: samePlan ? 'Resumed' : 'Planning',
+      message: samePlan
+        ? `encrypting objects in ${prev.shards?.length ?? 0} shards as worker pods`
+        : 'a worker pod is planning the shards',
+      observedGeneration: gen,
+    });
+    for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
+      this.conditions = setCondition(this.conditions, {
+        type,
+        status: 'False',
+        reason: 'Running',
+        message: '',
+        observedGeneration: gen,
+      });
+    }
+    const initial: EncryptionJobStatus = {
+      observedGeneration: gen,
+      phase: 'Running',
+      conditions: this.conditions,
+      completionTime: null,
+      // The unsharded checkpoint stays until the planning pod has carried it into the first shard.
+      ...(samePlan ? { checkpoint: null } : {}),
+      dryRunCheckpoint: null,
+      report: null,
+      reportParts: null,
+    };
+    if (fresh) {
+      initial.retries = null;
+      initial.startTime = samePlan && prev.startTime ? prev.startTime : now;
+      // A new generation looks at every shard again from its checkpoint (as in-process): the old pods are gone.
+      if (samePlan)
+        initial.shards = (prev.shards ?? []).map((s) => ({ ...s, phase: 'Pending' }));
+    }
+    await this.writer.update(initial, true);
+    void this.event('Normal', samePlan ? 'Resumed' : 'Started', `run started as worker pods (ServiceAccount ${this.job.spec.workers?.serviceAccountName})`);
+    deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+    const labels = { namespace: this.ns, name: this.name };
+    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
+      deps.metrics.objects.inc({ ...labels, result }, 0);
+
+    let announced = samePlan;
+    while (!this.abort.signal.aborted) {
+      const ended = await this.step(fingerprint, announced);
+      if (ended === 'ended') return;
+      if (ended === 'running') announced = true;
+      await sleep(this.deps.pollMs ?? POLL_MS, this.abort.signal);
+    }
+    // Stopped: the reconciler writes why (Suspended, deleted, a new generation); the pods save their checkpoints.
+    await this.writer.settle(10_000);
+    if (!this.detached) deps.log.info('worker run stopped');
+  }
+
+  /** One look at the Jobs and the shards: start what is missing, sum the progress, end the run when it is over. */
+  private async step(fingerprint: string, announced: boolean): Promise<'planning' | 'running' | 'ended'> {
+    const { client } = this.deps;
+    const planName = workerJobName(this.name, 'plan');
+    const shardsName = workerJobName(this.name, 'shards');
+    // The Jobs before the shards: a Job that ended did so after its pods wrote their entries.
+    const planJob = await client.readBatchJob(this.ns, planName);
+    const shardsJob = await client.readBatchJob(this.ns, shardsName);
+    const job = await client.getJob(this.ns, this.name);
+    if ((job.metadata?.generation ?? 0) !== this.generation || job.spec.suspend) return 'planning'; // the reconciler stops us
+    const status = job.status ?? {};
+    const plan = status.shardPlan;
+    const shards = status.shards ?? [];
+    if (plan?.spec !== fingerprint || shards.length === 0 || plan.failure) {
+      if (plan?.spec === fingerprint && plan.failure) {
+        await this.failJob(plan.failure.reason, `planning the shards: ${plan.failure.message}`);
+        return 'ended';
+      }
+      if (!planJob) {
+        await this.create('plan', 1);
+      } else if (jobCondition(planJob, 'Failed')) {
+        await this.failJob(
+          'PlanningFailed',
+          `the planning pod of Job ${planName} failed: ${jobCondition(planJob, 'Failed')?.message ?? ''}`,
+        );
+        return 'ended';
+      }
+      return 'planning';
+    }
+    if (planJob) await client.deleteBatchJob(this.ns, planName);
+    if (!announced) await this.announce(shards.length);
+
+    this.publish(shards);
+    const failed = shards.find((s) => s.phase === 'Failed');
+    if (failed) {
+      const reason = /^([A-Z][A-Za-z0-9.]*):/.exec(failed.message ?? '')?.[1] ?? 'ShardFailed';
+      await this.publishFinal(shards, {});
+      await deleteWorkers(client, this.job, this.deps.log);
+      await this.failJob(reason, `${describeShard(failed)}: ${failed.message ?? 'the shard failed'}`);
+      return 'ended';
+    }
+    if (shards.every((s) => s.phase === 'Complete')) {
+      await this.complete(shards);
+      return 'ended';
+    }
+    if (!shardsJob) {
+      // First start, a resume, or the Job was deleted under us: the pods resume from the shards' checkpoints.
+      await this.create('shards', shards.length);
+    } else if (jobCondition(shardsJob, 'Failed') || jobCondition(shardsJob, 'Complete')) {
+      const why = jobCondition(shardsJob, 'Failed')?.message ?? 'it completed with shards not Complete';
+      const open = shards.filter((s) => s.phase !== 'Complete').map((s) => s.index);
+      await this.publishFinal(shards, {});
+      await this.failJob('WorkersFailed', `worker Job ${shardsName} ended (${why}); shards ${open.join(', ')} not complete`);
+      return 'ended';
+    }
+    return 'running';
+  }
+
+  private async create(step: WorkerStep, shards: number): Promise<void> {
+    const manifest = workerJob(this.job, step, shards, this.deps.template);
+    try {
+      await this.deps.client.createBatchJob(manifest);
+      this.deps.log.info({ job: manifest.metadata?.name, step, shards }, 'created the worker Job');
+    } catch (err) {
+      // Created by an earlier look whose answer we did not see, or still terminating: look again next time.
+      if (apiStatus(err) !== 409) throw err;
+    }
+  }
+
+  private async announce(shards: number): Promise<void> {
+    const parallelism = Math.min(shards, Math.max(1, this.job.spec.parallelism ?? 1));
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'True',
+      reason: 'Encrypting',
+      message: `encrypting objects in ${shards} shards as worker pods of Job ${workerJobName(this.name, 'shards')}, ${parallelism} at a time`,
+      observedGeneration: this.generation,
+    });
+    await this.writer.update({ conditions: this.conditions, checkpoint: null }, true);
+  }
+
+  /** The sum of the shards as status.progress (coalesced) and as metrics (the increase since the last look). */
+  private publish(shards: ShardStatus[]): JobProgress {
+    const progress = sumProgress(shards);
+    const labels = { namespace: this.ns, name: this.name };
+    const last = this.last;
+    const delta = (k: 'encrypted' | 'alreadyEncrypted' | 'skipped' | 'failed' | 'bytesEncrypted'): number =>
+      Math.max(0, progress[k] - (last?.[k] ?? progress[k]));
+    if (last) {
+      this.deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
+      this.deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
+      this.deps.metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
+      this.deps.metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
+      this.deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
+    }
+    this.last = progress;
+    if (progress.total) this.deps.metrics.progressRatio.set(labels, progress.scanned / progress.total);
+    void this.writer.update({ progress: replacing(progress) });
+    return progress;
+  }
+
+  private async publishFinal(shards: ShardStatus[], extra: EncryptionJobStatus): Promise<void> {
+    await this.writer.update({ ...extra, progress: replacing(sumProgress(shards)) }, true);
+    await this.writer.settle();
+  }
+
+  private async complete(shards: ShardStatus[]): Promise<void> {
+    const gen = this.generation;
+    const progress = sumProgress(shards);
+    progress.total = progress.scanned;
+    progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
+    const noncurrent = shards.map((s) => s.noncurrentVersions);
+    const failed = progress.failed;
+    const msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${shards.length} shards (worker pods)`;
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'Completed',
+      message: msg,
+      observedGeneration: gen,
+    });
+    this.conditions = setCondition(this.conditions, {
+      type: 'Complete',
+      status: 'True',
+      reason: failed > 0 ? 'CompletedWithFailures' : 'Completed',
+      message: failed > 0 ? `${msg}; see the shards' progress` : msg,
+      observedGeneration: gen,
+    });
+    await this.writer.update(
+      {
+        phase: 'Complete',
+        completionTime: new Date().toISOString(),
+        conditions: this.conditions,
+        progress: replacing(progress),
+        noncurrentVersions: noncurrent.every((n) => n !== undefined) ? noncurrent.reduce((a: number, b) => a + b, 0) : null,
+      },
+      true,
+    );
+    await this.writer.settle();
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
+    this.deps.metrics.progressRatio.set({ namespace: this.ns, name: this.name }, 1);
+    void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+    this.deps.log.info({ progress, writes: this.writer.writes }, 'worker run complete');
+  }
+
+  /**
+   * Undefined when the ServiceAccount may run workers, else why not: it must be
+   * in the job's namespace and carry the label its admins give it.
+   */
+  private async checkServiceAccount(): Promise<string | undefined> {
+    const sa = this.job.spec.workers?.serviceAccountName ?? '';
+    let labels: Record<string, string> | undefined;
+    try {
+      labels = (await this.deps.client.readServiceAccount(this.ns, sa)).metadata?.labels;
+    } catch (err) {
+      const code = apiStatus(err);
+      if (code === 404) return `ServiceAccount "${sa}" not found in namespace "${this.ns}"`;
+      if (code === 403) return `the operator may not read ServiceAccount "${sa}" in namespace "${this.ns}"`;
+      throw err;
+    }
+    if (labels?.[WORKER_SA_LABEL] !== 'true') {
+      return `ServiceAccount "${sa}" in namespace "${this.ns}" is not marked for workers: its namespace's admins must label it ${WORKER_SA_LABEL}=true`;
+    }
+    return undefined;
+  }
+
+  private async failJob(reason: string, text: string): Promise<void> {
+    const msg = clip(text);
+    const gen = this.generation;
+    for (const type of ['Progressing', 'Failed'] as const) {
+      this.conditions = setCondition(this.conditions, {
+        type,
+        status: type === 'Failed' ? 'True' : 'False',
+        reason,
+        message: msg,
+        observedGeneration: gen,
+      });
+    }
+    const prev = this.job.status ?? {};
+    await this.writer.update(
+      {
+        observedGeneration: gen,
+        ...(prev.observedGeneration !== gen ? { retries: null } : {}),
+        phase: 'Failed',
+        completionTime: new Date().toISOString(),
+        conditions: this.conditions,
+      },
+      true,
+    );
+    await this.writer.settle();
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Failed');
+    void this.event('Warning', reason, msg);
+  }
+
+  private async event(type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    try {
+      await this.deps.client.event(this.job, { type, reason, message }, COMPONENT);
+    } catch (err) {
+      this.deps.log.warn({ err: String(err) }, 'could not record event');
+    }
+  }
+}

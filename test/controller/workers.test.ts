@@ -1,0 +1,323 @@
+// Shards as worker pods (spec.workers, issue 11): the operator plans through a
+// worker pod, runs a real batch/v1 Indexed Job (the real Job controller of
+// kube-controller-manager, pods run by the test's kubelet stand-in as local
+// `node dist/worker.js` processes under the marked ServiceAccount's token), and
+// sums what the workers write. Every CopyObject goes through the fault proxy,
+// so "no key was written twice" is counted on the wire.
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { compareKeys } from '../../src/engine/shards.js';
+import { startControllerManager } from '../harness/controller-manager.js';
+import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
+import {
+  createBucket,
+  createCredentialsSecret,
+  createNamespace,
+  jobYaml,
+  kubectl,
+  putObjects,
+  ROOT,
+  s3Client,
+  startOperator,
+  waitUntil,
+  type OperatorProcess,
+} from '../harness/context.js';
+import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
+import type { ManagedProcess } from '../harness/process.js';
+
+const info = inject('seaweed');
+let s3: S3Client;
+let proxy: FaultProxy;
+let namespace: string;
+let operator: OperatorProcess;
+let kcm: ManagedProcess;
+let runner: PodRunner;
+
+const COUNTERS = ['scanned', 'encrypted', 'alreadyEncrypted', 'skipped', 'failed', 'bytesEncrypted'] as const;
+const SA = 's3-encryption-worker';
+
+interface Shard {
+  index: number;
+  startAfter: string;
+  endAt?: string;
+  phase: string;
+  checkpoint?: string;
+  progress?: Record<string, number>;
+}
+interface Job {
+  spec: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    progress?: Record<string, number>;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+    shards?: Shard[];
+  };
+}
+
+async function job(name: string): Promise<Job> {
+  const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
+  return JSON.parse(out.stdout) as Job;
+}
+
+function logs(): string {
+  return `${operator.logTail(40)}\n--- kube-controller-manager\n${kcm.logTail(10)}`;
+}
+
+async function waitFor(name: string, condition: string, timeout = 300): Promise<Job> {
+  const res = await kubectl(
+    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
+    { allowFailure: true },
+  );
+  const j = await job(name);
+  if (res.code !== 0) throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(j.status)}\n${logs()}`);
+  return j;
+}
+
+async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
+  const manifest = JSON.parse(
+    jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } }),
+  ) as Job;
+  manifest.spec = { ...manifest.spec, workers: { serviceAccountName: SA }, ...spec };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+}
+
+/** `count` keys, most under one day (skewed), hash-like names. */
+function skewedKeys(count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const day = i % 10 === 0 ? `0${(i / 10) % 9}` : '05';
+    keys.push(`logs/2026-11-${day}/${randomBytes(5).toString('hex')}.json`);
+  }
+  return keys;
+}
+
+/** Successful CopyObject requests per key of the bucket, as the proxy saw them. */
+function copies(bucket: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of proxy.requests) {
+    if (r.bucket !== bucket || r.operation !== 'CopyObject' || r.key === undefined) continue;
+    if (r.upstreamStatus !== 200) continue;
+    out.set(r.key, (out.get(r.key) ?? 0) + 1);
+  }
+  return out;
+}
+
+function expectEveryKeyCopiedOnce(bucket: string, keys: string[]): void {
+  const seen = copies(bucket);
+  expect(
+    [...seen.entries()].filter(([, n]) => n > 1),
+    'keys written more than once',
+  ).toEqual([]);
+  expect(
+    keys.filter((k) => !seen.has(k)),
+    'keys never written',
+  ).toEqual([]);
+  expect(seen.size).toBe(keys.length);
+}
+
+function expectShardsAddUp(j: Job, shards: number, objects: number): void {
+  const list = j.status?.shards ?? [];
+  expect(list.map((s) => s.index)).toEqual(Array.from({ length: shards }, (_, i) => i));
+  expect(list.map((s) => s.phase)).toEqual(Array.from({ length: shards }, () => 'Complete'));
+  expect(list[0]?.startAfter).toBe('');
+  for (let i = 1; i < list.length; i++) expect(list[i]?.startAfter).toBe(list[i - 1]?.endAt);
+  expect(list.at(-1)?.endAt).toBeUndefined();
+  for (const c of COUNTERS) {
+    const sum = list.reduce((a, s) => a + (s.progress?.[c] ?? 0), 0);
+    expect(sum, `sum of shards' ${c}`).toBe(j.status?.progress?.[c]);
+  }
+  expect(j.status?.progress?.scanned).toBe(objects);
+  expect((j.status?.progress?.encrypted ?? 0) + (j.status?.progress?.alreadyEncrypted ?? 0)).toBe(objects);
+}
+
+async function expectAllAes256(bucket: string, keys: string[]): Promise<void> {
+  const queue = [...keys];
+  const wrong: string[] = [];
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+        const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        if (h.ServerSideEncryption !== 'AES256') wrong.push(key);
+      }
+    }),
+  );
+  expect(wrong).toEqual([]);
+}
+
+/** The worker RBAC of deploy/workers (what a namespace's admins apply), in the test's namespace. */
+async function applyWorkerRbac(ns: string): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'workers', 'worker-rbac.yaml'), 'utf8')).map(
+    (d) => d.toJS() as { metadata: { namespace?: string }; subjects?: { namespace?: string }[] },
+  );
+  for (const doc of docs) {
+    doc.metadata.namespace = ns;
+    for (const s of doc.subjects ?? []) s.namespace = ns;
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
+  }
+}
+
+/** The batch Jobs the operator made for an EncryptionJob. */
+async function batchJobs(name: string): Promise<{ metadata: { name: string }; spec: Record<string, unknown> }[]> {
+  const out = await kubectl(['get', 'jobs', '-n', namespace, '-l', `s3encryption.dev/job=${name}`, '-o', 'json']);
+  return (JSON.parse(out.stdout) as { items: { metadata: { name: string }; spec: Record<string, unknown> }[] }).items;
+}
+
+/** Running worker pods of the shard Job, by completion index. */
+async function workerPods(name: string): Promise<Map<number, string>> {
+  const out = await kubectl(['get', 'pods', '-n', namespace, '-l', `job-name=${name}-workers`, '-o', 'json']);
+  const pods = JSON.parse(out.stdout) as {
+    items: { metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string }; status?: { phase?: string } }[];
+  };
+  const byIndex = new Map<number, string>();
+  for (const p of pods.items) {
+    if (p.status?.phase !== 'Running' || p.metadata.deletionTimestamp) continue;
+    byIndex.set(Number(p.metadata.annotations?.['batch.kubernetes.io/job-completion-index']), p.metadata.name);
+  }
+  return byIndex;
+}
+
+function shardOf(shards: Shard[], key: string): number | undefined {
+  return shards.find(
+    (s) => compareKeys(key, s.startAfter) > 0 && (s.endAt === undefined || compareKeys(key, s.endAt) <= 0),
+  )?.index;
+}
+
+beforeAll(async () => {
+  s3 = s3Client(info);
+  proxy = await startFaultProxy({ target: info.s3Endpoint, protocol: 's3', seed: 11 });
+  namespace = await createNamespace('workers');
+  await createCredentialsSecret(namespace, info);
+  await applyWorkerRbac(namespace);
+  const work = join(inject('workDir'), namespace);
+  const { adminKubeconfig } = inject('kube');
+  kcm = await startControllerManager({ workDir: join(work, 'kcm'), kubeconfig: adminKubeconfig });
+  runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace, logDir: join(work, 'pods') });
+  operator = await startOperator({
+    watchNamespace: namespace,
+    args: [
+      '--worker-image=stand-in',
+      `--worker-command=${JSON.stringify([process.execPath, join(ROOT, 'dist', 'worker.js')])}`,
+    ],
+  });
+}, 180_000);
+afterAll(async () => {
+  await operator?.stop();
+  await runner?.stop();
+  await kcm?.stop();
+  await proxy?.stop();
+  s3?.destroy();
+});
+
+describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS through the fault proxy)', () => {
+  it('a 4-shard job with workers completes: the shards add up, every object once at the target', async () => {
+    const bucket = await createBucket(s3, 'work4');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, [...keys, 'other/outside.json']);
+    const started = runner.started.length;
+    await apply('w4', bucket, { prefix: 'logs/', parallelism: 4, concurrency: 8 });
+    const j = await waitFor('w4', 'Complete');
+    expect(j.status?.conditions?.find((c) => c.type === 'Complete')?.reason).toBe('Completed');
+    expectShardsAddUp(j, 4, keys.length);
+    await expectAllAes256(bucket, keys);
+    expectEveryKeyCopiedOnce(bucket, keys);
+    expect(copies(bucket).has('other/outside.json')).toBe(false);
+    // One planning pod and one pod per shard, run by the real Job controller as an Indexed Job.
+    const jobs = await batchJobs('w4');
+    const shardJob = jobs.find((b) => b.metadata.name === 'w4-workers');
+    expect(shardJob?.spec).toMatchObject({ completionMode: 'Indexed', completions: 4, parallelism: 4 });
+    expect(runner.started.slice(started).filter((p) => p.startsWith('w4-plan-'))).toHaveLength(1);
+    expect(runner.started.slice(started).filter((p) => p.startsWith('w4-workers-'))).toHaveLength(4);
+  }, 600_000);
+
+  it('an unmarked ServiceAccount is refused: Failed with the reason, no S3 request, no batch Job', async () => {
+    await kubectl(['-n', namespace, 'create', 'serviceaccount', 'plain']);
+    const bucket = await createBucket(s3, 'workno');
+    await putObjects(s3, bucket, ['logs/a', 'logs/b']);
+    const before = proxy.requests.length;
+    await apply('refused', bucket, { prefix: 'logs/', parallelism: 2, workers: { serviceAccountName: 'plain' } });
+    const j = await waitFor('refused', 'Failed');
+    const cond = j.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(cond?.reason).toBe('WorkerServiceAccountNotAllowed');
+    expect(cond?.message).toContain('s3encryption.dev/worker=true');
+    expect(proxy.requests.slice(before).filter((r) => r.bucket === bucket)).toEqual([]);
+    expect(await batchJobs('refused')).toEqual([]);
+  }, 120_000);
+
+  it('a worker pod killed mid-shard: its index runs again from the checkpoint; every object once at the target', async () => {
+    const bucket = await createBucket(s3, 'workkill');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    // Copies are slow enough that the kill lands mid-shard; the 150th copy is held until the pod is deleted.
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let heldKey: string | undefined;
+    let seen = 0;
+    const unhook = proxy.hook({
+      match: (r) => r.bucket === bucket && r.operation === 'CopyObject' && ++seen === 150,
+      before: async (r) => {
+        heldKey = r.key;
+        await released;
+      },
+      times: 1,
+    });
+    try {
+      const started = runner.started.length;
+      await apply('kill', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      await waitUntil('a copy held', () => heldKey, 240_000, logs);
+      const shards = (await job('kill')).status?.shards ?? [];
+      const index = shardOf(shards, heldKey ?? '');
+      expect(index).toBeDefined();
+      const pod = await waitUntil('the pod of the held shard', async () => (await workerPods('kill')).get(index ?? -1), 60_000, logs);
+      await kubectl(['-n', namespace, 'delete', 'pod', pod, '--wait=false']);
+      await waitUntil(
+        'the pod to be terminating',
+        async () => {
+          const res = await kubectl(['-n', namespace, 'get', 'pod', pod, '-o', 'jsonpath={.metadata.deletionTimestamp}'], {
+            allowFailure: true,
+          });
+          return res.stdout !== '' || res.code !== 0 ? true : undefined;
+        },
+        30_000,
+      );
+      release();
+      const done = await waitFor('kill', 'Complete');
+      expectShardsAddUp(done, 2, keys.length);
+      await expectAllAes256(bucket, keys);
+      expectEveryKeyCopiedOnce(bucket, keys);
+      // The killed index ran again in a new pod.
+      const pods = runner.started.slice(started).filter((p) => p.startsWith('kill-workers-'));
+      expect(pods.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      release();
+      unhook();
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
+
+  it('the batch Job deleted mid-run: the operator makes it again, the pods resume; every object once at the target', async () => {
+    const bucket = await createBucket(s3, 'workdel');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    try {
+      const started = runner.started.length;
+      await apply('del', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      await waitUntil('150 objects copied', () => (copies(bucket).size >= 150 ? true : undefined), 240_000, logs);
+      await kubectl(['-n', namespace, 'delete', 'job', 'del-workers', '--cascade=foreground', '--wait=false']);
+      const done = await waitFor('del', 'Complete');
+      expectShardsAddUp(done, 2, keys.length);
+      await expectAllAes256(bucket, keys);
+      expectEveryKeyCopiedOnce(bucket, keys);
+      expect(copies(bucket).size).toBe(keys.length);
+      // Two pods of the first Job, then new ones for the shards not complete.
+      expect(runner.started.slice(started).filter((p) => p.startsWith('del-workers-')).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
+});

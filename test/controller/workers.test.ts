@@ -231,6 +231,49 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
     expect(shardJob?.spec).toMatchObject({ completionMode: 'Indexed', completions: 4, parallelism: 4 });
     expect(runner.started.slice(started).filter((p) => p.startsWith('w4-plan-'))).toHaveLength(1);
     expect(runner.started.slice(started).filter((p) => p.startsWith('w4-workers-'))).toHaveLength(4);
+    // Each worker wrote its own entry by server-side apply, under its own field manager.
+    const managed = JSON.parse(
+      (await kubectl(['get', 'encryptionjob', 'w4', '-n', namespace, '-o', 'json', '--show-managed-fields'])).stdout,
+    ) as { metadata: { managedFields?: { manager: string; operation: string; subresource?: string }[] } };
+    const appliers = (managed.metadata.managedFields ?? [])
+      .filter((f) => f.operation === 'Apply' && f.subresource === 'status')
+      .map((f) => f.manager)
+      .sort();
+    expect(appliers).toEqual(['s3eo-worker-0', 's3eo-worker-1', 's3eo-worker-2', 's3eo-worker-3']);
+  }, 600_000);
+
+  it('suspended mid-run the worker pods stop and are gone; resumed, every object ends at the target written once', async () => {
+    const bucket = await createBucket(s3, 'worksusp');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    try {
+      await apply('susp', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      await waitUntil('150 objects copied', () => (copies(bucket).size >= 150 ? true : undefined), 240_000, logs);
+      await kubectl(['patch', 'ej', 'susp', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
+      const suspended = await waitFor('susp', 'Suspended');
+      expect(suspended.status?.phase).toBe('Suspended');
+      // The Job and its pods are gone once the job says Suspended: nothing copies any more.
+      expect((await batchJobs('susp')).map((b) => b.metadata.name)).not.toContain('susp-workers');
+      expect(await workerPods('susp')).toEqual(new Map());
+      const frozen = copies(bucket).size;
+      expect(frozen).toBeLessThan(keys.length);
+      const shards = suspended.status?.shards ?? [];
+      expect(shards.filter((s) => s.checkpoint !== undefined).length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(copies(bucket).size).toBe(frozen);
+
+      await kubectl(['patch', 'ej', 'susp', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
+      const done = await waitFor('susp', 'Complete');
+      expect((done.status?.shards ?? []).map((s) => [s.startAfter, s.endAt])).toEqual(
+        shards.map((s) => [s.startAfter, s.endAt]),
+      );
+      expectShardsAddUp(done, 2, keys.length);
+      await expectAllAes256(bucket, keys);
+      expectEveryKeyCopiedOnce(bucket, keys);
+    } finally {
+      proxy.setRule(undefined);
+    }
   }, 600_000);
 
   it('an unmarked ServiceAccount is refused: Failed with the reason, no S3 request, no batch Job', async () => {

@@ -42,6 +42,18 @@ describe('ambient identity', () => {
     });
     expect(checkTenancy(job('team-b'), policy({ ambientNamespaces: ['*'] }))).toBeUndefined();
   });
+
+  it("a job with spec.workers acts as its own ServiceAccount, never as the operator: no ambient check", () => {
+    const workers = { serviceAccountName: 's3-encryption-worker' };
+    expect(checkTenancy(job('team-a', { workers }), policy())).toBeUndefined();
+    expect(
+      checkTenancy(job('team-a', { workers, connection: { roleArn: 'arn:aws:iam::1:role/x' } }), policy()),
+    ).toBeUndefined();
+    // The endpoint rules still hold: the pods would send signed requests from inside the cluster.
+    expect(
+      checkTenancy(job('team-a', { workers, connection: { endpoint: 'http://169.254.169.254/' } }), policy()),
+    ).toMatchObject({ reason: 'EndpointNotAllowed' });
+  });
 });
 
 describe('roleArn through the operator identity', () => {

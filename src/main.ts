@@ -103,7 +103,11 @@ async function main(): Promise<void> {
       'command of the worker entry point in that image (words separated by spaces, or a JSON array)',
       'node dist/worker.js',
     )
-    .option('--worker-image-pull-policy <policy>', 'imagePullPolicy of the worker container (default: the cluster\'s)', '')
+    .option(
+      '--worker-image-pull-policy <policy>',
+      "imagePullPolicy of the worker container (default: the cluster's)",
+      '',
+    )
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;

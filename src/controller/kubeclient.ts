@@ -85,7 +85,12 @@ export class KubeClient {
         name,
         fieldManager,
         force: true,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name, namespace }, status: { shards: [shard] } },
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: KIND,
+          metadata: { name, namespace },
+          status: { shards: [shard] },
+        },
       },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );

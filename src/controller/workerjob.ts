@@ -93,7 +93,10 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       podReplacementPolicy: 'Failed',
       podFailurePolicy: {
         rules: [
-          { action: 'FailIndex', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] } },
+          {
+            action: 'FailIndex',
+            onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] },
+          },
           { action: 'FailJob', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_STALE] } },
           // An eviction, a preemption or a node drain is not the shard's fault: it does not use up a retry.
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

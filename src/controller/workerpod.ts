@@ -59,7 +59,12 @@ function stale(job: EncryptionJob, args: WorkerArgs): string | undefined {
 }
 
 /** Runs the step and returns the process exit code. */
-export async function runWorker(client: KubeClient, args: WorkerArgs, signal: AbortSignal, log: Logger): Promise<number> {
+export async function runWorker(
+  client: KubeClient,
+  args: WorkerArgs,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<number> {
   const job = await client.getJob(args.namespace, args.job);
   const why = stale(job, args);
   if (why) {
@@ -80,7 +85,11 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
     return 0;
   }
   const fail = async (reason: string, message: string): Promise<number> => {
-    const shardPlan = { spec: fingerprint, createdAt: new Date().toISOString(), failure: { reason, message: clip(message) } };
+    const shardPlan = {
+      spec: fingerprint,
+      createdAt: new Date().toISOString(),
+      failure: { reason, message: clip(message) },
+    };
     await client.patchStatus(ns, name, { shardPlan });
     log.error({ reason, message }, 'planning failed for good');
     return EXIT_SHARD_FAILED;
@@ -131,7 +140,10 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
     first.checkpointProgress = resume.base;
     first.progress = { ...resume.base };
   }
-  const open = [...(status.checkpoint?.openUploads ?? []), ...(status.shards ?? []).flatMap((s) => s.openUploads ?? [])];
+  const open = [
+    ...(status.checkpoint?.openUploads ?? []),
+    ...(status.shards ?? []).flatMap((s) => s.openUploads ?? []),
+  ];
   if (open.length > 0) first.openUploads = open;
   const shardPlan: NonNullable<EncryptionJobStatus['shardPlan']> = {
     spec: fingerprint,
@@ -142,7 +154,10 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
   };
   // A merge patch replaces the list: the plan is written before any shard pod exists.
   await client.patchStatus(ns, name, { shards, shardPlan });
-  log.info({ shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount }, 'planned shards');
+  log.info(
+    { shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount },
+    'planned shards',
+  );
   return 0;
 }
 
@@ -240,6 +255,9 @@ async function shardStep(
   await publish(true);
   await writer.settle(signal.aborted ? 20_000 : 120_000);
   writer.dispose();
-  log.info({ shard: index, status: result.status, reason: result.reason, counters: result.counters, code }, 'shard run ended');
+  log.info(
+    { shard: index, status: result.status, reason: result.reason, counters: result.counters, code },
+    'shard run ended',
+  );
   return code;
 }

@@ -99,7 +99,10 @@ export class WorkerRun {
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
     this.done = this.run()
       .catch((err: unknown) => {
-        deps.log.error({ err: String(err), stack: (err as Error).stack }, 'worker run failed unexpectedly; will try again');
+        deps.log.error(
+          { err: String(err), stack: (err as Error).stack },
+          'worker run failed unexpectedly; will try again',
+        );
         this.retryAfterMs = deps.retryBaseMs ?? 5000;
         void this.event('Warning', 'RunError', `the run stopped on an unexpected error: ${String(err)}`);
       })
@@ -177,11 +180,14 @@ export class WorkerRun {
       initial.retries = null;
       initial.startTime = samePlan && prev.startTime ? prev.startTime : now;
       // A new generation looks at every shard again from its checkpoint (as in-process): the old pods are gone.
-      if (samePlan)
-        initial.shards = (prev.shards ?? []).map((s) => ({ ...s, phase: 'Pending' }));
+      if (samePlan) initial.shards = (prev.shards ?? []).map((s) => ({ ...s, phase: 'Pending' }));
     }
     await this.writer.update(initial, true);
-    void this.event('Normal', samePlan ? 'Resumed' : 'Started', `run started as worker pods (ServiceAccount ${this.job.spec.workers?.serviceAccountName})`);
+    void this.event(
+      'Normal',
+      samePlan ? 'Resumed' : 'Started',
+      `run started as worker pods (ServiceAccount ${this.job.spec.workers?.serviceAccountName})`,
+    );
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
     const labels = { namespace: this.ns, name: this.name };
     for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
@@ -251,7 +257,10 @@ export class WorkerRun {
       const why = jobCondition(shardsJob, 'Failed')?.message ?? 'it completed with shards not Complete';
       const open = shards.filter((s) => s.phase !== 'Complete').map((s) => s.index);
       await this.publishFinal(shards, {});
-      await this.failJob('WorkersFailed', `worker Job ${shardsName} ended (${why}); shards ${open.join(', ')} not complete`);
+      await this.failJob(
+        'WorkersFailed',
+        `worker Job ${shardsName} ended (${why}); shards ${open.join(', ')} not complete`,
+      );
       return 'ended';
     }
     return 'running';
@@ -333,7 +342,9 @@ export class WorkerRun {
         completionTime: new Date().toISOString(),
         conditions: this.conditions,
         progress: replacing(progress),
-        noncurrentVersions: noncurrent.every((n) => n !== undefined) ? noncurrent.reduce((a: number, b) => a + b, 0) : null,
+        noncurrentVersions: noncurrent.every((n) => n !== undefined)
+          ? noncurrent.reduce((a: number, b) => a + b, 0)
+          : null,
       },
       true,
     );

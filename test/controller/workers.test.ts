@@ -170,7 +170,10 @@ async function batchJobs(name: string): Promise<{ metadata: { name: string }; sp
 async function workerPods(name: string): Promise<Map<number, string>> {
   const out = await kubectl(['get', 'pods', '-n', namespace, '-l', `job-name=${name}-workers`, '-o', 'json']);
   const pods = JSON.parse(out.stdout) as {
-    items: { metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string }; status?: { phase?: string } }[];
+    items: {
+      metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
+      status?: { phase?: string };
+    }[];
   };
   const byIndex = new Map<number, string>();
   for (const p of pods.items) {
@@ -315,14 +318,22 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
       const shards = (await job('kill')).status?.shards ?? [];
       const index = shardOf(shards, heldKey ?? '');
       expect(index).toBeDefined();
-      const pod = await waitUntil('the pod of the held shard', async () => (await workerPods('kill')).get(index ?? -1), 60_000, logs);
+      const pod = await waitUntil(
+        'the pod of the held shard',
+        async () => (await workerPods('kill')).get(index ?? -1),
+        60_000,
+        logs,
+      );
       await kubectl(['-n', namespace, 'delete', 'pod', pod, '--wait=false']);
       await waitUntil(
         'the pod to be terminating',
         async () => {
-          const res = await kubectl(['-n', namespace, 'get', 'pod', pod, '-o', 'jsonpath={.metadata.deletionTimestamp}'], {
-            allowFailure: true,
-          });
+          const res = await kubectl(
+            ['-n', namespace, 'get', 'pod', pod, '-o', 'jsonpath={.metadata.deletionTimestamp}'],
+            {
+              allowFailure: true,
+            },
+          );
           return res.stdout !== '' || res.code !== 0 ? true : undefined;
         },
         30_000,
@@ -358,7 +369,9 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
       expectEveryKeyCopiedOnce(bucket, keys);
       expect(copies(bucket).size).toBe(keys.length);
       // Two pods of the first Job, then new ones for the shards not complete.
-      expect(runner.started.slice(started).filter((p) => p.startsWith('del-workers-')).length).toBeGreaterThanOrEqual(3);
+      expect(runner.started.slice(started).filter((p) => p.startsWith('del-workers-')).length).toBeGreaterThanOrEqual(
+        3,
+      );
     } finally {
       proxy.setRule(undefined);
     }

@@ -7,9 +7,18 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KUBE_CALLS } from '../../src/controller/kube-verbs.js';
+import { KUBE_CALLS, WORKER_CALLS } from '../../src/controller/kube-verbs.js';
 import { toolPath } from '../harness/process.js';
-import { ALL_OPTIONS, helmTemplate, parseObjects, RELEASE_NAMESPACE, ROOT, run, type K8sObject } from './tools.js';
+import {
+  ALL_OPTIONS,
+  WORKER_OPTIONS,
+  helmTemplate,
+  parseObjects,
+  RELEASE_NAMESPACE,
+  ROOT,
+  run,
+  type K8sObject,
+} from './tools.js';
 
 interface Rule {
   apiGroups?: string[];
@@ -20,11 +29,20 @@ interface Rule {
 
 type Scope = 'cluster' | 'operator-namespace';
 
+/** The Role of the worker pods (spec.workers), in a job's namespace: checked against WORKER_CALLS. */
+function isWorkerRole(o: K8sObject): boolean {
+  return (
+    o.kind === 'Role' &&
+    (o.metadata.labels?.['app.kubernetes.io/component'] === 'worker' || o.metadata.name === 's3-encryption-worker')
+  );
+}
+
 /** "scope group/resource verb" for every verb of every rule of every (Cluster)Role. */
 function grants(objects: K8sObject[]): string[] {
   const out: string[] = [];
   for (const o of objects) {
     if (o.kind !== 'ClusterRole' && o.kind !== 'Role') continue;
+    if (isWorkerRole(o)) continue;
     const scope: Scope = o.kind === 'ClusterRole' ? 'cluster' : 'operator-namespace';
     if (o.kind === 'Role') expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(RELEASE_NAMESPACE);
     for (const r of (o.rules as Rule[] | undefined) ?? []) {
@@ -36,6 +54,39 @@ function grants(objects: K8sObject[]): string[] {
 }
 
 const used = [...new Set(KUBE_CALLS.map((c) => `${c.scope} ${c.group}/${c.resource} ${c.verb}`))].sort();
+const workerUsed = [...new Set(WORKER_CALLS.map((c) => `${c.group}/${c.resource} ${c.verb}`))].sort();
+
+/** Every worker Role grants exactly what a worker calls, and is bound only to a marked ServiceAccount. */
+function checkWorkerRoles(objects: K8sObject[], what: string, namespaces: string[]): void {
+  const roles = objects.filter(isWorkerRole);
+  expect(roles.map((r) => r.metadata.namespace).sort(), `${what}: worker Roles`).toEqual([...namespaces].sort());
+  for (const role of roles) {
+    const granted = ((role.rules as Rule[] | undefined) ?? []).flatMap((r) =>
+      (r.apiGroups ?? []).flatMap((g) =>
+        (r.resources ?? []).flatMap((res) => (r.verbs ?? []).map((v) => `${g}/${res} ${v}`)),
+      ),
+    );
+    expect([...new Set(granted)].sort(), `${what}: worker Role in ${role.metadata.namespace}`).toEqual(workerUsed);
+    const binding = objects.find(
+      (o) =>
+        o.kind === 'RoleBinding' &&
+        o.metadata.namespace === role.metadata.namespace &&
+        (o.roleRef as { name: string }).name === role.metadata.name,
+    );
+    const subjects = (binding?.subjects as { kind: string; name: string; namespace: string }[] | undefined) ?? [];
+    expect(subjects).toHaveLength(1);
+    const sa = objects.find(
+      (o) =>
+        o.kind === 'ServiceAccount' &&
+        o.metadata.name === subjects[0]?.name &&
+        o.metadata.namespace === role.metadata.namespace,
+    );
+    expect(sa?.metadata.labels?.['s3encryption.dev/worker'], `${what}: the bound ServiceAccount is marked`).toBe(
+      'true',
+    );
+    expect(subjects[0]?.namespace).toBe(role.metadata.namespace);
+  }
+}
 
 function checkBothWays(objects: K8sObject[], what: string): void {
   const granted = grants(objects);
@@ -71,10 +122,10 @@ describe('RBAC: every granted verb is used, every used verb is granted', () => {
     const called = new Set<string>();
     for (const f of files) {
       const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(/\.(?:api|core|custom|coordination)\.(\w+)\(/g)) called.add(m[1] ?? '');
+      for (const m of text.matchAll(/\.(?:api|core|custom|coordination|batch)\.(\w+)\(/g)) called.add(m[1] ?? '');
       if (/\bmakeInformer\b/.test(text) && /makeInformer\s*</.test(text)) called.add('makeInformer');
     }
-    const listed = new Set(KUBE_CALLS.map((c) => c.method));
+    const listed = new Set([...KUBE_CALLS, ...WORKER_CALLS].map((c) => c.method));
     expect([...called].filter((m) => !listed.has(m)).sort(), 'calls missing from src/controller/kube-verbs.ts').toEqual(
       [],
     );
@@ -89,7 +140,14 @@ describe('RBAC: every granted verb is used, every used verb is granted', () => {
   });
 
   it('helm template, with every option on', async () => {
-    checkBothWays(parseObjects(await helmTemplate(ALL_OPTIONS)), 'the chart (all options)');
+    const objects = parseObjects(await helmTemplate([...ALL_OPTIONS, ...WORKER_OPTIONS]));
+    checkBothWays(objects, 'the chart (all options)');
+    checkWorkerRoles(objects, 'the chart (workers.namespaces)', ['data', 'analytics']);
+  });
+
+  it('the worker RBAC of deploy/workers (kubectl kustomize): exactly the calls a worker pod makes', async () => {
+    const built = await run(toolPath('kubectl'), ['kustomize', join(ROOT, 'deploy', 'workers')]);
+    checkWorkerRoles(parseObjects(built.stdout), 'deploy/workers', ['data']);
   });
 
   it('kubectl kustomize deploy/', async () => {

@@ -174,4 +174,14 @@ export const OTHER_OPTIONS = [
   'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
 ];
 
+/** The worker RBAC per namespace (spec.workers); namespaces the test apiserver does not have, so rendered only. */
+export const WORKER_OPTIONS = [
+  '--set',
+  'workers.namespaces[0]=data',
+  '--set',
+  'workers.namespaces[1]=analytics',
+  '--set',
+  'workers.serviceAccountAnnotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/s3-encryption-worker',
+];
+
 export const ALL_OPTIONS = [...MONITORING_OPTIONS, ...OTHER_OPTIONS];

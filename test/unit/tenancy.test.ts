@@ -43,7 +43,7 @@ describe('ambient identity', () => {
     expect(checkTenancy(job('team-b'), policy({ ambientNamespaces: ['*'] }))).toBeUndefined();
   });
 
-  it("a job with spec.workers acts as its own ServiceAccount, never as the operator: no ambient check", () => {
+  it('a job with spec.workers acts as its own ServiceAccount, never as the operator: no ambient check', () => {
     const workers = { serviceAccountName: 's3-encryption-worker' };
     expect(checkTenancy(job('team-a', { workers }), policy())).toBeUndefined();
     expect(

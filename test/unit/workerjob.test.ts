@@ -65,13 +65,7 @@ describe('workerJob', () => {
     expect(pod?.serviceAccountName).toBe('s3-encryption-worker');
     const c = pod?.containers[0];
     expect(c?.image).toBe(template.image);
-    expect(c?.command).toEqual([
-      'node',
-      'dist/worker.js',
-      '--namespace=data',
-      '--job=encrypt-logs',
-      '--generation=3',
-    ]);
+    expect(c?.command).toEqual(['node', 'dist/worker.js', '--namespace=data', '--job=encrypt-logs', '--generation=3']);
     expect(workerJob(job(), 'plan', 1, template).spec?.template.spec?.containers[0]?.command).toContain('--plan');
     expect(c?.resources).toEqual({ requests: { cpu: '500m', memory: '256' } });
     expect(c?.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
@@ -98,7 +92,13 @@ describe('workerJob', () => {
   it('is owned by the EncryptionJob and labelled with its name and generation', () => {
     const j = workerJob(job(), 'shards', 4, template);
     expect(j.metadata?.ownerReferences).toEqual([
-      { apiVersion: 's3encryption.dev/v1alpha1', kind: 'EncryptionJob', name: 'encrypt-logs', uid: 'uid-1', controller: true },
+      {
+        apiVersion: 's3encryption.dev/v1alpha1',
+        kind: 'EncryptionJob',
+        name: 'encrypt-logs',
+        uid: 'uid-1',
+        controller: true,
+      },
     ]);
     expect(j.metadata?.labels).toMatchObject({
       's3encryption.dev/job': 'encrypt-logs',

@@ -11,6 +11,7 @@ import {
   JobError,
   runEngine,
   validatePlan,
+  type ObjectFailure,
   type Plan,
   type Progress,
   type RunResult,
@@ -30,6 +31,9 @@ import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
 /** LIST requests the sampling pass may spend per planned shard (and at least this in all), as in-process. */
 const SAMPLE_REQUESTS_PER_SHARD = 8;
 const SAMPLE_REQUESTS_MIN = 16;
+
+/** Longest interval between two progress writes of one worker, in seconds. */
+const MAX_SPREAD_S = 30;
 
 /** A transient failure: the Job controller runs the index again (backoffLimitPerIndex). */
 export const EXIT_RETRY = 1;
@@ -185,7 +189,10 @@ async function shardStep(
   const manager = fieldManager(index);
   // Every field is sent each time (an empty list rather than none): server-side apply then owns them all.
   const entry = (): ShardStatus => ({ ...shard, openUploads: shard.openUploads ?? [] });
-  const writer = new StatusWriter(client, ns, name, log, 1000, async (st) => {
+  // Every worker writes to the one job: spread out, they add up to about one write a second for up to
+  // MAX_SPREAD_S workers (phase changes and open multipart uploads are written at once).
+  const intervalMs = 1000 * Math.min(MAX_SPREAD_S, Math.max(1, job.spec.parallelism ?? 1));
+  const writer = new StatusWriter(client, ns, name, log, intervalMs, async (st) => {
     const s = st.shards?.[0];
     if (s) await client.applyShardStatus(ns, name, manager, s);
   });
@@ -204,7 +211,15 @@ async function shardStep(
   shard.phase = 'Running';
   delete shard.message;
   await publish(true);
+  // Per-object failures go to the pod's log (the job's status.recentFailures is the in-process runs').
+  const logged = new Set<ObjectFailure>();
   const onProgress = (p: Progress): void => {
+    for (const f of p.recentFailures) {
+      if (logged.has(f)) continue;
+      if (logged.size > 1000) logged.clear();
+      logged.add(f);
+      log.warn({ key: f.key, operation: f.operation, code: f.code, message: f.message }, 'object failed');
+    }
     shard.progress = add(base, p, false);
     if (p.checkpoint !== undefined) {
       shard.checkpoint = p.checkpoint;

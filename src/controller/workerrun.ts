@@ -87,6 +87,7 @@ export class WorkerRun {
   private readonly ns: string;
   private readonly name: string;
   private last: JobProgress | undefined;
+  private lastWritten = '';
 
   constructor(
     private readonly job: EncryptionJob,
@@ -225,6 +226,10 @@ export class WorkerRun {
       }
       if (!planJob) {
         await this.create('plan', 1);
+      } else if (jobCondition(planJob, 'Complete')) {
+        // Completed, yet no plan for this selection (its pod writes the plan before it exits 0, so this is a
+        // plan lost to a concurrent status write): plan again rather than wait for ever.
+        await client.deleteBatchJob(this.ns, planName);
       } else if (jobCondition(planJob, 'Failed')) {
         await this.failJob(
           'PlanningFailed',
@@ -305,7 +310,9 @@ export class WorkerRun {
     }
     this.last = progress;
     if (progress.total) this.deps.metrics.progressRatio.set(labels, progress.scanned / progress.total);
-    void this.writer.update({ progress: replacing(progress) });
+    const text = JSON.stringify(progress);
+    if (text !== this.lastWritten) void this.writer.update({ progress: replacing(progress) });
+    this.lastWritten = text;
     return progress;
   }
 

@@ -376,4 +376,85 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
       proxy.setRule(undefined);
     }
   }, 600_000);
+
+  it('a shard that fails for good fails the job naming the shard, and the worker Job is stopped', async () => {
+    const bucket = await createBucket(s3, 'workfail');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    // One day's copies answer with a job-level error (these credentials stopped working there).
+    const bad = 'logs/2026-11-08/';
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.operation === 'CopyObject' && r.key?.startsWith(bad)
+        ? { status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id does not exist' }
+        : undefined,
+    );
+    try {
+      await apply('fail', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      const failed = await waitFor('fail', 'Failed');
+      const cond = failed.status?.conditions?.find((c) => c.type === 'Failed');
+      expect(cond?.reason).toBe('InvalidAccessKeyId');
+      const culprit = (failed.status?.shards ?? []).find((s) => s.phase === 'Failed');
+      expect(culprit, JSON.stringify(failed.status?.shards)).toBeDefined();
+      expect(cond?.message).toContain(`shard ${culprit?.index} `);
+      expect(shardOf(failed.status?.shards ?? [], `${bad}x`)).toBe(culprit?.index);
+      // The shard's pod exited with the code the pod failure policy fails the index on, and the Job is gone.
+      expect((await batchJobs('fail')).map((b) => b.metadata.name)).not.toContain('fail-workers');
+      expect(await workerPods('fail')).toEqual(new Map());
+    } finally {
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
+
+  it('deleting the EncryptionJob mid-run stops its worker pods before it is gone', async () => {
+    const bucket = await createBucket(s3, 'workgone');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    try {
+      await apply('gone', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      await waitUntil('100 objects copied', () => (copies(bucket).size >= 100 ? true : undefined), 240_000, logs);
+      await kubectl(['-n', namespace, 'delete', 'ej', 'gone', '--wait=true', '--timeout=180s']);
+      // The finalizer waited for the Job and its pods: nothing of the job is left, nothing copies any more.
+      expect(await batchJobs('gone')).toEqual([]);
+      const pods = await kubectl(['get', 'pods', '-n', namespace, '-l', 's3encryption.dev/job=gone', '-o', 'name']);
+      expect(pods.stdout.trim()).toBe('');
+      const frozen = copies(bucket).size;
+      expect(frozen).toBeLessThan(keys.length);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(copies(bucket).size).toBe(frozen);
+    } finally {
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
+
+  it('the operator restarts mid-run: the pods go on, the new operator adopts their Job; every object once', async () => {
+    const bucket = await createBucket(s3, 'workadopt');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    try {
+      const started = runner.started.length;
+      await apply('adopt', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      await waitUntil('100 objects copied', () => (copies(bucket).size >= 100 ? true : undefined), 240_000, logs);
+      await operator.stop();
+      const atStop = copies(bucket).size;
+      // The workers do not need the operator: they keep copying while it is down.
+      await waitUntil('copies to go on', () => (copies(bucket).size > atStop + 50 ? true : undefined), 60_000);
+      operator = await startOperator({
+        watchNamespace: namespace,
+        args: [
+          '--worker-image=stand-in',
+          `--worker-command=${JSON.stringify([process.execPath, join(ROOT, 'dist', 'worker.js')])}`,
+        ],
+      });
+      const done = await waitFor('adopt', 'Complete');
+      expectShardsAddUp(done, 2, keys.length);
+      await expectAllAes256(bucket, keys);
+      expectEveryKeyCopiedOnce(bucket, keys);
+      // The same Job throughout: one pod per shard, no new Job.
+      expect(runner.started.slice(started).filter((p) => p.startsWith('adopt-workers-'))).toHaveLength(2);
+    } finally {
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
 });

@@ -457,4 +457,63 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
       proxy.setRule(undefined);
     }
   }, 600_000);
+
+  it('a spec edit mid-run replaces the Job with one of the new generation; a new selection plans again', async () => {
+    const bucket = await createBucket(s3, 'workedit');
+    const keys = skewedKeys(600);
+    await putObjects(s3, bucket, keys);
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    try {
+      await apply('edit', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
+      await waitUntil('100 objects copied', () => (copies(bucket).size >= 100 ? true : undefined), 240_000, logs);
+      const plan1 = (await job('edit')).status?.shards?.map((s) => [s.startAfter, s.endAt]);
+      await kubectl(['patch', 'ej', 'edit', '-n', namespace, '--type=merge', '-p', '{"spec":{"concurrency":6}}']);
+      const done = await waitUntil(
+        'generation 2 to complete',
+        async () => {
+          const j = await job('edit');
+          const c = j.status?.conditions?.find((x) => x.type === 'Complete');
+          return c?.status === 'True' && (j.status as { observedGeneration?: number }).observedGeneration === 2
+            ? j
+            : undefined;
+        },
+        300_000,
+        logs,
+      );
+      // The same plan (same selection), every shard resumed from its checkpoint in a Job of generation 2.
+      expect(done.status?.shards?.map((s) => [s.startAfter, s.endAt])).toEqual(plan1);
+      const jobs = await batchJobs('edit');
+      const shardJob = jobs.find((b) => b.metadata.name === 'edit-workers') as
+        { metadata: { labels?: Record<string, string> } } | undefined;
+      expect(shardJob?.metadata.labels?.['s3encryption.dev/generation']).toBe('2');
+      expectShardsAddUp(done, 2, keys.length);
+      await expectAllAes256(bucket, keys);
+      expectEveryKeyCopiedOnce(bucket, keys);
+
+      // Another selection: planned again by a planning pod, every object looked at, none copied again.
+      const planned = (done.status as { shardPlan?: { spec?: string } }).shardPlan?.spec;
+      await kubectl(['patch', 'ej', 'edit', '-n', namespace, '--type=merge', '-p', '{"spec":{"exclude":["none/*"]}}']);
+      const again = await waitUntil(
+        'generation 3 to complete',
+        async () => {
+          const j = await job('edit');
+          const c = j.status?.conditions?.find((x) => x.type === 'Complete');
+          return c?.status === 'True' && (j.status as { observedGeneration?: number }).observedGeneration === 3
+            ? j
+            : undefined;
+        },
+        300_000,
+        logs,
+      );
+      expect((again.status as { shardPlan?: { spec?: string } }).shardPlan?.spec).not.toBe(planned);
+      expect(again.status?.progress).toMatchObject({
+        scanned: keys.length,
+        encrypted: 0,
+        alreadyEncrypted: keys.length,
+      });
+      expectEveryKeyCopiedOnce(bucket, keys);
+    } finally {
+      proxy.setRule(undefined);
+    }
+  }, 600_000);
 });

@@ -207,6 +207,9 @@ export class Reconciler {
       ...(this.deps.budget ? { budget: this.deps.budget } : {}),
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     };
+    // A job that ran as worker pods and now runs in the operator: no pod of the old Job may still work on its shards.
+    if (!fresh.spec.workers && (fresh.status?.shards?.length ?? 0) > 0)
+      await deleteWorkers(this.deps.client, fresh, log);
     // With spec.workers the pods get the Secret as env from the Job: its value is read above only to wait for it.
     const next: ActiveRun = fresh.spec.workers
       ? new WorkerRun(fresh, { ...runDeps, template: this.workerTemplate() })

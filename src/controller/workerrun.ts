@@ -131,7 +131,12 @@ export class WorkerRun {
   private async run(): Promise<void> {
     const { deps } = this;
     const refused = await this.checkServiceAccount();
-    if (refused) return this.failJob(SA_REFUSED, refused);
+    if (refused) {
+      // Checked at every start (each generation, each operator start): an admin who took the mark away
+      // also stops pods that already run under it.
+      await deleteWorkers(deps.client, this.job, deps.log);
+      return this.failJob(SA_REFUSED, refused);
+    }
     const gen = this.generation;
     const prev = this.job.status ?? {};
     const fingerprint = selectionFingerprint(this.job.spec);

@@ -293,6 +293,15 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
     expect(await batchJobs('refused')).toEqual([]);
   }, 120_000);
 
+  it('a bucket that does not exist: the planning pod says so, the job fails BucketNotFound and no shard Job runs', async () => {
+    await apply('nobucket', `missing-${randomBytes(4).toString('hex')}`, { prefix: 'logs/', parallelism: 2 });
+    const j = await waitFor('nobucket', 'Failed');
+    const cond = j.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(cond?.reason).toBe('BucketNotFound');
+    expect(cond?.message).toContain('planning the shards');
+    expect((await batchJobs('nobucket')).map((b) => b.metadata.name)).not.toContain('nobucket-workers');
+  }, 300_000);
+
   it('a worker pod killed mid-shard: its index runs again from the checkpoint; every object once at the target', async () => {
     const bucket = await createBucket(s3, 'workkill');
     const keys = skewedKeys(600);

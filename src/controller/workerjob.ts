@@ -110,6 +110,8 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
           // A stop finishes the objects in flight and writes the shard's checkpoint.
           terminationGracePeriodSeconds: 60,
           securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+          // The root filesystem is read-only; HOME is /tmp in the image (the SDK may look for ~/.aws there).
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
           containers: [
             {
               name: 'worker',
@@ -130,6 +132,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
                   ]
                 : [],
               ...(workers.resources ? { resources: quantities(workers.resources) } : {}),
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

@@ -90,7 +90,7 @@ export class Reconciler {
     if (job.metadata?.deletionTimestamp) {
       if (run) await this.stopRun(key, run);
       // Worker pods stop (and stop writing to the job) before the finalizer goes, also after an operator restart.
-      if (job.spec.workers) await deleteWorkers(this.deps.client, job, log);
+      if (job.spec.workers || (job.status?.shards?.length ?? 0) > 0) await deleteWorkers(this.deps.client, job, log);
       this.secretWaits.delete(key);
       await this.removeFinalizer(namespace, name);
       await this.deps.metrics.forgetJob(namespace, name);

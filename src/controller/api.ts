@@ -34,6 +34,8 @@ export interface EncryptionJobSpec {
   storageClass?: string;
   /** Shards worked on at once, in the operator's process (default 1: one listing, as before shards). */
   parallelism?: number;
+  /** Where the object list comes from (absent: ListObjectsV2). */
+  source?: { inventory?: { manifest: string } };
 }
 
 export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
@@ -132,6 +134,8 @@ export interface EncryptionJobStatus {
   retries?: number | null;
   /** The shards of a sharded job (spec.parallelism), planned once per selection. */
   shards?: ShardStatus[] | null;
+  /** The S3 Inventory report the objects came from (spec.source.inventory), once read. */
+  inventory?: { manifest: string; createdAt?: string; objects?: number } | null;
   /** What the shard plan was made for: the selection fingerprint (checkpoint.ts), and when. */
   shardPlan?: { spec: string; createdAt: string; estimatedObjects?: number; sampleRequests?: number } | null;
 }

@@ -15,7 +15,8 @@ import {
   type Progress,
   type RunResult,
 } from '../engine/index.js';
-import { errorCode, errorMessage } from '../engine/errors.js';
+import { errorCode, errorMessage, TransientError } from '../engine/errors.js';
+import { sampleInventory } from '../engine/inventory-source.js';
 import { planShards, sampleKeys } from '../engine/shards.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
 import { resumePoint, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
@@ -145,6 +146,7 @@ export class ShardRun {
     const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
     let resumed = samePlan;
     let shardPlan = prev.shardPlan ?? null;
+    let inventory: EncryptionJobStatus['inventory'] | undefined;
     if (samePlan) {
       // A new generation (another concurrency, a resume after an edit) looks at every shard again from its
       // checkpoint, as an unsharded run does: keys added after a shard completed are picked up.
@@ -161,6 +163,7 @@ export class ShardRun {
       }
       this.shards = planned.shards;
       shardPlan = planned.shardPlan;
+      inventory = planned.inventory ?? null;
       resumed = this.shards[0]?.checkpoint !== undefined;
     }
     const now = new Date().toISOString();
@@ -198,6 +201,7 @@ export class ShardRun {
         reportParts: null,
         shards: this.shards,
         shardPlan,
+        ...(inventory !== undefined ? { inventory } : {}),
       },
       true,
     );
@@ -231,22 +235,43 @@ export class ShardRun {
     basePlan: Plan,
     n: number,
   ): Promise<
-    | { shards: ShardStatus[]; shardPlan: NonNullable<EncryptionJobStatus['shardPlan']> }
+    | {
+        shards: ShardStatus[];
+        shardPlan: NonNullable<EncryptionJobStatus['shardPlan']>;
+        inventory?: EncryptionJobStatus['inventory'];
+      }
     | { reason: string; message: string; retryable: boolean }
     | undefined
   > {
     const prev = this.job.status ?? {};
     const clients = createClients(basePlan.connection);
     let sample;
+    const manifest = basePlan.inventoryManifest;
     try {
-      sample = await sampleKeys(clients.s3, {
-        bucket: basePlan.bucket,
-        prefix: basePlan.prefix,
-        maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
-        signal: this.abort.signal,
-      });
+      // From the job's inventory when it names one (every key, no LIST), else a sampling LIST pass.
+      sample =
+        manifest !== undefined
+          ? await sampleInventory(clients.s3, {
+              manifest,
+              bucket: basePlan.bucket,
+              prefix: basePlan.prefix,
+              signal: this.abort.signal,
+            })
+          : await sampleKeys(clients.s3, {
+              bucket: basePlan.bucket,
+              prefix: basePlan.prefix,
+              maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
+              signal: this.abort.signal,
+            });
     } catch (err) {
       if (this.abort.signal.aborted) return undefined;
+      // The inventory's own errors name the manifest or file already.
+      if (err instanceof JobError || err instanceof TransientError)
+        return {
+          reason: err.reason,
+          message: `planning shards: ${err.message}`,
+          retryable: err instanceof TransientError,
+        };
       const cause = (err as { cause?: unknown }).cause ?? err;
       const code = errorCode(cause);
       const message = `planning shards: ${errorMessage(err)}`;
@@ -281,8 +306,18 @@ export class ShardRun {
       { shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount },
       'planned shards',
     );
+    const createdAt = (sample as { createdAt?: Date }).createdAt;
     return {
       shards,
+      ...(manifest !== undefined
+        ? {
+            inventory: {
+              manifest,
+              ...(createdAt ? { createdAt: createdAt.toISOString() } : {}),
+              objects: sample.estimatedCount,
+            },
+          }
+        : {}),
       shardPlan: {
         spec: selectionFingerprint(this.job.spec),
         createdAt: new Date().toISOString(),
@@ -422,7 +457,8 @@ export class ShardRun {
         : null;
       const failed = progress.failed;
       let msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
-      const warnings = ended.flatMap((e) => e.result.warnings ?? []);
+      // Each shard run says the same of the job's inventory: once.
+      const warnings = [...new Set(ended.flatMap((e) => e.result.warnings ?? []))];
       for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
       if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
       this.conditions = setCondition(this.conditions, {

@@ -25,6 +25,8 @@ import { add, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } f
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
+import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
+import type { ReportWriter } from '../engine/report.js';
 
 /** LIST requests the sampling pass may spend per planned shard (and at least this in all). */
 const SAMPLE_REQUESTS_PER_SHARD = 8;
@@ -88,6 +90,10 @@ export class ShardRun {
   private shards: ShardStatus[] = [];
   private readonly failures = new Map<number, ObjectFailure[]>();
   private readonly lastCounters = new Map<number, Counters>();
+  /** spec.maxObjects, shared by the shards. */
+  private allowance: JobAllowance | undefined;
+  /** spec.report: one part per shard run. */
+  private reports: ShardReports | undefined;
   retryAfterMs: number | undefined;
 
   constructor(
@@ -128,14 +134,9 @@ export class ShardRun {
     const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
     const parallelism = Math.max(1, spec.parallelism ?? 1);
     const fingerprint = selectionFingerprint(spec);
-    // One shard's limit or report has no meaning across shards yet (the CRD refuses them too).
-    if (spec.maxObjects !== undefined || spec.report) {
-      return this.failJob(
-        'InvalidSpec',
-        `spec.parallelism ${parallelism} cannot be combined with ${spec.maxObjects !== undefined ? 'spec.maxObjects' : 'spec.report'}`,
-      );
-    }
     const basePlan = planFor(job, this.credentials, undefined);
+    // maxObjects is the job's, shared by the shards (JobAllowance), not each shard's.
+    delete basePlan.maxObjects;
     try {
       validatePlan(basePlan);
     } catch (err) {
@@ -165,6 +166,20 @@ export class ShardRun {
       shardPlan = planned.shardPlan;
       inventory = planned.inventory ?? null;
       resumed = this.shards[0]?.checkpoint !== undefined;
+    }
+    if (spec.maxObjects !== undefined) this.allowance = new JobAllowance(spec.maxObjects, this.shards);
+    if (spec.report) {
+      // A resumed job adds parts to the report of the runs before it; a new plan begins a new report.
+      this.reports = new ShardReports(
+        {
+          destination: spec.report.destination,
+          all: spec.report.all ?? false,
+          connection: basePlan.connection,
+          job: `${this.ns}/${this.name}`,
+        },
+        resumed ? (prev.reportParts ?? []) : [],
+        resumed ? (prev.report ?? undefined) : undefined,
+      );
     }
     const now = new Date().toISOString();
     const todo = this.shards.filter((s) => s.phase !== 'Complete').length;
@@ -197,8 +212,7 @@ export class ShardRun {
         checkpoint: null,
         dryRunCheckpoint: null,
         ...(resumed ? {} : { recentFailures: null }),
-        report: null,
-        reportParts: null,
+        ...(resumed && spec.report ? {} : { report: null, reportParts: null }),
         shards: this.shards,
         shardPlan,
         ...(inventory !== undefined ? { inventory } : {}),
@@ -368,20 +382,16 @@ export class ShardRun {
       else delete shard.openUploads;
       await this.publish(true);
     };
-    const result = await runEngine(plan, {
-      signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
-      ...(deps.budget ? { budget: deps.budget } : {}),
-      onProgress,
-      recordUploads,
-      observer: (e) => {
-        deps.metrics.requestDuration.observe(
-          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
-          e.seconds,
-        );
-        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
-      },
-    });
+    const report = this.reports?.writer();
+    let result: RunResult;
+    try {
+      result = await this.runEngineFor(plan, onProgress, recordUploads, report);
+    } catch (err) {
+      report?.dispose();
+      throw err;
+    }
     onProgress(result);
+    if (report) await this.uploadReport(report, shard);
     this.lastCounters.delete(shard.index);
     if (result.status === 'Complete') {
       shard.phase = 'Complete';
@@ -400,6 +410,48 @@ export class ShardRun {
       'shard run ended',
     );
     return result;
+  }
+
+  private runEngineFor(
+    plan: Plan,
+    onProgress: (p: Progress) => void,
+    recordUploads: (open: Progress['openUploads']) => Promise<void>,
+    report: ReportWriter | undefined,
+  ): Promise<RunResult> {
+    const { deps } = this;
+    const labels = this.labels();
+    return runEngine(plan, {
+      signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
+      ...(deps.budget ? { budget: deps.budget } : {}),
+      ...(this.allowance ? { allowance: this.allowance } : {}),
+      ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
+      onProgress,
+      recordUploads,
+      observer: (e) => {
+        deps.metrics.requestDuration.observe(
+          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
+          e.seconds,
+        );
+        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
+      },
+    });
+  }
+
+  /** One shard run's part of the job's report; a failure to write it is an event, not a failed job (as unsharded). */
+  private async uploadReport(report: ReportWriter, shard: ShardStatus): Promise<void> {
+    if (!this.reports) return;
+    try {
+      const out = await this.reports.upload(report);
+      await this.writer.update({ report: out.manifest, reportParts: out.parts }, true);
+    } catch (err) {
+      void this.event(
+        'Warning',
+        'ReportFailed',
+        clip(
+          `writing ${describeShard(shard)}'s part of the report to ${this.job.spec.report?.destination ?? ''} failed: ${String(err)}`,
+        ),
+      );
+    }
   }
 
   /** Writes the shards and their sum through the job's one (coalescing) writer. */
@@ -457,6 +509,8 @@ export class ShardRun {
         : null;
       const failed = progress.failed;
       let msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
+      if (reachedMaxObjects(this.job.spec.maxObjects, progress))
+        msg += ` (spec.maxObjects ${this.job.spec.maxObjects} reached)`;
       // Each shard run says the same of the job's inventory: once.
       const warnings = [...new Set(ended.flatMap((e) => e.result.warnings ?? []))];
       for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);

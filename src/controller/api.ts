@@ -134,6 +134,9 @@ export interface EncryptionJobStatus {
   retries?: number | null;
   /** The shards of a sharded job (spec.parallelism), planned once per selection. */
   shards?: ShardStatus[] | null;
+  /** A sharded dry run's own shards and plan: it never touches shards/shardPlan (the real runs'). */
+  dryRunShards?: ShardStatus[] | null;
+  dryRunShardPlan?: EncryptionJobStatus['shardPlan'];
   /** The S3 Inventory report the objects came from (spec.source.inventory), once read. */
   inventory?: { manifest: string; createdAt?: string; objects?: number } | null;
   /** What the shard plan was made for: the selection fingerprint (checkpoint.ts), and when. */

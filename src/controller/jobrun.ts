@@ -194,6 +194,8 @@ export class JobRun {
       ...(spec.report ? {} : { report: null, reportParts: null }),
       ...(staleShards ? { shards: null, shardPlan: null } : {}),
       ...(spec.source?.inventory ? {} : { inventory: null }),
+      // A sharded dry run's count: void once a real run changes objects, or of another selection.
+      ...((prev.dryRunShards?.length ?? 0) > 0 ? { dryRunShards: null, dryRunShardPlan: null } : {}),
     };
     await this.writer.update(initial, true);
     void this.event(

@@ -33,23 +33,44 @@ const SAMPLE_REQUESTS_PER_SHARD = 8;
 const SAMPLE_REQUESTS_MIN = 16;
 
 /**
- * Whether a job runs as shards: a real run with parallelism above 1, or one
- * whose status already holds a shard plan for its selection (lowering
- * parallelism to 1 mid-job keeps the plan and runs one shard at a time). A dry
- * run is never sharded: it has its own checkpoint and leaves the plan alone.
+ * Whether a job runs as shards: a run with parallelism above 1, or one whose
+ * status already holds a shard plan for its selection (lowering parallelism to
+ * 1 mid-job keeps the plan and runs one shard at a time). A dry run has shards
+ * of its own (dryRunShards) and never looks at or touches the real ones.
  */
 export function usesShards(job: EncryptionJob): boolean {
   const spec = job.spec;
-  if (spec.dryRun) return false;
   if ((spec.parallelism ?? 1) > 1) return true;
   const status = job.status ?? {};
-  return (status.shards?.length ?? 0) > 0 && status.shardPlan?.spec === selectionFingerprint(spec);
+  const { shards, plan } = ownShards(status, spec.dryRun ?? false);
+  return (shards?.length ?? 0) > 0 && plan?.spec === selectionFingerprint(spec);
+}
+
+/** The shards and plan a run works with: a dry run's own, or the real runs'. */
+function ownShards(
+  status: EncryptionJobStatus,
+  dryRun: boolean,
+): { shards: ShardStatus[] | null | undefined; plan: EncryptionJobStatus['shardPlan'] } {
+  return dryRun
+    ? { shards: status.dryRunShards, plan: status.dryRunShardPlan }
+    : { shards: status.shards, plan: status.shardPlan };
+}
+
+/** A status patch with the run's shards (and plan) in its own fields. */
+function shardsPatch(
+  dryRun: boolean,
+  shards: ShardStatus[],
+  plan?: EncryptionJobStatus['shardPlan'],
+): EncryptionJobStatus {
+  if (dryRun) return { dryRunShards: shards, ...(plan !== undefined ? { dryRunShardPlan: plan } : {}) };
+  return { shards, ...(plan !== undefined ? { shardPlan: plan } : {}) };
 }
 
 /** Sums the shards' counters; the total only once every shard has one. */
 function sumProgress(shards: ShardStatus[]): JobProgress {
   let out: JobProgress = { ...ZERO_PROGRESS, skippedByReason: {} };
   let total: number | undefined = 0;
+  let would: { objects: number; bytes?: number } | undefined;
   for (const s of shards) {
     const p = s.progress ?? ZERO_PROGRESS;
     out = {
@@ -59,6 +80,14 @@ function sumProgress(shards: ShardStatus[]): JobProgress {
       }),
     };
     total = typeof p.total === 'number' && total !== undefined ? total + p.total : undefined;
+    // A dry run's shards say what a real run would change.
+    if (typeof p.wouldEncrypt === 'number') would = { ...would, objects: (would?.objects ?? 0) + p.wouldEncrypt };
+    if (typeof p.wouldEncryptBytes === 'number')
+      would = { objects: would?.objects ?? 0, bytes: (would?.bytes ?? 0) + p.wouldEncryptBytes };
+  }
+  if (would) {
+    out.wouldEncrypt = would.objects;
+    out.wouldEncryptBytes = would.bytes ?? 0;
   }
   if (total !== undefined) out.total = Math.max(total, out.scanned);
   out.summary =
@@ -94,6 +123,8 @@ export class ShardRun {
   private allowance: JobAllowance | undefined;
   /** spec.report: one part per shard run. */
   private reports: ShardReports | undefined;
+  /** A dry run: its own shards (status.dryRunShards), no uploads recorded, nothing real touched. */
+  private readonly dry: boolean;
   retryAfterMs: number | undefined;
 
   constructor(
@@ -105,6 +136,7 @@ export class ShardRun {
     this.ns = job.metadata?.namespace ?? '';
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
+    this.dry = job.spec.dryRun ?? false;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
     this.done = this.run().catch((err: unknown) => {
       deps.log.error(
@@ -144,14 +176,15 @@ export class ShardRun {
       throw err;
     }
 
-    const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
+    const own = ownShards(prev, this.dry);
+    const samePlan = (own.shards?.length ?? 0) > 0 && own.plan?.spec === fingerprint;
     let resumed = samePlan;
-    let shardPlan = prev.shardPlan ?? null;
+    let shardPlan = own.plan ?? null;
     let inventory: EncryptionJobStatus['inventory'] | undefined;
     if (samePlan) {
       // A new generation (another concurrency, a resume after an edit) looks at every shard again from its
       // checkpoint, as an unsharded run does: keys added after a shard completed are picked up.
-      this.shards = (prev.shards ?? []).map((s) => ({
+      this.shards = (own.shards ?? []).map((s) => ({
         ...s,
         phase: s.phase === 'Complete' && prev.observedGeneration === gen ? 'Complete' : 'Pending',
       }));
@@ -186,8 +219,8 @@ export class ShardRun {
     this.conditions = setCondition(this.conditions, {
       type: 'Progressing',
       status: 'True',
-      reason: resumed ? 'Resumed' : 'Encrypting',
-      message: `encrypting objects in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}`,
+      reason: this.dry ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
+      message: `${this.dry ? 'dry run: counting what would change' : 'encrypting objects'} in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}`,
       observedGeneration: gen,
     });
     for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
@@ -209,12 +242,12 @@ export class ShardRun {
         completionTime: null,
         progress: replacing(sumProgress(this.shards)),
         // The shards carry the checkpoints now; a dry run's count is void once objects change.
-        checkpoint: null,
+        // A dry run's shards carry its own checkpoints: the real ones stay as they are.
+        ...(this.dry ? {} : { checkpoint: null, dryRunShards: null, dryRunShardPlan: null }),
         dryRunCheckpoint: null,
         ...(resumed ? {} : { recentFailures: null }),
         ...(resumed && spec.report ? {} : { report: null, reportParts: null }),
-        shards: this.shards,
-        shardPlan,
+        ...shardsPatch(this.dry, this.shards, shardPlan),
         ...(inventory !== undefined ? { inventory } : {}),
       },
       true,
@@ -222,7 +255,7 @@ export class ShardRun {
     void this.event(
       'Normal',
       resumed ? 'Resumed' : 'Started',
-      `run started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time`,
+      `${this.dry ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time`,
     );
     const labels = { namespace: this.ns, name: this.name };
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
@@ -314,7 +347,10 @@ export class ShardRun {
       first.progress = { ...resume.base };
     }
     // Uploads an earlier run (unsharded, or of an older plan) may have left open: the first shard aborts them.
-    const open = [...(prev.checkpoint?.openUploads ?? []), ...(prev.shards ?? []).flatMap((s) => s.openUploads ?? [])];
+    // (Never to a dry run: it changes nothing, and the real runs still need to know of them.)
+    const open = this.dry
+      ? []
+      : [...(prev.checkpoint?.openUploads ?? []), ...(prev.shards ?? []).flatMap((s) => s.openUploads ?? [])];
     if (open.length > 0) first.openUploads = open;
     this.deps.log.info(
       { shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount },
@@ -358,7 +394,7 @@ export class ShardRun {
     delete shard.message;
     void this.publish(true);
     const onProgress = (p: Progress): void => {
-      shard.progress = add(base, p, false);
+      shard.progress = add(base, p, this.dry);
       if (p.checkpoint !== undefined) {
         shard.checkpoint = p.checkpoint;
         shard.checkpointProgress = addCounted(base, p.committed);
@@ -385,7 +421,7 @@ export class ShardRun {
     const report = this.reports?.writer();
     let result: RunResult;
     try {
-      result = await this.runEngineFor(plan, onProgress, recordUploads, report);
+      result = await this.runEngineFor(plan, onProgress, this.dry ? undefined : recordUploads, report);
     } catch (err) {
       report?.dispose();
       throw err;
@@ -415,7 +451,7 @@ export class ShardRun {
   private runEngineFor(
     plan: Plan,
     onProgress: (p: Progress) => void,
-    recordUploads: (open: Progress['openUploads']) => Promise<void>,
+    recordUploads: ((open: Progress['openUploads']) => Promise<void>) | undefined,
     report: ReportWriter | undefined,
   ): Promise<RunResult> {
     const { deps } = this;
@@ -426,7 +462,7 @@ export class ShardRun {
       ...(this.allowance ? { allowance: this.allowance } : {}),
       ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
       onProgress,
-      recordUploads,
+      ...(recordUploads ? { recordUploads } : {}),
       observer: (e) => {
         deps.metrics.requestDuration.observe(
           { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
@@ -462,7 +498,10 @@ export class ShardRun {
     return this.writer.update(
       {
         progress: replacing(progress),
-        shards: this.shards.map((s) => ({ ...s })),
+        ...shardsPatch(
+          this.dry,
+          this.shards.map((s) => ({ ...s })),
+        ),
         recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
       },
       immediate,
@@ -508,7 +547,11 @@ export class ShardRun {
         ? noncurrent.reduce((a: number, b) => a + b, 0)
         : null;
       const failed = progress.failed;
-      let msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
+      const cost = ended.reduce((sum, e) => sum + (e.result.estimate?.usd ?? 0), 0);
+      if (this.dry) progress.estimatedCostUSD = cost.toFixed(4);
+      let msg = this.dry
+        ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'}) in ${this.shards.length} shards`
+        : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
       if (reachedMaxObjects(this.job.spec.maxObjects, progress))
         msg += ` (spec.maxObjects ${this.job.spec.maxObjects} reached)`;
       // Each shard run says the same of the job's inventory: once.
@@ -525,7 +568,7 @@ export class ShardRun {
       this.conditions = setCondition(this.conditions, {
         type: 'Complete',
         status: 'True',
-        reason: failed > 0 ? 'CompletedWithFailures' : 'Completed',
+        reason: this.dry ? 'DryRunCompleted' : failed > 0 ? 'CompletedWithFailures' : 'Completed',
         message: failed > 0 ? `${msg}; see status.recentFailures` : msg,
         observedGeneration: gen,
       });
@@ -546,7 +589,14 @@ export class ShardRun {
 
   private async publishFinal(progress: JobProgress, extra: EncryptionJobStatus): Promise<void> {
     await this.writer.update(
-      { ...extra, progress: replacing(progress), shards: this.shards.map((s) => ({ ...s })) },
+      {
+        ...extra,
+        progress: replacing(progress),
+        ...shardsPatch(
+          this.dry,
+          this.shards.map((s) => ({ ...s })),
+        ),
+      },
       true,
     );
     await this.writer.settle();

@@ -91,7 +91,7 @@ export async function sortEntries(
   input: AsyncIterable<InventoryEntry>,
   opts: { chunkSize?: number; tmp?: string } = {},
 ): Promise<SortedEntries> {
-  const chunkSize = Math.max(1, opts.chunkSize ?? 200_000);
+  const chunkSize = Math.max(1, opts.chunkSize ?? 100_000);
   let dir: string | undefined;
   const files: string[] = [];
   let chunk: InventoryEntry[] = [];

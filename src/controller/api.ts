@@ -106,6 +106,11 @@ export interface ShardStatus {
   progress?: JobProgress;
   /** The shard run's multipart uploads in progress; its next run aborts those a crashed run left. */
   openUploads?: { key: string; uploadId: string }[];
+  /**
+   * spec.maxObjects: objects this shard's runs took from the job's budget above its
+   * checkpoint (a stop left them to be looked at again); its next run gets them first.
+   */
+  budgetHeld?: number;
   /** Noncurrent versions in the shard's key range, once it completed. */
   noncurrentVersions?: number;
   /** Why the shard failed. */

@@ -8,29 +8,60 @@ import { uploadSegment } from '../engine/report-upload.js';
 import type { JobProgress, ShardStatus } from './api.js';
 
 /**
- * spec.maxObjects for a sharded run: what is left after the objects already
- * under the shards' checkpoints (the same rule as an unsharded run's
- * resumePoint), taken one object at a time by whichever shard lists it next.
- * The sum of the shards' scanned counters never passes maxObjects: the objects
- * a stopped shard finished above its checkpoint are counted again only when
- * its next run lists them again, out of this same budget.
+ * spec.maxObjects for a sharded run: one pool for the job, taken one object
+ * at a time by whichever shard lists it next. Like an unsharded run's
+ * resumePoint, the objects under the shards' checkpoints are spent; and each
+ * shard keeps hold of the objects its earlier runs took above its checkpoint
+ * (ShardStatus.budgetHeld: a stop left them finished or not, to be looked at
+ * again), so its next run gets them back first, before the pool. So the sum of
+ * the shards' counters never passes maxObjects, and no object a stopped run
+ * changed goes uncounted because other shards spent the budget meanwhile.
  */
 export class JobAllowance {
-  private left: number;
+  private pool: number;
 
   constructor(maxObjects: number, shards: readonly ShardStatus[]) {
     const done = shards.reduce((sum, s) => sum + (s.checkpointProgress?.scanned ?? 0), 0);
-    this.left = Math.max(0, maxObjects - done);
+    const held = shards.reduce((sum, s) => sum + (s.budgetHeld ?? 0), 0);
+    this.pool = Math.max(0, maxObjects - done - held);
   }
 
   get remaining(): number {
-    return this.left;
+    return this.pool;
   }
 
+  /** One shard run's share: its held objects first, then the pool. */
+  forShard(shard: ShardStatus): ShardAllowance {
+    return new ShardAllowance(shard.budgetHeld ?? 0, () => {
+      if (this.pool <= 0) return false;
+      this.pool--;
+      return true;
+    });
+  }
+}
+
+export class ShardAllowance {
+  private taken = 0;
+
+  constructor(
+    private readonly held: number,
+    private readonly fromPool: () => boolean,
+  ) {}
+
   take(): boolean {
-    if (this.left <= 0) return false;
-    this.left--;
-    return true;
+    if (this.taken < this.held || this.fromPool()) {
+      this.taken++;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * What the shard still holds after a run that did not complete: the objects
+   * taken (now or before) beyond those its checkpoint moved over.
+   */
+  stillHeld(committed: number): number {
+    return Math.max(0, Math.max(this.taken, this.held) - committed);
   }
 }
 

@@ -419,15 +419,23 @@ export class ShardRun {
       await this.publish(true);
     };
     const report = this.reports?.writer();
+    const allowance = this.allowance?.forShard(shard);
     let result: RunResult;
     try {
-      result = await this.runEngineFor(plan, onProgress, this.dry ? undefined : recordUploads, report);
+      result = await this.runEngineFor(plan, onProgress, this.dry ? undefined : recordUploads, report, allowance);
     } catch (err) {
       report?.dispose();
       throw err;
     }
     onProgress(result);
     if (report) await this.uploadReport(report, shard);
+    // The budget this shard took above its checkpoint stays its own until a run of it completes.
+    const held =
+      allowance && result.status !== 'Complete'
+        ? allowance.stillHeld((shard.checkpointProgress?.scanned ?? 0) - base.scanned)
+        : 0;
+    if (held > 0) shard.budgetHeld = held;
+    else delete shard.budgetHeld;
     this.lastCounters.delete(shard.index);
     if (result.status === 'Complete') {
       shard.phase = 'Complete';
@@ -453,13 +461,14 @@ export class ShardRun {
     onProgress: (p: Progress) => void,
     recordUploads: ((open: Progress['openUploads']) => Promise<void>) | undefined,
     report: ReportWriter | undefined,
+    allowance: { take(): boolean } | undefined,
   ): Promise<RunResult> {
     const { deps } = this;
     const labels = this.labels();
     return runEngine(plan, {
       signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
       ...(deps.budget ? { budget: deps.budget } : {}),
-      ...(this.allowance ? { allowance: this.allowance } : {}),
+      ...(allowance ? { allowance } : {}),
       ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
       onProgress,
       ...(recordUploads ? { recordUploads } : {}),

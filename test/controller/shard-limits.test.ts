@@ -32,7 +32,13 @@ interface Job {
     observedGeneration?: number;
     progress?: Record<string, number>;
     conditions?: { type: string; status: string; reason: string; message: string }[];
-    shards?: { index: number; phase: string; progress?: Record<string, number> }[];
+    shards?: {
+      index: number;
+      phase: string;
+      progress?: Record<string, number>;
+      checkpointProgress?: Record<string, number>;
+      budgetHeld?: number;
+    }[];
     report?: string;
     reportParts?: string[];
   };
@@ -125,6 +131,12 @@ describe('maxObjects and report across shards (SeaweedFS through the fault proxy
       expect(paused.status?.progress?.scanned ?? 0).toBeLessThan(250);
       // Each of the 4 shard runs wrote its part when it stopped.
       expect(paused.status?.reportParts).toHaveLength(4);
+      // What the shards took above their checkpoints (in flight at the stop) stays theirs: never more than 250 in all.
+      const shards = paused.status?.shards ?? [];
+      const held = shards.reduce((a, s) => a + (s.budgetHeld ?? 0), 0);
+      const under = shards.reduce((a, s) => a + (s.checkpointProgress?.scanned ?? 0), 0);
+      expect(held, 'objects in flight at the stop are held').toBeGreaterThan(0);
+      expect(held + under).toBeLessThanOrEqual(250);
     } finally {
       proxy.setRule(undefined);
     }
@@ -134,6 +146,7 @@ describe('maxObjects and report across shards (SeaweedFS through the fault proxy
     expect(progress.scanned).toBe(250);
     expect((progress.encrypted ?? 0) + (progress.alreadyEncrypted ?? 0)).toBe(250);
     expect(done.status?.shards?.reduce((a, s) => a + (s.progress?.scanned ?? 0), 0)).toBe(250);
+    expect(done.status?.shards?.filter((s) => s.budgetHeld !== undefined)).toEqual([]);
     expect(done.status?.conditions?.find((c) => c.type === 'Complete')?.message).toContain(
       'spec.maxObjects 250 reached',
     );

@@ -32,6 +32,7 @@ interface Flags {
   maxRequestsPerSecond?: number;
   method: Method;
   storageClass?: string;
+  inventoryManifest?: string;
   multipartThreshold?: number;
   multipartChunksize?: number;
   resume?: string;
@@ -137,6 +138,10 @@ export async function main(argv: string[]): Promise<number> {
       'the endpoint implements S3 UpdateObjectEncryption (default: only AWS itself)',
     )
     .option('--storage-class <class>', 'give copied objects this storage class instead of keeping theirs')
+    .option(
+      '--inventory-manifest <s3url>',
+      'take the objects from this S3 Inventory manifest.json (CSV) instead of listing the bucket',
+    )
     .option('--multipart-threshold <size>', 'copy objects larger than this part by part (default 5GiB)', sizeArg)
     .option(
       '--multipart-chunksize <size>',
@@ -205,6 +210,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(flags.maxObjects ? { maxObjects: flags.maxObjects } : {}),
     ...(flags.maxRequestsPerSecond ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {}),
     ...(flags.storageClass ? { storageClass: flags.storageClass } : {}),
+    ...(flags.inventoryManifest ? { inventoryManifest: flags.inventoryManifest } : {}),
     ...(flags.multipartThreshold !== undefined ? { multipartThreshold: flags.multipartThreshold } : {}),
     ...(flags.multipartChunksize !== undefined ? { multipartPartSize: flags.multipartChunksize } : {}),
     ...(resumeFrom?.startAfter ? { startAfter: resumeFrom.startAfter } : {}),

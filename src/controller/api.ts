@@ -40,6 +40,8 @@ export interface EncryptionJobSpec {
     serviceAccountName: string;
     resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
   };
+  /** Where the object list comes from (absent: ListObjectsV2). */
+  source?: { inventory?: { manifest: string } };
 }
 
 export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
@@ -110,6 +112,11 @@ export interface ShardStatus {
   progress?: JobProgress;
   /** The shard run's multipart uploads in progress; its next run aborts those a crashed run left. */
   openUploads?: { key: string; uploadId: string }[];
+  /**
+   * spec.maxObjects: objects this shard's runs took from the job's budget above its
+   * checkpoint (a stop left them to be looked at again); its next run gets them first.
+   */
+  budgetHeld?: number;
   /** Noncurrent versions in the shard's key range, once it completed. */
   noncurrentVersions?: number;
   /** Why the shard failed. */
@@ -138,6 +145,11 @@ export interface EncryptionJobStatus {
   retries?: number | null;
   /** The shards of a sharded job (spec.parallelism), planned once per selection. */
   shards?: ShardStatus[] | null;
+  /** A sharded dry run's own shards and plan: it never touches shards/shardPlan (the real runs'). */
+  dryRunShards?: ShardStatus[] | null;
+  dryRunShardPlan?: EncryptionJobStatus['shardPlan'];
+  /** The S3 Inventory report the objects came from (spec.source.inventory), once read. */
+  inventory?: { manifest: string; createdAt?: string; objects?: number } | null;
   /** What the shard plan was made for: the selection fingerprint (checkpoint.ts), and when. */
   shardPlan?: {
     spec: string;

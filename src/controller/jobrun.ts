@@ -193,6 +193,9 @@ export class JobRun {
       ...(resumed ? {} : { recentFailures: null }),
       ...(spec.report ? {} : { report: null, reportParts: null }),
       ...(staleShards ? { shards: null, shardPlan: null } : {}),
+      ...(spec.source?.inventory ? {} : { inventory: null }),
+      // A sharded dry run's count: void once a real run changes objects, or of another selection.
+      ...((prev.dryRunShards?.length ?? 0) > 0 ? { dryRunShards: null, dryRunShardPlan: null } : {}),
     };
     await this.writer.update(initial, true);
     void this.event(
@@ -232,6 +235,7 @@ export class JobRun {
         progress,
         // Messages come from the endpoint: one clipped line each, never a response body.
         recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
+        ...(p.inventory ? { inventory: p.inventory } : {}),
       };
       if (dryRun) {
         if (p.checkpoint !== undefined) {

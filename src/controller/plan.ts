@@ -44,6 +44,7 @@ export function planFor(
     ...(spec.method ? { method: spec.method } : {}),
     ...(spec.maxRequestsPerSecond ? { maxRequestsPerSecond: spec.maxRequestsPerSecond } : {}),
     ...(spec.storageClass ? { storageClass: spec.storageClass } : {}),
+    ...(spec.source?.inventory?.manifest ? { inventoryManifest: spec.source.inventory.manifest } : {}),
     concurrency: spec.concurrency ?? 32,
     ...(startAfter ? { startAfter } : {}),
     maxFailuresKept: 20,

@@ -5,7 +5,6 @@
 // watermark checkpoint and counters. One status writer for the whole job: the
 // shards' progress is summed into status.progress and written coalesced.
 import {
-  createClients,
   JobError,
   runEngine,
   validatePlan,
@@ -15,38 +14,56 @@ import {
   type Progress,
   type RunResult,
 } from '../engine/index.js';
-import { errorCode, errorMessage } from '../engine/errors.js';
-import { planShards, sampleKeys } from '../engine/shards.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
-import { resumePoint, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
+import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { setCondition } from './conditions.js';
+import { planJobShards, type PlannedShards, type PlanningFailure } from './shardplan.js';
 import { add, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
-
-/** LIST requests the sampling pass may spend per planned shard (and at least this in all). */
-const SAMPLE_REQUESTS_PER_SHARD = 8;
-const SAMPLE_REQUESTS_MIN = 16;
+import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
+import type { ReportWriter } from '../engine/report.js';
 
 /**
- * Whether a job runs as shards: a real run with parallelism above 1, or one
- * whose status already holds a shard plan for its selection (lowering
- * parallelism to 1 mid-job keeps the plan and runs one shard at a time). A dry
- * run is never sharded: it has its own checkpoint and leaves the plan alone.
+ * Whether a job runs as shards: a run with parallelism above 1, or one whose
+ * status already holds a shard plan for its selection (lowering parallelism to
+ * 1 mid-job keeps the plan and runs one shard at a time). A dry run has shards
+ * of its own (dryRunShards) and never looks at or touches the real ones.
  */
 export function usesShards(job: EncryptionJob): boolean {
   const spec = job.spec;
-  if (spec.dryRun) return false;
   if ((spec.parallelism ?? 1) > 1) return true;
   const status = job.status ?? {};
-  return (status.shards?.length ?? 0) > 0 && status.shardPlan?.spec === selectionFingerprint(spec);
+  const { shards, plan } = ownShards(status, spec.dryRun ?? false);
+  return (shards?.length ?? 0) > 0 && plan?.spec === selectionFingerprint(spec);
+}
+
+/** The shards and plan a run works with: a dry run's own, or the real runs'. */
+function ownShards(
+  status: EncryptionJobStatus,
+  dryRun: boolean,
+): { shards: ShardStatus[] | null | undefined; plan: EncryptionJobStatus['shardPlan'] } {
+  return dryRun
+    ? { shards: status.dryRunShards, plan: status.dryRunShardPlan }
+    : { shards: status.shards, plan: status.shardPlan };
+}
+
+/** A status patch with the run's shards (and plan) in its own fields. */
+function shardsPatch(
+  dryRun: boolean,
+  shards: ShardStatus[],
+  plan?: EncryptionJobStatus['shardPlan'],
+): EncryptionJobStatus {
+  if (dryRun) return { dryRunShards: shards, ...(plan !== undefined ? { dryRunShardPlan: plan } : {}) };
+  return { shards, ...(plan !== undefined ? { shardPlan: plan } : {}) };
 }
 
 /** Sums the shards' counters; the total only once every shard has one. */
 export function sumProgress(shards: ShardStatus[]): JobProgress {
   let out: JobProgress = { ...ZERO_PROGRESS, skippedByReason: {} };
   let total: number | undefined = 0;
+  let would: { objects: number; bytes?: number } | undefined;
   for (const s of shards) {
     const p = s.progress ?? ZERO_PROGRESS;
     out = {
@@ -56,6 +73,14 @@ export function sumProgress(shards: ShardStatus[]): JobProgress {
       }),
     };
     total = typeof p.total === 'number' && total !== undefined ? total + p.total : undefined;
+    // A dry run's shards say what a real run would change.
+    if (typeof p.wouldEncrypt === 'number') would = { ...would, objects: (would?.objects ?? 0) + p.wouldEncrypt };
+    if (typeof p.wouldEncryptBytes === 'number')
+      would = { objects: would?.objects ?? 0, bytes: (would?.bytes ?? 0) + p.wouldEncryptBytes };
+  }
+  if (would) {
+    out.wouldEncrypt = would.objects;
+    out.wouldEncryptBytes = would.bytes ?? 0;
   }
   if (total !== undefined) out.total = Math.max(total, out.scanned);
   out.summary =
@@ -87,6 +112,12 @@ export class ShardRun {
   private shards: ShardStatus[] = [];
   private readonly failures = new Map<number, ObjectFailure[]>();
   private readonly lastCounters = new Map<number, Counters>();
+  /** spec.maxObjects, shared by the shards. */
+  private allowance: JobAllowance | undefined;
+  /** spec.report: one part per shard run. */
+  private reports: ShardReports | undefined;
+  /** A dry run: its own shards (status.dryRunShards), no uploads recorded, nothing real touched. */
+  private readonly dry: boolean;
   retryAfterMs: number | undefined;
 
   constructor(
@@ -98,6 +129,7 @@ export class ShardRun {
     this.ns = job.metadata?.namespace ?? '';
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
+    this.dry = job.spec.dryRun ?? false;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
     this.done = this.run().catch((err: unknown) => {
       deps.log.error(
@@ -127,14 +159,9 @@ export class ShardRun {
     const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
     const parallelism = Math.max(1, spec.parallelism ?? 1);
     const fingerprint = selectionFingerprint(spec);
-    // One shard's limit or report has no meaning across shards yet (the CRD refuses them too).
-    if (spec.maxObjects !== undefined || spec.report) {
-      return this.failJob(
-        'InvalidSpec',
-        `spec.parallelism ${parallelism} cannot be combined with ${spec.maxObjects !== undefined ? 'spec.maxObjects' : 'spec.report'}`,
-      );
-    }
     const basePlan = planFor(job, this.credentials, undefined);
+    // maxObjects is the job's, shared by the shards (JobAllowance), not each shard's.
+    delete basePlan.maxObjects;
     try {
       validatePlan(basePlan);
     } catch (err) {
@@ -142,13 +169,15 @@ export class ShardRun {
       throw err;
     }
 
-    const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
+    const own = ownShards(prev, this.dry);
+    const samePlan = (own.shards?.length ?? 0) > 0 && own.plan?.spec === fingerprint;
     let resumed = samePlan;
-    let shardPlan = prev.shardPlan ?? null;
+    let shardPlan = own.plan ?? null;
+    let inventory: EncryptionJobStatus['inventory'] | undefined;
     if (samePlan) {
       // A new generation (another concurrency, a resume after an edit) looks at every shard again from its
       // checkpoint, as an unsharded run does: keys added after a shard completed are picked up.
-      this.shards = (prev.shards ?? []).map((s) => ({
+      this.shards = (own.shards ?? []).map((s) => ({
         ...s,
         phase: s.phase === 'Complete' && prev.observedGeneration === gen ? 'Complete' : 'Pending',
       }));
@@ -161,15 +190,30 @@ export class ShardRun {
       }
       this.shards = planned.shards;
       shardPlan = planned.shardPlan;
+      inventory = planned.inventory ?? null;
       resumed = this.shards[0]?.checkpoint !== undefined;
+    }
+    if (spec.maxObjects !== undefined) this.allowance = new JobAllowance(spec.maxObjects, this.shards);
+    if (spec.report) {
+      // A resumed job adds parts to the report of the runs before it; a new plan begins a new report.
+      this.reports = new ShardReports(
+        {
+          destination: spec.report.destination,
+          all: spec.report.all ?? false,
+          connection: basePlan.connection,
+          job: `${this.ns}/${this.name}`,
+        },
+        resumed ? (prev.reportParts ?? []) : [],
+        resumed ? (prev.report ?? undefined) : undefined,
+      );
     }
     const now = new Date().toISOString();
     const todo = this.shards.filter((s) => s.phase !== 'Complete').length;
     this.conditions = setCondition(this.conditions, {
       type: 'Progressing',
       status: 'True',
-      reason: resumed ? 'Resumed' : 'Encrypting',
-      message: `encrypting objects in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}`,
+      reason: this.dry ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
+      message: `${this.dry ? 'dry run: counting what would change' : 'encrypting objects'} in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}`,
       observedGeneration: gen,
     });
     for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
@@ -191,20 +235,20 @@ export class ShardRun {
         completionTime: null,
         progress: replacing(sumProgress(this.shards)),
         // The shards carry the checkpoints now; a dry run's count is void once objects change.
-        checkpoint: null,
+        // A dry run's shards carry its own checkpoints: the real ones stay as they are.
+        ...(this.dry ? {} : { checkpoint: null, dryRunShards: null, dryRunShardPlan: null }),
         dryRunCheckpoint: null,
         ...(resumed ? {} : { recentFailures: null }),
-        report: null,
-        reportParts: null,
-        shards: this.shards,
-        shardPlan,
+        ...(resumed && spec.report ? {} : { report: null, reportParts: null }),
+        ...shardsPatch(this.dry, this.shards, shardPlan),
+        ...(inventory !== undefined ? { inventory } : {}),
       },
       true,
     );
     void this.event(
       'Normal',
       resumed ? 'Resumed' : 'Started',
-      `run started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time`,
+      `${this.dry ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time`,
     );
     const labels = { namespace: this.ns, name: this.name };
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
@@ -226,70 +270,19 @@ export class ShardRun {
     await this.finish(ended, prevRetries);
   }
 
-  /** Cuts the key space from a sampling pass; carries over the checkpoint of an unsharded run of this selection. */
-  private async plan(
-    basePlan: Plan,
-    n: number,
-  ): Promise<
-    | { shards: ShardStatus[]; shardPlan: NonNullable<EncryptionJobStatus['shardPlan']> }
-    | { reason: string; message: string; retryable: boolean }
-    | undefined
-  > {
-    const prev = this.job.status ?? {};
-    const clients = createClients(basePlan.connection);
-    let sample;
-    try {
-      sample = await sampleKeys(clients.s3, {
-        bucket: basePlan.bucket,
-        prefix: basePlan.prefix,
-        maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
-        signal: this.abort.signal,
-      });
-    } catch (err) {
-      if (this.abort.signal.aborted) return undefined;
-      const cause = (err as { cause?: unknown }).cause ?? err;
-      const code = errorCode(cause);
-      const message = `planning shards: ${errorMessage(err)}`;
-      if (code === 'NoSuchBucket') return { reason: 'BucketNotFound', message, retryable: false };
-      if (code === 'AccessDenied' || code === 'AllAccessDisabled')
-        return { reason: 'AccessDenied', message, retryable: false };
-      return { reason: 'PlanningFailed', message, retryable: true };
-    } finally {
-      clients.destroy();
-    }
-    // Keys up to an unsharded run's checkpoint (same selection) are done: the first shard starts with them done.
-    const resume = resumePoint(this.job);
-    const cut = planShards(sample.keys, n, resume.startAfter !== undefined ? { startAfter: resume.startAfter } : {});
-    const shards: ShardStatus[] = cut.map((c) => ({
-      index: c.index,
-      startAfter: c.startAfter,
-      ...(c.endAt !== undefined ? { endAt: c.endAt } : {}),
-      phase: 'Pending',
-      progress: { ...ZERO_PROGRESS },
-    }));
-    const first = shards[0]!;
-    if (resume.startAfter !== undefined) {
-      first.startAfter = '';
-      first.checkpoint = resume.startAfter;
-      first.checkpointProgress = resume.base;
-      first.progress = { ...resume.base };
-    }
-    // Uploads an earlier run (unsharded, or of an older plan) may have left open: the first shard aborts them.
-    const open = [...(prev.checkpoint?.openUploads ?? []), ...(prev.shards ?? []).flatMap((s) => s.openUploads ?? [])];
-    if (open.length > 0) first.openUploads = open;
-    this.deps.log.info(
-      { shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount },
-      'planned shards',
-    );
-    return {
-      shards,
-      shardPlan: {
-        spec: selectionFingerprint(this.job.spec),
-        createdAt: new Date().toISOString(),
-        estimatedObjects: sample.estimatedCount,
-        sampleRequests: sample.requests,
-      },
-    };
+  /** Cuts the key space (shardplan.ts); carries over the checkpoint of an unsharded run of this selection. */
+  private async plan(basePlan: Plan, n: number): Promise<PlannedShards | PlanningFailure | undefined> {
+    const planned = await planJobShards(this.job, basePlan, n, { signal: this.abort.signal, dryRun: this.dry });
+    if (planned && 'shards' in planned)
+      this.deps.log.info(
+        {
+          shards: planned.shards.length,
+          requests: planned.requests,
+          estimatedObjects: planned.shardPlan.estimatedObjects,
+        },
+        'planned shards',
+      );
+    return planned;
   }
 
   private async runShard(shard: ShardStatus, basePlan: Plan): Promise<RunResult> {
@@ -309,7 +302,7 @@ export class ShardRun {
     delete shard.message;
     void this.publish(true);
     const onProgress = (p: Progress): void => {
-      shard.progress = add(base, p, false);
+      shard.progress = add(base, p, this.dry);
       if (p.checkpoint !== undefined) {
         shard.checkpoint = p.checkpoint;
         shard.checkpointProgress = addCounted(base, p.committed);
@@ -333,20 +326,24 @@ export class ShardRun {
       else delete shard.openUploads;
       await this.publish(true);
     };
-    const result = await runEngine(plan, {
-      signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
-      ...(deps.budget ? { budget: deps.budget } : {}),
-      onProgress,
-      recordUploads,
-      observer: (e) => {
-        deps.metrics.requestDuration.observe(
-          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
-          e.seconds,
-        );
-        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
-      },
-    });
+    const report = this.reports?.writer();
+    const allowance = this.allowance?.forShard(shard);
+    let result: RunResult;
+    try {
+      result = await this.runEngineFor(plan, onProgress, this.dry ? undefined : recordUploads, report, allowance);
+    } catch (err) {
+      report?.dispose();
+      throw err;
+    }
     onProgress(result);
+    if (report) await this.uploadReport(report, shard);
+    // The budget this shard took above its checkpoint stays its own until a run of it completes.
+    const held =
+      allowance && result.status !== 'Complete'
+        ? allowance.stillHeld((shard.checkpointProgress?.scanned ?? 0) - base.scanned)
+        : 0;
+    if (held > 0) shard.budgetHeld = held;
+    else delete shard.budgetHeld;
     this.lastCounters.delete(shard.index);
     if (result.status === 'Complete') {
       shard.phase = 'Complete';
@@ -367,6 +364,49 @@ export class ShardRun {
     return result;
   }
 
+  private runEngineFor(
+    plan: Plan,
+    onProgress: (p: Progress) => void,
+    recordUploads: ((open: Progress['openUploads']) => Promise<void>) | undefined,
+    report: ReportWriter | undefined,
+    allowance: { take(): boolean } | undefined,
+  ): Promise<RunResult> {
+    const { deps } = this;
+    const labels = this.labels();
+    return runEngine(plan, {
+      signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
+      ...(deps.budget ? { budget: deps.budget } : {}),
+      ...(allowance ? { allowance } : {}),
+      ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
+      onProgress,
+      ...(recordUploads ? { recordUploads } : {}),
+      observer: (e) => {
+        deps.metrics.requestDuration.observe(
+          { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
+          e.seconds,
+        );
+        if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
+      },
+    });
+  }
+
+  /** One shard run's part of the job's report; a failure to write it is an event, not a failed job (as unsharded). */
+  private async uploadReport(report: ReportWriter, shard: ShardStatus): Promise<void> {
+    if (!this.reports) return;
+    try {
+      const out = await this.reports.upload(report);
+      await this.writer.update({ report: out.manifest, reportParts: out.parts }, true);
+    } catch (err) {
+      void this.event(
+        'Warning',
+        'ReportFailed',
+        clip(
+          `writing ${describeShard(shard)}'s part of the report to ${this.job.spec.report?.destination ?? ''} failed: ${String(err)}`,
+        ),
+      );
+    }
+  }
+
   /** Writes the shards and their sum through the job's one (coalescing) writer. */
   private publish(immediate: boolean): Promise<void> {
     const progress = sumProgress(this.shards);
@@ -375,7 +415,10 @@ export class ShardRun {
     return this.writer.update(
       {
         progress: replacing(progress),
-        shards: this.shards.map((s) => ({ ...s })),
+        ...shardsPatch(
+          this.dry,
+          this.shards.map((s) => ({ ...s })),
+        ),
         recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
       },
       immediate,
@@ -421,8 +464,15 @@ export class ShardRun {
         ? noncurrent.reduce((a: number, b) => a + b, 0)
         : null;
       const failed = progress.failed;
-      let msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
-      const warnings = ended.flatMap((e) => e.result.warnings ?? []);
+      const cost = ended.reduce((sum, e) => sum + (e.result.estimate?.usd ?? 0), 0);
+      if (this.dry) progress.estimatedCostUSD = cost.toFixed(4);
+      let msg = this.dry
+        ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'}) in ${this.shards.length} shards`
+        : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
+      if (reachedMaxObjects(this.job.spec.maxObjects, progress))
+        msg += ` (spec.maxObjects ${this.job.spec.maxObjects} reached)`;
+      // Each shard run says the same of the job's inventory: once.
+      const warnings = [...new Set(ended.flatMap((e) => e.result.warnings ?? []))];
       for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
       if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
       this.conditions = setCondition(this.conditions, {
@@ -435,7 +485,7 @@ export class ShardRun {
       this.conditions = setCondition(this.conditions, {
         type: 'Complete',
         status: 'True',
-        reason: failed > 0 ? 'CompletedWithFailures' : 'Completed',
+        reason: this.dry ? 'DryRunCompleted' : failed > 0 ? 'CompletedWithFailures' : 'Completed',
         message: failed > 0 ? `${msg}; see status.recentFailures` : msg,
         observedGeneration: gen,
       });
@@ -456,7 +506,14 @@ export class ShardRun {
 
   private async publishFinal(progress: JobProgress, extra: EncryptionJobStatus): Promise<void> {
     await this.writer.update(
-      { ...extra, progress: replacing(progress), shards: this.shards.map((s) => ({ ...s })) },
+      {
+        ...extra,
+        progress: replacing(progress),
+        ...shardsPatch(
+          this.dry,
+          this.shards.map((s) => ({ ...s })),
+        ),
+      },
       true,
     );
     await this.writer.settle();

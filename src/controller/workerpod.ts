@@ -7,7 +7,6 @@
 // sums the entries. The exit code tells the Job's pod failure policy what
 // happened (workerjob.ts).
 import {
-  createClients,
   JobError,
   runEngine,
   validatePlan,
@@ -16,21 +15,16 @@ import {
   type Progress,
   type RunResult,
 } from '../engine/index.js';
-import { errorCode, errorMessage } from '../engine/errors.js';
-import { planShards, sampleKeys } from '../engine/shards.js';
 import type { Logger } from '../log.js';
-import type { EncryptionJob, EncryptionJobStatus, ShardStatus } from './api.js';
-import { resumePoint, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
+import type { EncryptionJob, ShardStatus } from './api.js';
+import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { add, addCounted } from './jobrun.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor } from './plan.js';
+import { planJobShards } from './shardplan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
-
-/** LIST requests the sampling pass may spend per planned shard (and at least this in all), as in-process. */
-const SAMPLE_REQUESTS_PER_SHARD = 8;
-const SAMPLE_REQUESTS_MIN = 16;
 
 /** Longest interval between two progress writes of one worker, in seconds. */
 const MAX_SPREAD_S = 30;
@@ -106,60 +100,19 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
     throw err;
   }
   const n = Math.max(1, job.spec.parallelism ?? 1);
-  const clients = createClients(basePlan.connection);
-  let sample;
-  try {
-    sample = await sampleKeys(clients.s3, {
-      bucket: basePlan.bucket,
-      prefix: basePlan.prefix,
-      maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
-      signal,
-    });
-  } catch (err) {
-    if (signal.aborted) return EXIT_STOPPED;
-    const cause = (err as { cause?: unknown }).cause ?? err;
-    const code = errorCode(cause);
-    const message = `planning shards: ${errorMessage(err)}`;
-    if (code === 'NoSuchBucket') return fail('BucketNotFound', message);
-    if (code === 'AccessDenied' || code === 'AllAccessDisabled') return fail('AccessDenied', message);
-    log.warn({ err: message }, 'planning failed; the Job runs this step again');
+  const planned = await planJobShards(job, basePlan, n, { signal, dryRun: false });
+  if (planned === undefined) return EXIT_STOPPED;
+  if (!('shards' in planned)) {
+    if (!planned.retryable) return fail(planned.reason, planned.message);
+    log.warn({ err: planned.message }, 'planning failed; the Job runs this step again');
     return EXIT_RETRY;
-  } finally {
-    clients.destroy();
   }
-  // As in-process (shardrun.ts): keys up to an unsharded run's checkpoint of this selection are done.
-  const resume = resumePoint({ ...job, spec: { ...job.spec, dryRun: false } });
-  const cut = planShards(sample.keys, n, resume.startAfter !== undefined ? { startAfter: resume.startAfter } : {});
-  const shards: ShardStatus[] = cut.map((c) => ({
-    index: c.index,
-    startAfter: c.startAfter,
-    ...(c.endAt !== undefined ? { endAt: c.endAt } : {}),
-    phase: 'Pending',
-    progress: { ...ZERO_PROGRESS },
-  }));
-  const first = shards[0]!;
-  if (resume.startAfter !== undefined) {
-    first.startAfter = '';
-    first.checkpoint = resume.startAfter;
-    first.checkpointProgress = resume.base;
-    first.progress = { ...resume.base };
-  }
-  const open = [
-    ...(status.checkpoint?.openUploads ?? []),
-    ...(status.shards ?? []).flatMap((s) => s.openUploads ?? []),
-  ];
-  if (open.length > 0) first.openUploads = open;
-  const shardPlan: NonNullable<EncryptionJobStatus['shardPlan']> = {
-    spec: fingerprint,
-    createdAt: new Date().toISOString(),
-    estimatedObjects: sample.estimatedCount,
-    sampleRequests: sample.requests,
-    failure: null,
-  };
+  const { shards, inventory } = planned;
+  const shardPlan = { ...planned.shardPlan, failure: null };
   // A merge patch replaces the list: the plan is written before any shard pod exists.
-  await client.patchStatus(ns, name, { shards, shardPlan });
+  await client.patchStatus(ns, name, { shards, shardPlan, ...(inventory ? { inventory } : {}) });
   log.info(
-    { shards: shards.length, requests: sample.requests, estimatedObjects: sample.estimatedCount },
+    { shards: shards.length, requests: planned.requests, estimatedObjects: shardPlan.estimatedObjects },
     'planned shards',
   );
   return 0;

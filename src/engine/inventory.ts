@@ -15,7 +15,8 @@ import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { JobError } from './errors.js';
+import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
+import { errorCode, errorMessage, isTransient, JobError, TransientError } from './errors.js';
 import { decodeS3Url } from './lister.js';
 
 export interface InventoryFile {
@@ -60,13 +61,11 @@ export function s3InventorySource(s3: S3Client, signal?: AbortSignal): Inventory
         if (res.Body === undefined) throw new Error('empty body');
         return res.Body as Readable;
       } catch (err) {
-        throw new JobError(
-          'InventoryUnreadable',
-          `reading inventory object s3://${bucket}/${key} failed: ${err instanceof Error ? err.message : String(err)}`,
-          {
-            cause: err,
-          },
-        );
+        const message = `reading inventory object s3://${bucket}/${key} failed: ${errorCode(err)}: ${errorMessage(err)}`;
+        // A network outage or a server error may pass; a missing or forbidden object needs a person.
+        if (!signal?.aborted && isTransient(err, DEFAULT_MAX_ATTEMPTS))
+          throw new TransientError('InventoryUnreadable', message, { cause: err });
+        throw new JobError('InventoryUnreadable', message, { cause: err });
       }
     },
   };
@@ -179,7 +178,13 @@ export function parseCsvLine(line: string): string[] {
  */
 export async function* inventoryKeys(
   source: InventorySource,
-  opts: { manifest: InventoryManifest; bucket: string; prefix: string },
+  opts: {
+    manifest: InventoryManifest;
+    bucket: string;
+    prefix: string;
+    /** Called for each non-current version (not a delete marker) of the bucket under the prefix. */
+    onNoncurrent?: (key: string) => void;
+  },
 ): AsyncGenerator<InventoryEntry> {
   const { manifest } = opts;
   const col = (name: string): number => manifest.fileSchema.findIndex((c) => c.toLowerCase() === name.toLowerCase());
@@ -228,9 +233,12 @@ export async function* inventoryKeys(
         }
         if (row[iBucket] !== opts.bucket) continue;
         if (iDeleteMarker >= 0 && row[iDeleteMarker] === 'true') continue;
-        if (iLatest >= 0 && row[iLatest] === 'false') continue;
         const key = decodeS3Url(row[iKey] ?? '');
         if (!key.startsWith(opts.prefix)) continue;
+        if (iLatest >= 0 && row[iLatest] === 'false') {
+          opts.onNoncurrent?.(key);
+          continue;
+        }
         const size = iSize >= 0 && row[iSize] ? Number(row[iSize]) : undefined;
         yield {
           key,

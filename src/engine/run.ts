@@ -44,6 +44,8 @@ import { countObjects, listObjects, type ListedObject } from './lister.js';
 import { estimateCost } from './cost.js';
 import { sleep, untilSettledOrAborted } from './abortable.js';
 import { countNoncurrent } from './noncurrent.js';
+import { loadRunInventory, rowAtTarget, type RunInventory } from './inventory-source.js';
+import type { InventoryEntry } from './inventory.js';
 import { Tally } from './tally.js';
 import type { ObjectFailure, OpenUpload, Outcome, Plan, Progress, ProgressListener, RunResult } from './types.js';
 import { abortUpload, OpenUploads } from './uploads.js';
@@ -74,6 +76,12 @@ export interface RunOptions {
   recordUploads?: (open: OpenUpload[]) => Promise<void> | void;
   /** Listed-but-not-checkpointed objects at most (default max(1000, 64 x concurrency)). */
   maxWindow?: number;
+  /**
+   * A limit shared with other runs (the shards of one job under one maxObjects):
+   * asked once per object before it is looked at; false ends the listing as
+   * Plan.maxObjects does.
+   */
+  allowance?: { take(): boolean };
 }
 
 const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3;
@@ -116,6 +124,9 @@ class Run {
   private active = 0;
   /** Objects this run will look at, once the count beside the run has finished. */
   private total: number | undefined;
+  /** The report the objects come from (Plan.inventoryManifest), read before any object. */
+  private inventory: RunInventory | undefined;
+  private provenByInventory = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -150,6 +161,16 @@ class Run {
       recentFailures: [...this.failures],
       inFlight: this.active,
       ...(this.total !== undefined ? { total: this.total } : {}),
+      ...(this.inventory
+        ? {
+            inventory: {
+              manifest: this.inventory.manifest,
+              ...(this.inventory.createdAt ? { createdAt: this.inventory.createdAt.toISOString() } : {}),
+              objects: this.inventory.sorted.count,
+            },
+            provenByInventory: this.provenByInventory,
+          }
+        : {}),
     };
   }
 
@@ -159,6 +180,7 @@ class Run {
       validatePlan(this.plan);
       this.target = await resolveTarget(this.clients.kms, this.plan.target);
       await this.checkBucket(s3);
+      if (this.plan.inventoryManifest !== undefined) await this.loadInventory(s3);
       await this.abortAbandonedUploads(s3);
       await this.processAll(s3);
       if (this.fatal) throw this.fatal;
@@ -173,6 +195,8 @@ class Run {
         ...(this.abortedUploads > 0 ? { abortedUploads: this.abortedUploads } : {}),
       };
     } catch (err) {
+      if (this.opts.signal?.aborted && this.inventory === undefined && this.plan.inventoryManifest !== undefined)
+        return { ...this.snapshot(), status: 'Stopped' }; // stopped while the report was read
       const known = err instanceof JobError || err instanceof TransientError ? err : undefined;
       return {
         ...this.snapshot(),
@@ -182,6 +206,29 @@ class Run {
         message: known ? known.message : `${errorCode(err)}: ${errorMessage(err)}`,
         retryable: !(err instanceof JobError),
       };
+    } finally {
+      this.inventory?.sorted.dispose();
+    }
+  }
+
+  /**
+   * Reads and sorts the report's rows for this run before any object is looked
+   * at: a missing, unreadable or corrupt report fails the run with nothing touched.
+   */
+  private async loadInventory(s3: S3Client): Promise<void> {
+    this.count('GetObject');
+    this.inventory = await loadRunInventory(s3, this.plan, this.opts.signal ? { signal: this.opts.signal } : {});
+    const { createdAt, manifest } = this.inventory;
+    const total = this.inventory.sorted.count;
+    this.total = this.plan.maxObjects !== undefined ? Math.min(total, this.plan.maxObjects) : total;
+    // The rule for objects newer than the report (docs/scale.md): said on every completed run.
+    this.warnings.push(
+      `objects came from the S3 Inventory ${manifest}${createdAt ? ` made ${createdAt.toISOString()}` : ' (no creation time in it)'}: objects written after it were not looked at (new writes get the bucket's default encryption; run the job again with a newer inventory, or without one, to check them)`,
+    );
+    if (this.versioned && this.inventory.noncurrentVersions === undefined) {
+      this.warnings.push(
+        `noncurrent versions were not counted: the inventory ${manifest} lists current versions only (no IsLatest column)`,
+      );
     }
   }
 
@@ -248,36 +295,45 @@ class Run {
     setMaxListeners(Math.max(10, concurrency * 4), signal);
     let listedCount = 0;
     // Count beside the work, for a progress total; never waited for, stopped with the run.
+    // (An inventory's rows are counted already.)
     const counter = new AbortController();
-    void countObjects(s3, {
-      bucket: plan.bucket,
-      prefix: plan.prefix,
-      ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
-      ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
-      signal: counter.signal,
-    }).then(
-      (n) => {
-        this.total = plan.maxObjects !== undefined ? Math.min(n, plan.maxObjects) : n;
-      },
-      () => undefined,
-    );
-    // Progress is reported on a clock, not as the checkpoint moves: a slow object
-    // holds the checkpoint back, never the counters of the objects after it.
-    const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
-    try {
-      const listed = listObjects(s3, {
+    if (!this.inventory)
+      void countObjects(s3, {
         bucket: plan.bucket,
         prefix: plan.prefix,
         ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
         ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
-        signal,
-      });
+        signal: counter.signal,
+      }).then(
+        (n) => {
+          this.total = plan.maxObjects !== undefined ? Math.min(n, plan.maxObjects) : n;
+        },
+        () => undefined,
+      );
+    // Progress is reported on a clock, not as the checkpoint moves: a slow object
+    // holds the checkpoint back, never the counters of the objects after it.
+    const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
+    try {
+      const listed: AsyncIterable<ListedObject & { row?: InventoryEntry }> = this.inventory
+        ? fromInventory(this.inventory)
+        : listObjects(s3, {
+            bucket: plan.bucket,
+            prefix: plan.prefix,
+            ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+            ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
+            signal,
+          });
       for await (const obj of listed) {
         if (signal.aborted) break;
+        if (this.opts.allowance && !this.opts.allowance.take()) break;
         listedCount++;
         const slot = this.watermark.begin(obj.key);
         if (!filter(obj.key)) {
           this.finished(slot, { kind: 'skipped', reason: 'filtered' });
+        } else if (obj.row && rowAtTarget(obj.row, this.plan.target, this.plan.storageClass)) {
+          // The report proves it (SSE-S3 for an SSE-S3 target): no HEAD.
+          this.provenByInventory++;
+          this.finished(slot, { kind: 'alreadyEncrypted' });
         } else {
           void queue.add(async () => {
             if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
@@ -308,6 +364,7 @@ class Run {
       await queue.onIdle();
     } finally {
       counter.abort();
+      this.inventory?.sorted.dispose();
       clearInterval(interval);
       queue.clear();
       await queue.onIdle();
@@ -680,6 +737,8 @@ class Run {
 
   /** Counting is bookkeeping after the work: a failure is a warning on the result, never a failed run. */
   private async noncurrentOrWarning(s3: S3Client): Promise<number | undefined> {
+    // From the report when it lists versions; never a listing of the bucket for it.
+    if (this.inventory) return this.inventory.noncurrentVersions;
     try {
       return await countNoncurrent(s3, {
         bucket: this.plan.bucket,
@@ -695,6 +754,18 @@ class Run {
       );
       return undefined;
     }
+  }
+}
+
+/** An inventory's sorted rows as listed objects, each with its row. */
+async function* fromInventory(inventory: RunInventory): AsyncGenerator<ListedObject & { row: InventoryEntry }> {
+  for await (const row of inventory.sorted.entries()) {
+    yield {
+      key: row.key,
+      size: row.size ?? 0,
+      ...(row.storageClass ? { storageClass: row.storageClass } : {}),
+      row,
+    };
   }
 }
 

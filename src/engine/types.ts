@@ -61,6 +61,12 @@ export interface Plan {
    * not the whole prefix. Only meaningful with endAt or for the last shard.
    */
   shardStartAfter?: string;
+  /**
+   * s3://BUCKET/KEY of an S3 Inventory manifest.json (CSV): the run's objects come
+   * from that report instead of ListObjectsV2, read with this plan's connection.
+   * Objects written after the report was made are not looked at.
+   */
+  inventoryManifest?: string;
   /** How many failures to keep in the result (all are counted). */
   maxFailuresKept?: number;
   /**
@@ -125,6 +131,10 @@ export interface Progress {
   inFlight: number;
   /** Objects this run will look at (listed after the checkpoint), once counted. */
   total?: number;
+  /** The inventory the objects come from (Plan.inventoryManifest), once read. */
+  inventory?: { manifest: string; createdAt?: string; objects: number };
+  /** Objects an inventory row proved at the target without a HEAD (also counted in alreadyEncrypted). */
+  provenByInventory?: number;
 }
 
 export type ResultStatus = 'Complete' | 'Failed' | 'Stopped';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createBucket, keyOf, putObjects, ROOT, s3Client } from '../harness/context.js';
+import { writeInventory } from '../harness/inventory.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -79,6 +80,30 @@ describe('s3-encrypt CLI', () => {
     );
     expect(
       (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'other/d' }))).ServerSideEncryption,
+    ).toBeUndefined();
+  });
+
+  it('--inventory-manifest takes the objects from an S3 Inventory report instead of listing the bucket', async () => {
+    const bucket = await createBucket(s3, 'cliinv');
+    await putObjects(s3, bucket, ['logs/a b', 'logs/c+d', 'logs/not-in-report']);
+    const manifest = await writeInventory(s3, {
+      inventoryBucket: bucket,
+      sourceBucket: bucket,
+      rows: [
+        { bucket, key: 'logs/a b' },
+        { bucket, key: 'logs/c+d' },
+      ],
+      path: 'inventory/cfg',
+    });
+    const run = await cli([`s3://${bucket}/logs/`, '--sse', 'AES256', '--inventory-manifest', manifest, ...conn()]);
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as { counters: Record<string, number> };
+    expect(summary.counters).toMatchObject({ scanned: 2, encrypted: 2, failed: 0 });
+    for (const key of ['logs/a b', 'logs/c+d'])
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ServerSideEncryption).toBe('AES256');
+    // Not in the report: not looked at (objects newer than the report are the bucket default encryption's).
+    expect(
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'logs/not-in-report' }))).ServerSideEncryption,
     ).toBeUndefined();
   });
 

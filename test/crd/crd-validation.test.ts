@@ -146,7 +146,8 @@ describe('EncryptionJob CRD validation (real kube-apiserver)', () => {
         maxRequestsPerSecond: 500,
         storageClass: 'STANDARD_IA',
         report: { destination: 's3://reports-bucket/runs/1.csv', all: true },
-        parallelism: 1,
+        parallelism: 4,
+        source: { inventory: { manifest: 's3://inventory-bucket/my-bucket.logs-2024/config/manifest.json' } },
       };
       const result = await apply(namespace, job('valid-full', spec));
       expect(result.code, result.stderr).toBe(0);

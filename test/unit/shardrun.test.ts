@@ -18,9 +18,19 @@ describe('usesShards', () => {
     expect(usesShards(job({}))).toBe(false);
     expect(usesShards(job({ parallelism: 1 }))).toBe(false);
   });
-  it('parallelism above 1: sharded, except a dry run', () => {
+  it('parallelism above 1: sharded, a dry run too', () => {
     expect(usesShards(job({ parallelism: 4 }))).toBe(true);
-    expect(usesShards(job({ parallelism: 4, dryRun: true }))).toBe(false);
+    expect(usesShards(job({ parallelism: 4, dryRun: true }))).toBe(true);
+  });
+  it("a dry run goes by its own plan, never the real runs' (and the other way round)", () => {
+    const spec = { parallelism: 1 };
+    const fp = selectionFingerprint(job(spec).spec);
+    const now = new Date().toISOString();
+    const real = { shards: [shard], shardPlan: { spec: fp, createdAt: now } };
+    const dry = { dryRunShards: [shard], dryRunShardPlan: { spec: fp, createdAt: now } };
+    expect(usesShards(job({ ...spec, dryRun: true }, real))).toBe(false);
+    expect(usesShards(job({ ...spec, dryRun: true }, dry))).toBe(true);
+    expect(usesShards(job(spec, dry))).toBe(false);
   });
   it('a plan for this selection keeps the job sharded when parallelism drops to 1; a plan for another does not', () => {
     const spec = { parallelism: 1 };

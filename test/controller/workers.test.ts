@@ -26,6 +26,7 @@ import {
   waitUntil,
   type OperatorProcess,
 } from '../harness/context.js';
+import { writeInventory } from '../harness/inventory.js';
 import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
 import type { ManagedProcess } from '../harness/process.js';
 
@@ -524,5 +525,30 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
     } finally {
       proxy.setRule(undefined);
     }
+  }, 600_000);
+  it('a 2-shard job with workers from a CSV inventory: planned in a pod from the report, no LIST of the bucket', async () => {
+    const bucket = await createBucket(s3, 'workinv');
+    const reports = await createBucket(s3, 'workinvrep');
+    const keys = skewedKeys(300);
+    await putObjects(s3, bucket, [...keys, 'other/outside.json']);
+    const manifest = await writeInventory(s3, {
+      inventoryBucket: reports,
+      sourceBucket: bucket,
+      rows: [...keys, 'other/outside.json'].map((key) => ({ bucket, key })),
+      files: 2,
+    });
+    await apply('winv', bucket, { prefix: 'logs/', parallelism: 2, source: { inventory: { manifest } } });
+    const j = await waitFor('winv', 'Complete');
+    expectShardsAddUp(j, 2, keys.length);
+    await expectAllAes256(bucket, keys);
+    expectEveryKeyCopiedOnce(bucket, keys);
+    // The planning pod cut the shards from the report's keys, and no pod listed the bucket.
+    const listed = proxy.requests.filter(
+      (r) => r.bucket === bucket && (r.operation === 'ListObjectsV2' || r.operation === 'ListObjects'),
+    );
+    expect(listed, 'LIST requests on the source bucket').toEqual([]);
+    expect((j.status as { inventory?: { objects?: number } }).inventory?.objects).toBe(keys.length);
+    const sizes = (j.status?.shards ?? []).map((s) => s.progress?.scanned ?? 0);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1.5 * (keys.length / 2));
   }, 600_000);
 });

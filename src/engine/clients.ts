@@ -41,7 +41,7 @@ interface Observable {
   middlewareStack: {
     add: (
       mw: (next: (args: unknown) => Promise<unknown>, ctx: ObservedContext) => (args: unknown) => Promise<unknown>,
-      opts: { step: 'initialize' | 'deserialize'; name: string; priority?: 'high' },
+      opts: { step: 'initialize' | 'build' | 'deserialize'; name: string; priority?: 'high' },
     ) => void;
   };
 }
@@ -140,6 +140,31 @@ function limit(client: Observable, bucket: TokenBucket): void {
   );
 }
 
+interface Trimmable {
+  middlewareStack: Observable['middlewareStack'] & { remove: (name: string) => boolean };
+}
+
+/** One fixed User-Agent instead of the SDK's, which is rebuilt and escaped on every request. */
+const USER_AGENT = 's3-encryption-operator';
+
+/**
+ * Drops per-request SDK work that this engine does not need (bench/PROFILE.md):
+ * the user agent built and escaped for every request, the Lambda recursion
+ * detection header, and the logger middleware (no SDK logger is configured).
+ */
+function trim(client: Trimmable): void {
+  for (const name of ['getUserAgentMiddleware', 'recursionDetectionMiddleware', 'loggerMiddleware'])
+    client.middlewareStack.remove(name);
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const request = (args as { request?: { headers?: Record<string, string> } }).request;
+      if (request?.headers) request.headers['user-agent'] = USER_AGENT;
+      return next(args);
+    },
+    { step: 'build', name: 's3eoUserAgent' },
+  );
+}
+
 /** SDK attempts per request (the first included) unless a caller says otherwise. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
 
@@ -189,6 +214,8 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
     requestHandler: handler(),
     ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}),
   });
+  trim(s3 as unknown as Trimmable);
+  trim(kms as unknown as Trimmable);
   observe(s3 as unknown as Observable, 's3', observer);
   observe(kms as unknown as Observable, 'kms', observer);
   if (maxRequestsPerSecond && maxRequestsPerSecond > 0)

@@ -49,30 +49,43 @@ function childEnv(env: Env, extra: Record<string, string> = {}): NodeJS.ProcessE
   };
 }
 
-export const oursCli: Contender = {
-  name: 'ours-cli',
-  describe: 'node dist/cli.js (defaults: concurrency 32)',
-  run: (env, task) =>
-    runMeasured(
-      process.execPath,
-      [
-        join(ROOT, 'dist', 'cli.js'),
-        `s3://${task.bucket}/${task.prefix}`,
-        '--sse',
-        'aws:kms',
-        '--sse-kms-key-id',
-        env.kmsAlias,
-        '--endpoint-url',
-        env.s3Endpoint,
-        '--kms-endpoint-url',
-        env.kmsEndpoint,
-        '--force-path-style',
-        '--json',
-        ...(task.multipartThreshold ? ['--multipart-threshold', String(task.multipartThreshold)] : []),
-      ],
-      childEnv(env),
-    ),
-};
+export const oursCli: Contender = oursCliWith('ours-cli', 'node dist/cli.js (defaults)', []);
+
+/** Ours at a given concurrency (the latency set's sweep). */
+export function oursCliAt(concurrency: number): Contender {
+  return oursCliWith(`ours-cli-c${concurrency}`, `node dist/cli.js --concurrency ${concurrency}`, [
+    '--concurrency',
+    String(concurrency),
+  ]);
+}
+
+function oursCliWith(name: string, describe: string, extra: string[]): Contender {
+  return {
+    name,
+    describe,
+    run: (env, task) =>
+      runMeasured(
+        process.execPath,
+        [
+          join(ROOT, 'dist', 'cli.js'),
+          `s3://${task.bucket}/${task.prefix}`,
+          '--sse',
+          'aws:kms',
+          '--sse-kms-key-id',
+          env.kmsAlias,
+          '--endpoint-url',
+          env.s3Endpoint,
+          '--kms-endpoint-url',
+          env.kmsEndpoint,
+          '--force-path-style',
+          '--json',
+          ...(task.multipartThreshold ? ['--multipart-threshold', String(task.multipartThreshold)] : []),
+          ...extra,
+        ],
+        childEnv(env),
+      ),
+  };
+}
 
 function awsCli(name: string, maxConcurrent?: number, replace = false): Contender {
   return {
@@ -110,6 +123,8 @@ function awsCli(name: string, maxConcurrent?: number, replace = false): Contende
 }
 
 export const awsDefault = awsCli('aws-cli');
+/** The CLI's defaults (10 in flight) with REPLACE, so SeaweedFS takes its copies: the latency set's yardstick. */
+export const awsDefaultReplace = awsCli('aws-cli-replace', undefined, true);
 export const aws60 = awsCli('aws-cli-60', 60);
 /** SeaweedFS refuses the CLI's in-place COPY; with REPLACE the copy goes through (and the check shows what it drops). */
 export const aws60Replace = awsCli('aws-cli-60-replace', 60, true);

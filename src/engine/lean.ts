@@ -97,7 +97,9 @@ export class LeanS3Error extends Error {
       ...(typeof response?.headers['x-amz-request-id'] === 'string'
         ? { requestId: response.headers['x-amz-request-id'] }
         : {}),
-      ...(typeof response?.headers['x-amz-id-2'] === 'string' ? { extendedRequestId: response.headers['x-amz-id-2'] } : {}),
+      ...(typeof response?.headers['x-amz-id-2'] === 'string'
+        ? { extendedRequestId: response.headers['x-amz-id-2'] }
+        : {}),
     };
     if (response) this.$response = { statusCode: response.status, headers: response.headers, body: response.body };
   }
@@ -250,9 +252,10 @@ export function copyHeaders(input: CopyObjectCommandInput): Record<string, strin
   const h: Record<string, string> = {};
   for (const [field, name] of COPY_HEADERS) {
     const v = input[field];
-    if (v !== undefined && v !== null) h[name] = String(v);
+    if (typeof v === 'string') h[name] = v;
   }
-  if (input.BucketKeyEnabled !== undefined) h['x-amz-server-side-encryption-bucket-key-enabled'] = String(input.BucketKeyEnabled);
+  if (input.BucketKeyEnabled !== undefined)
+    h['x-amz-server-side-encryption-bucket-key-enabled'] = String(input.BucketKeyEnabled);
   if (input.CopySourceIfUnmodifiedSince !== undefined)
     h['x-amz-copy-source-if-unmodified-since'] = dateToUtcString(new Date(input.CopySourceIfUnmodifiedSince));
   if (input.Expires !== undefined) h.expires = dateToUtcString(new Date(input.Expires));
@@ -359,7 +362,16 @@ export class LeanS3 {
     if (!target || !leanCopyable(input)) throw new Error('lean path unavailable for this copy');
     const headers = { ...copyHeaders(input), ...extraHeaders };
     // x-id: as the SDK sends it (S3 ignores it; it names the operation in logs).
-    const res = await this.send('CopyObject', target, 'PUT', input.Key ?? '', { 'x-id': 'CopyObject' }, headers, signal, true);
+    const res = await this.send(
+      'CopyObject',
+      target,
+      'PUT',
+      input.Key ?? '',
+      { 'x-id': 'CopyObject' },
+      headers,
+      signal,
+      true,
+    );
     const h = res.response.headers;
     const out: Record<string, unknown> = { $metadata: res.metadata };
     const sse = header(h, 'x-amz-server-side-encryption');
@@ -497,7 +509,9 @@ export class LeanS3 {
       req.on('socket', (socket) => {
         if (socket.connecting) {
           connectTimer = setTimeout(() => {
-            req.destroy(timeoutError(`Socket timed out without establishing a connection within ${t.connectionTimeoutMs} ms`));
+            req.destroy(
+              timeoutError(`Socket timed out without establishing a connection within ${t.connectionTimeoutMs} ms`),
+            );
           }, t.connectionTimeoutMs);
           socket.once('connect', () => clearTimeout(connectTimer));
         }
@@ -535,7 +549,7 @@ function abortError(): Error {
   return err;
 }
 
-function abortableDelay(ms: number, signal: AbortSignal | undefined, err: unknown): Promise<void> {
+function abortableDelay(ms: number, signal: AbortSignal | undefined, err: Error): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(err);
     const timer = setTimeout(() => {

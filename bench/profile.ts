@@ -1,7 +1,7 @@
 // CPU profile of the CLI on small objects: where the client's CPU goes per area,
 // and how many requests each object cost (from the run's request counters).
 //
-//   bash test/env/node.sh npx tsx bench/profile.ts [--server seaweedfs|moto] [--objects 3000] [--no-prof] [--ceiling]
+//   bash test/env/node.sh npx tsx bench/profile.ts [--server seaweedfs|moto] [--objects 3000] [--no-prof] [--ceiling] [--owner-enforced]
 //   bash test/env/node.sh npx tsx bench/profile.ts --summarise FILE.cpuprofile
 //
 // Starts the server through the test harness, writes the bench's small set, runs
@@ -10,7 +10,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { PutBucketOwnershipControlsCommand, S3Client } from '@aws-sdk/client-s3';
 import { startMoto, startSeaweed } from '../test/harness/s3servers.js';
 import { ROOT } from './lib/contenders.js';
 import { createCopy, smallSet } from './lib/datasets.js';
@@ -25,6 +25,8 @@ const server = flag('server', 'seaweedfs');
 const objects = Number(flag('objects', '3000'));
 const profile = !argv.includes('--no-prof');
 const withCeiling = argv.includes('--ceiling');
+/** ACLs disabled on the bucket (the AWS default for new buckets): no per-object ACL read. */
+const ownerEnforced = argv.includes('--owner-enforced');
 let ceilingCpu: number | undefined;
 
 interface ProfileNode {
@@ -111,6 +113,13 @@ async function main(): Promise<void> {
     const set = smallSet(objects);
     process.stderr.write(`[profile] writing ${objects} objects\n`);
     await createCopy(s3, 'profile', set);
+    if (ownerEnforced)
+      await s3.send(
+        new PutBucketOwnershipControlsCommand({
+          Bucket: 'profile',
+          OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        }),
+      );
     const childEnv = {
       // As the bench runs its contenders: no user AWS settings.
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),

@@ -54,6 +54,7 @@ interface Target {
   /** Path before the key ("/bucket" in path style, "" for a virtual host). */
   basePath: string;
   signingRegion?: string;
+  signingService?: string;
 }
 
 interface RetryToken {
@@ -310,7 +311,11 @@ export class LeanS3 {
           HeadObjectCommand as unknown as Parameters<typeof getEndpointFromInstructions>[1],
           this.s3.config as unknown as Parameters<typeof getEndpointFromInstructions>[2],
         );
-        const schemes = (endpoint.properties?.authSchemes ?? []) as { name?: string; signingRegion?: string }[];
+        const schemes = (endpoint.properties?.authSchemes ?? []) as {
+          name?: string;
+          signingRegion?: string;
+          signingName?: string;
+        }[];
         const scheme = schemes[0];
         if (scheme && scheme.name !== 'sigv4') return undefined;
         if (endpoint.headers && Object.keys(endpoint.headers).length > 0) return undefined;
@@ -323,6 +328,7 @@ export class LeanS3 {
           ...(url.port ? { port: Number(url.port) } : {}),
           basePath: url.pathname.replace(/\/$/, ''),
           ...(scheme?.signingRegion ? { signingRegion: scheme.signingRegion } : {}),
+          ...(scheme?.signingName ? { signingService: scheme.signingName } : {}),
         };
         return target;
       })().catch(() => undefined);
@@ -331,6 +337,17 @@ export class LeanS3 {
       this.targets.set(bucket, t);
     }
     return t;
+  }
+
+  /** Where a request for this object goes and who it is signed for (tests compare it with the SDK's). */
+  async describe(bucket: string, key: string): Promise<{ url: string; region?: string; service?: string } | undefined> {
+    const t = await this.target(bucket);
+    if (!t) return undefined;
+    return {
+      url: `${t.protocol}//${t.hostname}${t.port !== undefined ? `:${t.port}` : ''}${t.basePath}${keyPath(key)}`,
+      ...(t.signingRegion ? { region: t.signingRegion } : {}),
+      ...(t.signingService ? { service: t.signingService } : {}),
+    };
   }
 
   /** Whether this bucket can be served lean (else the caller uses the SDK). */
@@ -491,6 +508,7 @@ export class LeanS3 {
     const signed = await this.signer.sign(request, {
       signingDate: new Date(Date.now() + (this.config.systemClockOffset ?? 0)),
       ...(target.signingRegion ? { signingRegion: target.signingRegion } : {}),
+      ...(target.signingService ? { signingService: target.signingService } : {}),
     });
     const search = new URLSearchParams(query).toString();
     const t = this.transport;

@@ -237,3 +237,64 @@ describe('lean HeadObject', () => {
     expect(isTransient(r.ours, 8)).toBe(isTransient(r.sdk, 8));
   });
 });
+
+describe('lean endpoint', () => {
+  /** The URL and signing scope the SDK would use, caught before anything is sent. */
+  async function sdkRequest(c: Clients, bucket: string, key: string) {
+    const caught = new Error('caught');
+    let got: { url: string; scope: string } | undefined;
+    const command = new HeadObjectCommand({ Bucket: bucket, Key: key });
+    command.middlewareStack.add(
+      () => (args) => {
+        const r = args.request as {
+          protocol: string;
+          hostname: string;
+          port?: number;
+          path: string;
+          headers: Record<string, string>;
+        };
+        const scope = /Credential=[^/]+\/\d+\/([^/]+)\/([^/]+)\//.exec(r.headers.authorization ?? '');
+        got = {
+          url: `${r.protocol}//${r.hostname}${r.port ? `:${r.port}` : ''}${r.path}`,
+          scope: scope ? `${scope[1]}/${scope[2]}` : '',
+        };
+        throw caught;
+      },
+      { step: 'finalizeRequest', name: 'catchRequest', priority: 'low' },
+    );
+    await c.s3.send(command).catch((e: unknown) => {
+      if (e !== caught) throw e;
+    });
+    return got;
+  }
+
+  it.each([
+    ['AWS, virtual-hosted bucket', { region: 'eu-west-1' }, 'my-bucket'],
+    ['AWS, dotted bucket (path style over TLS)', { region: 'us-east-1' }, 'my.dotted.bucket'],
+    ['AWS, forcePathStyle', { region: 'us-west-2', forcePathStyle: true }, 'my-bucket'],
+    ['custom endpoint, virtual host', { region: 'us-east-1', endpoint: 'https://s3.example.test:9443' }, 'bkt'],
+  ])('sends to the same URL, signed for the same region and service, as the SDK: %s', async (_name, conn, bucket) => {
+    const c = createClients({ ...conn, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
+    try {
+      const key = 'dir/a b+c.txt';
+      const sdk = await sdkRequest(c, bucket, key);
+      const ours = await leanOf(c.s3)?.describe(bucket, key);
+      expect(ours?.url).toBe(sdk?.url);
+      expect(`${ours?.region ?? conn.region}/${ours?.service ?? 's3'}`).toBe(sdk?.scope);
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('leaves S3 Express directory buckets to the SDK (session auth)', async () => {
+    const c = createClients({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    });
+    try {
+      expect(await leanOf(c.s3)?.available('bucket--use1-az4--x-s3')).toBe(false);
+    } finally {
+      c.destroy();
+    }
+  });
+});

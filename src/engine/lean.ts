@@ -426,6 +426,8 @@ export class LeanS3 {
       const invocationId = randomUUID();
       for (;;) {
         attempts++;
+        const offsetBefore = this.config.systemClockOffset ?? 0;
+        const sentAt = Date.now();
         try {
           const response = await this.attempt(target, method, key, query, headers, signal, invocationId, attempts);
           // As the SDK's throw200Exceptions: a copy can fail after its 200 was sent, with an Error body.
@@ -451,6 +453,7 @@ export class LeanS3 {
           return { response, metadata };
         } catch (err) {
           const e = err as LeanS3Error & { $metadata?: Record<string, unknown> };
+          this.correctClock(e, offsetBefore, sentAt);
           const sdkError = e as unknown as Parameters<typeof isThrottlingError>[0];
           if (isThrottlingError(sdkError)) throttles++;
           const errorType = isThrottlingError(sdkError)
@@ -476,6 +479,25 @@ export class LeanS3 {
       this.transport.observe?.(operation, (performance.now() - started) / 1000, Math.max(1, attempts), throttles, err);
       throw err;
     }
+  }
+
+  /**
+   * As the SDK's SigV4 signer does on an error: the server's Date header corrects
+   * the client's clock offset (shared with the SDK's requests through the client
+   * config), and an error whose signature was off by minutes is marked
+   * clockSkewCorrected, which the retry strategy treats as transient.
+   */
+  private correctClock(e: LeanS3Error, offsetBefore: number, sentAt: number): void {
+    const headers = e.$response?.headers;
+    const date = headers ? header(headers, 'date') : undefined;
+    if (!headers || !date || headers.age !== undefined) return;
+    const serverTime = Date.parse(date);
+    const now = Date.now();
+    if (Number.isNaN(serverTime) || now - sentAt > 900_000) return;
+    const offset = serverTime - now;
+    this.config.systemClockOffset = offset;
+    if (Math.abs(offset) >= 240_000 && offset !== offsetBefore)
+      (e.$metadata as { clockSkewCorrected?: boolean }).clockSkewCorrected = true;
   }
 
   private async attempt(

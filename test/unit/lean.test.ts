@@ -15,7 +15,10 @@ interface Seen {
   url: string;
   headers: IncomingHttpHeaders;
 }
-let answer: { status: number; headers?: Record<string, string>; body?: string } = { status: 200 };
+type Answer = { status: number; headers?: Record<string, string>; body?: string };
+let answer: Answer = { status: 200 };
+/** Answers for the next requests, before `answer`. */
+const script: Answer[] = [];
 const seen: Seen[] = [];
 let server: Server;
 let clients: Clients;
@@ -25,8 +28,9 @@ beforeAll(async () => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     req.resume();
     req.on('end', () => {
-      res.writeHead(answer.status, answer.headers ?? {});
-      res.end(req.method === 'HEAD' ? undefined : (answer.body ?? ''));
+      const a = script.shift() ?? answer;
+      res.writeHead(a.status, a.headers ?? {});
+      res.end(req.method === 'HEAD' ? undefined : (a.body ?? ''));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -295,6 +299,46 @@ describe('lean endpoint', () => {
       expect(await leanOf(c.s3)?.available('bucket--use1-az4--x-s3')).toBe(false);
     } finally {
       c.destroy();
+    }
+  });
+});
+
+describe('lean clock skew', () => {
+  it('corrects the clock from the server Date after a skewed request and tries again, as the SDK does', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const c = createClients(
+      {
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      },
+      { maxAttempts: 3 },
+    );
+    try {
+      const serverNow = new Date(Date.now() + 3_600_000);
+      const skewed = {
+        status: 403,
+        headers: { date: serverNow.toUTCString() },
+        body: '<Error><Code>RequestTimeTooSkewed</Code><Message>too skewed</Message></Error>',
+      };
+      seen.length = 0;
+      script.push(skewed);
+      answer = { status: 200, headers: { 'x-amz-server-side-encryption': 'aws:kms' }, body: COPY_RESULT };
+      const input: CopyObjectCommandInput = {
+        Bucket: 'bkt',
+        Key: 'k',
+        CopySource: 'bkt/k',
+        MetadataDirective: 'REPLACE',
+      };
+      const out = await leanOf(c.s3)?.copyObject(input, {});
+      expect(out?.$metadata.attempts).toBe(2);
+      const second = seen[1]?.headers['x-amz-date'] as string;
+      const signedAt = Date.parse(second.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+      expect(Math.abs(signedAt - serverNow.getTime())).toBeLessThan(60_000);
+    } finally {
+      c.destroy();
+      answer = { status: 200 };
     }
   });
 });

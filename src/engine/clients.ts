@@ -239,6 +239,8 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
       requestTimeoutMs: requestTimeout,
       maxAttempts,
       ...(bucket ? { beforeRequest: () => bucket.take() } : {}),
+      // The same throttling codes as the SDK requests' observer.
+      countsAsThrottle: (err) => isThrottle(errorCodeOf(err)),
       ...(observer
         ? {
             observe: (operation, seconds, attempts, throttles, error) =>
@@ -247,7 +249,7 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
                 operation,
                 seconds,
                 attempts,
-                throttled: throttles > 0 || (error !== undefined && isThrottle(errorCodeOf(error))),
+                throttled: throttles > 0,
                 ...(error !== undefined ? { error: errorCodeOf(error) ?? 'Unknown' } : {}),
               }),
           }

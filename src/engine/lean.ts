@@ -43,6 +43,8 @@ export interface LeanTransport {
   maxAttempts: number;
   /** Called once per request (all attempts), like the SDK client's observer middleware. */
   observe?: (operation: string, seconds: number, attempts: number, throttles: number, error?: unknown) => void;
+  /** Whether an attempt's error counts as throttling for `observe` (default: the SDK's classification). */
+  countsAsThrottle?: (err: unknown) => boolean;
   /** Waited on once per request before its first attempt (the run's request-rate cap). */
   beforeRequest?: () => Promise<void>;
 }
@@ -455,7 +457,8 @@ export class LeanS3 {
           const e = err as LeanS3Error & { $metadata?: Record<string, unknown> };
           this.correctClock(e, offsetBefore, sentAt);
           const sdkError = e as unknown as Parameters<typeof isThrottlingError>[0];
-          if (isThrottlingError(sdkError)) throttles++;
+          if (this.transport.countsAsThrottle ? this.transport.countsAsThrottle(e) : isThrottlingError(sdkError))
+            throttles++;
           const errorType = isThrottlingError(sdkError)
             ? 'THROTTLING'
             : isTransientError(sdkError)

@@ -6,7 +6,7 @@ import { CopyObjectCommand, HeadObjectCommand, type CopyObjectCommandInput } fro
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClients, leanOf, type Clients } from '../../src/engine/clients.js';
+import { createClients, leanOf, type Clients, type RequestEvent } from '../../src/engine/clients.js';
 import { errorCode, httpStatus, isNotFound, isPreconditionFailed, isTransient } from '../../src/engine/errors.js';
 import { needsExplaining } from '../../src/engine/headerror.js';
 
@@ -336,6 +336,48 @@ describe('lean clock skew', () => {
       const second = seen[1]?.headers['x-amz-date'] as string;
       const signedAt = Date.parse(second.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
       expect(Math.abs(signedAt - serverNow.getTime())).toBeLessThan(60_000);
+    } finally {
+      c.destroy();
+      answer = { status: 200 };
+    }
+  });
+});
+
+describe('lean request observer', () => {
+  it('reports one event per request, with its attempts and whether it was throttled', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const events: RequestEvent[] = [];
+    const c = createClients(
+      {
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      },
+      { maxAttempts: 3, observer: (e) => events.push(e) },
+    );
+    try {
+      script.push({ status: 503, body: '<Error><Code>SlowDown</Code><Message>Please reduce</Message></Error>' });
+      answer = { status: 200, body: COPY_RESULT };
+      await leanOf(c.s3)?.copyObject(
+        { Bucket: 'bkt', Key: 'k', CopySource: 'bkt/k', MetadataDirective: 'REPLACE' },
+        {},
+      );
+      answer = { status: 404 };
+      await leanOf(c.s3)
+        ?.headObject({ Bucket: 'bkt', Key: 'gone' })
+        .catch(() => undefined);
+      expect(events).toEqual([
+        expect.objectContaining({ service: 's3', operation: 'CopyObject', attempts: 2, throttled: true }),
+        expect.objectContaining({
+          service: 's3',
+          operation: 'HeadObject',
+          attempts: 1,
+          throttled: false,
+          error: 'NotFound',
+        }),
+      ]);
+      expect(events[0]?.error).toBeUndefined();
     } finally {
       c.destroy();
       answer = { status: 200 };

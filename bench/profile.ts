@@ -1,21 +1,20 @@
 // CPU profile of the CLI on small objects: where the client's CPU goes per area,
 // and how many requests each object cost (from the run's request counters).
 //
-//   bash test/env/node.sh npx tsx bench/profile.ts [--server seaweedfs|moto] [--objects 3000] [--no-prof]
+//   bash test/env/node.sh npx tsx bench/profile.ts [--server seaweedfs|moto] [--objects 3000] [--no-prof] [--ceiling] [--owner-enforced]
 //   bash test/env/node.sh npx tsx bench/profile.ts --summarise FILE.cpuprofile
 //
 // Starts the server through the test harness, writes the bench's small set, runs
 // `node --cpu-prof dist/cli.js` on it and prints a table of self time by area. The
 // raw profile stays in a temporary directory (not committed).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { PutBucketOwnershipControlsCommand, S3Client } from '@aws-sdk/client-s3';
 import { startMoto, startSeaweed } from '../test/harness/s3servers.js';
 import { ROOT } from './lib/contenders.js';
 import { createCopy, smallSet } from './lib/datasets.js';
+import { runMeasured } from './lib/measure.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, def: string): string => {
@@ -25,6 +24,10 @@ const flag = (name: string, def: string): string => {
 const server = flag('server', 'seaweedfs');
 const objects = Number(flag('objects', '3000'));
 const profile = !argv.includes('--no-prof');
+const withCeiling = argv.includes('--ceiling');
+/** ACLs disabled on the bucket (the AWS default for new buckets): no per-object ACL read. */
+const ownerEnforced = argv.includes('--owner-enforced');
+let ceilingCpu: number | undefined;
 
 interface ProfileNode {
   id: number;
@@ -110,12 +113,38 @@ async function main(): Promise<void> {
     const set = smallSet(objects);
     process.stderr.write(`[profile] writing ${objects} objects\n`);
     await createCopy(s3, 'profile', set);
-    process.stderr.write('[profile] running the CLI\n');
+    if (ownerEnforced)
+      await s3.send(
+        new PutBucketOwnershipControlsCommand({
+          Bucket: 'profile',
+          OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        }),
+      );
+    const childEnv = {
+      // As the bench runs its contenders: no user AWS settings.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_ACCESS_KEY_ID: env.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
+      AWS_REGION: env.region,
+    };
+    if (withCeiling) {
+      // The yardstick on its own copy of the same data, in the same minute: the CPU ratio holds on a loaded machine.
+      await createCopy(s3, 'profile-ceiling', set);
+      const c = await runMeasured(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'bench', 'ceiling.ts'), 'profile-ceiling', set.prefix, '128', key.arn],
+        { ...childEnv, S3EO_BENCH_ENDPOINT: env.s3Endpoint },
+      );
+      ceilingCpu = (c.cpuSeconds / objects) * 1000;
+      process.stdout.write(
+        `ceiling: ${(objects / c.wallSeconds).toFixed(0)} obj/s, ${ceilingCpu.toFixed(2)} CPU s per 1,000 objects, exit ${c.code}\n`,
+      );
+    }
     s3.destroy();
+    process.stderr.write('[profile] running the CLI\n');
     const profDir = join(workDir, 'prof');
-    const started = performance.now();
-    // Not execFileSync: the harness reads the servers' output pipes, and a blocked event loop stalls them.
-    const { stdout: out } = await promisify(execFile)(
+    const run = await runMeasured(
       process.execPath,
       [
         ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
@@ -135,24 +164,16 @@ async function main(): Promise<void> {
           .filter((a, i) => a.startsWith('--cli-') || argv[i - 1]?.startsWith('--cli-'))
           .map((a) => a.replace(/^--cli-/, '--')),
       ],
-      {
-        encoding: 'utf8',
-        maxBuffer: 256 * 1024 * 1024,
-        env: {
-          // As the bench runs its contenders: no user AWS settings.
-          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
-          AWS_CONFIG_FILE: '/dev/null',
-          AWS_ACCESS_KEY_ID: env.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
-          AWS_REGION: env.region,
-        },
-      },
+      childEnv,
     );
-    const seconds = (performance.now() - started) / 1000;
-    const result = JSON.parse(out) as { requests?: Record<string, unknown>; objects?: unknown; summary?: unknown };
+    if (run.code !== 0) throw new Error(`the CLI exited ${run.code}: ${run.stderr.slice(-2000)}`);
+    const result = JSON.parse(run.stdout) as { requests?: Record<string, unknown>; counters?: unknown };
+    const cpu = (run.cpuSeconds / objects) * 1000;
     process.stdout.write(
-      `${server}: ${objects} objects in ${seconds.toFixed(1)} s (${(objects / seconds).toFixed(0)} obj/s)\n` +
-        `requests: ${JSON.stringify(result.requests)}\n`,
+      `${server}: ${objects} objects in ${run.wallSeconds.toFixed(1)} s (${(objects / run.wallSeconds).toFixed(0)} obj/s), ` +
+        `${cpu.toFixed(2)} CPU s per 1,000 objects${profile ? ' (profiler on)' : ''}, peak RSS ${run.peakRssMiB.toFixed(0)} MiB` +
+        `${ceilingCpu ? `, ${(cpu / ceilingCpu).toFixed(2)}x the ceiling's CPU` : ''}\n` +
+        `requests: ${JSON.stringify(result.requests)}\ncounters: ${JSON.stringify(result.counters)}\n`,
     );
     if (profile) {
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));

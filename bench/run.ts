@@ -9,7 +9,8 @@
 // Writes bench/results/<date>.json and .md.
 //
 // Options: --quick, --runs N, --small N, --mixed N, --hot N, --cold N,
-//          --scale 10000,50000,200000 (or --scale 0 to skip), --sets small,mixed,skew,
+//          --scale 10000,50000,200000 (or --scale 0 to skip), --sets small,mixed,skew,latency,
+//          --latency N (objects of the latency set), --latency-ms MS (added to every request),
 //          --contenders ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling,
 //          --import-log FILE (rows of the other sets from an earlier run's log)
 import { execFileSync } from 'node:child_process';
@@ -21,10 +22,13 @@ import { startKube, type KubeEnv } from '../test/harness/kube.js';
 import { installOperatorApi } from '../test/harness/global-setup.js';
 import { toolPath } from '../test/harness/process.js';
 import { startSeaweed } from '../test/harness/s3servers.js';
+import { startFaultProxy, type FaultProxy } from '../test/harness/fault-proxy.js';
 import {
   aws60,
   aws60Replace,
   awsDefault,
+  awsDefaultReplace,
+  oursCliAt,
   ceiling,
   oursCli,
   operator,
@@ -38,6 +42,7 @@ import {
   deleteBucketDeep,
   mixedSet,
   skewSet,
+  latencySet,
   smallSet,
   type DataSet,
   type ObjectSpec,
@@ -67,11 +72,13 @@ const config = {
   mixed: num('mixed', 60, 20),
   hot: num('hot', 5_000, 1_000),
   cold: num('cold', 500, 100),
+  latency: num('latency', 10_000, 1_000),
+  latencyMs: num('latency-ms', 20, 20),
   scale: (opt.get('scale') ?? (quick ? '2000,10000' : '10000,50000,200000'))
     .split(',')
     .map(Number)
     .filter((n) => n > 0),
-  sets: (opt.get('sets') ?? 'small,mixed,skew').split(','),
+  sets: (opt.get('sets') ?? 'small,mixed,skew,latency').split(','),
   contenders: (
     opt.get('contenders') ?? 'ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling'
   ).split(','),
@@ -158,6 +165,7 @@ async function main(): Promise<void> {
   log(`work dir ${workDir}; config ${JSON.stringify(config)}`);
   const seaweed = await startSeaweed({ workDir: join(workDir, 'seaweedfs') });
   let kube: KubeEnv | undefined;
+  let proxy: FaultProxy | undefined;
   const keyA = seaweed.keys.find((k) => k.alias === 'alias/test-key-a');
   if (!keyA) throw new Error('alias/test-key-a missing');
   const env: Env = {
@@ -207,11 +215,31 @@ async function main(): Promise<void> {
     if (config.sets.includes('small')) sets.push(smallSet(config.small));
     if (config.sets.includes('mixed')) sets.push(mixedSet(config.mixed));
     if (config.sets.includes('skew')) sets.push(skewSet(config.hot, config.cold));
+    if (config.sets.includes('latency')) sets.push(latencySet(config.latency, config.latencyMs));
+    // The latency set: every S3 request of every contender goes through a proxy that adds
+    // latencyMs (closer to S3 than loopback). Its own contenders: ours at its defaults and
+    // at a concurrency sweep, the AWS CLI at its defaults and at 60 (README "Latency set").
+    const latencyContenders: Contender[] = [
+      oursCli,
+      ...[8, 32, 128, 256].map((n) => oursCliAt(n)),
+      awsDefaultReplace,
+      aws60Replace,
+    ];
 
     let bucketNo = 0;
     for (const set of sets) {
+      const latency = set.name.startsWith('latency');
+      if (latency && !proxy) {
+        proxy = await startFaultProxy({
+          target: env.s3Endpoint,
+          protocol: 's3',
+          seed: 1,
+          rates: { latency: 1, latencyMs: [config.latencyMs, config.latencyMs] },
+        });
+      }
+      const setEnv: Env = latency && proxy ? { ...env, s3Endpoint: proxy.url } : env;
       for (let run = 1; run <= config.runs; run++) {
-        for (const c of contenders) {
+        for (const c of latency ? latencyContenders : contenders) {
           const bucket = `bench-${++bucketNo}-${c.name}`.slice(0, 60);
           const t0 = performance.now();
           try {
@@ -228,7 +256,7 @@ async function main(): Promise<void> {
           );
           let m: Measured;
           try {
-            m = await c.run(env, {
+            m = await c.run(setEnv, {
               bucket,
               prefix: set.prefix,
               ...(set.name.startsWith('mixed') ? { multipartThreshold: config.multipartThreshold } : {}),
@@ -347,6 +375,7 @@ async function main(): Promise<void> {
     }
   } finally {
     s3.destroy();
+    await proxy?.stop().catch(() => undefined);
     await kube?.stop().catch(() => undefined);
     await seaweed.stop().catch(() => undefined);
   }
@@ -365,7 +394,7 @@ function importLog(file: string): RunRow[] {
     const m = re.exec(line);
     if (!m) continue;
     const [, set, run, contender, wall, ops, cpu, rss, code, verdictWord, losses] = m as unknown as string[];
-    const counted = /^(?:small|mixed|skew)-(\d+)/.exec(set as string);
+    const counted = /^(?:small|mixed|skew|latency)-(\d+)/.exec(set as string);
     const objects = counted ? Number(counted[1]) : Math.round(Number(ops) * Number(wall));
     const lossMap: Record<string, number> = {};
     for (const part of (losses ?? '')
@@ -431,6 +460,28 @@ export function ratios(summary: Summary[]): Record<string, Record<string, number
     const s5 = get('s5cmd');
     const usable = (s: Summary | undefined): s is Summary => s !== undefined && Number.isFinite(s.ops) && s.ops > 0;
     const cliOk = usable(cli) && cli.ok;
+    if (set.startsWith('latency')) {
+      // The AWS CLI with REPLACE drops metadata on SeaweedFS (without it SeaweedFS refuses the
+      // copy): a yardstick for speed, like the ceiling. Ours must be correct to get a ratio.
+      const aws = get('aws-cli-replace');
+      const aws60 = get('aws-cli-60-replace');
+      const sweep = (n: number): number | null => {
+        const c = get(`ours-cli-c${n}`);
+        return usable(c) && c.ok ? round(c.ops) : null;
+      };
+      out[set] = {
+        latencyVsAwsCli: cliOk && usable(aws) ? round(cli.ops / aws.ops) : null,
+        latencyVsAwsCli60: cliOk && usable(aws60) ? round(cli.ops / aws60.ops) : null,
+        oursObjPerSecond: cliOk ? round(cli.ops) : null,
+        oursCpuPer1000: cliOk ? round(cli.cpuPer1000) : null,
+        awsCliCpuPer1000: usable(aws) ? round(aws.cpuPer1000) : null,
+        concurrency8ObjPerSecond: sweep(8),
+        concurrency32ObjPerSecond: sweep(32),
+        concurrency128ObjPerSecond: sweep(128),
+        concurrency256ObjPerSecond: sweep(256),
+      };
+      continue;
+    }
     out[set] = {
       cliVsCeiling: cliOk && usable(ceil) ? round(cli.ops / ceil.ops) : null,
       cpuVsCeiling: cliOk && usable(ceil) ? round(cli.cpuPer1000 / ceil.cpuPer1000) : null,

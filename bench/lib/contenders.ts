@@ -1,6 +1,7 @@
 // The contenders: each re-encrypts the objects under a prefix to SSE-KMS with
 // one key, on its own fresh copy of the data, as a separate process whose CPU
 // and peak memory are measured.
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { freePort, startProcess, toolPath } from '../../test/harness/process.js';
@@ -49,30 +50,43 @@ function childEnv(env: Env, extra: Record<string, string> = {}): NodeJS.ProcessE
   };
 }
 
-export const oursCli: Contender = {
-  name: 'ours-cli',
-  describe: 'node dist/cli.js (defaults: concurrency 32)',
-  run: (env, task) =>
-    runMeasured(
-      process.execPath,
-      [
-        join(ROOT, 'dist', 'cli.js'),
-        `s3://${task.bucket}/${task.prefix}`,
-        '--sse',
-        'aws:kms',
-        '--sse-kms-key-id',
-        env.kmsAlias,
-        '--endpoint-url',
-        env.s3Endpoint,
-        '--kms-endpoint-url',
-        env.kmsEndpoint,
-        '--force-path-style',
-        '--json',
-        ...(task.multipartThreshold ? ['--multipart-threshold', String(task.multipartThreshold)] : []),
-      ],
-      childEnv(env),
-    ),
-};
+export const oursCli: Contender = oursCliWith('ours-cli', 'node dist/cli.js (defaults)', []);
+
+/** Ours at a given concurrency (the latency set's sweep). */
+export function oursCliAt(concurrency: number): Contender {
+  return oursCliWith(`ours-cli-c${concurrency}`, `node dist/cli.js --concurrency ${concurrency}`, [
+    '--concurrency',
+    String(concurrency),
+  ]);
+}
+
+function oursCliWith(name: string, describe: string, extra: string[]): Contender {
+  return {
+    name,
+    describe,
+    run: (env, task) =>
+      runMeasured(
+        process.execPath,
+        [
+          join(ROOT, 'dist', 'cli.js'),
+          `s3://${task.bucket}/${task.prefix}`,
+          '--sse',
+          'aws:kms',
+          '--sse-kms-key-id',
+          env.kmsAlias,
+          '--endpoint-url',
+          env.s3Endpoint,
+          '--kms-endpoint-url',
+          env.kmsEndpoint,
+          '--force-path-style',
+          '--json',
+          ...(task.multipartThreshold ? ['--multipart-threshold', String(task.multipartThreshold)] : []),
+          ...extra,
+        ],
+        childEnv(env),
+      ),
+  };
+}
 
 function awsCli(name: string, maxConcurrent?: number, replace = false): Contender {
   return {
@@ -110,6 +124,8 @@ function awsCli(name: string, maxConcurrent?: number, replace = false): Contende
 }
 
 export const awsDefault = awsCli('aws-cli');
+/** The CLI's defaults (10 in flight) with REPLACE, so SeaweedFS takes its copies: the latency set's yardstick. */
+export const awsDefaultReplace = awsCli('aws-cli-replace', undefined, true);
 export const aws60 = awsCli('aws-cli-60', 60);
 /** SeaweedFS refuses the CLI's in-place COPY; with REPLACE the copy goes through (and the check shows what it drops). */
 export const aws60Replace = awsCli('aws-cli-60-replace', 60, true);
@@ -197,11 +213,23 @@ export function operator(kube: KubeEnv, namespace: string): Contender {
           conditions?: { type: string; status: string; message?: string }[];
           progress?: Record<string, number>;
         } = {};
+        // Polled in this process: a kubectl process every 250 ms would take CPU from the operator on a 2-core machine.
+        const kc = new KubeConfig();
+        kc.loadFromFile(kube.adminKubeconfig);
+        const api = kc.makeApiClient(CustomObjectsApi);
         for (;;) {
-          const out = await kube.kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'jsonpath={.status}'], {
-            allowFailure: true,
-          });
-          if (out.code === 0 && out.stdout) status = JSON.parse(out.stdout) as typeof status;
+          try {
+            const got = (await api.getNamespacedCustomObject({
+              group: 's3encryption.dev',
+              version: 'v1alpha1',
+              namespace,
+              plural: 'encryptionjobs',
+              name,
+            })) as { status?: typeof status };
+            status = got.status ?? {};
+          } catch {
+            // Not there yet, or the apiserver is busy: ask again.
+          }
           const done = status.conditions?.find(
             (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
           );

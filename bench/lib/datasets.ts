@@ -63,6 +63,16 @@ export function smallSet(count: number, size = 4096): DataSet {
   };
 }
 
+/** The small set behind a proxy that adds `latencyMs` to every request (bench/run.ts). */
+export function latencySet(count: number, latencyMs: number): DataSet {
+  const set = smallSet(count);
+  return {
+    ...set,
+    name: `latency-${count}x4KiB-${latencyMs}ms`,
+    description: `${set.description}, ${latencyMs} ms added to every S3 request`,
+  };
+}
+
 /** 0 B to 64 MiB; the large ones are above the multipart threshold the benchmark gives our engine. */
 export function mixedSet(count: number): DataSet {
   // Mostly small, a few large: one cycle of 20 holds 107 MiB.

@@ -8,6 +8,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { LeanS3 } from './lean.js';
 import { TokenBucket } from './ratelimit.js';
 import type { Connection } from './types.js';
 
@@ -41,7 +42,7 @@ interface Observable {
   middlewareStack: {
     add: (
       mw: (next: (args: unknown) => Promise<unknown>, ctx: ObservedContext) => (args: unknown) => Promise<unknown>,
-      opts: { step: 'initialize' | 'deserialize'; name: string; priority?: 'high' },
+      opts: { step: 'initialize' | 'build' | 'deserialize'; name: string; priority?: 'high' },
     ) => void;
   };
 }
@@ -130,6 +131,13 @@ export function socketsFor(concurrency: number | undefined): number {
   return Math.max(50, (concurrency ?? 32) + 16);
 }
 
+/** The lean HeadObject/CopyObject path that belongs to an S3 client made by createClients. */
+const leanPaths = new WeakMap<S3Client, LeanS3>();
+
+export function leanOf(s3: S3Client): LeanS3 | undefined {
+  return leanPaths.get(s3);
+}
+
 function limit(client: Observable, bucket: TokenBucket): void {
   client.middlewareStack.add(
     (next) => async (args) => {
@@ -137,6 +145,31 @@ function limit(client: Observable, bucket: TokenBucket): void {
       return next(args);
     },
     { step: 'initialize', name: 's3eoRateLimit' },
+  );
+}
+
+interface Trimmable {
+  middlewareStack: Observable['middlewareStack'] & { remove: (name: string) => boolean };
+}
+
+/** One fixed User-Agent instead of the SDK's, which is rebuilt and escaped on every request. */
+const USER_AGENT = 's3-encryption-operator';
+
+/**
+ * Drops per-request SDK work that this engine does not need (bench/PROFILE.md):
+ * the user agent built and escaped for every request, the Lambda recursion
+ * detection header, and the logger middleware (no SDK logger is configured).
+ */
+function trim(client: Trimmable): void {
+  for (const name of ['getUserAgentMiddleware', 'recursionDetectionMiddleware', 'loggerMiddleware'])
+    client.middlewareStack.remove(name);
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const request = (args as { request?: { headers?: Record<string, string> } }).request;
+      if (request?.headers) request.headers['user-agent'] = USER_AGENT;
+      return next(args);
+    },
+    { step: 'build', name: 's3eoUserAgent' },
   );
 }
 
@@ -166,17 +199,20 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
     ...(credentials ? { credentials } : {}),
   };
   const maxSockets = socketsFor(concurrency);
-  // One handler per client, each with its own pool: destroying one client must not close the other's sockets.
-  const handler = (): NodeHttpHandler =>
-    new NodeHttpHandler({
-      connectionTimeout: 5_000,
-      requestTimeout: 120_000,
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-    });
+  const connectionTimeout = 5_000;
+  const requestTimeout = 120_000;
+  // One pool per client: destroying one client must not close the other's sockets.
+  // The S3 pool is shared by the SDK's requests and the lean ones.
+  const agents = () => ({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+  });
+  const s3Agents = agents();
+  const handler = (a: ReturnType<typeof agents>): NodeHttpHandler =>
+    new NodeHttpHandler({ connectionTimeout, requestTimeout, ...a });
   const s3 = new S3Client({
     ...common,
-    requestHandler: handler(),
+    requestHandler: handler(s3Agents),
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
     forcePathStyle: conn.forcePathStyle ?? Boolean(conn.endpoint),
     // Checksums on every request would be computed over copy requests with no body;
@@ -186,13 +222,40 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
   });
   const kms = new KMSClient({
     ...common,
-    requestHandler: handler(),
+    requestHandler: handler(agents()),
     ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}),
   });
+  trim(s3 as unknown as Trimmable);
+  trim(kms as unknown as Trimmable);
   observe(s3 as unknown as Observable, 's3', observer);
   observe(kms as unknown as Observable, 'kms', observer);
-  if (maxRequestsPerSecond && maxRequestsPerSecond > 0)
-    limit(s3 as unknown as Observable, new TokenBucket(maxRequestsPerSecond));
+  const bucket = maxRequestsPerSecond && maxRequestsPerSecond > 0 ? new TokenBucket(maxRequestsPerSecond) : undefined;
+  if (bucket) limit(s3 as unknown as Observable, bucket);
+  leanPaths.set(
+    s3,
+    new LeanS3(s3, {
+      ...s3Agents,
+      connectionTimeoutMs: connectionTimeout,
+      requestTimeoutMs: requestTimeout,
+      maxAttempts,
+      ...(bucket ? { beforeRequest: () => bucket.take() } : {}),
+      // The same throttling codes as the SDK requests' observer.
+      countsAsThrottle: (err) => isThrottle(errorCodeOf(err)),
+      ...(observer
+        ? {
+            observe: (operation, seconds, attempts, throttles, error) =>
+              observer({
+                service: 's3',
+                operation,
+                seconds,
+                attempts,
+                throttled: throttles > 0,
+                ...(error !== undefined ? { error: errorCodeOf(error) ?? 'Unknown' } : {}),
+              }),
+          }
+        : {}),
+    }),
+  );
   return {
     s3,
     kms,

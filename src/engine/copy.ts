@@ -19,6 +19,8 @@ import { getAclGrants, getTags, headObject, tagsToQuery, type AclGrants, type Ob
 import type { ResolvedTarget } from './kms.js';
 import { StoppedError } from './abortable.js';
 import { abortUpload, type UploadJournal } from './uploads.js';
+import { leanOf } from './clients.js';
+import { leanCopyable } from './lean.js';
 
 export interface CopyOptions {
   bucket: string;
@@ -151,15 +153,20 @@ const EMPTY_BODY_MD5 = '1B2M2Y8AsgTpgAmY7PhCfg==';
  * - an Expires that is not an HTTP date ("0", "-1"), exactly as it was: the
  *   SDK's Expires input is a Date.
  */
+function rawHeaders(state: ObjectState, lockIntegrity: boolean): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (lockIntegrity && (state.objectLockMode || state.objectLockLegalHold === 'ON'))
+    headers['content-md5'] = EMPTY_BODY_MD5;
+  if (state.expires === undefined && state.expiresString !== undefined) headers.expires = state.expiresString;
+  return headers;
+}
+
 function withRawHeaders<C extends CopyObjectCommand | CreateMultipartUploadCommand>(
   command: C,
   state: ObjectState,
   lockIntegrity: boolean,
 ): C {
-  const headers: Record<string, string> = {};
-  if (lockIntegrity && (state.objectLockMode || state.objectLockLegalHold === 'ON'))
-    headers['content-md5'] = EMPTY_BODY_MD5;
-  if (state.expires === undefined && state.expiresString !== undefined) headers.expires = state.expiresString;
+  const headers = rawHeaders(state, lockIntegrity);
   if (Object.keys(headers).length === 0) return command;
   (command as CopyObjectCommand).middlewareStack.add(
     (next) => async (args) => {
@@ -173,22 +180,22 @@ function withRawHeaders<C extends CopyObjectCommand | CreateMultipartUploadComma
 }
 
 export async function copyInPlace(s3: S3Client, state: ObjectState, opts: CopyOptions): Promise<WrittenEncryption> {
-  const command = withRawHeaders(
-    new CopyObjectCommand({
-      Bucket: opts.bucket,
-      Key: state.key,
-      CopySource: copySource(opts.bucket, state),
-      ...copyConditions(state),
-      // REPLACE with the metadata read by HEAD: S3 refuses an in-place COPY
-      // that changes nothing, and some servers refuse any in-place COPY.
-      MetadataDirective: 'REPLACE',
-      TaggingDirective: 'COPY',
-      ...preservedProperties(state, opts),
-    }),
-    state,
-    true,
-  );
-  const out = await s3.send(command, { abortSignal: opts.signal });
+  const input: CopyObjectCommandInput = {
+    Bucket: opts.bucket,
+    Key: state.key,
+    CopySource: copySource(opts.bucket, state),
+    ...copyConditions(state),
+    // REPLACE with the metadata read by HEAD: S3 refuses an in-place COPY
+    // that changes nothing, and some servers refuse any in-place COPY.
+    MetadataDirective: 'REPLACE',
+    TaggingDirective: 'COPY',
+    ...preservedProperties(state, opts),
+  };
+  const lean = leanOf(s3);
+  if (lean && leanCopyable(input) && (await lean.available(opts.bucket))) {
+    return written(await lean.copyObject(input, rawHeaders(state, true), opts.signal));
+  }
+  const out = await s3.send(withRawHeaders(new CopyObjectCommand(input), state, true), { abortSignal: opts.signal });
   return written(out);
 }
 

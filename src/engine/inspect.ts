@@ -7,6 +7,7 @@ import {
   type S3Client,
   type Tag,
 } from '@aws-sdk/client-s3';
+import { leanOf } from './clients.js';
 
 export interface ObjectState {
   key: string;
@@ -51,9 +52,12 @@ export async function headObject(
   key: string,
   signal?: AbortSignal,
 ): Promise<ObjectState> {
-  const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
-    abortSignal: signal,
-  });
+  const input = { Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' as const };
+  const lean = leanOf(s3);
+  const h =
+    lean && (await lean.available(bucket))
+      ? await lean.headObject(input, signal)
+      : await s3.send(new HeadObjectCommand(input), { abortSignal: signal });
   const checksumAlgorithm = h.ChecksumCRC64NVME
     ? 'CRC64NVME'
     : h.ChecksumCRC32C

@@ -2,8 +2,9 @@
 // have more objects in flight together than the budget, counted at the server
 // side of the client: the requests actually outstanding.
 import { describe, expect, it, inject } from 'vitest';
-import { Budget, createClients, runEngine } from '../../src/engine/index.js';
-import { createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
+import { Budget, runEngine } from '../../src/engine/index.js';
+import { connectionFor, createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
+import { proxyFor } from './safety-support.js';
 
 describe('shared in-flight budget', () => {
   it('bounds the writes outstanding across concurrent runs', async () => {
@@ -20,27 +21,24 @@ describe('shared in-flight budget', () => {
       ),
     );
     const budget = new Budget(3);
-    let outstanding = 0;
-    let peak = 0;
+    // Counted where the requests arrive (the fault proxy), from each copy's arrival to its answer.
+    const proxy = await proxyFor(info.s3Endpoint);
     const results = await Promise.all(
       buckets.map((bucket) => {
         const plan = enginePlan(info, bucket, { type: 'AES256' }, { concurrency: 16 });
-        const clients = createClients(plan.connection);
-        clients.s3.middlewareStack.add(
-          (next, ctx) => async (args) => {
-            const write = ctx.commandName === 'CopyObjectCommand';
-            if (write) peak = Math.max(peak, ++outstanding);
-            try {
-              return await next(args);
-            } finally {
-              if (write) outstanding--;
-            }
-          },
-          { step: 'initialize', name: 'countOutstanding' },
-        );
-        return runEngine(plan, { clients, budget }).finally(() => clients.destroy());
+        return runEngine({ ...plan, connection: connectionFor(info, { endpoint: proxy.url }) }, { budget });
       }),
-    );
+    ).finally(() => proxy.stop());
+    const events = proxy.requests
+      .filter((r) => r.operation === 'CopyObject')
+      .flatMap((r) => [
+        { at: r.at, d: 1 },
+        { at: r.doneAt ?? Infinity, d: -1 },
+      ])
+      .sort((a, b) => a.at - b.at || a.d - b.d);
+    let outstanding = 0;
+    let peak = 0;
+    for (const e of events) peak = Math.max(peak, (outstanding += e.d));
     s3.destroy();
     for (const r of results) expect(r.counters).toMatchObject({ scanned: 40, encrypted: 40 });
     expect(peak).toBeGreaterThan(1);

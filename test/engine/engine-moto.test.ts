@@ -4,6 +4,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
+  PutBucketOwnershipControlsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
@@ -36,6 +37,21 @@ describe('engine on moto', () => {
       expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `r/${i}` }))).ServerSideEncryption).toBe(
         'aws:kms',
       );
+  });
+
+  it('ACLs disabled (BucketOwnerEnforced, the AWS default for new buckets): two requests per object, no ACL read', async () => {
+    const bucket = await createBucket(s3, 'mown');
+    await s3.send(
+      new PutBucketOwnershipControlsCommand({
+        Bucket: bucket,
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      }),
+    );
+    for (let i = 0; i < 5; i++) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `r/${i}`, Body: 'x' }));
+    const result = await runEngine(plan(bucket));
+    expect(result.counters).toMatchObject({ scanned: 5, encrypted: 5, failed: 0 });
+    expect(result.requests).toMatchObject({ HeadObject: 5, CopyObject: 5 });
+    expect(result.requests.GetObjectAcl).toBeUndefined();
   });
 
   it('counts archived objects (GLACIER, DEEP_ARCHIVE) as skipped, not failed; Glacier Instant Retrieval is copied', async () => {

@@ -9,8 +9,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createClients, runEngine, type Plan } from '../../src/engine/index.js';
-import { createBucket, keyOf, putObjects, s3Client, enginePlan } from '../harness/context.js';
+import { runEngine, type Plan } from '../../src/engine/index.js';
+import { connectionFor, createBucket, keyOf, putObjects, s3Client, enginePlan } from '../harness/context.js';
+import { proxyFor } from './safety-support.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -81,21 +82,22 @@ describe('engine on SeaweedFS', () => {
     // SeaweedFS honours x-amz-copy-source-if-match (moto ignores it: server-gaps.ts).
     const bucket = await createBucket(s3, 'race');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'old data', Metadata: { v: '1' } }));
-    const clients = createClients(plan(bucket).connection);
+    // The writer's PUT lands exactly between our HEAD and our copy: the fault proxy
+    // runs it just before it forwards the copy.
+    const proxy = await proxyFor(info.s3Endpoint);
     let overwritten = false;
-    clients.s3.middlewareStack.add(
-      (next, ctx) => async (args) => {
-        if (ctx.commandName === 'CopyObjectCommand' && !overwritten) {
-          overwritten = true;
-          // A writer replaces the object between our HEAD and our copy.
-          await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data', Metadata: { v: '2' } }));
-        }
-        return next(args);
+    proxy.hook({
+      match: (r) => r.operation === 'CopyObject' && r.key === 'hot',
+      times: 1,
+      before: async () => {
+        overwritten = true;
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'hot', Body: 'new data', Metadata: { v: '2' } }));
       },
-      { step: 'initialize', name: 'concurrentWriter' },
-    );
-    const result = await runEngine(plan(bucket), { clients });
-    clients.destroy();
+    });
+    const result = await runEngine({
+      ...plan(bucket),
+      connection: connectionFor(info, { endpoint: proxy.url }),
+    }).finally(() => proxy.stop());
     expect(overwritten).toBe(true);
     expect(result.counters).toMatchObject({ scanned: 1, encrypted: 1, failed: 0 });
     expect(result.requests.HeadObject).toBeGreaterThanOrEqual(2);

@@ -8,6 +8,7 @@ import { CONTROLLER, type Metrics } from '../metrics.js';
 import { GROUP, jobKey, PLURAL, VERSION, type EncryptionJob } from './api.js';
 import { KubeClient } from './kubeclient.js';
 import { Reconciler } from './reconciler.js';
+import { ShardMetrics } from './shard-metrics.js';
 import type { TenancyPolicy } from './tenancy.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -119,13 +120,19 @@ export class Manager {
     });
     this.informer = informer;
     const enqueue = (obj: EncryptionJob): void => this.queue.add(jobKey(obj));
+    const shardMetrics = new ShardMetrics(this.opts.metrics);
     const onEvent = (obj: EncryptionJob): void => {
       this.watchWorks();
+      shardMetrics.observe(obj);
       enqueue(obj);
     };
     informer.on('add', onEvent);
     informer.on('update', onEvent);
-    informer.on('delete', onEvent);
+    informer.on('delete', (obj) => {
+      this.watchWorks();
+      shardMetrics.forget(obj.metadata?.namespace ?? '', obj.metadata?.name ?? '');
+      enqueue(obj);
+    });
     informer.on('connect', () => {
       this.synced = true;
       this.restartDelay = 1000;

@@ -115,6 +115,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Per shard of a sharded job, from its status.shards (controller/shard-metrics.ts).
+  readonly shardObjects = new Gauge({
+    name: 's3encryption_shard_objects',
+    help: 'Objects a shard of a job has finished, by result (encrypted, already_encrypted, skipped, failed), from status.shards',
+    labelNames: ['namespace', 'name', 'shard', 'result'],
+    registers: [this.registry],
+  });
+  readonly shardProgressRatio = new Gauge({
+    name: 's3encryption_shard_progress_ratio',
+    help: "A shard's finished objects over its objects (1 when complete), from status.shards",
+    labelNames: ['namespace', 'name', 'shard'],
+    registers: [this.registry],
+  });
+  readonly shardPhase = new Gauge({
+    name: 's3encryption_shard_phase',
+    help: '1 for the phase a shard of a job is in (Pending, Running, Complete, Failed), from status.shards',
+    labelNames: ['namespace', 'name', 'shard', 'phase'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -129,6 +149,9 @@ export class Metrics {
       this.inFlight,
       this.progressRatio,
       this.jobCondition,
+      this.shardObjects,
+      this.shardProgressRatio,
+      this.shardPhase,
     ];
     for (const metric of jobMetrics) {
       const { values } = await metric.get();

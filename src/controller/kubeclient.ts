@@ -1,15 +1,47 @@
 // The few Kubernetes calls the controller makes, behind one small interface.
+// Every call is bounded by a deadline: a connection that hangs without a reset
+// (a partition, an overloaded API server) would otherwise hold a reconcile
+// worker, or a run's final status write, for good.
 import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  Observable,
   PatchStrategy,
   setHeaderOptions,
+  type ConfigurationOptions,
+  type CoreV1Event,
   type KubeConfig,
+  type ObservableMiddleware,
   type V1Job,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, VERSION, type EncryptionJob, type EncryptionJobStatus, type ShardStatus } from './api.js';
+
+/** How long one API call may take by default (client-go's clients leave it to the caller; we bound every one). */
+export const API_CALL_TIMEOUT_MS = 30_000;
+
+/** Options for one client-node call (the object-parameter API takes observable middleware) that end it when `signal` fires. */
+export function bounded(signal: AbortSignal, opt?: ConfigurationOptions): ConfigurationOptions {
+  const middleware: ObservableMiddleware[] = [
+    {
+      pre: (ctx) => {
+        ctx.setSignal(signal);
+        return new Observable(Promise.resolve(ctx));
+      },
+      post: (res) => new Observable(Promise.resolve(res)),
+    },
+  ];
+  return { ...opt, middleware: [...(opt?.middleware ?? []), ...middleware], middlewareMergeStrategy: 'append' };
+}
+
+/** An API call that did not answer within its deadline. */
+export class ApiTimeoutError extends Error {
+  constructor(what: string, ms: number, options?: { cause?: unknown }) {
+    super(`${what}: no answer from the API server within ${ms} ms`, options);
+    this.name = 'ApiTimeoutError';
+  }
+}
 
 export interface EventInput {
   type: 'Normal' | 'Warning';
@@ -21,52 +53,63 @@ export class KubeClient {
   readonly custom: CustomObjectsApi;
   readonly core: CoreV1Api;
   readonly batch: BatchV1Api;
+  private readonly timeoutMs: number;
 
-  constructor(readonly kc: KubeConfig) {
+  constructor(
+    readonly kc: KubeConfig,
+    opts: { callTimeoutMs?: number } = {},
+  ) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
+    this.timeoutMs = opts.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
+  }
+
+  /** Runs one API call under the deadline; a call it ends is an ApiTimeoutError naming what was asked. */
+  private async call<T>(what: string, send: (opts: ConfigurationOptions) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      return await send(bounded(signal));
+    } catch (err) {
+      if (signal.aborted) throw new ApiTimeoutError(what, this.timeoutMs, { cause: err });
+      throw err;
+    }
   }
 
   async listJobs(namespace?: string): Promise<{ items: EncryptionJob[]; metadata?: { resourceVersion?: string } }> {
     type List = { items: EncryptionJob[]; metadata?: { resourceVersion?: string } };
     if (namespace) {
-      return (await this.custom.listNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: PLURAL,
-      })) as List;
+      return (await this.call(`list EncryptionJobs in ${namespace}`, (o) =>
+        this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL }, o),
+      )) as List;
     }
-    return (await this.custom.listCustomObjectForAllNamespaces({
-      group: GROUP,
-      version: VERSION,
-      resourcePlural: PLURAL,
-    })) as List;
+    return (await this.call('list EncryptionJobs', (o) =>
+      this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: PLURAL }, o),
+    )) as List;
   }
 
   async getJob(namespace: string, name: string): Promise<EncryptionJob> {
-    return (await this.custom.getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-      name,
-    })) as EncryptionJob;
+    return (await this.call(`get EncryptionJob ${namespace}/${name}`, (o) =>
+      this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }, o),
+    )) as EncryptionJob;
   }
 
   /** JSON merge patch of /status: only the fields given change. */
   async patchStatus(namespace: string, name: string, status: EncryptionJobStatus): Promise<EncryptionJob> {
-    return (await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    return (await this.call(`patch the status of EncryptionJob ${namespace}/${name}`, (o) =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o),
+      ),
     )) as EncryptionJob;
   }
 
   async patchJob(namespace: string, name: string, patch: object): Promise<EncryptionJob> {
-    return (await this.custom.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: patch },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    return (await this.call(`patch EncryptionJob ${namespace}/${name}`, (o) =>
+      this.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: patch },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o),
+      ),
     )) as EncryptionJob;
   }
 
@@ -76,34 +119,40 @@ export class KubeClient {
    * workers never overwrite each other's progress.
    */
   async applyShardStatus(namespace: string, name: string, fieldManager: string, shard: ShardStatus): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: PLURAL,
-        name,
-        fieldManager,
-        force: true,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: KIND,
-          metadata: { name, namespace },
-          status: { shards: [shard] },
+    await this.call(`apply shard ${shard.index} of EncryptionJob ${namespace}/${name}`, (o) =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          name,
+          fieldManager,
+          force: true,
+          body: {
+            apiVersion: `${GROUP}/${VERSION}`,
+            kind: KIND,
+            metadata: { name, namespace },
+            status: { shards: [shard] },
+          },
         },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply, o),
+      ),
     );
   }
 
   async readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
-    return this.core.readNamespacedServiceAccount({ namespace, name });
+    return this.call(`read ServiceAccount ${namespace}/${name}`, (o) =>
+      this.core.readNamespacedServiceAccount({ namespace, name }, o),
+    );
   }
 
   /** The batch/v1 Job, or undefined when there is none. */
   async readBatchJob(namespace: string, name: string): Promise<V1Job | undefined> {
     try {
-      return await this.batch.readNamespacedJob({ namespace, name });
+      return await this.call(`read Job ${namespace}/${name}`, (o) =>
+        this.batch.readNamespacedJob({ namespace, name }, o),
+      );
     } catch (err) {
       if (apiStatus(err) === 404) return undefined;
       throw err;
@@ -111,13 +160,18 @@ export class KubeClient {
   }
 
   async createBatchJob(job: V1Job): Promise<V1Job> {
-    return this.batch.createNamespacedJob({ namespace: job.metadata?.namespace ?? '', body: job });
+    const namespace = job.metadata?.namespace ?? '';
+    return this.call(`create Job ${namespace}/${job.metadata?.name ?? ''}`, (o) =>
+      this.batch.createNamespacedJob({ namespace, body: job }, o),
+    );
   }
 
   /** Deletes a Job and, in the foreground, its pods: the Job is gone once its pods are. */
   async deleteBatchJob(namespace: string, name: string): Promise<void> {
     try {
-      await this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Foreground' });
+      await this.call(`delete Job ${namespace}/${name}`, (o) =>
+        this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Foreground' }, o),
+      );
     } catch (err) {
       if (apiStatus(err) !== 404) throw err;
     }
@@ -125,7 +179,9 @@ export class KubeClient {
 
   /** Reads a Secret: always in the job's own namespace (the caller passes the job's namespace). */
   async readSecret(namespace: string, name: string): Promise<Record<string, string>> {
-    const secret = await this.core.readNamespacedSecret({ namespace, name });
+    const secret = await this.call(`read Secret ${namespace}/${name}`, (o) =>
+      this.core.readNamespacedSecret({ namespace, name }, o),
+    );
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
     for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
@@ -135,29 +191,29 @@ export class KubeClient {
   async event(job: EncryptionJob, input: EventInput, component: string): Promise<void> {
     const ns = job.metadata?.namespace ?? 'default';
     const now = new Date();
-    await this.core.createNamespacedEvent({
-      namespace: ns,
-      body: {
-        metadata: { generateName: `${job.metadata?.name ?? 'job'}.`, namespace: ns },
-        involvedObject: {
-          apiVersion: job.apiVersion,
-          kind: job.kind,
-          name: job.metadata?.name,
-          namespace: ns,
-          uid: job.metadata?.uid,
-          resourceVersion: job.metadata?.resourceVersion,
-        },
-        type: input.type,
-        reason: input.reason,
-        message: input.message,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-        source: { component },
-        reportingComponent: component,
-        reportingInstance: process.env.HOSTNAME ?? component,
+    const body: CoreV1Event = {
+      metadata: { generateName: `${job.metadata?.name ?? 'job'}.`, namespace: ns },
+      involvedObject: {
+        apiVersion: job.apiVersion,
+        kind: job.kind,
+        name: job.metadata?.name,
+        namespace: ns,
+        uid: job.metadata?.uid,
+        resourceVersion: job.metadata?.resourceVersion,
       },
-    });
+      type: input.type,
+      reason: input.reason,
+      message: input.message,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      source: { component },
+      reportingComponent: component,
+      reportingInstance: process.env.HOSTNAME ?? component,
+    };
+    await this.call(`create an event for EncryptionJob ${ns}/${job.metadata?.name ?? ''}`, (o) =>
+      this.core.createNamespacedEvent({ namespace: ns, body }, o),
+    );
   }
 }
 

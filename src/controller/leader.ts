@@ -10,16 +10,13 @@
 //   anyone else may take the lease.
 import {
   CoordinationV1Api,
-  Observable,
   V1MicroTime,
-  type ConfigurationOptions,
   type KubeConfig,
-  type ObservableMiddleware,
   type V1Lease,
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import { apiStatus } from './kubeclient.js';
+import { apiStatus, bounded } from './kubeclient.js';
 
 export interface LeaderElectorOptions {
   kubeConfig: KubeConfig;
@@ -39,20 +36,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const JITTER = 1.2;
 
 type Attempt = 'acquired' | 'heldByOther' | 'error';
-
-/** Options for one client-node call (the object-parameter API takes observable middleware) that end it when `signal` fires. */
-function bounded(signal: AbortSignal): ConfigurationOptions {
-  const middleware: ObservableMiddleware[] = [
-    {
-      pre: (ctx) => {
-        ctx.setSignal(signal);
-        return new Observable(Promise.resolve(ctx));
-      },
-      post: (res) => new Observable(Promise.resolve(res)),
-    },
-  ];
-  return { middleware, middlewareMergeStrategy: 'append' };
-}
 
 /** The fields whose change proves the holder is alive (client-go compares the whole record). */
 function recordOf(spec: V1LeaseSpec): string {

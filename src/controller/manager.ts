@@ -9,6 +9,8 @@ import { GROUP, jobKey, PLURAL, VERSION, type EncryptionJob } from './api.js';
 import { KubeClient } from './kubeclient.js';
 import { Reconciler } from './reconciler.js';
 import type { WorkerTemplate } from './workerjob.js';
+import { ShardMetrics } from './shard-metrics.js';
+import { Backoff } from './backoff.js';
 import type { TenancyPolicy } from './tenancy.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -48,7 +50,10 @@ export class Manager {
   private synced = false;
   private stopping = false;
   private workers: Promise<void>[] = [];
-  private restartDelay = 1000;
+  /** Delay before the informer is restarted after a watch error: it grows while restarts keep failing. */
+  private readonly restartBackoff = new Backoff(1000, 30_000);
+  /** Resets the restart delay once a (re)started watch has lasted WATCH_SETTLED_MS without an error. */
+  private watchHealthy: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
   /** Reconciles in progress: key and start time, per worker. */
   private readonly busy = new Map<number, { key: string; since: number }>();
@@ -123,16 +128,26 @@ export class Manager {
     });
     this.informer = informer;
     const enqueue = (obj: EncryptionJob): void => this.queue.add(jobKey(obj));
+    const shardMetrics = new ShardMetrics(this.opts.metrics);
     const onEvent = (obj: EncryptionJob): void => {
       this.watchWorks();
+      shardMetrics.observe(obj);
       enqueue(obj);
     };
     informer.on('add', onEvent);
     informer.on('update', onEvent);
-    informer.on('delete', onEvent);
+    informer.on('delete', (obj) => {
+      this.watchWorks();
+      shardMetrics.forget(obj.metadata?.namespace ?? '', obj.metadata?.name ?? '');
+      enqueue(obj);
+    });
     informer.on('connect', () => {
       this.synced = true;
-      this.restartDelay = 1000;
+      // 'connect' comes before the watch request, also when the watch then fails at once:
+      // the restart delay starts again only once the watch has lasted without an error.
+      if (this.watchHealthy) clearTimeout(this.watchHealthy);
+      this.watchHealthy = setTimeout(() => this.restartBackoff.reset(), WATCH_SETTLED_MS);
+      this.watchHealthy.unref();
       // 'connect' comes before the watch request: it works once it lasts without an error.
       if (this.watchDownSince !== undefined && !this.watchSettle) {
         this.watchSettle = setTimeout(() => this.watchWorks(), WATCH_SETTLED_MS);
@@ -147,9 +162,10 @@ export class Manager {
       this.watchDownSince ??= Date.now();
       if (this.watchSettle) clearTimeout(this.watchSettle);
       this.watchSettle = undefined;
-      this.opts.log.warn({ err: String(err), retryInMs: this.restartDelay }, 'watch failed; restarting the informer');
-      const delay = this.restartDelay;
-      this.restartDelay = Math.min(this.restartDelay * 2, 30_000);
+      if (this.watchHealthy) clearTimeout(this.watchHealthy);
+      this.watchHealthy = undefined;
+      const delay = this.restartBackoff.next();
+      this.opts.log.warn({ err: String(err), retryInMs: delay }, 'watch failed; restarting the informer');
       setTimeout(() => {
         if (!this.stopping)
           informer.start().catch((e: unknown) => this.opts.log.warn({ err: String(e) }, 'informer restart failed'));
@@ -204,6 +220,7 @@ export class Manager {
     this.stopping = true;
     if (this.resync) clearInterval(this.resync);
     if (this.watchSettle) clearTimeout(this.watchSettle);
+    if (this.watchHealthy) clearTimeout(this.watchHealthy);
     await this.informer?.stop();
     this.queue.shutdown();
     await this.reconciler.stopAll();

@@ -125,9 +125,14 @@ function xmlField(body: string, name: string): string | undefined {
   return m ? unescapeXml(m[1] as string) : undefined;
 }
 
-/** The SDK's error for an S3 answer: the body's Code (404 without one: NotFound; else Unknown). */
+/**
+ * The SDK's error for an S3 answer: the body's Code (404 without one: NotFound; else Unknown). One departure: a
+ * 503 without a body is SlowDown. S3 throttles a HEAD with a bare "503 Slow Down" (a HEAD answer has no body), and
+ * the SDK names it Unknown, so neither the throttling metric nor the adaptive rate limiter would see it.
+ */
 export function errorFrom(response: Response): LeanS3Error {
-  const code = xmlField(response.body, 'Code') ?? (response.status === 404 ? 'NotFound' : 'Unknown');
+  const fallback = response.status === 404 ? 'NotFound' : response.status === 503 ? 'SlowDown' : 'Unknown';
+  const code = xmlField(response.body, 'Code') ?? fallback;
   const message = xmlField(response.body, 'Message') ?? 'UnknownError';
   const err = new LeanS3Error(code, message, response);
   if (xmlField(response.body, 'Code') !== undefined) err.Code = code;

@@ -101,6 +101,12 @@ function abandonedByStop(outcome: Outcome | undefined, signal: AbortSignal): boo
   );
 }
 
+/** Failures held back from the checkpoint until the run shows they are the objects' own (see Run.finished). */
+interface HeldFailure {
+  slot: Slot<Outcome>;
+  outcome: Outcome;
+}
+
 class Run {
   /** Every finished object (progress), and those under the checkpoint (the base a resumed run adds to). */
   private readonly done = new Tally();
@@ -114,6 +120,8 @@ class Run {
   private fatal: JobError | undefined;
   private consecutiveFailures = 0;
   private successes = 0;
+  /** Failures finished while nothing has succeeded yet: not under the checkpoint until something does. */
+  private held: HeldFailure[] = [];
   private aclMode: AclMode = 'preserve';
   private versioned = false;
   private target!: ResolvedTarget;
@@ -368,14 +376,40 @@ class Run {
       clearInterval(interval);
       queue.clear();
       await queue.onIdle();
+      // A run that ends without a fatal error and without a success: its failures were the objects' own.
+      if (!this.fatal && !signal.aborted) this.releaseHeld();
       this.opts.onProgress?.(this.snapshot());
     }
   }
 
-  /** An object is done: count it now (progress), and under the checkpoint once every key before it is done. */
+  /**
+   * An object is done: count it now (progress), and under the checkpoint once
+   * every key before it is done. A failure goes under the checkpoint only when
+   * it is the object's own: once the run has a fatal error (bad credentials,
+   * an unusable target key, a fail-fast), a failure may be that error's, so it
+   * stays above the checkpoint and a resumed run, after the cause is fixed,
+   * tries the object again. Failures before the first success are held back
+   * for the same reason: if they add up to a fail-fast, the run keeps the
+   * checkpoint it started from; a success (or the end of the run) releases them.
+   */
   private finished(slot: Slot<Outcome>, outcome: Outcome): void {
     this.record(outcome);
+    if (outcome.kind === 'failed') {
+      if (this.fatal) return;
+      if (this.successes === 0) {
+        this.held.push({ slot, outcome });
+        return;
+      }
+    }
+    this.releaseHeld();
     this.watermark.finish(slot, outcome);
+  }
+
+  private releaseHeld(): void {
+    if (this.fatal) return; // a success in flight when the run failed proves nothing about the held failures
+    const held = this.held;
+    this.held = [];
+    for (const h of held) this.watermark.finish(h.slot, h.outcome);
   }
 
   private record(outcome: Outcome): void {

@@ -120,4 +120,49 @@ describe('/healthz', () => {
     });
     await kubectl(['wait', '--for=condition=Complete', '--timeout=60s', '-n', namespace, 'ej/back']);
   }, 150_000);
+
+  it('a watch that fails right after each restart is restarted with a growing delay, which starts again once a watch lasts', async () => {
+    const restartDelays = (since: number): number[] =>
+      operator
+        .logTail(400)
+        .split('\n')
+        .flatMap((line) => {
+          try {
+            const l = JSON.parse(line) as { msg?: string; retryInMs?: number; time?: string };
+            return l.msg === 'watch failed; restarting the informer' && Date.parse(l.time ?? '') >= since && l.retryInMs
+              ? [l.retryInMs]
+              : [];
+          } catch {
+            return [];
+          }
+        });
+    const watches = (since: number): number =>
+      proxy.requests.filter((r) => r.at >= since && /[?&]watch=(true|1)/.test(r.path)).length;
+    // Let the watch of the test before settle (a watch lasting 10 s resets the delay).
+    await sleep(11_000);
+    const from = Date.now();
+    proxy.failWatches(500);
+    await sleep(16_000);
+    proxy.failWatches(undefined);
+    const delays = restartDelays(from);
+    // 1, 2, 4, 8 s: about 4 restarts in 16 s (the old code restarted every second: about 15).
+    expect(delays.slice(0, 4), JSON.stringify(delays)).toEqual([1000, 2000, 4000, 8000]);
+    expect(watches(from)).toBeLessThanOrEqual(6);
+    // The watch works again; after it has lasted, a new failure starts again at 1 s.
+    await waitUntil(
+      'a watch that lasts',
+      () =>
+        proxy.requests.some((r) => r.at > from && /[?&]watch=(true|1)/.test(r.path) && r.status === 200)
+          ? true
+          : undefined,
+      30_000,
+      () => operator.logTail(20),
+    );
+    await sleep(11_000);
+    const again = Date.now();
+    proxy.failWatches(500);
+    await sleep(2_500);
+    proxy.failWatches(undefined);
+    expect(restartDelays(again)[0]).toBe(1000);
+  }, 120_000);
 });

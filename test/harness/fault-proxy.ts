@@ -26,7 +26,7 @@ export type Fault =
   | 'none'
   /** 500 InternalError without forwarding. */
   | 'error500'
-  /** S3: 503 SlowDown; KMS: 400 ThrottlingException. Not forwarded. */
+  /** S3: 503 Slow Down (SlowDown body; a HEAD gets the status line only, as from S3); KMS: 400 ThrottlingException. Not forwarded. */
   | 'throttle'
   /** Forwarded; the server's answer is cut after the headers and half the body, then RST. */
   | 'resetMidResponse'
@@ -204,11 +204,17 @@ function s3Operation(
   return { operation, ...(bucket ? { bucket } : {}), ...(key !== undefined ? { key } : {}) };
 }
 
+/**
+ * S3 answers a throttled request with `503 Slow Down` and a SlowDown error body.
+ * A HEAD answer has no body, and S3 sends no error code in a header either: the
+ * client sees only the status line (the AWS SDKs name it by status, not as
+ * SlowDown; see aws/aws-sdk-java-v2#5414). The proxy answers the same way.
+ */
 function errorResponse(
   protocol: 's3' | 'kms',
   kind: 'error500' | 'throttle',
   requestId: string,
-): { status: number; headers: Record<string, string>; body: string } {
+): { status: number; statusMessage?: string; headers: Record<string, string>; body: string } {
   if (protocol === 'kms') {
     const throttle = kind === 'throttle';
     return {
@@ -227,6 +233,7 @@ function errorResponse(
       : [500, 'InternalError', 'We encountered an internal error. Please try again.'];
   return {
     status,
+    ...(kind === 'throttle' ? { statusMessage: 'Slow Down' } : {}),
     headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId },
     body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>${requestId}</RequestId></Error>`,
   };
@@ -390,7 +397,9 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
 
     if (fault === 'error500' || fault === 'throttle') {
       const e = errorResponse(opts.protocol, fault, requestId);
-      res.writeHead(e.status, { ...e.headers, 'content-length': String(Buffer.byteLength(e.body)) });
+      const headers = { ...e.headers, 'content-length': String(Buffer.byteLength(e.body)) };
+      if (e.statusMessage) res.writeHead(e.status, e.statusMessage, headers);
+      else res.writeHead(e.status, headers);
       res.end(req.method === 'HEAD' ? undefined : e.body);
       done(e.status);
       return;

@@ -43,6 +43,8 @@ export interface KubeProxy {
   delayWatch(ms: number): void;
   /** Cut every connection and refuse new ones (true), or accept again (false). */
   refuse(on: boolean): void;
+  /** Cut the open connections, then answer every watch request with this status, not forwarded (lists still work); undefined: forward again. */
+  failWatches(status: number | undefined): void;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
   const delays: { match: RequestMatch; ms: number }[] = [];
   let watchDelay = 0;
   let refusing = false;
+  let watchFailure: number | undefined;
   const sockets = new Set<Socket>();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -81,6 +84,15 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
     }
     const delay = delays.find((d) => d.match(method, path))?.ms ?? 0;
     const isWatch = /[?&]watch=(true|1)/.test(path);
+    if (isWatch && watchFailure !== undefined) {
+      // A watch the apiserver refuses at once, after the list before it worked.
+      req.resume();
+      rec.answeredAt = Date.now();
+      rec.status = watchFailure;
+      res.writeHead(watchFailure, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: watchFailure }));
+      return;
+    }
     const headers = { ...req.headers, host: upstream.host };
     const up = httpsRequest(
       { hostname: upstream.hostname, port: upstream.port, path, method, headers, agent },
@@ -153,6 +165,11 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
     },
     delayWatch(ms) {
       watchDelay = ms;
+    },
+    failWatches(status) {
+      watchFailure = status;
+      // The watch open now would last minutes: cut it, so the next one meets the failure.
+      if (status !== undefined) for (const s of sockets) s.destroy();
     },
     refuse(on) {
       refusing = on;

@@ -172,6 +172,7 @@ describe('Grafana dashboard', () => {
       'objects/s by result',
       'bytes',
       'progress',
+      'progress per shard',
       'eta',
       'failed',
       'throttling',

@@ -121,7 +121,12 @@ describe('helm chart', () => {
     if (!c) throw new Error('no container');
     expect(c.image).toBe('s3-encryption-operator:0.1.0');
     expect(c.args).toEqual(
-      expect.arrayContaining(['--leader-elect', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']),
+      expect.arrayContaining([
+        '--leader-elect',
+        '--metrics-bind-address=:8080',
+        '--health-probe-bind-address=:8081',
+        '--stall-timeout=300',
+      ]),
     );
     expect(c.securityContext).toMatchObject({
       allowPrivilegeEscalation: false,
@@ -166,6 +171,7 @@ describe('helm chart', () => {
       expect.arrayContaining([
         '--watch-namespace=data',
         '--log-level=debug',
+        '--stall-timeout=900',
         '--leader-election-namespace=s3-encryption-operator',
       ]),
     );
@@ -222,6 +228,7 @@ describe('helm chart', () => {
       [['--set', 'serviceMonitor.enable=true'], /serviceMonitor/],
       [['--set', 'image.digest=latest'], /digest/],
       [['--set', 'terminationGracePeriodSeconds=5'], /terminationGracePeriodSeconds/],
+      [['--set', 'stallTimeoutSeconds=5'], /stallTimeoutSeconds/],
     ];
     for (const [args, message] of cases) {
       const result = await helm(['template', 'x', CHART, ...args], { allowFailure: true });

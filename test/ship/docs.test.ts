@@ -57,4 +57,12 @@ describe('docs/install.md', () => {
     }
     for (const r of all) expect(troubleshooting, `reason ${r}`).toContain(`**\`${r}\`**`);
   });
+
+  it('has every job metric of src/metrics.ts in its metrics table', () => {
+    const table = doc.slice(doc.indexOf('### Metrics'));
+    const source = readFileSync(join(ROOT, 'src', 'metrics.ts'), 'utf8');
+    const names = [...source.matchAll(/name: '(s3encryption_[a-z_]+)'/g)].map((m) => m[1] ?? '');
+    expect(names).toContain('s3encryption_shard_progress_ratio');
+    for (const name of names) expect(table, name).toContain(`| \`${name}\` |`);
+  });
 });

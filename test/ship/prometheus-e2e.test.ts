@@ -173,8 +173,16 @@ function substitute(expr: string): string {
   });
 }
 
-async function apply(j: Omit<JobManifest, 'namespace' | 's3'>, s3Endpoint = info.s3Endpoint): Promise<void> {
-  await kubectl(['apply', '-f', '-'], { input: jobYaml({ ...j, namespace, s3: { ...info, s3Endpoint } }) });
+async function apply(
+  j: Omit<JobManifest, 'namespace' | 's3'>,
+  s3Endpoint = info.s3Endpoint,
+  spec: Record<string, unknown> = {},
+): Promise<void> {
+  const manifest = JSON.parse(jobYaml({ ...j, namespace, s3: { ...info, s3Endpoint } })) as {
+    spec: Record<string, unknown>;
+  };
+  manifest.spec = { ...manifest.spec, ...spec };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
 }
 
 async function waitFor(name: string, condition: string, timeout = 60): Promise<void> {
@@ -279,7 +287,12 @@ beforeAll(async () => {
     putObjects(client, slowBucket, keys(400)),
   ]);
 
-  await apply({ name: 'kms', bucket: kmsBucket, encryption: { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' } });
+  // Sharded (two shards in the operator's process): the dashboard's per-shard panels have data.
+  await apply(
+    { name: 'kms', bucket: kmsBucket, encryption: { type: 'aws:kms', kmsKeyId: 'alias/test-key-a' } },
+    info.s3Endpoint,
+    { parallelism: 2 },
+  );
   await apply({ name: 'dry', bucket: dryBucket, encryption: { type: 'AES256' }, dryRun: true, concurrency: 2 });
   await apply({ name: 'nobucket', bucket: 'no-such-bucket-s3eo-prom', encryption: { type: 'AES256' } });
   await apply({ name: 'susp', bucket: suspBucket, encryption: { type: 'AES256' }, concurrency: 1 });
@@ -354,6 +367,27 @@ describe('dashboard and alerts against a real Prometheus', () => {
     expect((await evaluate(`controller_runtime_reconcile_total{job="${SCRAPE_JOB}"}`))[0]?.metric.namespace).toBe(
       RELEASE_NAMESPACE,
     );
+  });
+
+  it("per-shard gauges follow status.shards: the sharded job's shards are complete and add up to its objects", async () => {
+    const sel = `{job="${SCRAPE_JOB}", namespace="${namespace}", name="kms"}`;
+    const ratios = await evaluate(`s3encryption_shard_progress_ratio${sel}`);
+    expect(ratios.map((s) => [s.metric.shard, s.value[1]]).sort()).toEqual([
+      ['0', '1'],
+      ['1', '1'],
+    ]);
+    const encrypted = await evaluate(
+      `sum(s3encryption_shard_objects{job="${SCRAPE_JOB}", namespace="${namespace}", name="kms", result="encrypted"})`,
+    );
+    expect(encrypted[0]?.value[1]).toBe('200');
+    const complete = await evaluate(
+      `s3encryption_shard_phase{job="${SCRAPE_JOB}", namespace="${namespace}", name="kms", phase="Complete"} == 1`,
+    );
+    expect(complete).toHaveLength(2);
+    // Jobs that run as one shard have no shard series.
+    expect(
+      await evaluate(`s3encryption_shard_objects{job="${SCRAPE_JOB}", namespace="${namespace}", name!="kms"}`),
+    ).toEqual([]);
   });
 
   it('every dashboard expression evaluates and returns data', async () => {

@@ -135,6 +135,8 @@ export const OTHER_OPTIONS = [
   '--set',
   'logLevel=debug',
   '--set',
+  'stallTimeoutSeconds=900',
+  '--set',
   'replicaCount=3',
   '--set',
   'image.digest=sha256:' + 'a'.repeat(64),

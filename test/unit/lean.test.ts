@@ -6,9 +6,10 @@ import { CopyObjectCommand, HeadObjectCommand, type CopyObjectCommandInput } fro
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClients, leanOf, type Clients, type RequestEvent } from '../../src/engine/clients.js';
+import { createClients, isThrottle, leanOf, type Clients, type RequestEvent } from '../../src/engine/clients.js';
 import { errorCode, httpStatus, isNotFound, isPreconditionFailed, isTransient } from '../../src/engine/errors.js';
 import { needsExplaining } from '../../src/engine/headerror.js';
+import { errorFrom } from '../../src/engine/lean.js';
 
 interface Seen {
   method: string;
@@ -174,6 +175,16 @@ describe('lean CopyObject', () => {
     expect(isNotFound(r.ours)).toBe(isNotFound(r.sdk));
     expect(isTransient(r.ours, 8)).toBe(isTransient(r.sdk, 8));
     expect((r.ours as { $metadata?: { attempts?: number } }).$metadata?.attempts).toBe(1);
+  });
+});
+
+describe('lean errors', () => {
+  it("a bare 503 (S3's throttle of a HEAD, which has no body) is SlowDown: a throttle, retried", () => {
+    const err = errorFrom({ status: 503, headers: {}, body: '' });
+    expect(errorCode(err)).toBe('SlowDown');
+    expect(isThrottle(errorCode(err))).toBe(true);
+    expect(isTransient(err, 8)).toBe(true);
+    expect(errorCode(errorFrom({ status: 500, headers: {}, body: '' }))).toBe('Unknown');
   });
 });
 

@@ -1,0 +1,95 @@
+// Per-shard gauges from status.shards: set from what the status says, and
+// removed when a shard leaves the status or the job goes (no unbounded labels).
+import { describe, expect, it } from 'vitest';
+import type { EncryptionJob, ShardStatus } from '../../src/controller/api.js';
+import { ShardMetrics, shardRatio } from '../../src/controller/shard-metrics.js';
+import { Metrics } from '../../src/metrics.js';
+
+const progress = (scanned: number, encrypted: number, failed = 0, total?: number) => ({
+  scanned,
+  encrypted,
+  alreadyEncrypted: 0,
+  skipped: 0,
+  failed,
+  bytesEncrypted: 0,
+  ...(total !== undefined ? { total } : {}),
+});
+
+function job(shards: ShardStatus[] | undefined, name = 'j'): EncryptionJob {
+  return {
+    apiVersion: 's3encryption.dev/v1alpha1',
+    kind: 'EncryptionJob',
+    metadata: { namespace: 'ns', name },
+    spec: { bucket: 'b', encryption: { type: 'AES256' } },
+    ...(shards ? { status: { shards } } : {}),
+  };
+}
+
+async function series(m: Metrics): Promise<string[]> {
+  const out: string[] = [];
+  for (const g of [m.shardObjects, m.shardProgressRatio, m.shardPhase]) {
+    const { name, values } = await g.get();
+    for (const v of values) {
+      const l = v.labels as Record<string, string>;
+      out.push(
+        `${name}{${l.name}/${l.shard}${l.result ? ` ${l.result}` : ''}${l.phase ? ` ${l.phase}` : ''}}=${v.value}`,
+      );
+    }
+  }
+  return out.sort();
+}
+
+describe('per-shard metrics', () => {
+  it('sets objects by result, the progress ratio and the phase of each shard', async () => {
+    const m = new Metrics();
+    const sm = new ShardMetrics(m);
+    sm.observe(
+      job([
+        { index: 0, startAfter: '', endAt: 'm', phase: 'Complete', progress: progress(10, 9, 1) },
+        { index: 1, startAfter: 'm', phase: 'Running', progress: progress(5, 5, 0, 20) },
+      ]),
+    );
+    const s = await series(m);
+    expect(s).toContain('s3encryption_shard_objects{j/0 encrypted}=9');
+    expect(s).toContain('s3encryption_shard_objects{j/0 failed}=1');
+    expect(s).toContain('s3encryption_shard_progress_ratio{j/0}=1');
+    expect(s).toContain('s3encryption_shard_progress_ratio{j/1}=0.25');
+    expect(s).toContain('s3encryption_shard_phase{j/1 Running}=1');
+    expect(s).toContain('s3encryption_shard_phase{j/1 Complete}=0');
+  });
+
+  it('a shard without a counted size has no ratio yet', () => {
+    expect(shardRatio({ index: 0, startAfter: '', phase: 'Running', progress: progress(5, 5) })).toBeUndefined();
+    expect(shardRatio({ index: 0, startAfter: '', phase: 'Pending' })).toBeUndefined();
+  });
+
+  it('removes the series of shards that left the status, of a job back to one run, and of a deleted job', async () => {
+    const m = new Metrics();
+    const sm = new ShardMetrics(m);
+    const four = [0, 1, 2, 3].map((index) => ({
+      index,
+      startAfter: String(index),
+      phase: 'Running' as const,
+      progress: progress(1, 1, 0, 4),
+    }));
+    sm.observe(job(four));
+    sm.observe(job(four, 'other'));
+    expect((await series(m)).filter((x) => x.includes('{j/3')).length).toBeGreaterThan(0);
+    sm.observe(job(four.slice(0, 2)));
+    const two = await series(m);
+    expect(two.filter((x) => x.includes('{j/2') || x.includes('{j/3'))).toEqual([]);
+    expect(two.filter((x) => x.includes('{j/1')).length).toBe(4 + 1 + 4);
+    sm.observe(job(undefined));
+    expect((await series(m)).filter((x) => x.includes('{j/'))).toEqual([]);
+    sm.observe(job(four));
+    sm.forget('ns', 'j');
+    const left = await series(m);
+    expect(left.filter((x) => x.includes('{j/'))).toEqual([]);
+    expect(left.filter((x) => x.includes('{other/')).length).toBe(4 * 9);
+    // A job being deleted (deletionTimestamp set) loses its series at once.
+    const deleting = job(four, 'other');
+    deleting.metadata = { ...deleting.metadata, deletionTimestamp: new Date() };
+    sm.observe(deleting);
+    expect(await series(m)).toEqual([]);
+  });
+});

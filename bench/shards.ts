@@ -30,10 +30,12 @@ import { startSeaweed, type S3Env } from '../test/harness/s3servers.js';
 import { toolPath } from '../test/harness/process.js';
 import { deleteBucketDeep } from './lib/datasets.js';
 import { ROOT } from './lib/contenders.js';
-
-/** The operator's sampling budget (controller/shardrun.ts): 8 LIST requests per shard, at least 16. */
-const SAMPLE_REQUESTS_PER_SHARD = 8;
-const SAMPLE_REQUESTS_MIN = 16;
+// The operator's sampling budget, so the bench plans as the operator does.
+import {
+  SAMPLE_REQUESTS_MIN,
+  SAMPLE_REQUESTS_PER_SHARD,
+  SAMPLE_REQUESTS_PER_SUB_PREFIX,
+} from '../src/controller/shardplan.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -155,6 +157,7 @@ async function measure(env: S3Env, direct: S3Client, proxyUrl: string, set: SetN
           bucket,
           prefix: '',
           maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * shardCount),
+          requestsPerSubPrefix: SAMPLE_REQUESTS_PER_SUB_PREFIX,
         })
       : undefined;
   const shards = sample ? planShards(sample.keys, shardCount) : [{ index: 0, startAfter: '' }];

@@ -11,8 +11,10 @@ import type { EncryptionJob, EncryptionJobStatus, ShardStatus } from './api.js';
 import { resumePoint, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 
 /** LIST requests the sampling pass may spend per planned shard (and at least this in all). */
-const SAMPLE_REQUESTS_PER_SHARD = 8;
-const SAMPLE_REQUESTS_MIN = 16;
+export const SAMPLE_REQUESTS_PER_SHARD = 8;
+export const SAMPLE_REQUESTS_MIN = 16;
+/** And per sub-prefix at the top of the prefix, so many dates or tenants do not eat the whole budget. */
+export const SAMPLE_REQUESTS_PER_SUB_PREFIX = 2;
 
 export interface PlannedShards {
   shards: ShardStatus[];
@@ -54,6 +56,7 @@ export async function planJobShards(
             bucket: basePlan.bucket,
             prefix: basePlan.prefix,
             maxRequests: Math.max(SAMPLE_REQUESTS_MIN, SAMPLE_REQUESTS_PER_SHARD * n),
+            requestsPerSubPrefix: SAMPLE_REQUESTS_PER_SUB_PREFIX,
             signal: opts.signal,
           });
   } catch (err) {

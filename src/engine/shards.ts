@@ -151,8 +151,8 @@ export interface SampleOptions {
   /** Most ListObjectsV2 requests to spend (each reads up to pageSize keys), before growing (below). */
   maxRequests: number;
   /**
-   * Requests added to the budget per sub-prefix found at the top (default 0: the budget is fixed). A planner does
-   * not know the layout in advance: a budget close to the number of top sub-prefixes (30 dates for 4 shards) is
+   * Requests added to the budget per sub-prefix a delimiter listing finds (default 0: the budget is fixed). A planner does
+   * not know the layout in advance: a budget close to the number of sub-prefixes (30 dates for 4 shards) is
    * spent probing them, and the one that holds most keys is left unexplored, so its cut points are guesses.
    */
   requestsPerSubPrefix?: number;
@@ -343,7 +343,8 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
    * each sub-prefix is probed once (pass 1: small ones are then known exactly),
    * and the large ones share the budget left (pass 2). Flat and large: skip probes.
    */
-  let grown = false;
+  const cap = Math.max(opts.maxRequests, opts.maxGrownRequests ?? 512);
+  let granted = 0;
   const explore = async (prefix: string, first: Page): Promise<Estimate> => {
     if (first.prefixes.length === 0) return skipScan(prefix, first);
     const direct: string[] = [...first.keys];
@@ -358,14 +359,12 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
       direct.push(...page.keys);
       subs.push(...page.prefixes);
     }
-    if (!grown) {
-      // Once, at the top: room to explore the large sub-prefixes after probing them all.
-      grown = true;
-      const cap = Math.max(opts.maxRequests, opts.maxGrownRequests ?? 512);
-      left += Math.max(
-        0,
-        Math.min(cap, opts.maxRequests + (opts.requestsPerSubPrefix ?? 0) * subs.length) - opts.maxRequests,
-      );
+    // Room to explore the large sub-prefixes after probing them all, at every level where a listing finds them
+    // (dates are often one level down: logs/2026-11-30/), within the cap.
+    const grow = Math.min((opts.requestsPerSubPrefix ?? 0) * subs.length, cap - opts.maxRequests - granted);
+    if (grow > 0) {
+      left += grow;
+      granted += grow;
     }
     let count = direct.length;
     const keys = unitKeys(direct);

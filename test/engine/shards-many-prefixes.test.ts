@@ -30,23 +30,26 @@ describe('shard planning over many sub-prefixes (SeaweedFS)', () => {
     return Math.max(...sizes) / (keys.length / shards.length);
   }
 
-  it('4 shards from the base budget grown per sub-prefix are balanced (max/mean <= 1.2)', async () => {
-    const fixed = await sampleKeys(s3, { bucket, prefix: 'logs/', maxRequests: 32 });
+  it.each([
+    ['the dates at the top of the prefix', 'logs/'],
+    ['the dates one level down', ''],
+  ])('4 shards from the base budget grown per sub-prefix are balanced (max/mean <= 1.2): %s', async (_, prefix) => {
+    const fixed = await sampleKeys(s3, { bucket, prefix, maxRequests: 32 });
     const grown = await sampleKeys(s3, {
       bucket,
-      prefix: 'logs/',
+      prefix,
       maxRequests: 32,
       requestsPerSubPrefix: SAMPLE_REQUESTS_PER_SUB_PREFIX,
     });
     const before = spread(planShards(fixed.keys, 4));
     const after = spread(planShards(grown.keys, 4));
     console.log(
-      `fixed budget: ${fixed.requests} requests, max/mean ${before.toFixed(2)}; ` +
+      `prefix "${prefix}": fixed budget: ${fixed.requests} requests, max/mean ${before.toFixed(2)}; ` +
         `grown: ${grown.requests} requests, max/mean ${after.toFixed(2)}`,
     );
     expect(fixed.requests).toBeLessThanOrEqual(32);
-    expect(grown.requests).toBeLessThanOrEqual(32 + SAMPLE_REQUESTS_PER_SUB_PREFIX * 30);
-    // The fixed budget gives about 1.5 here (the hot date barely explored); grown, the cut points fall inside it.
+    expect(grown.requests).toBeLessThanOrEqual(32 + SAMPLE_REQUESTS_PER_SUB_PREFIX * 31);
+    // The fixed budget gives 1.5-1.7 here (the hot date barely explored); grown, the cut points fall inside it.
     expect(after).toBeLessThanOrEqual(1.2);
   });
 });

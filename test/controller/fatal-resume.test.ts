@@ -18,6 +18,7 @@ import {
   startOperator,
   type OperatorProcess,
 } from '../harness/context.js';
+import { waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -33,19 +34,8 @@ interface Job {
   };
 }
 
-async function job(name: string): Promise<Job> {
-  return JSON.parse((await kubectl(['get', 'ej', name, '-n', namespace, '-o', 'json'])).stdout) as Job;
-}
-
-async function waitFor(name: string, condition: string): Promise<Job> {
-  const res = await kubectl(['wait', `--for=condition=${condition}`, '--timeout=240s', '-n', namespace, `ej/${name}`], {
-    allowFailure: true,
-  });
-  const j = await job(name);
-  if (res.code !== 0)
-    throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(j.status)}\n${operator.logTail(40)}`);
-  return j;
-}
+const waitFor = (name: string, condition: string): Promise<Job> =>
+  waitForCondition<Job>(namespace, name, condition, { logs: () => operator.logTail(40) });
 
 beforeAll(async () => {
   s3 = s3Client(info);

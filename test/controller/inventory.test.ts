@@ -18,6 +18,7 @@ import {
   startOperator,
 } from '../harness/context.js';
 import { writeInventory, type InventoryRow } from '../harness/inventory.js';
+import { waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -38,21 +39,8 @@ interface Job {
   };
 }
 
-async function job(name: string): Promise<Job> {
-  const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
-  return JSON.parse(out.stdout) as Job;
-}
-
-async function waitFor(name: string, condition: string, timeout = 240): Promise<Job> {
-  const res = await kubectl(
-    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
-    { allowFailure: true },
-  );
-  const j = await job(name);
-  if (res.code !== 0)
-    throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(j.status)}\n${operator.logTail(40)}`);
-  return j;
-}
+const waitFor = (name: string, condition: string, timeout = 240): Promise<Job> =>
+  waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs: () => operator.logTail(40) });
 
 async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
   const manifest = JSON.parse(

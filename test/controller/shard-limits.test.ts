@@ -18,6 +18,7 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
+import { copiesAt, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -44,21 +45,8 @@ interface Job {
   };
 }
 
-async function job(name: string): Promise<Job> {
-  const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
-  return JSON.parse(out.stdout) as Job;
-}
-
-async function waitFor(name: string, condition: string, timeout = 300): Promise<Job> {
-  const res = await kubectl(
-    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
-    { allowFailure: true },
-  );
-  const j = await job(name);
-  if (res.code !== 0)
-    throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(j.status)}\n${operator.logTail(40)}`);
-  return j;
-}
+const waitFor = (name: string, condition: string, timeout = 300): Promise<Job> =>
+  waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs: () => operator.logTail(40) });
 
 async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
   const manifest = JSON.parse(
@@ -73,15 +61,7 @@ async function patch(name: string, spec: Record<string, unknown>): Promise<void>
 }
 
 /** Successful CopyObject requests per key, as the proxy saw them. */
-function copies(bucket: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const r of proxy.requests) {
-    if (r.bucket !== bucket || r.operation !== 'CopyObject' || r.key === undefined || r.upstreamStatus !== 200)
-      continue;
-    out.set(r.key, (out.get(r.key) ?? 0) + 1);
-  }
-  return out;
-}
+const copies = (bucket: string): Map<string, number> => copiesAt(proxy, bucket);
 
 async function text(uri: string): Promise<string> {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);

@@ -19,6 +19,7 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
+import { copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -49,21 +50,10 @@ interface Job {
   };
 }
 
-async function job(name: string): Promise<Job> {
-  const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
-  return JSON.parse(out.stdout) as Job;
-}
+const job = (name: string): Promise<Job> => readJob<Job>(namespace, name);
 
-async function waitFor(name: string, condition: string, timeout = 240): Promise<Job> {
-  const res = await kubectl(
-    ['wait', `--for=condition=${condition}`, `--timeout=${timeout}s`, '-n', namespace, `ej/${name}`],
-    { allowFailure: true },
-  );
-  const j = await job(name);
-  if (res.code !== 0)
-    throw new Error(`ej/${name} not ${condition}: ${JSON.stringify(j.status)}\n${operator.logTail(40)}`);
-  return j;
-}
+const waitFor = (name: string, condition: string, timeout = 240): Promise<Job> =>
+  waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs: () => operator.logTail(40) });
 
 async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
   const manifest = JSON.parse(
@@ -84,27 +74,9 @@ function skewedKeys(): string[] {
   return keys;
 }
 
-/** Successful CopyObject requests per key of the bucket, as the proxy saw them. */
-function copies(bucket: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const r of proxy.requests) {
-    if (r.bucket !== bucket || r.operation !== 'CopyObject' || r.key === undefined) continue;
-    if (r.upstreamStatus !== 200) continue;
-    out.set(r.key, (out.get(r.key) ?? 0) + 1);
-  }
-  return out;
-}
+const copies = (bucket: string): Map<string, number> => copiesAt(proxy, bucket);
 
-function expectEveryKeyCopiedOnce(bucket: string, keys: string[]): void {
-  const seen = copies(bucket);
-  const twice = [...seen.entries()].filter(([, n]) => n > 1);
-  expect(twice, 'keys written more than once').toEqual([]);
-  expect(
-    keys.filter((k) => !seen.has(k)),
-    'keys never written',
-  ).toEqual([]);
-  expect(seen.size).toBe(keys.length);
-}
+const expectEveryKeyCopiedOnce = (bucket: string, keys: string[]): void => expectEachKeyCopiedOnce(proxy, bucket, keys);
 
 function expectShardsAddUp(j: Job, shards: number, objects: number, failed = 0): void {
   const list = j.status?.shards ?? [];

@@ -7,9 +7,11 @@
 // Starts the server through the test harness, writes the bench's small set, runs
 // `node --cpu-prof dist/cli.js` on it and prints a table of self time by area. The
 // raw profile stays in a temporary directory (not committed).
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PutBucketOwnershipControlsCommand, S3Client } from '@aws-sdk/client-s3';
 import { startMoto, startSeaweed } from '../test/harness/s3servers.js';
 import { ROOT } from './lib/contenders.js';
@@ -31,7 +33,7 @@ let ceilingCpu: number | undefined;
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -60,7 +62,33 @@ export function areaOf(url: string, fn: string): string {
   return 'other';
 }
 
+/**
+ * dist/*.js is one bundle per entry point (scripts/bundle.mjs): every frame of the CLI, SDK and
+ * all, has the bundle's URL. Its source map (written next to it) gives each frame's original
+ * module back, so that the areas below still tell the SDK, signing and our engine apart.
+ */
+function originalFrames(): (frame: ProfileNode['callFrame']) => { url: string; line: number } {
+  const maps = new Map<string, SourceMap | undefined>();
+  return (frame) => {
+    const asIs = { url: frame.url, line: frame.lineNumber + 1 };
+    if (!frame.url.startsWith('file://') || !frame.url.endsWith('.js')) return asIs;
+    let map = maps.get(frame.url);
+    if (!maps.has(frame.url)) {
+      const file = `${fileURLToPath(frame.url)}.map`;
+      map = existsSync(file) ? new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as never) : undefined;
+      maps.set(frame.url, map);
+    }
+    const entry = map?.findEntry(frame.lineNumber, frame.columnNumber);
+    if (!entry || !('originalSource' in entry)) return asIs;
+    // Sources are relative to dist/: ../src/engine/lean.ts, ../node_modules/@smithy/...
+    const source = entry.originalSource.replace(/^(\.\.\/)+/, '');
+    const url = source.startsWith('src/') ? `file:///dist/${source.slice(4).replace(/\.ts$/, '.js')}` : source;
+    return { url, line: entry.originalLine + 1 };
+  };
+}
+
 function summarise(file: string): void {
+  const original = originalFrames();
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
@@ -74,12 +102,13 @@ function summarise(file: string): void {
   for (const [id, us] of selfUs) {
     const n = byId.get(id);
     if (!n) continue;
-    const area = areaOf(n.callFrame.url, n.callFrame.functionName);
+    const frame = original(n.callFrame);
+    const area = areaOf(frame.url, n.callFrame.functionName);
     if (area === 'idle') continue;
     busy += us;
     areas.set(area, (areas.get(area) ?? 0) + us);
-    const short = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/');
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${short}:${n.callFrame.lineNumber + 1}`;
+    const short = frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${short}:${frame.line}`;
     const f = fns.get(key) ?? { area, us: 0 };
     f.us += us;
     fns.set(key, f);

@@ -218,12 +218,14 @@ async function main(): Promise<void> {
     if (config.sets.includes('latency')) sets.push(latencySet(config.latency, config.latencyMs));
     // The latency set: every S3 request of every contender goes through a proxy that adds
     // latencyMs (closer to S3 than loopback). Its own contenders: ours at its defaults and
-    // at a concurrency sweep, the AWS CLI at its defaults and at 60 (README "Latency set").
+    // at a concurrency sweep, the AWS CLI at its defaults and at 60, and the ceiling (one copy
+    // per object, 128 in flight): the request rate the proxy and server allow (README "Latency set").
     const latencyContenders: Contender[] = [
       oursCli,
       ...[8, 32, 128, 256].map((n) => oursCliAt(n)),
       awsDefaultReplace,
       aws60Replace,
+      ceiling,
     ];
 
     let bucketNo = 0;
@@ -465,6 +467,10 @@ export function ratios(summary: Summary[]): Record<string, Record<string, number
       // copy): a yardstick for speed, like the ceiling. Ours must be correct to get a ratio.
       const aws = get('aws-cli-replace');
       const aws60 = get('aws-cli-60-replace');
+      // SeaweedFS needs three requests per object of ours (HEAD, copy, verification HEAD); the
+      // ceiling's one copy per object at 128 in flight measures the requests/s the proxy and the
+      // server can take, so ceiling ÷ 3 is what any client doing ours' three requests could reach.
+      const bound = usable(ceil) && usable(aws) ? round(ceil.ops / 3 / aws.ops) : null;
       const sweep = (n: number): number | null => {
         const c = get(`ours-cli-c${n}`);
         return usable(c) && c.ok ? round(c.ops) : null;
@@ -475,6 +481,8 @@ export function ratios(summary: Summary[]): Record<string, Record<string, number
         oursObjPerSecond: cliOk ? round(cli.ops) : null,
         oursCpuPer1000: cliOk ? round(cli.cpuPer1000) : null,
         awsCliCpuPer1000: usable(aws) ? round(aws.cpuPer1000) : null,
+        ceilingObjPerSecond: usable(ceil) ? round(ceil.ops) : null,
+        threeRequestBoundVsAwsCli: bound,
         concurrency8ObjPerSecond: sweep(8),
         concurrency32ObjPerSecond: sweep(32),
         concurrency128ObjPerSecond: sweep(128),

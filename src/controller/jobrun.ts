@@ -41,6 +41,19 @@ export function addCounted(base: JobProgress, counted: Pick<Progress, 'counters'
   };
 }
 
+/**
+ * The counters saved with a checkpoint: the base plus the objects up to it. A dry run's
+ * what-would-change counts are kept too, so a resumed dry run adds to them instead of starting at 0.
+ */
+export function addCommitted(base: JobProgress, committed: Progress['committed'], dryRun: boolean): JobProgress {
+  const out = addCounted(base, committed);
+  if (dryRun) {
+    out.wouldEncrypt = (base.wouldEncrypt ?? 0) + committed.planned.objects;
+    out.wouldEncryptBytes = (base.wouldEncryptBytes ?? 0) + committed.planned.bytes;
+  }
+  return out;
+}
+
 export function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
   const out = addCounted(base, p);
   // The total counts keys after the checkpoint: the objects before it are in base.scanned.
@@ -82,7 +95,11 @@ function nothingToDo(): RunResult {
     requests: {},
     recentFailures: [],
     inFlight: 0,
-    committed: { counters: { ...ZERO }, skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 } },
+    committed: {
+      counters: { ...ZERO },
+      skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 },
+      planned: { objects: 0, bytes: 0, byMethod: {} },
+    },
     openUploads: [],
   };
 }
@@ -243,7 +260,7 @@ export class JobRun {
             startAfter: p.checkpoint,
             updatedAt: new Date().toISOString(),
             spec: fingerprint,
-            progress: addCounted(base, p.committed),
+            progress: addCommitted(base, p.committed, true),
           };
         }
       } else if (p.checkpoint !== undefined || p.openUploads.length > 0 || checkpoint.openUploads.length > 0) {

@@ -18,7 +18,7 @@ import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } fro
 import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import { planJobShards, type PlannedShards, type PlanningFailure } from './shardplan.js';
-import { add, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
+import { add, addCommitted, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
@@ -305,7 +305,7 @@ export class ShardRun {
       shard.progress = add(base, p, this.dry);
       if (p.checkpoint !== undefined) {
         shard.checkpoint = p.checkpoint;
-        shard.checkpointProgress = addCounted(base, p.committed);
+        shard.checkpointProgress = addCommitted(base, p.committed, this.dry);
       }
       if (p.openUploads.length > 0) shard.openUploads = p.openUploads;
       else delete shard.openUploads;

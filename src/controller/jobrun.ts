@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
 import { resumePoint } from './checkpoint.js';
-import { setCondition } from './conditions.js';
+import { completedStatus, setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
@@ -39,6 +39,19 @@ export function addCounted(base: JobProgress, counted: Pick<Progress, 'counters'
       Object.entries(counted.skippedByReason).map(([k, v]) => [k, (base.skippedByReason?.[k] ?? 0) + v]),
     ),
   };
+}
+
+/**
+ * The counters saved with a checkpoint: the base plus the objects up to it. A dry run's
+ * what-would-change counts are kept too, so a resumed dry run adds to them instead of starting at 0.
+ */
+export function addCommitted(base: JobProgress, committed: Progress['committed'], dryRun: boolean): JobProgress {
+  const out = addCounted(base, committed);
+  if (dryRun) {
+    out.wouldEncrypt = (base.wouldEncrypt ?? 0) + committed.planned.objects;
+    out.wouldEncryptBytes = (base.wouldEncryptBytes ?? 0) + committed.planned.bytes;
+  }
+  return out;
 }
 
 export function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
@@ -82,7 +95,11 @@ function nothingToDo(): RunResult {
     requests: {},
     recentFailures: [],
     inFlight: 0,
-    committed: { counters: { ...ZERO }, skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 } },
+    committed: {
+      counters: { ...ZERO },
+      skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 },
+      planned: { objects: 0, bytes: 0, byMethod: {} },
+    },
     openUploads: [],
   };
 }
@@ -243,7 +260,7 @@ export class JobRun {
             startAfter: p.checkpoint,
             updatedAt: new Date().toISOString(),
             spec: fingerprint,
-            progress: addCounted(base, p.committed),
+            progress: addCommitted(base, p.committed, true),
           };
         }
       } else if (p.checkpoint !== undefined || p.openUploads.length > 0 || checkpoint.openUploads.length > 0) {
@@ -329,32 +346,18 @@ export class JobRun {
       // Done: the total is what was seen, and the summary says how many are at the target.
       progress.total = progress.scanned;
       progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
-      const failed = progress.failed;
-      let msg = dryRun
-        ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'})`
-        : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects`;
-      // Bookkeeping that failed after the work (e.g. counting noncurrent versions) is said, and does not undo Complete.
-      const warnings = result.warnings ?? [];
-      for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
-      if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
-      this.conditions = setCondition(this.conditions, {
-        type: 'Progressing',
-        status: 'False',
-        reason: 'Completed',
-        message: msg,
-        observedGeneration: gen,
+      const done = completedStatus(this.conditions, {
+        progress,
+        dryRun,
+        warnings: result.warnings ?? [],
+        failuresAt: 'status.recentFailures',
+        generation: gen,
       });
-      this.conditions = setCondition(this.conditions, {
-        type: 'Complete',
-        status: 'True',
-        reason: dryRun ? 'DryRunCompleted' : failed > 0 ? 'CompletedWithFailures' : 'Completed',
-        message: failed > 0 ? `${msg}; see status.recentFailures` : msg,
-        observedGeneration: gen,
-      });
+      this.conditions = done.conditions;
       Object.assign(final, { phase: 'Complete', completionTime: end, conditions: this.conditions });
       deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
       deps.metrics.progressRatio.set(labels, 1);
-      void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+      for (const e of done.events) void this.event(e.type, e.reason, e.message);
     } else if (result.status === 'Failed' && result.retryable && prevRetries < MAX_RETRIES) {
       // A transient error: keep the checkpoint, say so, and let the reconciler try again later.
       const retries = prevRetries + 1;

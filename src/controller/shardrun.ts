@@ -16,9 +16,9 @@ import {
 } from '../engine/index.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
 import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
-import { setCondition } from './conditions.js';
+import { completedStatus, setCondition } from './conditions.js';
 import { planJobShards, type PlannedShards, type PlanningFailure } from './shardplan.js';
-import { add, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
+import { add, addCommitted, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
@@ -305,7 +305,7 @@ export class ShardRun {
       shard.progress = add(base, p, this.dry);
       if (p.checkpoint !== undefined) {
         shard.checkpoint = p.checkpoint;
-        shard.checkpointProgress = addCounted(base, p.committed);
+        shard.checkpointProgress = addCommitted(base, p.committed, this.dry);
       }
       if (p.openUploads.length > 0) shard.openUploads = p.openUploads;
       else delete shard.openUploads;
@@ -463,32 +463,20 @@ export class ShardRun {
       final.noncurrentVersions = noncurrent.every((n) => n !== undefined)
         ? noncurrent.reduce((a: number, b) => a + b, 0)
         : null;
-      const failed = progress.failed;
       const cost = ended.reduce((sum, e) => sum + (e.result.estimate?.usd ?? 0), 0);
       if (this.dry) progress.estimatedCostUSD = cost.toFixed(4);
-      let msg = this.dry
-        ? `dry run: ${progress.wouldEncrypt ?? 0} of ${progress.scanned} objects would change (${progress.wouldEncryptBytes ?? 0} bytes, about $${progress.estimatedCostUSD ?? '0'}) in ${this.shards.length} shards`
-        : `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${this.shards.length} shards`;
-      if (reachedMaxObjects(this.job.spec.maxObjects, progress))
-        msg += ` (spec.maxObjects ${this.job.spec.maxObjects} reached)`;
-      // Each shard run says the same of the job's inventory: once.
-      const warnings = [...new Set(ended.flatMap((e) => e.result.warnings ?? []))];
-      for (const w of warnings) void this.event('Warning', 'CompletedWithWarning', w);
-      if (warnings.length > 0) msg += `; warning: ${warnings.join('; ')}`;
-      this.conditions = setCondition(this.conditions, {
-        type: 'Progressing',
-        status: 'False',
-        reason: 'Completed',
-        message: msg,
-        observedGeneration: gen,
+      const maxObjects = this.job.spec.maxObjects;
+      const done = completedStatus(this.conditions, {
+        progress,
+        dryRun: this.dry,
+        where: `in ${this.shards.length} shards`,
+        ...(reachedMaxObjects(maxObjects, progress) ? { note: `(spec.maxObjects ${maxObjects} reached)` } : {}),
+        // Each shard run says the same of the job's inventory: once.
+        warnings: [...new Set(ended.flatMap((e) => e.result.warnings ?? []))],
+        failuresAt: 'status.recentFailures',
+        generation: gen,
       });
-      this.conditions = setCondition(this.conditions, {
-        type: 'Complete',
-        status: 'True',
-        reason: this.dry ? 'DryRunCompleted' : failed > 0 ? 'CompletedWithFailures' : 'Completed',
-        message: failed > 0 ? `${msg}; see status.recentFailures` : msg,
-        observedGeneration: gen,
-      });
+      this.conditions = done.conditions;
       Object.assign(final, {
         phase: 'Complete',
         completionTime: new Date().toISOString(),
@@ -496,7 +484,7 @@ export class ShardRun {
       });
       this.deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
       this.deps.metrics.progressRatio.set(this.labels(), 1);
-      void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+      for (const e of done.events) void this.event(e.type, e.reason, e.message);
     }
     // Stopped (suspend, delete, spec change, shutdown): the shards keep their checkpoints; the reconciler says why.
     await this.publishFinal(progress, final);

@@ -11,7 +11,7 @@
 import type { V1Job } from '@kubernetes/client-node';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
 import { selectionFingerprint } from './checkpoint.js';
-import { setCondition } from './conditions.js';
+import { completedStatus, setCondition } from './conditions.js';
 import { COMPONENT, replacing, type JobRunDeps } from './jobrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
 import { describeShard, sumProgress } from './shardrun.js';
@@ -332,22 +332,16 @@ export class WorkerRun {
     progress.total = progress.scanned;
     progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
     const noncurrent = shards.map((s) => s.noncurrentVersions);
-    const failed = progress.failed;
-    const msg = `${progress.encrypted} encrypted, ${progress.alreadyEncrypted} already encrypted, ${progress.skipped} skipped, ${failed} failed of ${progress.scanned} objects in ${shards.length} shards (worker pods)`;
-    this.conditions = setCondition(this.conditions, {
-      type: 'Progressing',
-      status: 'False',
-      reason: 'Completed',
-      message: msg,
-      observedGeneration: gen,
+    const done = completedStatus(this.conditions, {
+      progress,
+      // The CRD refuses spec.workers with spec.dryRun.
+      dryRun: false,
+      where: `in ${shards.length} shards (worker pods)`,
+      warnings: [],
+      failuresAt: "the shards' progress",
+      generation: gen,
     });
-    this.conditions = setCondition(this.conditions, {
-      type: 'Complete',
-      status: 'True',
-      reason: failed > 0 ? 'CompletedWithFailures' : 'Completed',
-      message: failed > 0 ? `${msg}; see the shards' progress` : msg,
-      observedGeneration: gen,
-    });
+    this.conditions = done.conditions;
     await this.writer.update(
       {
         phase: 'Complete',
@@ -363,7 +357,7 @@ export class WorkerRun {
     await this.writer.settle();
     this.deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
     this.deps.metrics.progressRatio.set({ namespace: this.ns, name: this.name }, 1);
-    void this.event(failed > 0 ? 'Warning' : 'Normal', 'Completed', msg);
+    for (const e of done.events) void this.event(e.type, e.reason, e.message);
     this.deps.log.info({ progress, writes: this.writer.writes }, 'worker run complete');
   }
 

@@ -162,7 +162,11 @@ class Run {
       counters: this.done.copyCounters(),
       skippedByReason: this.done.copySkips(),
       ...(checkpoint !== undefined ? { checkpoint } : {}),
-      committed: { counters: this.committed.copyCounters(), skippedByReason: this.committed.copySkips() },
+      committed: {
+        counters: this.committed.copyCounters(),
+        skippedByReason: this.committed.copySkips(),
+        planned: this.committed.copyPlanned(),
+      },
       openUploads: this.uploads.list(),
       planned: this.done.copyPlanned(),
       requests: { ...this.requests },

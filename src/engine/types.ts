@@ -120,7 +120,12 @@ export interface Progress {
    * of a resumed run. Finished objects above the checkpoint are in `counters`
    * but not here: a resumed run looks at them again and counts them then.
    */
-  committed: { counters: Counters; skippedByReason: Record<SkipReason, number> };
+  committed: {
+    counters: Counters;
+    skippedByReason: Record<SkipReason, number>;
+    /** Dry run: what a real run would change of these objects (kept with the checkpoint like the counters). */
+    planned: { objects: number; bytes: number; byMethod: Record<string, number> };
+  };
   /** Multipart uploads in progress: persist them with the checkpoint (Plan.abandonedUploads). */
   openUploads: OpenUpload[];
   /** Dry run: objects and bytes a real run would change, by method. */

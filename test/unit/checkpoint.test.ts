@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resumePoint, selectionFingerprint } from '../../src/controller/checkpoint.js';
+import { addCommitted } from '../../src/controller/jobrun.js';
 import type { EncryptionJob, EncryptionJobSpec } from '../../src/controller/api.js';
 
 const spec: EncryptionJobSpec = { bucket: 'b', prefix: 'p/', encryption: { type: 'AES256' }, concurrency: 4 };
@@ -92,5 +93,35 @@ describe('the checkpoint belongs to the spec that made it', () => {
     expect(
       resumePoint(job(spec, { observedGeneration: 1, checkpoint: legacy, progress: counters })).startAfter,
     ).toBeUndefined();
+  });
+});
+
+describe('the counters saved with a checkpoint (addCommitted)', () => {
+  const committed = {
+    counters: { scanned: 30, encrypted: 0, alreadyEncrypted: 10, skipped: 0, failed: 0, bytesEncrypted: 0 },
+    skippedByReason: { archived: 0, filtered: 0, vanished: 0, unsupported: 0 },
+    planned: { objects: 20, bytes: 2000, byMethod: { copy: 20 } },
+  };
+  it("a dry run's what-would-change adds to the base's, so a resume keeps it", () => {
+    const base = { ...counters, encrypted: 0, alreadyEncrypted: 10, wouldEncrypt: 50, wouldEncryptBytes: 5000 };
+    const out = addCommitted(base, committed, true);
+    expect(out.scanned).toBe(90);
+    expect(out.wouldEncrypt).toBe(70);
+    expect(out.wouldEncryptBytes).toBe(7000);
+    // And what a resumed dry run reads back from that checkpoint as its base.
+    const resumed = resumePoint(
+      job(
+        { ...spec, dryRun: true },
+        { dryRunCheckpoint: { startAfter: 'p/k', spec: selectionFingerprint(spec), progress: out } },
+      ),
+    );
+    expect(resumed.base.wouldEncrypt).toBe(70);
+    expect(resumed.base.wouldEncryptBytes).toBe(7000);
+  });
+  it('a real run saves no what-would-change counts', () => {
+    const out = addCommitted({ ...counters }, committed, false);
+    expect(out.scanned).toBe(90);
+    expect(out.wouldEncrypt).toBeUndefined();
+    expect(out.wouldEncryptBytes).toBeUndefined();
   });
 });

@@ -473,7 +473,7 @@ async function putAllPlain(s3: S3Client, bucket: string, objects: ObjectSpec[]):
   await Promise.all(
     Array.from({ length: 128 }, async () => {
       for (let o = queue.shift(); o; o = queue.shift())
-        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: '' }));
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: new Uint8Array(0) }));
     }),
   );
 }

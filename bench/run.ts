@@ -9,7 +9,8 @@
 // Writes bench/results/<date>.json and .md.
 //
 // Options: --quick, --runs N, --small N, --mixed N, --hot N, --cold N,
-//          --scale 10000,50000,200000 (or --scale 0 to skip), --sets small,mixed,skew,latency,
+//          --scale 10000,50000,200000 (or --scale 0 to skip), --scale-contenders ours-cli,ours-operator,
+//          --sets small,mixed,skew,latency (--sets scale: none of them, only the scale section),
 //          --latency N (objects of the latency set), --latency-ms MS (added to every request),
 //          --contenders ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling,
 //          --import-log FILE (rows of the other sets from an earlier run's log)
@@ -79,6 +80,8 @@ const config = {
     .map(Number)
     .filter((n) => n > 0),
   sets: (opt.get('sets') ?? 'small,mixed,skew,latency').split(','),
+  // Who runs the dry run at each scale count: the CLI and/or the operator (README "Scale").
+  scaleContenders: (opt.get('scale-contenders') ?? 'ours-cli,ours-operator').split(','),
   contenders: (
     opt.get('contenders') ?? 'ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling'
   ).split(','),
@@ -101,6 +104,18 @@ interface RunRow {
 }
 
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+/** One dry run at one scale count: by the CLI or by the operator (an EncryptionJob with dryRun). */
+interface ScaleRow {
+  contender: string;
+  objects: number;
+  seconds: number;
+  peakRssMiB: number;
+  cpuSeconds: number;
+  exitCode: number;
+  /** The CLI's request counts, or the operator's status.progress. */
+  requests?: unknown;
+}
 
 function s3For(env: Env): S3Client {
   return new S3Client({
@@ -183,10 +198,30 @@ async function main(): Promise<void> {
   const rows: RunRow[] = opt.has('import-log')
     ? importLog(opt.get('import-log') as string).filter((r) => !config.sets.some((set) => r.set.startsWith(`${set}-`)))
     : [];
-  const scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[] =
-    [];
+  const scaleRows: ScaleRow[] = [];
+  // kube-apiserver + etcd for the operator, started once for whichever part needs it first.
+  let operatorContender: Contender | undefined;
+  const oursOperator = async (): Promise<Contender> => {
+    if (operatorContender) return operatorContender;
+    kube = await startKube({ workDir: join(workDir, 'kube') });
+    await installOperatorApi(kube);
+    await kube.kubectl(['create', 'namespace', 'bench']);
+    await kube.kubectl([
+      'create',
+      'secret',
+      'generic',
+      's3-credentials',
+      '-n',
+      'bench',
+      `--from-literal=AWS_ACCESS_KEY_ID=${env.accessKeyId}`,
+      `--from-literal=AWS_SECRET_ACCESS_KEY=${env.secretAccessKey}`,
+    ]);
+    operatorContender = operator(kube, 'bench');
+    return operatorContender;
+  };
   try {
     const contenders: Contender[] = [];
+    const measuresSets = ['small', 'mixed', 'skew'].some((set) => config.sets.includes(set));
     for (const name of config.contenders) {
       if (name === 'ours-cli') contenders.push(oursCli);
       else if (name === 'aws-cli') contenders.push(awsDefault);
@@ -195,20 +230,7 @@ async function main(): Promise<void> {
       else if (name === 's5cmd') contenders.push(s5cmd);
       else if (name === 'ceiling') contenders.push(ceiling);
       else if (name === 'ours-operator') {
-        kube = await startKube({ workDir: join(workDir, 'kube') });
-        await installOperatorApi(kube);
-        await kube.kubectl(['create', 'namespace', 'bench']);
-        await kube.kubectl([
-          'create',
-          'secret',
-          'generic',
-          's3-credentials',
-          '-n',
-          'bench',
-          `--from-literal=AWS_ACCESS_KEY_ID=${env.accessKeyId}`,
-          `--from-literal=AWS_SECRET_ACCESS_KEY=${env.secretAccessKey}`,
-        ]);
-        contenders.push(operator(kube, 'bench'));
+        if (measuresSets) contenders.push(await oursOperator());
       } else throw new Error(`unknown contender ${name}`);
     }
     const sets: DataSet[] = [];
@@ -333,46 +355,60 @@ async function main(): Promise<void> {
         log(
           `scale: ${count} objects under scale/ (+${add.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
         );
-        const dry = await runMeasured(
-          process.execPath,
-          [
-            join(ROOT, 'dist', 'cli.js'),
-            `s3://${bucket}/scale/`,
-            '--sse',
-            'aws:kms',
-            '--sse-kms-key-id',
-            env.kmsAlias,
-            '--endpoint-url',
-            env.s3Endpoint,
-            '--kms-endpoint-url',
-            env.kmsEndpoint,
-            '--force-path-style',
-            '--json',
-            '--dryrun',
-          ],
-          {
-            ...process.env,
-            AWS_ACCESS_KEY_ID: env.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
-            AWS_REGION: env.region,
-          },
-        );
-        let requests: unknown;
-        try {
-          requests = (JSON.parse(dry.stdout) as { requests?: unknown }).requests;
-        } catch {
-          requests = dry.stdout.slice(0, 200);
+        for (const who of config.scaleContenders) {
+          let dry: Measured;
+          if (who === 'ours-cli') {
+            dry = await runMeasured(
+              process.execPath,
+              [
+                join(ROOT, 'dist', 'cli.js'),
+                `s3://${bucket}/scale/`,
+                '--sse',
+                'aws:kms',
+                '--sse-kms-key-id',
+                env.kmsAlias,
+                '--endpoint-url',
+                env.s3Endpoint,
+                '--kms-endpoint-url',
+                env.kmsEndpoint,
+                '--force-path-style',
+                '--json',
+                '--dryrun',
+              ],
+              {
+                ...process.env,
+                AWS_ACCESS_KEY_ID: env.accessKeyId,
+                AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
+                AWS_REGION: env.region,
+              },
+            );
+          } else if (who === 'ours-operator') {
+            // The operator as `ours-operator` runs it (apply -> Complete, peak RSS from /proc),
+            // with spec.dryRun: the same listing and HEADs as the CLI's dry run, plus status writes.
+            dry = await (await oursOperator()).run(env, { bucket, prefix: 'scale/', dryRun: true });
+          } else throw new Error(`unknown scale contender ${who}`);
+          let requests: unknown;
+          try {
+            const out = JSON.parse(dry.stdout) as { requests?: unknown; progress?: unknown };
+            requests = who === 'ours-cli' ? out.requests : out.progress;
+          } catch {
+            requests = dry.stdout.slice(0, 200);
+          }
+          scaleRows.push({
+            contender: who,
+            objects: count,
+            seconds: dry.wallSeconds,
+            peakRssMiB: dry.peakRssMiB,
+            cpuSeconds: dry.cpuSeconds,
+            exitCode: dry.code,
+            requests,
+          });
+          log(
+            `scale: ${who} dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}` +
+              (dry.code !== 0 ? ` -- ${(dry.stderr || dry.stdout).trim().slice(-300)}` : ''),
+          );
+          report(rows, scaleRows, true);
         }
-        scaleRows.push({
-          objects: count,
-          seconds: dry.wallSeconds,
-          peakRssMiB: dry.peakRssMiB,
-          cpuSeconds: dry.cpuSeconds,
-          requests,
-        });
-        log(
-          `scale: dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}`,
-        );
       }
     }
   } finally {
@@ -439,7 +475,7 @@ async function putAllPlain(s3: S3Client, bucket: string, objects: ObjectSpec[]):
   await Promise.all(
     Array.from({ length: 128 }, async () => {
       for (let o = queue.shift(); o; o = queue.shift())
-        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: '' }));
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: new Uint8Array(0) }));
     }),
   );
 }
@@ -503,11 +539,7 @@ export function ratios(summary: Summary[]): Record<string, Record<string, number
 
 const DATE = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
 
-function report(
-  rows: RunRow[],
-  scaleRows: { objects: number; seconds: number; peakRssMiB: number; cpuSeconds: number; requests?: unknown }[],
-  partial = false,
-): void {
+function report(rows: RunRow[], scaleRows: ScaleRow[], partial = false): void {
   const summary = summarize(rows);
   const machine = {
     cpus: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
@@ -564,12 +596,12 @@ function report(
     lines.push(
       '## Scale: dry run (list + HEAD + classify) of one prefix',
       '',
-      '| objects | wall s | CPU s | peak RSS MiB |',
-      '|---:|---:|---:|---:|',
+      '| objects | contender | wall s | CPU s | peak RSS MiB | exit |',
+      '|---:|---|---:|---:|---:|---:|',
     );
     for (const r of scaleRows)
       lines.push(
-        `| ${r.objects} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} |`,
+        `| ${r.objects} | ${r.contender} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.exitCode} |`,
       );
     lines.push('');
   }

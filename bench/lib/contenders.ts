@@ -27,6 +27,8 @@ export interface Task {
   prefix: string;
   /** Objects above this are copied part by part by contenders that can be told (ours). */
   multipartThreshold?: number;
+  /** Count what would change and change nothing (the scale section). */
+  dryRun?: boolean;
 }
 
 export interface Contender {
@@ -196,6 +198,7 @@ export function operator(kube: KubeEnv, namespace: string): Contender {
           spec: {
             bucket: task.bucket,
             prefix: task.prefix,
+            ...(task.dryRun ? { dryRun: true } : {}),
             encryption: { type: 'aws:kms', kmsKeyId: env.kmsAlias },
             connection: {
               region: env.region,

@@ -9,7 +9,7 @@
 // Writes bench/results/<date>.json and .md.
 //
 // Options: --quick, --runs N, --small N, --mixed N, --hot N, --cold N,
-//          --scale 10000,50000,200000 (or --scale 0 to skip), --scale-contenders ours-cli,ours-operator,
+//          --scale 10000,50000,200000 (or --scale 0 to skip), --scale-contenders ours-cli,ours-cli-heap48,ours-operator,
 //          --sets small,mixed,skew,latency (--sets scale: none of them, only the scale section),
 //          --latency N (objects of the latency set), --latency-ms MS (added to every request),
 //          --contenders ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling,
@@ -81,7 +81,7 @@ const config = {
     .filter((n) => n > 0),
   sets: (opt.get('sets') ?? 'small,mixed,skew,latency').split(','),
   // Who runs the dry run at each scale count: the CLI and/or the operator (README "Scale").
-  scaleContenders: (opt.get('scale-contenders') ?? 'ours-cli,ours-operator').split(','),
+  scaleContenders: (opt.get('scale-contenders') ?? 'ours-cli,ours-cli-heap48,ours-operator').split(','),
   contenders: (
     opt.get('contenders') ?? 'ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling'
   ).split(','),
@@ -357,10 +357,15 @@ async function main(): Promise<void> {
         );
         for (const who of config.scaleContenders) {
           let dry: Measured;
-          if (who === 'ours-cli') {
+          if (who === 'ours-cli' || who === 'ours-cli-heap48') {
+            // V8 sizes its heap by the allocation rate, so peak RSS at the defaults says little about
+            // what a run keeps. The same run in a 48 MiB old space (2 MiB semi-spaces) must finish at
+            // every count, with the same RSS: then nothing it keeps grows with the number of objects.
+            const heap = who === 'ours-cli-heap48' ? ['--max-old-space-size=48', '--max-semi-space-size=2'] : [];
             dry = await runMeasured(
               process.execPath,
               [
+                ...heap,
                 join(ROOT, 'dist', 'cli.js'),
                 `s3://${bucket}/scale/`,
                 '--sse',
@@ -390,7 +395,7 @@ async function main(): Promise<void> {
           let requests: unknown;
           try {
             const out = JSON.parse(dry.stdout) as { requests?: unknown; progress?: unknown };
-            requests = who === 'ours-cli' ? out.requests : out.progress;
+            requests = who.startsWith('ours-cli') ? out.requests : out.progress;
           } catch {
             requests = dry.stdout.slice(0, 200);
           }

@@ -159,7 +159,7 @@ async function bucketOf600(): Promise<string> {
 }
 
 describe('a dry run resumed after an operator crash (SeaweedFS through the fault proxy)', () => {
-  it('unsharded: the Complete status counts what would change as an uninterrupted dry run does', async () => {
+  it('unsharded: the Complete status counts what would change, and estimates its cost, as an uninterrupted dry run does', async () => {
     const bucket = await bucketOf600();
     const { whole, resumed } = await crashAndResume(bucket, 600);
     expectSameCount(whole, resumed, 600, 450);

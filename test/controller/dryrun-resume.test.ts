@@ -33,6 +33,7 @@ interface Progress {
   alreadyEncrypted: number;
   wouldEncrypt?: number;
   wouldEncryptBytes?: number;
+  wouldEncryptByMethod?: Record<string, number>;
   estimatedCostUSD?: string;
 }
 interface Job {
@@ -116,6 +117,8 @@ function expectSameCount(whole: Job, resumed: Job, total: number, wouldChange: n
   expect(r?.alreadyEncrypted).toBe(w?.alreadyEncrypted);
   expect(r?.wouldEncrypt).toBe(w?.wouldEncrypt);
   expect(r?.wouldEncryptBytes).toBe(w?.wouldEncryptBytes);
+  expect(w?.wouldEncryptByMethod).toEqual({ copy: wouldChange });
+  expect(r?.wouldEncryptByMethod).toEqual(w?.wouldEncryptByMethod);
   // What a real run would cost: a restart in the middle changes nothing about it.
   expect(w?.estimatedCostUSD).toMatch(/^\d+\.\d{4}$/);
   expect(Number(w?.estimatedCostUSD)).toBeGreaterThan(0);

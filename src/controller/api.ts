@@ -71,6 +71,8 @@ export interface JobProgress {
   skippedByReason?: Record<string, number> | null;
   wouldEncrypt?: number | null;
   wouldEncryptBytes?: number | null;
+  /** Dry run: wouldEncrypt by method (copy, multipart-copy, update-in-place); the cost estimate is made from it. */
+  wouldEncryptByMethod?: Record<string, number> | null;
   estimatedCostUSD?: string | null;
 }
 

@@ -51,6 +51,7 @@ export function checkpointCounters(p: JobProgress): JobProgress {
   if (p.skippedByReason) out.skippedByReason = { ...p.skippedByReason };
   if (typeof p.wouldEncrypt === 'number') out.wouldEncrypt = p.wouldEncrypt;
   if (typeof p.wouldEncryptBytes === 'number') out.wouldEncryptBytes = p.wouldEncryptBytes;
+  if (p.wouldEncryptByMethod) out.wouldEncryptByMethod = { ...p.wouldEncryptByMethod };
   return out;
 }
 

@@ -3,11 +3,13 @@
 import {
   addCounters,
   createClients,
+  estimateCost,
   runEngine,
   type Budget,
   type Connection,
   type Counters,
   type OpenUpload,
+  type Plan,
   type Progress,
   type RunResult,
 } from '../engine/index.js';
@@ -47,11 +49,30 @@ export function addCounted(base: JobProgress, counted: Pick<Progress, 'counters'
  */
 export function addCommitted(base: JobProgress, committed: Progress['committed'], dryRun: boolean): JobProgress {
   const out = addCounted(base, committed);
-  if (dryRun) {
-    out.wouldEncrypt = (base.wouldEncrypt ?? 0) + committed.planned.objects;
-    out.wouldEncryptBytes = (base.wouldEncryptBytes ?? 0) + committed.planned.bytes;
-  }
+  if (dryRun) addPlanned(out, base, committed.planned);
   return out;
+}
+
+/** A dry run's what-would-change counts: the base's plus this run's, by method too (the cost estimate needs them). */
+function addPlanned(out: JobProgress, base: JobProgress, planned: Progress['planned']): void {
+  out.wouldEncrypt = (base.wouldEncrypt ?? 0) + planned.objects;
+  out.wouldEncryptBytes = (base.wouldEncryptBytes ?? 0) + planned.bytes;
+  const byMethod = { ...(base.wouldEncryptByMethod ?? {}) };
+  for (const [method, n] of Object.entries(planned.byMethod)) byMethod[method] = (byMethod[method] ?? 0) + n;
+  out.wouldEncryptByMethod = byMethod;
+}
+
+/**
+ * What a real run would cost, in USD, from a dry run's totals of the whole selection (the base saved
+ * with a checkpoint included): a resumed dry run estimates what an uninterrupted one does. Never the
+ * sum of the runs' own estimates, which counts a LIST per run and drops the objects under the checkpoint.
+ */
+export function dryRunCostUSD(plan: Pick<Plan, 'target' | 'multipartPartSize'>, p: JobProgress): number {
+  return estimateCost(plan, {
+    scanned: p.scanned,
+    filtered: p.skippedByReason?.filtered ?? 0,
+    planned: { objects: p.wouldEncrypt ?? 0, bytes: p.wouldEncryptBytes ?? 0, byMethod: p.wouldEncryptByMethod ?? {} },
+  }).usd;
 }
 
 export function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgress {
@@ -62,10 +83,7 @@ export function add(base: JobProgress, p: Progress, dryRun: boolean): JobProgres
     typeof out.total === 'number' && out.total > 0
       ? `${Math.floor((100 * out.scanned) / out.total)}%`
       : `${out.encrypted + out.alreadyEncrypted}/${out.scanned}`;
-  if (dryRun) {
-    out.wouldEncrypt = (base.wouldEncrypt ?? 0) + p.planned.objects;
-    out.wouldEncryptBytes = (base.wouldEncryptBytes ?? 0) + p.planned.bytes;
-  }
+  if (dryRun) addPlanned(out, base, p.planned);
   return out;
 }
 
@@ -79,6 +97,7 @@ export function replacing(p: JobProgress): JobProgress {
     summary: null,
     wouldEncrypt: null,
     wouldEncryptBytes: null,
+    wouldEncryptByMethod: null,
     estimatedCostUSD: null,
     skippedByReason: null,
     ...p,
@@ -284,7 +303,7 @@ export class JobRun {
     };
     if (resume.maxObjects !== undefined && resume.maxObjects <= 0) {
       const result = nothingToDo();
-      return this.finish(result, base, prevRetries, dryRun, undefined);
+      return this.finish(result, plan, base, prevRetries, dryRun, undefined);
     }
     const report = spec.report
       ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false })
@@ -314,12 +333,13 @@ export class JobRun {
     const reportLocation = report
       ? await this.writeReport(report, plan.connection, resumed ? (prev.reportParts ?? []) : [])
       : undefined;
-    return this.finish(result, base, prevRetries, dryRun, reportLocation);
+    return this.finish(result, plan, base, prevRetries, dryRun, reportLocation);
   }
 
   /** The final status of a run: conditions, counters, events, metrics; retry or not. */
   private async finish(
     result: RunResult,
+    plan: Plan,
     base: JobProgress,
     prevRetries: number,
     dryRun: boolean,
@@ -329,7 +349,8 @@ export class JobRun {
     const gen = this.generation;
     const labels = { namespace: this.ns, name: this.name };
     const progress = add(base, result, dryRun);
-    if (dryRun && result.estimate) progress.estimatedCostUSD = result.estimate.usd.toFixed(4);
+    // From the totals, not result.estimate: that one knows only the objects after the checkpoint.
+    if (dryRun) progress.estimatedCostUSD = dryRunCostUSD(plan, progress).toFixed(4);
     const end = new Date().toISOString();
     const ended = result.status !== 'Stopped';
     const final: EncryptionJobStatus = {

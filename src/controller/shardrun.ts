@@ -18,7 +18,16 @@ import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } fro
 import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import { planJobShards, type PlannedShards, type PlanningFailure } from './shardplan.js';
-import { add, addCommitted, addCounted, COMPONENT, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
+import {
+  add,
+  addCommitted,
+  addCounted,
+  COMPONENT,
+  dryRunCostUSD,
+  MAX_RETRIES,
+  replacing,
+  type JobRunDeps,
+} from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
@@ -64,6 +73,7 @@ export function sumProgress(shards: ShardStatus[]): JobProgress {
   let out: JobProgress = { ...ZERO_PROGRESS, skippedByReason: {} };
   let total: number | undefined = 0;
   let would: { objects: number; bytes?: number } | undefined;
+  let byMethod: Record<string, number> | undefined;
   for (const s of shards) {
     const p = s.progress ?? ZERO_PROGRESS;
     out = {
@@ -77,10 +87,15 @@ export function sumProgress(shards: ShardStatus[]): JobProgress {
     if (typeof p.wouldEncrypt === 'number') would = { ...would, objects: (would?.objects ?? 0) + p.wouldEncrypt };
     if (typeof p.wouldEncryptBytes === 'number')
       would = { objects: would?.objects ?? 0, bytes: (would?.bytes ?? 0) + p.wouldEncryptBytes };
+    if (p.wouldEncryptByMethod) {
+      byMethod ??= {};
+      for (const [method, n] of Object.entries(p.wouldEncryptByMethod)) byMethod[method] = (byMethod[method] ?? 0) + n;
+    }
   }
   if (would) {
     out.wouldEncrypt = would.objects;
     out.wouldEncryptBytes = would.bytes ?? 0;
+    out.wouldEncryptByMethod = byMethod ?? {};
   }
   if (total !== undefined) out.total = Math.max(total, out.scanned);
   out.summary =
@@ -267,7 +282,7 @@ export class ShardRun {
       }
     };
     await Promise.all(Array.from({ length: Math.min(parallelism, queue.length) }, worker));
-    await this.finish(ended, prevRetries);
+    await this.finish(ended, basePlan, prevRetries);
   }
 
   /** Cuts the key space (shardplan.ts); carries over the checkpoint of an unsharded run of this selection. */
@@ -429,7 +444,7 @@ export class ShardRun {
     return { namespace: this.ns, name: this.name };
   }
 
-  private async finish(ended: Ended[], prevRetries: number): Promise<void> {
+  private async finish(ended: Ended[], basePlan: Plan, prevRetries: number): Promise<void> {
     const gen = this.generation;
     const progress = sumProgress(this.shards);
     const final: EncryptionJobStatus = {};
@@ -463,7 +478,8 @@ export class ShardRun {
       final.noncurrentVersions = noncurrent.every((n) => n !== undefined)
         ? noncurrent.reduce((a: number, b) => a + b, 0)
         : null;
-      const cost = ended.reduce((sum, e) => sum + (e.result.estimate?.usd ?? 0), 0);
+      // Each shard's estimate from its totals (checkpoint base included), shards done before a restart too.
+      const cost = this.shards.reduce((sum, s) => sum + dryRunCostUSD(basePlan, s.progress ?? ZERO_PROGRESS), 0);
       if (this.dry) progress.estimatedCostUSD = cost.toFixed(4);
       const maxObjects = this.job.spec.maxObjects;
       const done = completedStatus(this.conditions, {

@@ -5,3 +5,4 @@ export { JobError } from './errors.js';
 export { validatePlan } from './validate.js';
 export * from './types.js';
 export { Budget } from './budget.js';
+export { estimateCost, type CostBasis } from './cost.js';

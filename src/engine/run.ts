@@ -817,7 +817,12 @@ export async function runEngine(plan: Plan, opts: RunOptions = {}): Promise<RunR
     });
   try {
     const result = await new Run(plan, clients, opts).execute();
-    if (plan.dryRun) result.estimate = estimateCost(plan, result);
+    if (plan.dryRun)
+      result.estimate = estimateCost(plan, {
+        scanned: result.counters.scanned,
+        filtered: result.skippedByReason.filtered,
+        planned: result.planned,
+      });
     return result;
   } finally {
     if (!opts.clients) clients.destroy();

@@ -1,8 +1,9 @@
 // An operator crash (kill -9) in the middle of a dry run, then a new operator: the dry run resumes
 // from its own checkpoint and its Complete status says what a real run would change exactly as an
-// uninterrupted dry run of the same bucket does (objects and bytes), unsharded and sharded. The
-// what-would-change counts of the objects under a checkpoint are kept with it (dryRunCheckpoint.progress,
-// dryRunShards[].checkpointProgress). Real apiserver + SeaweedFS through the fault proxy (slowed HEADs
+// uninterrupted dry run of the same bucket does (objects, bytes and the estimated cost of a real run),
+// unsharded and sharded. The what-would-change counts of the objects under a checkpoint, by method, are
+// kept with it (dryRunCheckpoint.progress, dryRunShards[].checkpointProgress), and the estimate is made
+// from those totals, not from the resumed run's part alone. Real apiserver + SeaweedFS through the fault proxy (slowed HEADs
 // keep the crash in the middle of the bucket).
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
@@ -32,6 +33,8 @@ interface Progress {
   alreadyEncrypted: number;
   wouldEncrypt?: number;
   wouldEncryptBytes?: number;
+  wouldEncryptByMethod?: Record<string, number>;
+  estimatedCostUSD?: string;
 }
 interface Job {
   status?: {
@@ -114,11 +117,18 @@ function expectSameCount(whole: Job, resumed: Job, total: number, wouldChange: n
   expect(r?.alreadyEncrypted).toBe(w?.alreadyEncrypted);
   expect(r?.wouldEncrypt).toBe(w?.wouldEncrypt);
   expect(r?.wouldEncryptBytes).toBe(w?.wouldEncryptBytes);
+  expect(w?.wouldEncryptByMethod).toEqual({ copy: wouldChange });
+  expect(r?.wouldEncryptByMethod).toEqual(w?.wouldEncryptByMethod);
+  // What a real run would cost: a restart in the middle changes nothing about it.
+  expect(w?.estimatedCostUSD).toMatch(/^\d+\.\d{4}$/);
+  expect(Number(w?.estimatedCostUSD)).toBeGreaterThan(0);
+  expect(r?.estimatedCostUSD).toBe(w?.estimatedCostUSD);
   const complete = resumed.status?.conditions?.find((c) => c.type === 'Complete');
   expect(complete?.reason).toBe('DryRunCompleted');
   expect(complete?.message).toContain(
-    `dry run: ${wouldChange} of ${total} objects would change (${w?.wouldEncryptBytes} bytes`,
+    `dry run: ${wouldChange} of ${total} objects would change (${w?.wouldEncryptBytes} bytes, about $${w?.estimatedCostUSD})`,
   );
+  expect(complete?.message).toBe(whole.status?.conditions?.find((c) => c.type === 'Complete')?.message);
 }
 
 beforeAll(async () => {
@@ -152,7 +162,7 @@ async function bucketOf600(): Promise<string> {
 }
 
 describe('a dry run resumed after an operator crash (SeaweedFS through the fault proxy)', () => {
-  it('unsharded: the Complete status counts what would change as an uninterrupted dry run does', async () => {
+  it('unsharded: the Complete status counts what would change, and estimates its cost, as an uninterrupted dry run does', async () => {
     const bucket = await bucketOf600();
     const { whole, resumed } = await crashAndResume(bucket, 600);
     expectSameCount(whole, resumed, 600, 450);

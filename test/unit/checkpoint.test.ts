@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { resumePoint, selectionFingerprint } from '../../src/controller/checkpoint.js';
-import { addCommitted } from '../../src/controller/jobrun.js';
+import { add, addCommitted, dryRunCostUSD } from '../../src/controller/jobrun.js';
 import type { EncryptionJob, EncryptionJobSpec } from '../../src/controller/api.js';
+import { ZERO_PROGRESS } from '../../src/controller/checkpoint.js';
+import { estimateCost } from '../../src/engine/index.js';
+import type { Progress } from '../../src/engine/index.js';
 
 const spec: EncryptionJobSpec = { bucket: 'b', prefix: 'p/', encryption: { type: 'AES256' }, concurrency: 4 };
 const counters = { scanned: 60, encrypted: 50, alreadyEncrypted: 10, skipped: 0, failed: 0, bytesEncrypted: 500 };
@@ -123,5 +126,63 @@ describe('the counters saved with a checkpoint (addCommitted)', () => {
     expect(out.scanned).toBe(90);
     expect(out.wouldEncrypt).toBeUndefined();
     expect(out.wouldEncryptBytes).toBeUndefined();
+  });
+});
+
+describe('the estimated cost of a resumed dry run (dryRunCostUSD)', () => {
+  // SSE-KMS without a bucket key: one KMS request per object written, so every object counts.
+  const plan = { target: { type: 'aws:kms' as const }, multipartPartSize: 1024 ** 3 };
+  /** What a dry run reports of a stretch of the bucket (a Progress, as the engine hands it over). */
+  function stretch(scanned: number, filtered: number, copy: number, multipart: number, bytes: number): Progress {
+    const planned = { objects: copy + multipart, bytes, byMethod: { copy, 'multipart-copy': multipart } };
+    const c = { scanned, encrypted: 0, alreadyEncrypted: scanned - filtered - copy - multipart, skipped: filtered };
+    const counters = { ...c, failed: 0, bytesEncrypted: 0 };
+    const skippedByReason = { archived: 0, filtered, vanished: 0, unsupported: 0 };
+    return {
+      counters,
+      skippedByReason,
+      committed: { counters, skippedByReason, planned },
+      openUploads: [],
+      planned,
+      requests: {},
+      recentFailures: [],
+      inFlight: 0,
+    };
+  }
+  // One uninterrupted dry run of 1,500 objects, and the same bucket as 700 objects under the
+  // checkpoint of a stopped run plus the 800 after it, done by the run resumed from it.
+  const whole = stretch(1500, 30, 1000, 20, 40 * 1024 ** 3);
+  const underCheckpoint = stretch(700, 10, 480, 8, 15 * 1024 ** 3);
+  const afterCheckpoint = stretch(800, 20, 520, 12, 25 * 1024 ** 3);
+  const uninterrupted = estimateCost(plan, { scanned: 1500, filtered: 30, planned: whole.planned }).usd;
+
+  it('is made from the totals of the whole bucket, the objects under the checkpoint included', () => {
+    const saved = addCommitted({ ...ZERO_PROGRESS }, underCheckpoint.committed, true);
+    expect(saved.wouldEncryptByMethod).toEqual({ copy: 480, 'multipart-copy': 8 });
+    // Saved with the checkpoint and read back by the resumed run as its base, as JSON in the status.
+    const resumed = resumePoint(
+      job(
+        { ...spec, dryRun: true },
+        { dryRunCheckpoint: { startAfter: 'p/k', spec: selectionFingerprint(spec), progress: structuredClone(saved) } },
+      ),
+    );
+    const total = add(resumed.base, afterCheckpoint, true);
+    expect(total.scanned).toBe(1500);
+    expect(total.wouldEncryptByMethod).toEqual({ copy: 1000, 'multipart-copy': 20 });
+    expect(dryRunCostUSD(plan, total)).toBe(uninterrupted);
+    expect(dryRunCostUSD(plan, total).toFixed(4)).toBe(uninterrupted.toFixed(4));
+  });
+
+  it("is not the resumed run's own estimate, nor the sum of the runs' estimates", () => {
+    const own = (p: Progress): number =>
+      estimateCost(plan, { scanned: p.counters.scanned, filtered: p.skippedByReason.filtered, planned: p.planned }).usd;
+    // What status.estimatedCostUSD said before: the objects under the checkpoint were left out.
+    expect(own(afterCheckpoint)).toBeLessThan(uninterrupted);
+    // Adding the runs' estimates counts the last LIST page of each run: more than one run sends.
+    expect(own(underCheckpoint) + own(afterCheckpoint)).toBeGreaterThan(uninterrupted);
+  });
+
+  it('a run that is not a dry run saves no what-would-change by method', () => {
+    expect(addCommitted({ ...ZERO_PROGRESS }, underCheckpoint.committed, false).wouldEncryptByMethod).toBeUndefined();
   });
 });

@@ -32,6 +32,7 @@ import {
   oursCliAt,
   ceiling,
   oursCli,
+  oursCliHeap48,
   operator,
   ROOT,
   s5cmd,
@@ -48,7 +49,7 @@ import {
   type DataSet,
   type ObjectSpec,
 } from './lib/datasets.js';
-import { median, runMeasured, type Measured } from './lib/measure.js';
+import { median, type Measured } from './lib/measure.js';
 import { verdictOk, verdictText, verify, type Verdict } from './lib/verify.js';
 
 function args(): Map<string, string> {
@@ -358,35 +359,11 @@ async function main(): Promise<void> {
         for (const who of config.scaleContenders) {
           let dry: Measured;
           if (who === 'ours-cli' || who === 'ours-cli-heap48') {
-            // V8 sizes its heap by the allocation rate, so peak RSS at the defaults says little about
-            // what a run keeps. The same run in a 48 MiB old space (2 MiB semi-spaces) must finish at
-            // every count, with the same RSS: then nothing it keeps grows with the number of objects.
-            const heap = who === 'ours-cli-heap48' ? ['--max-old-space-size=48', '--max-semi-space-size=2'] : [];
-            dry = await runMeasured(
-              process.execPath,
-              [
-                ...heap,
-                join(ROOT, 'dist', 'cli.js'),
-                `s3://${bucket}/scale/`,
-                '--sse',
-                'aws:kms',
-                '--sse-kms-key-id',
-                env.kmsAlias,
-                '--endpoint-url',
-                env.s3Endpoint,
-                '--kms-endpoint-url',
-                env.kmsEndpoint,
-                '--force-path-style',
-                '--json',
-                '--dryrun',
-              ],
-              {
-                ...process.env,
-                AWS_ACCESS_KEY_ID: env.accessKeyId,
-                AWS_SECRET_ACCESS_KEY: env.secretAccessKey,
-                AWS_REGION: env.region,
-              },
-            );
+            dry = await (who === 'ours-cli' ? oursCli : oursCliHeap48).run(env, {
+              bucket,
+              prefix: 'scale/',
+              dryRun: true,
+            });
           } else if (who === 'ours-operator') {
             // The operator as `ours-operator` runs it (apply -> Complete, peak RSS from /proc),
             // with spec.dryRun: the same listing and HEADs as the CLI's dry run, plus status writes.

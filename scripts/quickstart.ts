@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startKube } from '../test/harness/kube.js';
-import { freePort, startProcess } from '../test/harness/process.js';
+import { freePort } from '../test/harness/ports.js';
+import { startProcess } from '../test/harness/process.js';
 import { startSeaweed } from '../test/harness/s3servers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -12,7 +12,6 @@ import {
   createCredentialsSecret,
   createNamespace,
   getJob,
-  jobYaml,
   kubectl,
   putObjects,
   s3Client,
@@ -20,6 +19,7 @@ import {
   waitUntil,
   type OperatorProcess,
 } from '../harness/context.js';
+import { applyJob } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -41,11 +41,8 @@ const statusOf = async (name: string): Promise<Status> => (await getJob(namespac
 const patch = (name: string, spec: object): Promise<unknown> =>
   kubectl(['patch', 'ej', name, '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec })]);
 
-async function apply(name: string, bucket: string, extra: object = {}): Promise<void> {
-  const j = JSON.parse(jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: info })) as {
-    spec: object;
-  };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...j, spec: { ...j.spec, ...extra } }) });
+function apply(name: string, bucket: string, extra: Record<string, unknown> = {}): Promise<void> {
+  return applyJob({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: info }, extra);
 }
 
 /** Complete for generation `gen` (the status of an older generation does not count). */

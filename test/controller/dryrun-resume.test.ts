@@ -12,15 +12,13 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
-  kubectl,
   putObjects,
   s3Client,
   startOperator,
   waitUntil,
   type OperatorProcess,
 } from '../harness/context.js';
-import { readJob, waitForCondition } from '../harness/jobs.js';
+import { applyJob, readJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -45,9 +43,9 @@ interface Job {
   };
 }
 
-async function apply(name: string, bucket: string, parallelism?: number): Promise<void> {
-  const manifest = JSON.parse(
-    jobYaml({
+function apply(name: string, bucket: string, parallelism?: number): Promise<void> {
+  return applyJob(
+    {
       name,
       namespace,
       bucket,
@@ -55,10 +53,9 @@ async function apply(name: string, bucket: string, parallelism?: number): Promis
       s3: { ...info, s3Endpoint: proxy.url },
       dryRun: true,
       concurrency: 2,
-    }),
-  ) as { spec: Record<string, unknown> };
-  if (parallelism !== undefined) manifest.spec = { ...manifest.spec, parallelism };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+    },
+    parallelism !== undefined ? { parallelism } : {},
+  );
 }
 
 /** The objects under the saved checkpoint(s): what a new operator resumes after. */

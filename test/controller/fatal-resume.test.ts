@@ -11,14 +11,13 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
   kubectl,
   putObjects,
   s3Client,
   startOperator,
   type OperatorProcess,
 } from '../harness/context.js';
-import { waitForCondition } from '../harness/jobs.js';
+import { applyJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -65,18 +64,15 @@ describe('a job-level failure mid-run, then the fix (operator, SeaweedFS through
           }
         : undefined,
     );
-    const manifest = JSON.parse(
-      jobYaml({
+    try {
+      await applyJob({
         name: 'revoked',
         namespace,
         bucket,
         encryption: { type: 'AES256' },
         s3: { ...info, s3Endpoint: proxy.url },
         concurrency: 4,
-      }),
-    ) as Record<string, unknown>;
-    try {
-      await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+      });
       const failed = await waitFor('revoked', 'Failed');
       expect(failed.status?.conditions?.find((c) => c.type === 'Failed')?.reason).toBe('InvalidAccessKeyId');
       // The run says what it saw fail, but its checkpoint's counters hold no failure: the refused

@@ -10,15 +10,13 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
-  kubectl,
   putObjects,
   s3Client,
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
 import { writeInventory, type InventoryRow } from '../harness/inventory.js';
-import { waitForCondition } from '../harness/jobs.js';
+import { applyJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -42,12 +40,11 @@ interface Job {
 const waitFor = (name: string, condition: string, timeout = 240): Promise<Job> =>
   waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs: () => operator.logTail(40) });
 
-async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = JSON.parse(
-    jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } }),
-  ) as Job;
-  manifest.spec = { ...manifest.spec, ...spec };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
+  return applyJob(
+    { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+    { ...spec },
+  );
 }
 
 /** Requests of one operation on the bucket that reached the server. */

@@ -10,7 +10,6 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
   kubectl,
   putObjects,
   s3Client,
@@ -18,6 +17,7 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
+import { applyJob } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -105,19 +105,12 @@ describe('sharded dry runs (SeaweedFS through the fault proxy)', () => {
       (_, i) => `logs/${i < 900 ? 'd5' : `d${i % 3}`}/${String(i).padStart(4, '0')}.json`,
     );
     await putObjects(s3, bucket, keys);
-    const manifest = JSON.parse(
-      jobYaml({
-        name: 'dry',
-        namespace,
-        bucket,
-        encryption: { type: 'AES256' },
-        s3: { ...info, s3Endpoint: proxy.url },
-      }),
-    ) as { spec: Record<string, unknown> };
-    manifest.spec = { ...manifest.spec, prefix: 'logs/', parallelism: 4, concurrency: 4 };
     proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 30 } : undefined));
     try {
-      await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+      await applyJob(
+        { name: 'dry', namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+        { prefix: 'logs/', parallelism: 4, concurrency: 4 },
+      );
       await waitUntil(
         'a few hundred objects copied',
         () => Promise.resolve(writes(bucket).size >= 200 ? true : undefined),

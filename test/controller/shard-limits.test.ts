@@ -10,7 +10,6 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
   kubectl,
   putObjects,
   s3Client,
@@ -18,7 +17,7 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
-import { copiesAt, waitForCondition } from '../harness/jobs.js';
+import { applyJob, copiesAt, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -48,12 +47,11 @@ interface Job {
 const waitFor = (name: string, condition: string, timeout = 300): Promise<Job> =>
   waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs: () => operator.logTail(40) });
 
-async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = JSON.parse(
-    jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } }),
-  ) as Job;
-  manifest.spec = { ...manifest.spec, ...spec };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
+  return applyJob(
+    { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+    { ...spec },
+  );
 }
 
 async function patch(name: string, spec: Record<string, unknown>): Promise<void> {

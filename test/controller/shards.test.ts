@@ -11,7 +11,6 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
   kubectl,
   putObjects,
   s3Client,
@@ -19,7 +18,7 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
-import { copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
+import { applyJob, copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -55,12 +54,11 @@ const job = (name: string): Promise<Job> => readJob<Job>(namespace, name);
 const waitFor = (name: string, condition: string, timeout = 240): Promise<Job> =>
   waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs: () => operator.logTail(40) });
 
-async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = JSON.parse(
-    jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } }),
-  ) as Job;
-  manifest.spec = { ...manifest.spec, ...spec };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
+  return applyJob(
+    { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+    { ...spec },
+  );
 }
 
 /** 2,000 keys, 90% under one day (the skew a date-partitioned bucket has), hash-like names. */

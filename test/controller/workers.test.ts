@@ -17,7 +17,6 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
-  jobYaml,
   kubectl,
   putObjects,
   ROOT,
@@ -29,7 +28,7 @@ import {
 import { writeInventory } from '../harness/inventory.js';
 import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
 import type { ManagedProcess } from '../harness/process.js';
-import { copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
+import { applyJob, copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -69,12 +68,11 @@ function logs(): string {
 const waitFor = (name: string, condition: string, timeout = 300): Promise<Job> =>
   waitForCondition<Job>(namespace, name, condition, { timeoutS: timeout, logs });
 
-async function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
-  const manifest = JSON.parse(
-    jobYaml({ name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } }),
-  ) as Job;
-  manifest.spec = { ...manifest.spec, workers: { serviceAccountName: SA }, ...spec };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+function apply(name: string, bucket: string, spec: Record<string, unknown>): Promise<void> {
+  return applyJob(
+    { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+    { workers: { serviceAccountName: SA }, ...spec },
+  );
 }
 
 /** `count` keys, most under one day (skewed), hash-like names. */

@@ -11,7 +11,8 @@ import { parseAllDocuments } from 'yaml';
 import type { Connection, Plan } from '../../src/engine/index.js';
 import type { S3Info } from './global-setup.js';
 import { OPERATOR_NAMESPACE } from './kube.js';
-import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
+import { freePort } from './ports.js';
+import { startProcess, toolPath, type ManagedProcess } from './process.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 

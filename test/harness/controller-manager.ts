@@ -9,7 +9,8 @@
 import { request } from 'node:https';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
+import { freePort } from './ports.js';
+import { startProcess, toolPath, type ManagedProcess } from './process.js';
 
 /**
  * What a batch/v1 Job needs: the Job controller creates and counts the pods, the

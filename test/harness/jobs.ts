@@ -1,9 +1,16 @@
 // What the controller tests ask of an EncryptionJob and of the S3 fault proxy in
-// front of the operator: read the job, wait for one of its conditions the way a
+// front of the operator: apply the job, read it, wait for one of its conditions the way a
 // user would (kubectl wait), and count the copies that reached the server.
 import { expect } from 'vitest';
-import { kubectl } from './context.js';
+import { jobYaml, kubectl, type JobManifest } from './context.js';
 import type { FaultProxy } from './fault-proxy.js';
+
+/** Applies the job `jobYaml` makes, with `spec` merged over its spec (the fields jobYaml has no option for). */
+export async function applyJob(j: JobManifest, spec: Record<string, unknown> = {}): Promise<void> {
+  const manifest = JSON.parse(jobYaml(j)) as { spec: Record<string, unknown> };
+  manifest.spec = { ...manifest.spec, ...spec };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+}
 
 export async function readJob<T>(namespace: string, name: string): Promise<T> {
   const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);

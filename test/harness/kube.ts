@@ -15,7 +15,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
-import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
+import { freePorts } from './ports.js';
+import { startProcess, toolPath, type ManagedProcess } from './process.js';
 
 export const OPERATOR_NAMESPACE = 's3-encryption-operator';
 export const OPERATOR_SERVICE_ACCOUNT = 's3-encryption-operator';
@@ -98,13 +99,6 @@ function httpGetOk(url: string): Promise<boolean> {
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolvePromise(false));
   });
-}
-
-/** Distinct free ports on 127.0.0.1. */
-async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
 }
 
 function yamlString(value: string): string {

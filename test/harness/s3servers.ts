@@ -22,7 +22,8 @@ import {
   KMSClient,
 } from '@aws-sdk/client-kms';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort, startProcess, toolPath, type ManagedProcess } from './process.js';
+import { freePort, freePorts } from './ports.js';
+import { startProcess, toolPath, type ManagedProcess } from './process.js';
 
 export interface KmsKeyInfo {
   /** alias/NAME */
@@ -106,13 +107,6 @@ function listBucketsProbe(endpoint: string): () => Promise<boolean> {
     await s3.send(new ListBucketsCommand({}), { abortSignal: ctl });
     return true;
   };
-}
-
-/** `count` distinct free loopback ports. */
-async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
 }
 
 /** Stops processes in reverse start order, ignoring errors. */

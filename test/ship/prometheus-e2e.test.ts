@@ -21,7 +21,6 @@ import {
   createCredentialsSecret,
   createNamespace,
   getJob,
-  jobYaml,
   kubectl,
   putObjects,
   s3Client,
@@ -31,8 +30,10 @@ import {
   type OperatorProcess,
   waitUntil,
 } from '../harness/context.js';
+import { applyJob } from '../harness/jobs.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
-import { freePort, startProcess, toolPath, type ManagedProcess } from '../harness/process.js';
+import { freePort } from '../harness/ports.js';
+import { startProcess, toolPath, type ManagedProcess } from '../harness/process.js';
 import { CHART } from './tools.js';
 
 const RULES = join(CHART, 'alerts', 's3-encryption-operator.rules.yaml');
@@ -178,11 +179,7 @@ async function apply(
   s3Endpoint = info.s3Endpoint,
   spec: Record<string, unknown> = {},
 ): Promise<void> {
-  const manifest = JSON.parse(jobYaml({ ...j, namespace, s3: { ...info, s3Endpoint } })) as {
-    spec: Record<string, unknown>;
-  };
-  manifest.spec = { ...manifest.spec, ...spec };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
+  await applyJob({ ...j, namespace, s3: { ...info, s3Endpoint } }, spec);
 }
 
 async function waitFor(name: string, condition: string, timeout = 60): Promise<void> {

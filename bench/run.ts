@@ -9,7 +9,7 @@
 // Writes bench/results/<date>.json and .md.
 //
 // Options: --quick, --runs N, --small N, --mixed N, --hot N, --cold N,
-//          --scale 10000,50000,200000 (or --scale 0 to skip), --scale-contenders ours-cli,ours-cli-heap48,ours-operator,
+//          --scale 10000,50000,200000 (or --scale 0 to skip), --scale-contenders ours-cli,ours-cli-heap48,ours-operator,ours-operator-heap96,
 //          --sets small,mixed,skew,latency (--sets scale: none of them, only the scale section),
 //          --latency N (objects of the latency set), --latency-ms MS (added to every request),
 //          --contenders ours-cli,ours-operator,aws-cli,aws-cli-60,aws-cli-60-replace,s5cmd,ceiling,
@@ -33,6 +33,7 @@ import {
   ceiling,
   oursCli,
   oursCliHeap48,
+  OPERATOR_HEAP96,
   operator,
   ROOT,
   s5cmd,
@@ -201,9 +202,8 @@ async function main(): Promise<void> {
     : [];
   const scaleRows: ScaleRow[] = [];
   // kube-apiserver + etcd for the operator, started once for whichever part needs it first.
-  let operatorContender: Contender | undefined;
-  const oursOperator = async (): Promise<Contender> => {
-    if (operatorContender) return operatorContender;
+  const operatorKube = async (): Promise<KubeEnv> => {
+    if (kube) return kube;
     kube = await startKube({ workDir: join(workDir, 'kube') });
     await installOperatorApi(kube);
     await kube.kubectl(['create', 'namespace', 'bench']);
@@ -217,9 +217,10 @@ async function main(): Promise<void> {
       `--from-literal=AWS_ACCESS_KEY_ID=${env.accessKeyId}`,
       `--from-literal=AWS_SECRET_ACCESS_KEY=${env.secretAccessKey}`,
     ]);
-    operatorContender = operator(kube, 'bench');
-    return operatorContender;
+    return kube;
   };
+  const oursOperator = async (variant?: typeof OPERATOR_HEAP96): Promise<Contender> =>
+    operator(await operatorKube(), 'bench', variant);
   try {
     const contenders: Contender[] = [];
     const measuresSets = ['small', 'mixed', 'skew'].some((set) => config.sets.includes(set));
@@ -364,6 +365,9 @@ async function main(): Promise<void> {
               prefix: 'scale/',
               dryRun: true,
             });
+          } else if (who === 'ours-operator-heap96') {
+            // The operator in a capped heap: tells what it keeps per object from V8's lazy heap growth.
+            dry = await (await oursOperator(OPERATOR_HEAP96)).run(env, { bucket, prefix: 'scale/', dryRun: true });
           } else if (who === 'ours-operator') {
             // The operator as `ours-operator` runs it (apply -> Complete, peak RSS from /proc),
             // with spec.dryRun: the same listing and HEADs as the CLI's dry run, plus status writes.

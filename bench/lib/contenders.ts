@@ -246,6 +246,20 @@ function waitForFinish(
   };
 }
 
+/** Requests per service and operation from the operator's own request histogram, like the CLI's `requests`. */
+async function requestCounts(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(url)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('s3encryption_request_duration_seconds_count{')) continue;
+    const service = /service="([^"]*)"/.exec(line)?.[1];
+    const operation = /operation="([^"]*)"/.exec(line)?.[1];
+    const key = `${service ?? '?'}:${operation ?? '?'}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
 /** Numbers the operator's processes and jobs across every operator contender of one bench run. */
 let operatorRuns = 0;
 
@@ -320,13 +334,14 @@ export function operator(
           finished.stop();
         }
         const wallSeconds = (performance.now() - started) / 1000;
+        const requests = await requestCounts(`http://127.0.0.1:${metrics}/metrics`);
         const failed = status.conditions?.some((c) => c.type === 'Failed' && c.status === 'True');
         return {
           code: failed ? 1 : 0,
           wallSeconds,
           cpuSeconds: procCpuSeconds(proc.pid) - cpu0,
           peakRssMiB: procPeakRssMiB(proc.pid),
-          stdout: JSON.stringify(status),
+          stdout: JSON.stringify({ ...status, requests }),
           stderr: '',
         };
       } finally {

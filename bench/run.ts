@@ -383,7 +383,7 @@ async function main(): Promise<void> {
             // The operator in a capped heap: tells what it keeps per object from V8's lazy heap growth.
             dry = await (await oursOperator(OPERATOR_HEAP96)).run(env, { bucket, prefix: 'scale/', dryRun: true });
           } else if (who === 'ours-operator') {
-            // The operator as `ours-operator` runs it (apply -> Complete, peak RSS from /proc),
+            // The operator as `ours-operator` runs it (create -> Complete, peak RSS from /proc),
             // with spec.dryRun: the same listing and HEADs as the CLI's dry run, plus status writes.
             dry = await (await oursOperator()).run(env, { bucket, prefix: 'scale/', dryRun: true });
           } else throw new Error(`unknown scale contender ${who}`);

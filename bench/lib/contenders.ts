@@ -273,10 +273,11 @@ export function operator(
     name: variant.name,
     describe: `node ${[...variant.nodeOptions, 'dist/main.js'].join(' ')} + EncryptionJob (spec defaults: concurrency 32), create -> Complete`,
     async run(env, task) {
+      const runNo = ++operatorRuns;
       const metrics = await freePort();
       const probes = await freePort();
       const proc = await startProcess({
-        name: `bench-operator-${++operatorRuns}`,
+        name: `bench-operator-${runNo}`,
         command: process.execPath,
         args: [
           ...variant.nodeOptions,
@@ -291,7 +292,7 @@ export function operator(
         timeoutMs: 60_000,
       });
       try {
-        const name = `bench-${operatorRuns}`;
+        const name = `bench-${runNo}`;
         const job = {
           apiVersion: 's3encryption.dev/v1alpha1',
           kind: 'EncryptionJob',

@@ -36,6 +36,7 @@ import {
   TRANSIENT_RETRY_MS,
 } from './errors.js';
 import { keyFilter } from './filter.js';
+import { fromKeys, keysOfRun } from './keylist-source.js';
 import { explainHeadError, needsExplaining } from './headerror.js';
 import { LockUnreadableError, ObjectLockReader } from './objectlock.js';
 import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
@@ -309,7 +310,8 @@ class Run {
     // Count beside the work, for a progress total; never waited for, stopped with the run.
     // (An inventory's rows are counted already.)
     const counter = new AbortController();
-    if (!this.inventory)
+    if (plan.keys) this.total = keysOfRun(plan).length;
+    else if (!this.inventory)
       void countObjects(s3, {
         bucket: plan.bucket,
         prefix: plan.prefix,
@@ -326,15 +328,19 @@ class Run {
     // holds the checkpoint back, never the counters of the objects after it.
     const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
     try {
-      const listed: AsyncIterable<ListedObject & { row?: InventoryEntry }> = this.inventory
-        ? fromInventory(this.inventory)
-        : listObjects(s3, {
-            bucket: plan.bucket,
-            prefix: plan.prefix,
-            ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
-            ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
-            signal,
-          });
+      const listed:
+        AsyncIterable<ListedObject & { row?: InventoryEntry }> | Iterable<ListedObject & { row?: InventoryEntry }> =
+        this.inventory
+          ? fromInventory(this.inventory)
+          : plan.keys
+            ? fromKeys(keysOfRun(plan))
+            : listObjects(s3, {
+                bucket: plan.bucket,
+                prefix: plan.prefix,
+                ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+                ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
+                signal,
+              });
       for await (const obj of listed) {
         if (signal.aborted) break;
         if (this.opts.allowance && !this.opts.allowance.take()) break;

@@ -67,6 +67,13 @@ export interface Plan {
    * Objects written after the report was made are not looked at.
    */
   inventoryManifest?: string;
+  /**
+   * Look at exactly these keys instead of listing (a retry of a finished run's
+   * failures): each is HEADed like a listed object; one that is gone is skipped
+   * as vanished. Sorted and deduplicated by the engine; keys outside the prefix
+   * or the shard `(startAfter, endAt]` are ignored. Not with inventoryManifest.
+   */
+  keys?: string[];
   /** How many failures to keep in the result (all are counted). */
   maxFailuresKept?: number;
   /**

@@ -25,6 +25,9 @@ export function validatePlan(plan: Plan): void {
   ) {
     bad('concurrency', 'must be an integer from 1 to 1024');
   }
+  if (plan.keys !== undefined && plan.inventoryManifest !== undefined) {
+    bad('keys', 'a retry of named keys cannot also read an inventory');
+  }
   if (plan.maxObjects !== undefined && (!Number.isInteger(plan.maxObjects) || plan.maxObjects < 1)) {
     bad('maxObjects', 'must be a positive integer');
   }

@@ -4,13 +4,14 @@
 // 3 stopped by SIGINT/SIGTERM before the end (resume with --resume).
 //
 // One run is four steps, each in its own module under cli/: parse the command
-// line (args.ts), plan the run from it and the resume file (plan.ts,
-// resume-file.ts), run the engine (execute.ts), print the summary (print.ts).
-import { parseArgs } from './cli/args.js';
+// line (args.ts), plan the run from it, the resume file and a retried report
+// (plan.ts, resume-file.ts, retry.ts), run the engine (execute.ts), print the
+// summary (print.ts).
+import { parseArgs, UsageError } from './cli/args.js';
 import { execute } from './cli/execute.js';
-import { planOf } from './cli/plan.js';
-import { printResult } from './cli/print.js';
-import { readCheckpoint, ResumeFile, type CheckpointFile } from './cli/resume-file.js';
+import { prepareRun, type PreparedRun } from './cli/plan.js';
+import { nothingDone, printResult } from './cli/print.js';
+import { RetryTally } from './cli/retry.js';
 
 export { EXIT_STOPPED } from './cli/print.js';
 export { parseS3Url } from './cli/args.js';
@@ -20,22 +21,23 @@ export async function main(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const { flags } = args;
 
-  let resumeFrom: CheckpointFile | undefined;
+  let prepared: PreparedRun;
   try {
-    resumeFrom = flags.resume ? readCheckpoint(flags.resume, args.bucket, args.prefix) : undefined;
+    prepared = await prepareRun(args);
   } catch (err) {
-    process.stderr.write(`s3-encrypt: ${(err as Error).message}\n`);
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`s3-encrypt: ${err.message}\n`);
     return 2;
   }
-  const plan = planOf(args, resumeFrom);
-  const resume = new ResumeFile(
-    flags.dryrun ? undefined : flags.resume,
-    { bucket: args.bucket, prefix: args.prefix },
-    resumeFrom,
-  );
-  const base = resume.state.counters;
-  const run = await execute(plan, flags, resume);
-  return printResult(plan, base, run, flags.json);
+  const { plan, base, resume } = prepared;
+  for (const note of prepared.notes) if (!flags.json) process.stderr.write(`s3-encrypt: ${note}\n`);
+  if (prepared.nothingToDo) {
+    if (!flags.json) process.stderr.write(`s3-encrypt: ${prepared.nothingToDo}\n`);
+    return printResult(plan, base, nothingDone(), { json: flags.json });
+  }
+  const retry = prepared.retry ? new RetryTally(prepared.retry) : undefined;
+  const run = await execute(plan, flags, resume, retry ? (_key, outcome) => retry.add(outcome) : undefined);
+  return printResult(plan, base, run, { json: flags.json, retry });
 }
 
 main(process.argv.slice(2)).then(

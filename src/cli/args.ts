@@ -19,6 +19,8 @@ export interface Flags {
   multipartThreshold?: number;
   multipartChunksize?: number;
   resume?: string;
+  restart: boolean;
+  retryFailed?: string;
   report?: string;
   reportAll: boolean;
   endpointUrl?: string;
@@ -37,6 +39,16 @@ export interface CliArgs {
   prefix: string;
 }
 
+/** Bad input the user can fix (a flag, a resume file, a report): the run does not start, exit 2. */
+export class UsageError extends Error {}
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+/** S3's limits: a part is 5 MiB to 5 GiB (the last may be smaller); a single copy is at most 5 GiB. */
+const MIN_PART = 5 * MiB;
+const MAX_PART = 5 * GiB;
+const MAX_SINGLE_COPY = 5 * GiB;
+
 export function intArg(name: string, min = 1) {
   return (v: string): number => {
     const n = Number(v);
@@ -51,6 +63,21 @@ export function sizeArg(v: string): number {
   const unit = (m[2] ?? 'B').toUpperCase().replace('IB', 'B');
   const mult = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[unit] ?? 1;
   return Math.round(Number(m[1]) * mult);
+}
+
+/** --multipart-chunksize: refused here, not after every part was copied (S3 then says EntityTooSmall). */
+export function partSizeArg(v: string): number {
+  const n = sizeArg(v);
+  if (n < MIN_PART || n > MAX_PART) throw new InvalidArgumentError(`${v} is outside S3's part sizes, 5MiB to 5GiB`);
+  return n;
+}
+
+/** --multipart-threshold: an object above 5 GiB cannot be copied in one request. */
+export function thresholdArg(v: string): number {
+  const n = sizeArg(v);
+  if (n > MAX_SINGLE_COPY)
+    throw new InvalidArgumentError(`${v} is above 5GiB, the largest object S3 copies in one request`);
+  return n;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -93,15 +120,35 @@ function addSelectionOptions(program: Command): Command {
 function addRunOptions(program: Command): Command {
   return program
     .option('--concurrency <n>', 'objects in flight', intArg('--concurrency'), 32)
-    .option('--max-objects <n>', 'stop after this many objects (try on a subset first)', intArg('--max-objects'))
+    .option(
+      '--max-objects <n>',
+      "stop after this many objects (try on a subset first; with --resume, counted over the file's life)",
+      intArg('--max-objects'),
+    )
     .option('--max-requests-per-second <n>', 'cap on S3 requests per second', intArg('--max-requests-per-second'))
-    .option('--multipart-threshold <size>', 'copy objects larger than this part by part (default 5GiB)', sizeArg)
+    .option(
+      '--multipart-threshold <size>',
+      'copy objects larger than this part by part (at most and default 5GiB)',
+      thresholdArg,
+    )
     .option(
       '--multipart-chunksize <size>',
-      'part size for objects that were not uploaded in parts (default 512MiB)',
-      sizeArg,
+      'part size for objects that were not uploaded in parts (5MiB to 5GiB, default 512MiB)',
+      partSizeArg,
     )
-    .option('--resume <file>', 'checkpoint file: resume from it if it exists, keep it up to date')
+    .option(
+      '--resume <file>',
+      'checkpoint file: resume from it if it exists, keep it up to date; it records the selection (target, key, filters, method, storage class, inventory, endpoint) and a run that asks for another is refused',
+    )
+    .option(
+      '--restart',
+      'with --resume: start over from the first key even if the file was made for another selection',
+      false,
+    )
+    .option(
+      '--retry-failed <report>',
+      "look again at exactly the keys a report (this tool's --report, or an operator job's report part or manifest in S3) says failed; not with --resume or --inventory-manifest",
+    )
     .option(
       '--report <dest>',
       'write a per-object report (failures and skips) to a file or s3://bucket/key (.csv or .jsonl)',
@@ -128,10 +175,21 @@ function buildProgram(): Command {
   return program
     .addHelpText(
       'after',
-      '\nExit codes: 0 all done, 1 some objects failed, 2 the run could not start or failed,\n3 stopped by SIGINT/SIGTERM before the end (run again with the same --resume file to go on).',
+      "\nExit codes: 0 all done, 1 some objects failed, 2 the run could not start or failed,\n3 stopped by SIGINT/SIGTERM before the end (run again with the same --resume file to go on).\n\n--max-objects with --resume counts over the life of the resume file, not per run.\n--retry-failed prints what the retry changed: of the report's failed keys, how many are\nnow at the target, still failed, or gone.",
     )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+}
+
+/** Flags that make no sense together: refused before anything is read. */
+function checkCombinations(flags: Flags): void {
+  if (flags.restart && !flags.resume) throw new UsageError('--restart needs --resume FILE (the file to start over)');
+  if (flags.retryFailed && flags.resume)
+    throw new UsageError(
+      '--retry-failed cannot be combined with --resume: a retry looks once at the keys of its report (run it again with the new report to retry what still fails)',
+    );
+  if (flags.retryFailed && flags.inventoryManifest)
+    throw new UsageError('--retry-failed cannot be combined with --inventory-manifest: the report names the keys');
 }
 
 /**
@@ -142,7 +200,9 @@ export function parseArgs(argv: string[]): CliArgs | number {
   const program = buildProgram();
   try {
     program.parse(argv, { from: 'user' });
-    return { flags: program.opts<Flags>(), ...parseS3Url(program.args[0] ?? '') };
+    const flags = program.opts<Flags>();
+    checkCombinations(flags);
+    return { flags, ...parseS3Url(program.args[0] ?? '') };
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;

@@ -1,7 +1,7 @@
 // The run step of s3-encrypt: the engine over the plan, with the resume file
 // kept up to date, the progress shown, the report written, and SIGINT/SIGTERM
 // turned into a clean stop.
-import { addCounters, createClients, runEngine, type Plan, type RunResult } from '../engine/index.js';
+import { addCounters, createClients, runEngine, type Outcome, type Plan, type RunResult } from '../engine/index.js';
 import { ReportWriter } from '../engine/report.js';
 import type { Flags } from './args.js';
 import { ProgressDisplay } from './progress.js';
@@ -14,13 +14,22 @@ export interface Executed {
   seconds: number;
 }
 
-export async function execute(plan: Plan, flags: Flags, resume: ResumeFile): Promise<Executed> {
+/** observe: sees every object's outcome (the retry's tally). */
+export async function execute(
+  plan: Plan,
+  flags: Flags,
+  resume: ResumeFile,
+  observe?: (key: string, outcome: Outcome) => void,
+): Promise<Executed> {
   const base = resume.state.counters;
   const clients = createClients(plan.connection, {
     ...(plan.maxRequestsPerSecond ? { maxRequestsPerSecond: plan.maxRequestsPerSecond } : {}),
     ...(plan.concurrency ? { concurrency: plan.concurrency } : {}),
   });
-  const report = flags.report ? new ReportWriter({ destination: flags.report, all: flags.reportAll }) : undefined;
+  // The bucket in every row: --retry-failed can then refuse a report of another bucket.
+  const report = flags.report
+    ? new ReportWriter({ destination: flags.report, all: flags.reportAll, bucket: plan.bucket })
+    : undefined;
   const display = new ProgressDisplay(base, {
     bar: process.stderr.isTTY && flags.progress !== false && !flags.json,
     quiet: flags.json,
@@ -55,7 +64,14 @@ export async function execute(plan: Plan, flags: Flags, resume: ResumeFile): Pro
         resume.state = { ...resume.state, openUploads: open };
         resume.save();
       },
-      ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
+      ...(report || observe
+        ? {
+            onOutcome: (key: string, outcome: Outcome) => {
+              report?.add(key, outcome);
+              observe?.(key, outcome);
+            },
+          }
+        : {}),
     });
   } finally {
     display.stop();

@@ -15,6 +15,12 @@ export interface ReportOptions {
   /** Every outcome, not only failures and skips. */
   all?: boolean;
   format?: ReportFormat;
+  /**
+   * The bucket the keys are in, written in every row (a last CSV column), so a
+   * reader can tell a report of another bucket (s3-encrypt --retry-failed).
+   * Absent: no bucket column (the operator's reports name their job instead).
+   */
+  bucket?: string;
 }
 
 export function reportFormat(destination: string): ReportFormat {
@@ -34,6 +40,7 @@ interface Row {
   code?: string;
   message?: string;
   bytes?: number;
+  bucket?: string;
 }
 
 function toRow(key: string, o: Outcome): Row {
@@ -51,7 +58,16 @@ function toRow(key: string, o: Outcome): Row {
   }
 }
 
-const COLUMNS: (keyof Row)[] = ['key', 'outcome', 'detail', 'operation', 'code', 'message', 'bytes'];
+export const REPORT_COLUMNS: readonly (keyof Row)[] = [
+  'key',
+  'outcome',
+  'detail',
+  'operation',
+  'code',
+  'message',
+  'bytes',
+  'bucket',
+];
 
 export class ReportWriter {
   private readonly out: WriteStream;
@@ -59,12 +75,14 @@ export class ReportWriter {
   /** The temporary directory of an s3:// report: removed once uploaded (or given up). */
   private readonly tempDir: string | undefined;
   private readonly format: ReportFormat;
+  private readonly columns: readonly (keyof Row)[];
   /** The first write error (disk full, I/O): later rows are dropped and close() reports it. */
   private error: Error | undefined;
   rows = 0;
 
   constructor(private readonly opts: ReportOptions) {
     this.format = opts.format ?? reportFormat(opts.destination);
+    this.columns = opts.bucket !== undefined ? REPORT_COLUMNS : REPORT_COLUMNS.filter((c) => c !== 'bucket');
     this.tempDir = opts.destination.startsWith('s3://') ? mkdtempSync(join(tmpdir(), 's3eo-report-')) : undefined;
     this.localPath = this.tempDir ? join(this.tempDir, `report.${this.format}`) : opts.destination;
     this.out = createWriteStream(this.localPath);
@@ -72,16 +90,19 @@ export class ReportWriter {
     this.out.on('error', (err) => {
       this.error ??= new Error(`writing the report file ${this.localPath} failed: ${err.message}`, { cause: err });
     });
-    if (this.format === 'csv') this.out.write(`${COLUMNS.join(',')}\n`);
+    if (this.format === 'csv') this.out.write(`${this.columns.join(',')}\n`);
   }
 
   add(key: string, outcome: Outcome): void {
     if (this.error) return;
     if (!this.opts.all && outcome.kind !== 'failed' && outcome.kind !== 'skipped') return;
-    const row = toRow(key, outcome);
+    const row: Row = {
+      ...toRow(key, outcome),
+      ...(this.opts.bucket !== undefined ? { bucket: this.opts.bucket } : {}),
+    };
     this.rows++;
     this.out.write(
-      this.format === 'csv' ? `${COLUMNS.map((c) => csvField(row[c])).join(',')}\n` : `${JSON.stringify(row)}\n`,
+      this.format === 'csv' ? `${this.columns.map((c) => csvField(row[c])).join(',')}\n` : `${JSON.stringify(row)}\n`,
     );
   }
 

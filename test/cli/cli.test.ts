@@ -37,6 +37,25 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
+/** The selection a resume file records for `s3://BUCKET --sse ... conn()` (format 2). */
+function selectionFor(bucket: string, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    bucket,
+    prefix: '',
+    endpoint: info.s3Endpoint,
+    sse: 'AES256',
+    sseKmsKeyId: '',
+    bucketKeyEnabled: null,
+    include: [],
+    exclude: [],
+    method: 'Auto',
+    updateObjectEncryption: null,
+    storageClass: '',
+    inventoryManifest: '',
+    ...extra,
+  };
+}
+
 const conn = (): string[] => [
   '--endpoint-url',
   info.s3Endpoint,
@@ -167,9 +186,10 @@ describe('s3-encrypt CLI', () => {
     expect(run.code, run.stderr).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({ counters: { scanned: 3, encrypted: 2, failed: 1 } });
     const lines = readFileSync(report, 'utf8').trim().split('\n');
-    expect(lines[0]).toBe('key,outcome,detail,operation,code,message,bytes');
+    // The bucket in the last column: --retry-failed refuses a report of another bucket.
+    expect(lines[0]).toBe('key,outcome,detail,operation,code,message,bytes,bucket');
     expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatch(/^rekey,failed,,Verify,NotAtTargetAfterWrite,/);
+    expect(lines[1]).toMatch(new RegExp(`^rekey,failed,,Verify,NotAtTargetAfterWrite,.*,${bucket}$`));
   });
 
   it('--resume continues from the checkpoint file and --report-all lists every object as JSON lines', async () => {
@@ -177,12 +197,12 @@ describe('s3-encrypt CLI', () => {
     const keys = Array.from({ length: 20 }, (_, i) => `k/${String(i).padStart(3, '0')}`);
     await putObjects(s3, bucket, keys);
     const cp = join(dir, 'cp.json');
-    // A checkpoint as an interrupted run leaves it: the first 10 keys finished.
+    // A checkpoint as an interrupted run of the same selection leaves it: the first 10 keys finished.
     writeFileSync(
       cp,
       JSON.stringify({
-        bucket,
-        prefix: '',
+        version: 2,
+        selection: selectionFor(bucket, { sse: 'AES256' }),
         startAfter: keys[9],
         counters: { scanned: 10, encrypted: 10, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 100 },
         updatedAt: new Date().toISOString(),
@@ -223,6 +243,95 @@ describe('s3-encrypt CLI', () => {
     const other = await cli(['s3://some-other-bucket', '--sse', 'AES256', '--resume', cp, ...conn()]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/--resume/);
+  });
+
+  it('scenario 4: the resume file belongs to its selection: another --sse is refused (exit 2, naming each difference); --restart starts over', async () => {
+    const bucket = await createBucket(s3, 'clisel');
+    const keys = Array.from({ length: 12 }, (_, i) => `s/${String(i).padStart(3, '0')}`);
+    await putObjects(s3, bucket, keys);
+    const cp = join(dir, `${bucket}.json`);
+    const first = await cli([`s3://${bucket}/`, '--sse', 'AES256', '--resume', cp, '--json', ...conn()]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ status: 'Complete', counters: { scanned: 12, encrypted: 12 } });
+
+    // Today's bug: this resumed after the last key, scanned nothing and exited 0 with every object still AES256.
+    const kms = ['--sse', 'aws:kms', '--sse-kms-key-id', 'alias/test-key-a'];
+    const other = await cli([`s3://${bucket}/`, ...kms, '--resume', cp, '--json', ...conn()]);
+    expect(other.code, other.stdout).toBe(2);
+    expect(other.stderr).toMatch(/--sse: file has AES256, this run asks aws:kms/);
+    expect(other.stderr).toMatch(/--sse-kms-key-id: file has \(not set\), this run asks alias\/test-key-a/);
+    expect(other.stderr).toMatch(/--restart/);
+    for (const key of keys)
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ServerSideEncryption).toBe('AES256');
+
+    const restarted = await cli([`s3://${bucket}/`, ...kms, '--resume', cp, '--restart', '--json', ...conn()]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(JSON.parse(restarted.stdout)).toMatchObject({ counters: { scanned: 12, encrypted: 12, failed: 0 } });
+    for (const key of keys) {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(head.ServerSideEncryption).toBe('aws:kms');
+      expect(head.SSEKMSKeyId).toBe(keyOf(info, 'alias/test-key-a').arn);
+    }
+    // The file is the new selection's now: the same flags resume it (nothing left), the old ones are refused.
+    const again = await cli([`s3://${bucket}/`, ...kms, '--resume', cp, '--json', ...conn()]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ counters: { scanned: 12, encrypted: 12 } });
+    const back = await cli([`s3://${bucket}/`, '--sse', 'AES256', '--resume', cp, ...conn()]);
+    expect(back.code).toBe(2);
+    expect(back.stderr).toMatch(/--sse: file has aws:kms, this run asks AES256/);
+
+    // A file of the older format records only bucket and prefix: it cannot prove what its keys were finished for.
+    const old = join(dir, `${bucket}-old.json`);
+    writeFileSync(
+      old,
+      JSON.stringify({ bucket, prefix: '', startAfter: keys[11], counters: { scanned: 12 }, updatedAt: '2026-12-01' }),
+    );
+    const fromOld = await cli([`s3://${bucket}/`, '--sse', 'AES256', '--resume', old, ...conn()]);
+    expect(fromOld.code).toBe(2);
+    expect(fromOld.stderr).toMatch(/older s3-encrypt .*did not record the selection.*add --restart/);
+  });
+
+  it("scenario 4: --max-objects counts over the resume file's life, not per run", async () => {
+    const bucket = await createBucket(s3, 'climax');
+    const keys = Array.from({ length: 20 }, (_, i) => `m/${String(i).padStart(3, '0')}`);
+    await putObjects(s3, bucket, keys);
+    const cp = join(dir, `${bucket}.json`);
+    const run = async (...extra: string[]): Promise<{ code: number; counters: Record<string, number> }> => {
+      const r = await cli([`s3://${bucket}/`, '--sse', 'AES256', '--resume', cp, '--json', ...extra, ...conn()]);
+      return { code: r.code, counters: (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters };
+    };
+    const encrypted = async (): Promise<number> => {
+      let n = 0;
+      for (const key of keys)
+        if ((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ServerSideEncryption === 'AES256') n++;
+      return n;
+    };
+    expect(await run('--max-objects', '5')).toMatchObject({ code: 0, counters: { scanned: 5 } });
+    // 12 over the file's life: 7 more, not 12 more.
+    expect(await run('--max-objects', '12')).toMatchObject({ code: 0, counters: { scanned: 12 } });
+    expect(await encrypted()).toBe(12);
+    // Reached already: nothing is sent.
+    const reached = await cli([`s3://${bucket}/`, '--sse', 'AES256', '--resume', cp, '--max-objects', '12', ...conn()]);
+    expect(reached.code, reached.stderr).toBe(0);
+    expect(reached.stderr).toMatch(/--max-objects 12 is reached already/);
+    const nothing = JSON.parse(reached.stdout) as { counters: { scanned: number }; requests: object };
+    expect(nothing.counters.scanned).toBe(12);
+    expect(nothing.requests).toEqual({});
+    expect(await run()).toMatchObject({ code: 0, counters: { scanned: 20, encrypted: 20 } });
+    expect(await encrypted()).toBe(20);
+  });
+
+  it('scenario 4: multipart sizes S3 cannot take are refused before anything is sent (exit 2, naming the flag)', async () => {
+    for (const [flag, size] of [
+      ['--multipart-chunksize', '1MiB'],
+      ['--multipart-chunksize', '6GiB'],
+      ['--multipart-threshold', '5.5GiB'],
+    ] as const) {
+      const run = await cli(['s3://no-such-bucket-s3eo', '--sse', 'AES256', flag, size, ...conn()]);
+      expect(run.code, `${flag} ${size}`).toBe(2);
+      expect(run.stderr).toContain(flag);
+      expect(run.stderr).not.toMatch(/does not exist/); // refused at parse time, not by S3
+    }
   });
 
   it('writes a report to S3', async () => {

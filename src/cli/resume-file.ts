@@ -97,23 +97,23 @@ function uploadsOf(path: string, file: Record<string, unknown>, bucket: string):
 /**
  * Reads the resume file for this run's selection. Missing: start from the first
  * key. Made for another selection (or by an older version that did not record
- * one): ResumeFileError, unless `restart`, which starts over (the file's open
- * uploads in this bucket are still aborted, so nothing leaks).
+ * one): ResumeFileError. `restart` starts over whatever the file was made for
+ * (its open uploads in this bucket are still aborted, so nothing leaks).
  */
 export function readResumeFile(path: string, run: Selection, restart: boolean): ResumeStart {
   if (!existsSync(path)) return { abandonedUploads: [], notes: [] };
   const file = parseFile(path);
-  const why = mismatch(path, file, run);
-  if (why === undefined) {
-    const from = file as unknown as CheckpointFile;
-    return { from, abandonedUploads: from.openUploads ?? [], notes: [] };
+  if (restart) {
+    const [abandonedUploads, notes] = uploadsOf(path, file, run.bucket);
+    return {
+      abandonedUploads,
+      notes: [`--restart: ${path} is set aside and rewritten; starting from the first key`, ...notes],
+    };
   }
-  if (!restart) throw new ResumeFileError(why);
-  const [abandonedUploads, notes] = uploadsOf(path, file, run.bucket);
-  return {
-    abandonedUploads,
-    notes: [`--restart: ${path} is set aside and rewritten; starting from the first key`, ...notes],
-  };
+  const why = mismatch(path, file, run);
+  if (why !== undefined) throw new ResumeFileError(why);
+  const from = file as unknown as CheckpointFile;
+  return { from, abandonedUploads: from.openUploads ?? [], notes: [] };
 }
 
 function writeCheckpoint(path: string, cp: CheckpointFile): void {

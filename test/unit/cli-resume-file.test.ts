@@ -108,6 +108,8 @@ describe('the --resume file belongs to its selection', () => {
     const other = readResumeFile(path, selectionOf(args('s3://c/p/', '--sse', 'AES256')), true);
     expect(other.abandonedUploads).toEqual([]);
     expect(other.notes.join('\n')).toMatch(/bucket b .*k\/big \(upload id u-1\)/);
+    // The same selection: --restart still starts over.
+    expect(readResumeFile(path, selectionOf(args('s3://b/p/', '--sse', 'AES256')), true).from).toBeUndefined();
   });
 
   it('a file of the older format (bucket and prefix only) cannot prove its selection: refused, --restart starts over', () => {

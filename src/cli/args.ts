@@ -142,7 +142,7 @@ function addRunOptions(program: Command): Command {
     )
     .option(
       '--restart',
-      'with --resume: start over from the first key even if the file was made for another selection',
+      'with --resume: start over from the first key whatever the file was made for (it is rewritten; uploads it left open are aborted)',
       false,
     )
     .option(

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { createBucket, putObjects, ROOT, s3Client } from '../harness/context.js';
@@ -133,14 +133,23 @@ describe('s3-encrypt --retry-failed (SeaweedFS through the fault proxy)', () => 
     expect(await sseOf(bucket, 'r/027')).toBeUndefined();
     expect(await sseOf(bucket, 'outside/x')).toBeUndefined();
 
-    // The retry wrote its own report (to S3): retrying that one after the policy is fixed finishes the job.
+    // The retry wrote its own report (to S3): retrying that one after the policy is fixed finishes the job. Given
+    // as an operator's report manifest listing it as its one part (what a job's report.destination holds).
     refused.clear();
+    const manifest = `reports/job.manifest-0001.json`;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: manifest,
+        Body: JSON.stringify({ job: 'ns/job', parts: [retryReport], writtenAt: new Date().toISOString() }),
+      }),
+    );
     const last = await cli([
       `s3://${bucket}/r/`,
       '--sse',
       'AES256',
       '--retry-failed',
-      retryReport,
+      `s3://${bucket}/${manifest}`,
       '--json',
       ...conn(),
     ]);

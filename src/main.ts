@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
-import { parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
+import { addressGuardFor, parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
+import { setProcessAddressGuard } from './engine/address-guard.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 
@@ -144,6 +145,8 @@ async function main(): Promise<void> {
     endpointHosts: splitList(opts.allowedEndpointHosts),
   };
   log.info({ tenancy: policy }, 'tenancy policy');
+  // Every S3, KMS and STS connection the operator makes is judged on its address, after resolution.
+  setProcessAddressGuard(addressGuardFor(policy));
   const manager = new Manager({
     kubeConfig: kc,
     metrics,

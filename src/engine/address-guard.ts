@@ -126,9 +126,9 @@ export class AddressGuard {
   }
 
   private error(hostname: string, why: string): EndpointNotAllowed {
-    const host = isIP(hostname) ? '' : `"${hostname}" resolves to `;
+    const host = isIP(hostname) ? '' : `"${hostname}" resolves to a denied address: `;
     const advice = this.opts.advice ? `; ${this.opts.advice}` : '';
-    return new EndpointNotAllowed(`connection refused before connecting: ${host}${why}${advice}`);
+    return new EndpointNotAllowed(`not connecting to the endpoint: ${host}${why}${advice}`);
   }
 
   /** A net lookup that resolves with the guard's resolver and refuses a name with any denied address. */

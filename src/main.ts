@@ -91,7 +91,12 @@ async function main(): Promise<void> {
     )
     .option(
       '--allowed-endpoint-hosts <list>',
-      'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but link-local)',
+      'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but a metadata service)',
+      '',
+    )
+    .option(
+      '--denied-endpoint-addresses <list>',
+      'address ranges (CIDR) no endpoint may resolve to, besides the metadata services (e.g. the cluster service CIDR)',
       '',
     )
     .option(
@@ -127,6 +132,7 @@ async function main(): Promise<void> {
     allowedReportDestinations: string;
     reportPrefix: string;
     allowedEndpointHosts: string;
+    deniedEndpointAddresses: string;
     workerImage: string;
     workerCommand: string;
     workerImagePullPolicy: string;
@@ -143,6 +149,7 @@ async function main(): Promise<void> {
     reportDestinations: splitList(opts.allowedReportDestinations),
     reportPrefix: opts.reportPrefix,
     endpointHosts: splitList(opts.allowedEndpointHosts),
+    deniedAddresses: splitList(opts.deniedEndpointAddresses),
   };
   log.info({ tenancy: policy }, 'tenancy policy');
   // Every S3, KMS and STS connection the operator makes is judged on its address, after resolution.

@@ -19,6 +19,8 @@ export interface TenancyPolicy {
   reportPrefix: string;
   /** Hosts (host or host:port, "*" wildcard) that endpoint / kmsEndpoint / stsEndpoint may name. Empty = any host but a metadata service's (METADATA_RANGES). */
   endpointHosts: string[];
+  /** Address ranges (CIDR) no endpoint may resolve to, besides METADATA_RANGES (e.g. the cluster's service CIDR). */
+  deniedAddresses?: string[];
 }
 
 export function defaultPolicy(operatorNamespace: string): TenancyPolicy {
@@ -107,7 +109,13 @@ function namedHost(policy: TenancyPolicy, host: string): boolean {
  */
 export function addressGuardFor(policy: TenancyPolicy, resolve?: Resolver): AddressGuard {
   return new AddressGuard({
-    deny: [...METADATA_RANGES],
+    deny: [
+      ...METADATA_RANGES,
+      ...(policy.deniedAddresses ?? []).map((range) => ({
+        range,
+        why: "in the operator's denied endpoint addresses (--denied-endpoint-addresses)",
+      })),
+    ],
     allowHost: (host) => namedHost(policy, host),
     advice: 'name the host in --allowed-endpoint-hosts to allow it',
     ...(resolve ? { resolve } : {}),

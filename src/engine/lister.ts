@@ -75,6 +75,7 @@ export async function* listObjects(
         if (!(await backoff(round++, opts.signal))) return;
         continue;
       }
+      if (err instanceof JobError) throw err; // the endpoint refused by the address guard: not an outage
       const code = errorCode(err);
       if (code === 'NoSuchBucket') {
         throw new JobError('BucketNotFound', `bucket "${opts.bucket}" does not exist`, { cause: err });

@@ -13,6 +13,7 @@
 // key vs a private-use-area key), and a key could fall in no shard or in two.
 // compareKeys compares in code point order, so it agrees with S3.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { JobError } from './errors.js';
 import { decodeS3Url } from './lister.js';
 
 export interface Shard {
@@ -264,6 +265,7 @@ class Sampler {
         { abortSignal: signal },
       );
     } catch (err) {
+      if (err instanceof JobError) throw err; // the endpoint refused by the address guard: for a person to fix
       throw new Error(
         `sampling bucket "${bucket}" prefix "${prefix}": ListObjectsV2 failed: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err },

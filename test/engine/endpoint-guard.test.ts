@@ -8,9 +8,10 @@ import type { LookupAddress } from 'node:dns';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { addressGuardFor, defaultPolicy } from '../../src/controller/tenancy.js';
-import type { Resolver } from '../../src/engine/address-guard.js';
+import { EndpointNotAllowed, type Resolver } from '../../src/engine/address-guard.js';
 import { createClients } from '../../src/engine/clients.js';
 import { runEngine, type RunResult } from '../../src/engine/index.js';
+import { sampleKeys } from '../../src/engine/shards.js';
 import { connectionFor, createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
 
 const info = inject('seaweed');
@@ -64,6 +65,19 @@ describe('the address guard on the engine clients (SeaweedFS)', () => {
         new RegExp(`"${host}" resolves to a denied address: .*169\\.254\\.169\\.254.* link-local`),
       );
       expect(result.counters.scanned).toBe(0);
+    }
+  });
+
+  it('scenario 12: shard planning is refused the same way (a reason for a person, not a retry)', async () => {
+    const { resolve } = testResolver();
+    const connection = connectionFor(info, { endpoint: `http://imds.test:${port}` });
+    const clients = createClients(connection, { addressGuard: addressGuardFor(defaultPolicy('op'), resolve) });
+    try {
+      await expect(sampleKeys(clients.s3, { bucket, prefix: '', maxRequests: 4 })).rejects.toBeInstanceOf(
+        EndpointNotAllowed,
+      );
+    } finally {
+      clients.destroy();
     }
   });
 

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
-import { parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
+import { addressGuardFor, parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
+import { setProcessAddressGuard } from './engine/address-guard.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 
@@ -90,7 +91,12 @@ async function main(): Promise<void> {
     )
     .option(
       '--allowed-endpoint-hosts <list>',
-      'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but link-local)',
+      'hosts that spec.connection endpoints may name (host or host:port, "*" wildcards; default: any but a metadata service)',
+      '',
+    )
+    .option(
+      '--denied-endpoint-addresses <list>',
+      'address ranges (CIDR) no endpoint may resolve to, besides the metadata services (e.g. the cluster service CIDR)',
       '',
     )
     .option(
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
     allowedReportDestinations: string;
     reportPrefix: string;
     allowedEndpointHosts: string;
+    deniedEndpointAddresses: string;
     workerImage: string;
     workerCommand: string;
     workerImagePullPolicy: string;
@@ -142,8 +149,11 @@ async function main(): Promise<void> {
     reportDestinations: splitList(opts.allowedReportDestinations),
     reportPrefix: opts.reportPrefix,
     endpointHosts: splitList(opts.allowedEndpointHosts),
+    deniedAddresses: splitList(opts.deniedEndpointAddresses),
   };
   log.info({ tenancy: policy }, 'tenancy policy');
+  // Every S3, KMS and STS connection the operator makes is judged on its address, after resolution.
+  setProcessAddressGuard(addressGuardFor(policy));
   const manager = new Manager({
     kubeConfig: kc,
     metrics,

@@ -5,6 +5,7 @@
 // comes from operator flags (chart values) an admin owns, like the namespace
 // selector of external-secrets' ClusterSecretStore; nothing in a job's spec
 // can widen it. Pure: no I/O, so every rule is unit-tested without a server.
+import { AddressGuard, type DeniedRange, type Resolver } from '../engine/address-guard.js';
 import type { EncryptionJob } from './api.js';
 
 export interface TenancyPolicy {
@@ -16,8 +17,10 @@ export interface TenancyPolicy {
   reportDestinations: string[];
   /** Key prefix under which a job may always write its report into its own bucket ("" = anywhere in it). */
   reportPrefix: string;
-  /** Hosts (host or host:port, "*" wildcard) that endpoint / kmsEndpoint / stsEndpoint may name. Empty = any host except link-local. */
+  /** Hosts (host or host:port, "*" wildcard) that endpoint / kmsEndpoint / stsEndpoint may name. Empty = any host but a metadata service's (METADATA_RANGES). */
   endpointHosts: string[];
+  /** Address ranges (CIDR) no endpoint may resolve to, besides METADATA_RANGES (e.g. the cluster's service CIDR). */
+  deniedAddresses?: string[];
 }
 
 export function defaultPolicy(operatorNamespace: string): TenancyPolicy {
@@ -67,11 +70,56 @@ export function parseRoleRules(value: string | undefined): { namespace: string; 
   });
 }
 
-function isLinkLocal(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return (
-    /^169\.254\./.test(h) || /^fe[89ab][0-9a-f]:/.test(h) || h === 'fd00:ec2::254' || h === 'metadata.google.internal'
-  );
+/**
+ * Addresses no job may send signed requests to: cloud metadata and credential
+ * services. Judged on the address (address-guard.ts), whatever the endpoint's
+ * spelling or the name that resolves to it, unless the admin names the host in
+ * --allowed-endpoint-hosts. Loopback and private ranges stay allowed: in-cluster
+ * S3-compatible storage lives there.
+ */
+export const METADATA_RANGES: readonly DeniedRange[] = [
+  {
+    range: '169.254.0.0/16',
+    why: 'link-local: cloud metadata and credential services (169.254.169.254, ECS 169.254.170.2, EKS 169.254.170.23)',
+  },
+  { range: 'fe80::/10', why: 'IPv6 link-local' },
+  { range: 'fd00:ec2::/64', why: "AWS's IPv6 metadata and credential services (fd00:ec2::254, fd00:ec2::23)" },
+  { range: '100.100.100.200', why: 'the Alibaba Cloud metadata service' },
+  { range: '168.63.129.16', why: 'the Azure host service (WireServer)' },
+];
+
+/** Names of metadata services, refused before they are resolved (they resolve to a range above in their cloud). */
+const METADATA_NAMES = new Set(['metadata.google.internal', 'metadata.goog', 'instance-data.ec2.internal']);
+
+/** The host of an --allowed-endpoint-hosts pattern ("host:port" -> "host", "[v6]:port" -> "[v6]"). */
+function patternHost(pattern: string): string {
+  const p = pattern.toLowerCase();
+  if (p.startsWith('[')) return p.slice(0, p.indexOf(']') + 1) || p;
+  return p.split(':').length === 2 ? (p.split(':')[0] ?? p) : p;
+}
+
+/** Whether the admin named this host itself (a wildcard pattern is not a name: "*" must not open the metadata service). */
+function namedHost(policy: TenancyPolicy, host: string): boolean {
+  return policy.endpointHosts.some((p) => !p.includes('*') && patternHost(p) === host.toLowerCase());
+}
+
+/**
+ * The address guard of every client the operator makes: the metadata ranges are
+ * never connected to, unless the host was named by the admin. `resolve` is for tests.
+ */
+export function addressGuardFor(policy: TenancyPolicy, resolve?: Resolver): AddressGuard {
+  return new AddressGuard({
+    deny: [
+      ...METADATA_RANGES,
+      ...(policy.deniedAddresses ?? []).map((range) => ({
+        range,
+        why: "in the operator's denied endpoint addresses (--denied-endpoint-addresses)",
+      })),
+    ],
+    allowHost: (host) => namedHost(policy, host),
+    advice: 'name the host in --allowed-endpoint-hosts to allow it',
+    ...(resolve ? { resolve } : {}),
+  });
 }
 
 function checkEndpoint(field: string, url: string | undefined, policy: TenancyPolicy): Refusal | undefined {
@@ -93,11 +141,16 @@ function checkEndpoint(field: string, url: string | undefined, policy: TenancyPo
       message: `spec.connection.${field} host "${hostPort}" is not in the operator's allowed endpoint hosts (--allowed-endpoint-hosts)`,
     };
   }
-  // Cloud metadata services live at link-local addresses: never a place to send signed requests, unless named explicitly.
-  if (isLinkLocal(host) && !listed) {
+  if (namedHost(policy, host)) return undefined;
+  // Cloud metadata services: never a place to send signed requests, unless named explicitly.
+  // A name is judged again on its addresses when the operator connects (address-guard.ts).
+  const why = METADATA_NAMES.has(host.replace(/\.$/, ''))
+    ? 'a cloud metadata service'
+    : addressGuardFor(policy).hostRefusal(host);
+  if (why) {
     return {
       reason: 'EndpointNotAllowed',
-      message: `spec.connection.${field} host "${hostPort}" is link-local (a metadata service); name it in --allowed-endpoint-hosts to allow it`,
+      message: `spec.connection.${field} host "${hostPort}" is not allowed: ${why}; name it in --allowed-endpoint-hosts to allow it`,
     };
   }
   return undefined;

@@ -8,6 +8,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { processAddressGuard, type AddressGuard } from './address-guard.js';
 import { LeanS3 } from './lean.js';
 import { TokenBucket } from './ratelimit.js';
 import type { Connection } from './types.js';
@@ -120,6 +121,8 @@ export interface ClientOptions {
   maxRequestsPerSecond?: number;
   /** Objects in flight: the connection pool is sized for them. */
   concurrency?: number;
+  /** Addresses no connection may go to (default: the process's, see setProcessAddressGuard). */
+  addressGuard?: AddressGuard;
 }
 
 /**
@@ -176,43 +179,91 @@ function trim(client: Trimmable): void {
 /** SDK attempts per request (the first included) unless a caller says otherwise. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
 
+/** Without timeouts a connection that dies silently holds a worker forever. */
+const CONNECTION_TIMEOUT_MS = 5_000;
+/** Socket inactivity, not the whole request: a long copy that S3 keeps alive is fine. */
+const REQUEST_TIMEOUT_MS = 120_000;
+
+interface Agents {
+  httpAgent: HttpAgent;
+  httpsAgent: HttpsAgent;
+}
+
+/** One pool per client: destroying one client must not close another's sockets. Every socket passes the guard. */
+function agentsFor(maxSockets: number, guard: AddressGuard | undefined): Agents {
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+  return guard
+    ? { httpAgent: guard.protect(httpAgent), httpsAgent: guard.protect(httpsAgent) }
+    : { httpAgent, httpsAgent };
+}
+
+function handlerFor(agents: Agents): NodeHttpHandler {
+  return new NodeHttpHandler({
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    ...agents,
+  });
+}
+
+/** The connection's credentials, or a role assumed with them (its STS requests pass the same guard). */
+function credentialsFor(conn: Connection, region: string, sts: () => NodeHttpHandler) {
+  if (!conn.roleArn) return conn.credentials;
+  return fromTemporaryCredentials({
+    params: {
+      RoleArn: conn.roleArn,
+      RoleSessionName: 's3-encryption-operator',
+      ...(conn.externalId ? { ExternalId: conn.externalId } : {}),
+    },
+    ...(conn.credentials ? { masterCredentials: conn.credentials } : {}),
+    clientConfig: { region, requestHandler: sts(), ...(conn.stsEndpoint ? { endpoint: conn.stsEndpoint } : {}) },
+  });
+}
+
+/** The lean HEAD/CopyObject path of an S3 client: its pool, limits and observer. */
+function leanFor(
+  s3: S3Client,
+  agents: Agents,
+  maxAttempts: number,
+  bucket: TokenBucket | undefined,
+  observer?: RequestObserver,
+): LeanS3 {
+  return new LeanS3(s3, {
+    ...agents,
+    connectionTimeoutMs: CONNECTION_TIMEOUT_MS,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    maxAttempts,
+    ...(bucket ? { beforeRequest: () => bucket.take() } : {}),
+    // The same throttling codes as the SDK requests' observer.
+    countsAsThrottle: (err) => isThrottle(errorCodeOf(err)),
+    ...(observer
+      ? {
+          observe: (operation, seconds, attempts, throttles, error) =>
+            observer({
+              service: 's3',
+              operation,
+              seconds,
+              attempts,
+              throttled: throttles > 0,
+              ...(error !== undefined ? { error: errorCodeOf(error) ?? 'Unknown' } : {}),
+            }),
+        }
+      : {}),
+  });
+}
+
 export function createClients(conn: Connection, opts: ClientOptions = {}): Clients {
   const { observer, maxAttempts = DEFAULT_MAX_ATTEMPTS, maxRequestsPerSecond, concurrency } = opts;
+  const guard = opts.addressGuard ?? processAddressGuard();
   const region = conn.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  const credentials = conn.roleArn
-    ? fromTemporaryCredentials({
-        params: {
-          RoleArn: conn.roleArn,
-          RoleSessionName: 's3-encryption-operator',
-          ...(conn.externalId ? { ExternalId: conn.externalId } : {}),
-        },
-        ...(conn.credentials ? { masterCredentials: conn.credentials } : {}),
-        clientConfig: { region, ...(conn.stsEndpoint ? { endpoint: conn.stsEndpoint } : {}) },
-      })
-    : conn.credentials;
-  const common = {
-    region,
-    retryMode: 'adaptive',
-    maxAttempts,
-    // Without timeouts a connection that dies silently holds a worker forever. The
-    // request timeout is socket inactivity, so a long copy that S3 keeps alive is fine.
-    ...(credentials ? { credentials } : {}),
-  };
   const maxSockets = socketsFor(concurrency);
-  const connectionTimeout = 5_000;
-  const requestTimeout = 120_000;
-  // One pool per client: destroying one client must not close the other's sockets.
+  const credentials = credentialsFor(conn, region, () => handlerFor(agentsFor(maxSockets, guard)));
+  const common = { region, retryMode: 'adaptive', maxAttempts, ...(credentials ? { credentials } : {}) };
   // The S3 pool is shared by the SDK's requests and the lean ones.
-  const agents = () => ({
-    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-  });
-  const s3Agents = agents();
-  const handler = (a: ReturnType<typeof agents>): NodeHttpHandler =>
-    new NodeHttpHandler({ connectionTimeout, requestTimeout, ...a });
+  const s3Agents = agentsFor(maxSockets, guard);
   const s3 = new S3Client({
     ...common,
-    requestHandler: handler(s3Agents),
+    requestHandler: handlerFor(s3Agents),
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
     forcePathStyle: conn.forcePathStyle ?? Boolean(conn.endpoint),
     // Checksums on every request would be computed over copy requests with no body;
@@ -222,40 +273,19 @@ export function createClients(conn: Connection, opts: ClientOptions = {}): Clien
   });
   const kms = new KMSClient({
     ...common,
-    requestHandler: handler(agents()),
+    requestHandler: handlerFor(agentsFor(maxSockets, guard)),
     ...(conn.kmsEndpoint ? { endpoint: conn.kmsEndpoint } : {}),
   });
-  trim(s3 as unknown as Trimmable);
-  trim(kms as unknown as Trimmable);
-  observe(s3 as unknown as Observable, 's3', observer);
-  observe(kms as unknown as Observable, 'kms', observer);
+  for (const [client, service] of [
+    [s3, 's3'],
+    [kms, 'kms'],
+  ] as const) {
+    trim(client as unknown as Trimmable);
+    observe(client as unknown as Observable, service, observer);
+  }
   const bucket = maxRequestsPerSecond && maxRequestsPerSecond > 0 ? new TokenBucket(maxRequestsPerSecond) : undefined;
   if (bucket) limit(s3 as unknown as Observable, bucket);
-  leanPaths.set(
-    s3,
-    new LeanS3(s3, {
-      ...s3Agents,
-      connectionTimeoutMs: connectionTimeout,
-      requestTimeoutMs: requestTimeout,
-      maxAttempts,
-      ...(bucket ? { beforeRequest: () => bucket.take() } : {}),
-      // The same throttling codes as the SDK requests' observer.
-      countsAsThrottle: (err) => isThrottle(errorCodeOf(err)),
-      ...(observer
-        ? {
-            observe: (operation, seconds, attempts, throttles, error) =>
-              observer({
-                service: 's3',
-                operation,
-                seconds,
-                attempts,
-                throttled: throttles > 0,
-                ...(error !== undefined ? { error: errorCodeOf(error) ?? 'Unknown' } : {}),
-              }),
-          }
-        : {}),
-    }),
-  );
+  leanPaths.set(s3, leanFor(s3, s3Agents, maxAttempts, bucket, observer));
   return {
     s3,
     kms,

@@ -82,6 +82,8 @@ const JOB_LEVEL_CODES = new Set([
   'RequestTimeTooSkewed',
   'AccountProblem',
   'AllAccessDisabled',
+  // The address guard refused the endpoint's address (address-guard.ts): every request would be refused.
+  'EndpointNotAllowed',
 ]);
 
 const KMS_UNUSABLE_CODES = new Set([

@@ -37,6 +37,7 @@ export async function resolveTarget(kms: KMSClient, target: TargetEncryption): P
   try {
     meta = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata;
   } catch (err) {
+    if (err instanceof JobError) throw err; // the endpoint refused by the address guard: not an outage
     const code = errorCode(err);
     if (!target.kmsKeyId && code === 'NotFoundException') {
       // AWS creates the managed key aws/s3 on first use: no object can have it yet.

@@ -546,7 +546,8 @@ export class LeanS3 {
       if (signal?.aborted) return reject(abortError());
       const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)({
         method,
-        hostname: target.hostname,
+        // WHATWG URL keeps an IPv6 literal's brackets ([::1]); the socket wants the bare address, as the SDK sends it.
+        hostname: target.hostname.replace(/^\[(.*)\]$/, '$1'),
         ...(target.port !== undefined ? { port: target.port } : {}),
         path: search ? `${path}?${search}` : path,
         headers: { ...(signed.headers as Record<string, string>), 'user-agent': USER_AGENT },

@@ -37,6 +37,29 @@ function truncatedWithoutToken(bucket: string, prefix: string, lastKey: string |
   );
 }
 
+/** What a listing error that is not transient means for the run (err itself when it means nothing more). */
+function listingError(err: unknown, bucket: string, prefix: string, first: boolean): unknown {
+  if (err instanceof JobError) return err; // the endpoint refused by the address guard: not an outage
+  const code = errorCode(err);
+  if (code === 'NoSuchBucket')
+    return new JobError('BucketNotFound', `bucket "${bucket}" does not exist`, { cause: err });
+  if (code === 'AccessDenied' || code === 'AllAccessDisabled') {
+    return new JobError(
+      'AccessDenied',
+      `ListObjectsV2 on bucket "${bucket}" prefix "${prefix}" was denied: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  if (first) {
+    return new TransientError(
+      'ListFailed',
+      `ListObjectsV2 on bucket "${bucket}" failed: ${code}: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
 export async function* listObjects(
   s3: S3Client,
   opts: {
@@ -75,27 +98,7 @@ export async function* listObjects(
         if (!(await backoff(round++, opts.signal))) return;
         continue;
       }
-      const code = errorCode(err);
-      if (code === 'NoSuchBucket') {
-        throw new JobError('BucketNotFound', `bucket "${opts.bucket}" does not exist`, { cause: err });
-      }
-      if (code === 'AccessDenied' || code === 'AllAccessDisabled') {
-        throw new JobError(
-          'AccessDenied',
-          `ListObjectsV2 on bucket "${opts.bucket}" prefix "${opts.prefix}" was denied: ${errorMessage(err)}`,
-          { cause: err },
-        );
-      }
-      if (first) {
-        throw new TransientError(
-          'ListFailed',
-          `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
+      throw listingError(err, opts.bucket, opts.prefix, first);
     }
     first = false;
     retrySince = undefined;

@@ -22,7 +22,9 @@ export async function countNoncurrent(
 ): Promise<number | undefined> {
   const shard = { startAfter: opts.startAfter ?? '', ...(opts.endAt !== undefined ? { endAt: opts.endAt } : {}) };
   let count = 0;
-  let keyMarker: string | undefined;
+  // S3 lists the versions of keys strictly after KeyMarker: a shard starts at its own
+  // lower bound instead of paging through every earlier shard's versions.
+  let keyMarker: string | undefined = opts.startAfter || undefined;
   let versionMarker: string | undefined;
   let retrySince: number | undefined;
   let round = 0;

@@ -250,6 +250,7 @@ class Run {
     try {
       await s3.send(new HeadBucketCommand({ Bucket: bucket }));
     } catch (err) {
+      if (err instanceof JobError) throw err; // the endpoint refused by the address guard: not an outage
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 404 || errorCode(err) === 'NoSuchBucket' || errorCode(err) === 'NotFound') {
         throw new JobError('BucketNotFound', `bucket "${bucket}" does not exist`, { cause: err });

@@ -13,6 +13,7 @@
 // key vs a private-use-area key), and a key could fall in no shard or in two.
 // compareKeys compares in code point order, so it agrees with S3.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { JobError } from './errors.js';
 import { decodeS3Url } from './lister.js';
 
 export interface Shard {
@@ -209,35 +210,65 @@ interface Large {
  * Only the balance depends on the sample: any cut points partition the keys.
  */
 export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<KeySample> {
-  const pageSize = opts.pageSize ?? 1000;
-  let left = opts.maxRequests;
-  let requests = 0;
+  if (opts.maxRequests <= 0)
+    throw new RangeError(`sampling needs at least one request, got maxRequests ${opts.maxRequests}`);
+  const sampler = new Sampler(s3, opts);
+  const est = await sampler.explore(opts.prefix, await sampler.list(opts.prefix, { delimiter: true }));
+  return { keys: est.keys, estimatedCount: Math.round(est.count), exact: est.exact, requests: sampler.requests };
+}
 
-  const list = async (
-    prefix: string,
-    o: { delimiter?: boolean; startAfter?: string; token?: string },
-  ): Promise<Page> => {
-    left--;
-    requests++;
+function unitKeys(keys: string[]): WeightedKey[] {
+  return keys.map((key) => ({ key, weight: 1 }));
+}
+
+/** What is known of a partly seen range: the seen keys, and the rest of the estimate at the range's end. */
+function partly(prefix: string, seen: string[], count: number): WeightedKey[] {
+  const keys = unitKeys(seen);
+  if (count > seen.length) keys.push({ key: prefix + MAX_CHAR, weight: count - seen.length });
+  return keys;
+}
+
+/** One sampling walk (see sampleKeys): the request budget and what it has spent. */
+class Sampler {
+  /** Requests the walk may still make (a share of it while one range is explored). */
+  private left: number;
+  requests = 0;
+  /** Requests added to the budget so far, for sub-prefixes found (at most cap - maxRequests). */
+  private granted = 0;
+  private readonly pageSize: number;
+  private readonly cap: number;
+
+  constructor(
+    private readonly s3: S3Client,
+    private readonly opts: SampleOptions,
+  ) {
+    this.left = opts.maxRequests;
+    this.pageSize = opts.pageSize ?? 1000;
+    this.cap = Math.max(opts.maxRequests, opts.maxGrownRequests ?? 512);
+  }
+
+  async list(prefix: string, o: { delimiter?: boolean; startAfter?: string; token?: string }): Promise<Page> {
+    this.left--;
+    this.requests++;
+    const { bucket, signal } = this.opts;
     let page;
     try {
-      page = await s3.send(
+      page = await this.s3.send(
         new ListObjectsV2Command({
-          Bucket: opts.bucket,
+          Bucket: bucket,
           Prefix: prefix || undefined,
           Delimiter: o.delimiter ? '/' : undefined,
           EncodingType: 'url',
-          MaxKeys: pageSize,
+          MaxKeys: this.pageSize,
           ...(o.token ? { ContinuationToken: o.token } : { StartAfter: o.startAfter || undefined }),
         }),
-        { abortSignal: opts.signal },
+        { abortSignal: signal },
       );
     } catch (err) {
+      if (err instanceof JobError) throw err; // the endpoint refused by the address guard: for a person to fix
       throw new Error(
-        `sampling bucket "${opts.bucket}" prefix "${prefix}": ListObjectsV2 failed: ${err instanceof Error ? err.message : String(err)}`,
-        {
-          cause: err,
-        },
+        `sampling bucket "${bucket}" prefix "${prefix}": ListObjectsV2 failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
       );
     }
     const decode = (v: string): string => (page.EncodingType === 'url' ? decodeS3Url(v) : v);
@@ -247,23 +278,14 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
       truncated: page.IsTruncated === true,
       ...(page.NextContinuationToken ? { token: page.NextContinuationToken } : {}),
     };
-  };
-
-  const unitKeys = (keys: string[]): WeightedKey[] => keys.map((key) => ({ key, weight: 1 }));
-
-  /** What is known of a partly seen range: the seen keys, and the rest of the estimate at the range's end. */
-  const partly = (prefix: string, seen: string[], count: number): WeightedKey[] => {
-    const keys = unitKeys(seen);
-    if (count > seen.length) keys.push({ key: prefix + MAX_CHAR, weight: count - seen.length });
-    return keys;
-  };
+  }
 
   /**
    * The second pass over the large children of a range (each already probed
    * once): the budget left is shared equally; a child the budget cannot reach
    * is estimated as the mean of the explored ones (at least what was seen of it).
    */
-  const exploreLarge = async (children: Large[], explore: (child: Large) => Promise<Estimate>): Promise<Estimate> => {
+  private async exploreLarge(children: Large[], explore: (child: Large) => Promise<Estimate>): Promise<Estimate> {
     const results: (Estimate | undefined)[] = children.map(() => undefined);
     const spent: number[] = children.map(() => 0);
     // Round 1 shares the budget equally; what the small ones leave unspent goes,
@@ -272,14 +294,14 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
       const todo = children.flatMap((_, i) => (round === 1 || results[i]?.exact === false ? [i] : []));
       for (let j = 0; j < todo.length; j++) {
         const i = todo[j]!;
-        if (left <= 0) break;
-        const share = Math.max(1, Math.floor(left / (todo.length - j)));
+        if (this.left <= 0) break;
+        const share = Math.max(1, Math.floor(this.left / (todo.length - j)));
         if (round === 2 && share <= spent[i]!) continue; // no better than the first look
-        const rest = left - share;
-        left = share;
+        const rest = this.left - share;
+        this.left = share;
         const est = await explore(children[i]!);
-        spent[i] = share - left;
-        left += rest; // an unspent share goes back to the pool
+        spent[i] = share - this.left;
+        this.left += rest; // an unspent share goes back to the pool
         results[i] = est;
       }
     }
@@ -293,14 +315,14 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
       out.exact &&= est.exact;
     });
     return out;
-  };
+  }
 
   /**
    * Flat keys under `prefix` (no delimiter) from its first page: skip probes
    * enumerate the next-character groups (pass 1), then the groups no page
    * closed are explored the same way one character down (pass 2).
    */
-  const skipScan = async (prefix: string, first: Page): Promise<Estimate> => {
+  private async skipScan(prefix: string, first: Page): Promise<Estimate> {
     if (!first.truncated) return { count: first.keys.length, keys: unitKeys(first.keys), exact: true };
     const exact: string[] = [];
     const large: Large[] = [];
@@ -324,66 +346,58 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
       }
       // The page began at this group's first key: it holds the group's first keys.
       large.push({ prefix: last[0], page: { keys: last[1], prefixes: [], truncated: true } });
-      if (left <= 0) {
+      if (this.left <= 0) {
         open = true; // keys after this group were never reached
         break;
       }
-      page = await list(prefix, { startAfter: last[0] + MAX_CHAR });
+      page = await this.list(prefix, { startAfter: last[0] + MAX_CHAR });
     }
     // A group's exploration first reads on from its last seen key: often that closes it.
-    const est = await exploreLarge(large, async (c) => {
-      const next = await list(c.prefix, { startAfter: c.page.keys[c.page.keys.length - 1] });
-      return skipScan(c.prefix, { keys: [...c.page.keys, ...next.keys], prefixes: [], truncated: next.truncated });
+    const est = await this.exploreLarge(large, async (c) => {
+      const next = await this.list(c.prefix, { startAfter: c.page.keys[c.page.keys.length - 1] });
+      return this.skipScan(c.prefix, { keys: [...c.page.keys, ...next.keys], prefixes: [], truncated: next.truncated });
     });
     return { count: exact.length + est.count, keys: [...unitKeys(exact), ...est.keys], exact: est.exact && !open };
-  };
+  }
 
   /**
    * A prefix from its first delimiter page: direct keys are counted exactly,
    * each sub-prefix is probed once (pass 1: small ones are then known exactly),
    * and the large ones share the budget left (pass 2). Flat and large: skip probes.
    */
-  const cap = Math.max(opts.maxRequests, opts.maxGrownRequests ?? 512);
-  let granted = 0;
-  const explore = async (prefix: string, first: Page): Promise<Estimate> => {
-    if (first.prefixes.length === 0) return skipScan(prefix, first);
+  async explore(prefix: string, first: Page): Promise<Estimate> {
+    if (first.prefixes.length === 0) return this.skipScan(prefix, first);
     const direct: string[] = [...first.keys];
     const subs: string[] = [...first.prefixes];
     let open = false;
     for (let page = first; page.truncated && page.token;) {
-      if (left <= 0) {
+      if (this.left <= 0) {
         open = true;
         break;
       }
-      page = await list(prefix, { delimiter: true, token: page.token });
+      page = await this.list(prefix, { delimiter: true, token: page.token });
       direct.push(...page.keys);
       subs.push(...page.prefixes);
     }
-    // Room to explore the large sub-prefixes after probing them all, at every level where a listing finds them
-    // (dates are often one level down: logs/2026-11-30/), within the cap.
-    const grow = Math.min((opts.requestsPerSubPrefix ?? 0) * subs.length, cap - opts.maxRequests - granted);
-    if (grow > 0) {
-      left += grow;
-      granted += grow;
-    }
+    this.grow(subs.length);
     let count = direct.length;
     const keys = unitKeys(direct);
     const large: Large[] = [];
     const unprobed: string[] = [];
     const probed: number[] = [];
     for (const sub of subs) {
-      if (left <= 0) {
+      if (this.left <= 0) {
         unprobed.push(sub);
         continue;
       }
-      const page = await list(sub, { delimiter: true });
+      const page = await this.list(sub, { delimiter: true });
       if (!page.truncated && page.prefixes.length === 0) {
         count += page.keys.length;
         keys.push(...unitKeys(page.keys));
         probed.push(page.keys.length);
       } else large.push({ prefix: sub, page });
     }
-    const est = await exploreLarge(large, (c) => explore(c.prefix, c.page));
+    const est = await this.exploreLarge(large, (c) => this.explore(c.prefix, c.page));
     count += est.count;
     keys.push(...est.keys);
     // Sub-prefixes the budget never reached: the mean of the ones it did.
@@ -394,9 +408,20 @@ export async function sampleKeys(s3: S3Client, opts: SampleOptions): Promise<Key
       keys.push({ key: sub + MAX_CHAR, weight: mean });
     }
     return { count, keys, exact: est.exact && !open && unprobed.length === 0 };
-  };
+  }
 
-  if (left <= 0) throw new RangeError(`sampling needs at least one request, got maxRequests ${opts.maxRequests}`);
-  const est = await explore(opts.prefix, await list(opts.prefix, { delimiter: true }));
-  return { keys: est.keys, estimatedCount: Math.round(est.count), exact: est.exact, requests };
+  /**
+   * Room to explore the large sub-prefixes after probing them all, at every level where a listing finds them
+   * (dates are often one level down: logs/2026-11-30/), within the cap.
+   */
+  private grow(subPrefixes: number): void {
+    const grow = Math.min(
+      (this.opts.requestsPerSubPrefix ?? 0) * subPrefixes,
+      this.cap - this.opts.maxRequests - this.granted,
+    );
+    if (grow > 0) {
+      this.left += grow;
+      this.granted += grow;
+    }
+  }
 }

@@ -13,6 +13,12 @@ export function validatePlan(plan: Plan): void {
   if (!BUCKET_NAME.test(plan.bucket) || plan.bucket.includes('..')) {
     bad('bucket', `"${plan.bucket}" is not a valid S3 bucket name (3-63 of a-z, 0-9, "." and "-")`);
   }
+  if (isDirectoryBucket(plan.bucket)) {
+    bad(
+      'bucket',
+      `"${plan.bucket}" is an S3 Express directory bucket (--x-s3, --xa-s3): not supported, because its listing is not in key order and takes no StartAfter, so shards, checkpoints and resumed runs would skip objects`,
+    );
+  }
   if (!SSE_TYPES.includes(plan.target.type)) {
     bad('encryption.type', `"${plan.target.type}" must be one of ${SSE_TYPES.join(', ')}`);
   }
@@ -77,4 +83,9 @@ export function isAwsEndpoint(endpoint: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** S3 Express One Zone (--x-s3) and Local Zone (--xa-s3) directory buckets. */
+export function isDirectoryBucket(bucket: string): boolean {
+  return bucket.endsWith('--x-s3') || bucket.endsWith('--xa-s3');
 }

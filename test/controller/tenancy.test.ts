@@ -53,6 +53,8 @@ interface JobOptions {
   roleArn?: string;
   report?: { destination: string; all?: boolean };
   concurrency?: number;
+  /** No kmsEndpoint (an AES256 job needs none). */
+  noKms?: boolean;
 }
 
 async function apply(j: JobOptions): Promise<void> {
@@ -67,7 +69,7 @@ async function apply(j: JobOptions): Promise<void> {
       connection: {
         region: info.region,
         endpoint: j.endpoint ?? s3Proxy.url,
-        kmsEndpoint: kmsProxy.url,
+        ...(j.noKms ? {} : { kmsEndpoint: kmsProxy.url }),
         forcePathStyle: true,
         ...(j.secret ? { credentialsSecretRef: { name: 's3-credentials' } } : {}),
         ...(j.roleArn ? { roleArn: j.roleArn, stsEndpoint: s3Proxy.url } : {}),
@@ -203,6 +205,54 @@ describe('tenancy: the operator identity serves only the namespaces the admin al
     const job = await waitFor(restricted, restrictedNs, 'endpoint', 'Failed');
     expect(reasonOf(job, 'Failed')).toBe('EndpointNotAllowed');
     expect(unlistedProxy.requests.length).toBe(0);
+  });
+
+  it('scenario 12: the endpoint rule judges the address, not the spelling: an IPv4-mapped metadata address is refused', async () => {
+    const bucket = await createBucket(s3, 'tmapped');
+    for (const [name, endpoint] of [
+      ['mapped', 'http://[::ffff:169.254.169.254]:80'],
+      ['mapped-hex', 'http://[::ffff:a9fe:a9fe]'],
+      ['decimal', 'http://2852039166'],
+      ['nat64', 'http://[64:ff9b::a9fe:a9fe]'],
+    ] as const) {
+      await apply({ namespace: allowedNs, name, bucket, endpoint });
+      const job = await waitFor(allowed, allowedNs, name, 'Failed');
+      expect(reasonOf(job, 'Failed'), endpoint).toBe('EndpointNotAllowed');
+      const message = job.status?.conditions?.find((c) => c.type === 'Failed')?.message ?? '';
+      expect(message, endpoint).toMatch(/169\.254\.169\.254.*link-local/);
+    }
+  });
+});
+
+describe('tenancy: denied endpoint addresses, judged after DNS', () => {
+  it('scenario 12: a name that resolves to a denied address is refused at connect time, naming the address', async () => {
+    // The admin denies loopback here (as one would the cluster's service network): "localhost" is a name
+    // the real resolver answers with 127.0.0.1, so the refusal can only come from judging the address.
+    const namespace = await createNamespace('denied');
+    const denied = await startOperator({
+      watchNamespace: namespace,
+      env: ambientEnv,
+      args: [`--ambient-identity-namespaces=${namespace}`, '--denied-endpoint-addresses=127.0.0.0/8'],
+    });
+    try {
+      const bucket = await createBucket(s3, 'tdenied');
+      await putObjects(s3, bucket, keys(2));
+      const port = new URL(s3Proxy.url).port;
+      const before = requestsFor(s3Proxy, bucket);
+      await apply({ namespace, name: 'by-name', bucket, endpoint: `http://localhost:${port}`, noKms: true });
+      const byName = await waitFor(denied, namespace, 'by-name', 'Failed');
+      expect(reasonOf(byName, 'Failed')).toBe('EndpointNotAllowed');
+      expect(byName.status?.conditions?.find((c) => c.type === 'Failed')?.message).toMatch(
+        /"localhost" resolves to a denied address: 127\.0\.0\.1 is in the operator's denied endpoint addresses/,
+      );
+      // The literal address is refused by the tenancy check itself, before the job reads a Secret.
+      await apply({ namespace, name: 'by-address', bucket, endpoint: `http://127.0.0.1:${port}`, noKms: true });
+      const byAddress = await waitFor(denied, namespace, 'by-address', 'Failed');
+      expect(reasonOf(byAddress, 'Failed')).toBe('EndpointNotAllowed');
+      expect(requestsFor(s3Proxy, bucket) - before).toBe(0);
+    } finally {
+      await denied.stop();
+    }
   });
 });
 

@@ -251,12 +251,16 @@ export async function startWeed(opts: {
   workDir: string;
   kmsEndpoint: string;
   name?: string;
+  /** The address every listener binds to and is reached at (default 127.0.0.1; "::1" for an IPv6 endpoint). */
+  ip?: string;
 }): Promise<{ s3Endpoint: string; process: ManagedProcess }> {
   const workDir = resolve(opts.workDir);
   mkdirSync(workDir, { recursive: true });
   const weed = toolPath('weed');
   const dataDir = join(workDir, 'data');
   mkdirSync(dataDir, { recursive: true });
+  const ip = opts.ip ?? '127.0.0.1';
+  const host = ip.includes(':') ? `[${ip}]` : ip;
   const configPath = join(workDir, 's3-config.json');
   writeFileSync(configPath, JSON.stringify(seaweedS3Config(opts.kmsEndpoint), null, 2));
 
@@ -272,8 +276,9 @@ export async function startWeed(opts: {
   const args = [
     'mini',
     `-dir=${dataDir}`,
-    '-ip=127.0.0.1',
-    '-ip.bind=127.0.0.1',
+    // SeaweedFS joins -ip and a port as text: an IPv6 address needs its brackets here.
+    `-ip=${host}`,
+    `-ip.bind=${host}`,
     '-master.telemetry=false',
     // Every bucket is a collection with volumes of its own: a test run makes a few
     // hundred buckets, more than the volumes mini sizes for itself. Small, many.
@@ -299,7 +304,7 @@ export async function startWeed(opts: {
     '-admin.port.legacy=0',
     ...sockets,
   ];
-  const s3Endpoint = `http://127.0.0.1:${s3}`;
+  const s3Endpoint = `http://${host}:${s3}`;
   const proc = await startProcess({
     name: opts.name ?? 'seaweedfs',
     command: weed,

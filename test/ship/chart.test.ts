@@ -184,6 +184,7 @@ describe('helm chart', () => {
         '--allowed-report-destinations=s3://audit-reports/*',
         '--report-prefix=s3eo-reports/',
         '--allowed-endpoint-hosts=*.amazonaws.com',
+        '--denied-endpoint-addresses=10.96.0.0/12',
       ]),
     );
 

@@ -174,6 +174,8 @@ export const OTHER_OPTIONS = [
   'tenancy.reportPrefix=s3eo-reports/',
   '--set',
   'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
+  '--set',
+  'tenancy.deniedEndpointAddresses[0]=10.96.0.0/12',
 ];
 
 /** The worker RBAC per namespace (spec.workers); namespaces the test apiserver does not have, so rendered only. */

@@ -83,6 +83,7 @@ describe('helm chart', () => {
     const kinds = defaults.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
       'ClusterRole/s3-encryption-operator',
+      'ClusterRole/s3-encryption-operator-workers',
       'ClusterRoleBinding/s3-encryption-operator',
       'CustomResourceDefinition/encryptionjobs.s3encryption.dev',
       'Deployment/s3-encryption-operator',

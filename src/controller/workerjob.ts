@@ -105,11 +105,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       completions,
       parallelism: step === 'plan' ? 1 : Math.min(completions, Math.max(1, job.spec.parallelism ?? 1)),
       backoffLimitPerIndex: BACKOFF_LIMIT_PER_INDEX,
-      // The Job and its pods go some time after they finish (the operator reads the shards' status, not
-      // the pods); the pods' logs, with each object's failure, stay that long.
-      ...(template.ttlSecondsAfterFinished !== undefined
-        ? { ttlSecondsAfterFinished: template.ttlSecondsAfterFinished }
-        : {}),
+      ...ttl(template),
       // Only a terminal pod is replaced: two pods never work on one shard at once.
       podReplacementPolicy: 'Failed',
       podFailurePolicy: {
@@ -165,6 +161,15 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       },
     },
   };
+}
+
+/**
+ * The Job and its pods go some time after they finish (the operator reads the shards' status, not the
+ * pods); the pods' logs, with each object's failure, stay that long.
+ */
+function ttl(template: WorkerTemplate): { ttlSecondsAfterFinished?: number } {
+  const seconds = template.ttlSecondsAfterFinished;
+  return seconds === undefined ? {} : { ttlSecondsAfterFinished: seconds };
 }
 
 /** The CRD allows integer quantities (cpu: 1); the Job API takes strings. */

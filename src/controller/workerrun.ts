@@ -201,15 +201,7 @@ export class WorkerRun {
     const gen = this.generation;
     const prev = this.job.status ?? {};
     const fingerprint = selectionFingerprint(this.job.spec);
-    // Jobs of an earlier generation are stopped first: their pods must not write into the new run's shards.
-    for (const step of ['plan', 'shards'] as WorkerStep[]) {
-      const existing = await readOwnJob(deps.client, this.job, step);
-      if (existing && existing.metadata?.labels?.[GENERATION_LABEL] !== String(gen)) {
-        deps.log.info({ job: existing.metadata?.name }, 'deleting the worker Job of an earlier generation');
-        await deleteWorkers(deps.client, this.job, deps.log);
-        break;
-      }
-    }
+    await this.stopEarlierGenerations();
     if (this.abort.signal.aborted) return;
     const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
     const fresh = prev.observedGeneration !== gen;
@@ -270,6 +262,18 @@ export class WorkerRun {
     // Stopped: the reconciler writes why (Suspended, deleted, a new generation); the pods save their checkpoints.
     await this.writer.settle(10_000);
     if (!this.detached) deps.log.info('worker run stopped');
+  }
+
+  /** Jobs of an earlier generation are stopped first: their pods must not write into the new run's shards. */
+  private async stopEarlierGenerations(): Promise<void> {
+    for (const step of ['plan', 'shards'] as WorkerStep[]) {
+      const existing = await readOwnJob(this.deps.client, this.job, step);
+      if (existing && existing.metadata?.labels?.[GENERATION_LABEL] !== String(this.generation)) {
+        this.deps.log.info({ job: existing.metadata?.name }, 'deleting the worker Job of an earlier generation');
+        await deleteWorkers(this.deps.client, this.job, this.deps.log);
+        return;
+      }
+    }
   }
 
   /** One look at the Jobs and the shards: start what is missing, sum the progress, end the run when it is over. */

@@ -5,7 +5,7 @@
 // Role there, Secrets included. Asked of the real kube-apiserver with
 // `kubectl auth can-i --as=<the operator's ServiceAccount>` after a real helm install.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createNamespace, kubectl } from '../harness/context.js';
+import { createNamespace, kubectl, waitUntil } from '../harness/context.js';
 import { CHART, helm, helmTemplate, parseObjects } from './tools.js';
 
 /** `kubectl auth can-i VERB RESOURCE -n NS --as=USER`: "yes" or "no". */
@@ -18,6 +18,7 @@ describe('the chart: RBAC as consent for worker pods (helm install, kubectl auth
   let ns: string;
   let tenant: string;
   const releases: string[] = [];
+  let scopedOperator = '';
   const kubeconfig = (): string => inject('kube').adminKubeconfig;
 
   beforeAll(async () => {
@@ -60,7 +61,12 @@ describe('the chart: RBAC as consent for worker pods (helm install, kubectl auth
       `workers.namespaces[0].serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/${tenant}`,
       '--set',
       'workers.serviceAccountName=s3eo-scoped-worker',
+      '--set',
+      'workers.admissionPolicy.enabled=true',
+      '--set',
+      'image.repository=registry.example/s3eo',
     ]);
+    scopedOperator = operator;
     expect(await canI(operator, 'create', 'jobs', tenant)).toBe('yes');
     expect(await canI(operator, 'delete', 'jobs', tenant)).toBe('yes');
     expect(await canI(operator, 'create', 'jobs', 'kube-system')).toBe('no');
@@ -73,6 +79,95 @@ describe('the chart: RBAC as consent for worker pods (helm install, kubectl auth
     ) as { metadata: { labels: Record<string, string>; annotations: Record<string, string> } };
     expect(sa.metadata.labels['s3encryption.dev/worker']).toBe('true');
     expect(sa.metadata.annotations['eks.amazonaws.com/role-arn']).toBe(`arn:aws:iam::111122223333:role/${tenant}`);
+  });
+
+  it('workers.admissionPolicy: from the operator, only Jobs shaped as its worker Jobs are admitted (ValidatingAdmissionPolicy)', async () => {
+    expect(scopedOperator).not.toBe('');
+    const job = (mutate: (pod: Record<string, unknown>, c: Record<string, unknown>) => void): string => {
+      const container: Record<string, unknown> = {
+        name: 'worker',
+        image: 'registry.example/s3eo:0.1.0',
+        command: ['node', 'dist/worker.js', `--namespace=${tenant}`, '--job=x', '--generation=1'],
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+      };
+      const pod: Record<string, unknown> = {
+        restartPolicy: 'Never',
+        serviceAccountName: 's3eo-scoped-worker',
+        volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+        containers: [container],
+      };
+      mutate(pod, container);
+      return JSON.stringify({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: {
+          name: 'x-workers',
+          namespace: tenant,
+          ownerReferences: [
+            {
+              apiVersion: 's3encryption.dev/v1alpha1',
+              kind: 'EncryptionJob',
+              name: 'x',
+              uid: '00000000-0000-0000-0000-000000000001',
+              controller: true,
+            },
+          ],
+        },
+        spec: { template: { spec: pod } },
+      });
+    };
+    const create = (manifest: string) =>
+      kubectl(['create', '--dry-run=server', '-f', '-', `--as=${scopedOperator}`], {
+        input: manifest,
+        allowFailure: true,
+      });
+    // The policy takes effect once the API server has loaded it.
+    const denied = await waitUntil(
+      'the policy to deny a hostNetwork Job',
+      async () => {
+        const r = await create(job((pod) => (pod.hostNetwork = true)));
+        return r.code !== 0 && r.stderr.includes('ValidatingAdmissionPolicy') ? r : undefined;
+      },
+      60_000,
+    );
+    expect(denied.stderr).toContain('a worker Job shares no host namespace');
+    const allowed = await create(job(() => undefined));
+    expect(allowed.stderr).toBe('');
+    expect(allowed.code).toBe(0);
+    for (const [mutate, message] of [
+      [
+        (_p: Record<string, unknown>, c: Record<string, unknown>) => (c.image = 'busybox'),
+        "the operator's image and its worker command",
+      ],
+      [
+        (_p: Record<string, unknown>, c: Record<string, unknown>) => (c.command = ['sh', '-c', 'id']),
+        'its worker command',
+      ],
+      [
+        (p: Record<string, unknown>) => (p.volumes = [{ name: 'tmp', hostPath: { path: '/' } }]),
+        'only emptyDir volumes',
+      ],
+      [
+        (_p: Record<string, unknown>, c: Record<string, unknown>) =>
+          (c.securityContext = { privileged: true, allowPrivilegeEscalation: true }),
+        'runs unprivileged',
+      ],
+    ] as const) {
+      const r = await create(job(mutate));
+      expect(r.code, message).not.toBe(0);
+      expect(r.stderr).toContain(message);
+    }
+    // Anyone else's Jobs are not looked at: the admin's hostNetwork Job passes this policy.
+    const admin = await kubectl(['create', '--dry-run=server', '-f', '-'], {
+      input: job((pod) => (pod.hostNetwork = true)),
+      allowFailure: true,
+    });
+    expect(admin.stderr).toBe('');
   });
 
   it('each namespace its own worker identity: no role-arn shared between two namespaces', async () => {

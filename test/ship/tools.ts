@@ -174,6 +174,8 @@ export const OTHER_OPTIONS = [
   'tenancy.reportPrefix=s3eo-reports/',
   '--set',
   'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
+  '--set',
+  'workers.admissionPolicy.enabled=true',
 ];
 
 /**

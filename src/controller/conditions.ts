@@ -74,9 +74,10 @@ function withHealth(conditions: Condition[], gen: number | undefined, now: Date)
     reconciling = on('Reconciling', 'False', done.word, '');
     stalled = on('Stalled', 'False', done.word, '');
   } else {
-    const reason = progressing?.reason ?? 'Pending';
-    reconciling = on('Reconciling', 'True', reason, progressing?.message ?? '');
-    stalled = on('Stalled', 'False', reason, '');
+    // What it is doing (Encrypting, Retrying, SecretNotFound...): the Progressing reason.
+    const doing = progressing?.reason ?? 'Pending';
+    reconciling = on('Reconciling', 'True', doing, progressing?.message ?? '');
+    stalled = on('Stalled', 'False', doing, '');
   }
   return put(put(conditions, reconciling, now), stalled, now);
 }

@@ -191,12 +191,15 @@ export class WorkerRun {
 
   private async runWorkers(): Promise<void> {
     const { deps } = this;
-    // Checked at every start (each generation, each operator start): an admin who took the mark away
-    // also stops pods that already run under it.
-    const refused = await this.refusal();
+    // Asked of the API server before anything is made: has the namespace allowed worker pods?
+    const notAllowed = await this.checkConsent();
+    if (notAllowed) return this.failJob(WORKERS_NOT_ALLOWED, notAllowed);
+    const refused = await this.checkServiceAccount();
     if (refused) {
-      if (refused.reason === SA_REFUSED) await deleteWorkers(deps.client, this.job, deps.log);
-      return this.failJob(refused.reason, refused.message);
+      // Checked at every start (each generation, each operator start): an admin who took the mark away
+      // also stops pods that already run under it.
+      await deleteWorkers(deps.client, this.job, deps.log);
+      return this.failJob(SA_REFUSED, refused);
     }
     const gen = this.generation;
     const prev = this.job.status ?? {};
@@ -426,14 +429,6 @@ export class WorkerRun {
     this.deps.metrics.progressRatio.set({ namespace: this.ns, name: this.name }, 1);
     for (const e of done.events) void this.event(e.type, e.reason, e.message);
     this.deps.log.info({ progress, writes: this.writer.writes }, 'worker run complete');
-  }
-
-  /** Why this job may not run worker pods, or undefined: its namespace allowed them, and its ServiceAccount is marked. */
-  private async refusal(): Promise<{ reason: string; message: string } | undefined> {
-    const notAllowed = await this.checkConsent();
-    if (notAllowed) return { reason: WORKERS_NOT_ALLOWED, message: notAllowed };
-    const refused = await this.checkServiceAccount();
-    return refused ? { reason: SA_REFUSED, message: refused } : undefined;
   }
 
   /**

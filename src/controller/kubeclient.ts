@@ -180,12 +180,9 @@ export class KubeClient {
     try {
       await this.call(`delete Job ${namespace}/${name}`, (o) =>
         this.batch.deleteNamespacedJob(
-          {
-            namespace,
-            name,
-            propagationPolicy: 'Foreground',
-            ...(uid ? { body: { preconditions: { uid } } } : {}),
-          },
+          // In the body, not the query: the API server ignores query options when a body is sent, and a
+          // Job deleted without a policy orphans its pods.
+          { namespace, name, body: { propagationPolicy: 'Foreground', ...(uid ? { preconditions: { uid } } : {}) } },
           o,
         ),
       );

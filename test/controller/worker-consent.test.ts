@@ -172,15 +172,25 @@ describe("worker pods need the namespace's consent, given through RBAC (deploy/r
     expect(cond(j, 'Stalled')).toMatchObject({ status: 'False' });
     expectEachKeyCopiedOnce(proxy, bucket, keys);
     // The Job controller's TTL removes the finished Job, and the garbage collector its pods.
+    let left = '';
     await waitUntil(
       'the finished worker Jobs and their pods to be gone',
       async () => {
-        const left = (await batchJobs()).filter((b) => b.metadata.name.startsWith('late-'));
-        const pods = await kubectl(['get', 'pods', '-n', namespace, '-l', 's3encryption.dev/job=late', '-o', 'name']);
-        return left.length === 0 && pods.stdout.trim() === '' ? true : undefined;
+        const all = await kubectl([
+          'get',
+          'jobs,pods',
+          '-n',
+          namespace,
+          '-l',
+          's3encryption.dev/job=late',
+          '-o',
+          'wide',
+        ]);
+        left = all.stdout.trim() + all.stderr.trim();
+        return /^No resources found/.test(left) ? true : undefined;
       },
       120_000,
-      logs,
+      () => `left: ${left}\n${logs()}`,
     );
   }, 420_000);
 

@@ -3,9 +3,11 @@
 //
 //   crds/s3encryption.dev_encryptionjobs.yaml -> helm/s3-encryption-operator/templates/crd.yaml
 //   deploy/rbac/role.yaml (rules)             -> helm/s3-encryption-operator/templates/clusterrole.yaml
+//   deploy/rbac/role_workers.yaml (rules)     -> helm/s3-encryption-operator/templates/clusterrole-workers.yaml
 //
-// The spec of the CRD and the rules of the ClusterRole are copied verbatim;
-// only metadata (name, labels, the keep annotation) is the chart's.
+// The spec of the CRD and the rules of the ClusterRoles are copied verbatim;
+// only metadata (name, labels, the keep annotation) is the chart's, and the
+// operator's rules become a Role in watchNamespace when it is set.
 //
 //   node scripts/sync-chart.mjs          # rewrite the generated templates
 //   node scripts/sync-chart.mjs --check  # exit 1 if they are out of date (test/ship runs this)
@@ -20,6 +22,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = join(ROOT, 'helm', 's3-encryption-operator');
 const CRD_SOURCE = join(ROOT, 'crds', 's3encryption.dev_encryptionjobs.yaml');
 const ROLE_SOURCE = join(ROOT, 'deploy', 'rbac', 'role.yaml');
+const WORKERS_ROLE_SOURCE = join(ROOT, 'deploy', 'rbac', 'role_workers.yaml');
 
 /** Escapes text so that Go templates print it as is. */
 function literal(text) {
@@ -72,20 +75,49 @@ function crdTemplate() {
   );
 }
 
-function clusterRoleTemplate() {
-  const text = readFileSync(ROLE_SOURCE, 'utf8');
+function rulesOf(source) {
+  const text = readFileSync(source, 'utf8');
   const doc = parse(text);
-  if (doc?.kind !== 'ClusterRole') throw new Error(`${ROLE_SOURCE}: not a ClusterRole`);
+  if (doc?.kind !== 'ClusterRole') throw new Error(`${source}: not a ClusterRole`);
+  return literal(tail(text, 'rules', source));
+}
+
+function clusterRoleTemplate() {
   return (
     '{{- if .Values.rbac.create }}\n' +
     header(ROLE_SOURCE) +
     'apiVersion: rbac.authorization.k8s.io/v1\n' +
+    '{{- if .Values.watchNamespace }}\n' +
+    '# watchNamespace: the operator may act on EncryptionJobs, Secrets and Events of that namespace only.\n' +
+    'kind: Role\n' +
+    '{{- else }}\n' +
     'kind: ClusterRole\n' +
+    '{{- end }}\n' +
     'metadata:\n' +
     '  name: {{ include "s3eo.fullname" . }}\n' +
+    '  {{- with .Values.watchNamespace }}\n' +
+    '  namespace: {{ . }}\n' +
+    '  {{- end }}\n' +
     '  labels:\n' +
     '    {{- include "s3eo.labels" . | nindent 4 }}\n' +
-    literal(tail(text, 'rules', ROLE_SOURCE)) +
+    rulesOf(ROLE_SOURCE) +
+    '{{- end }}\n'
+  );
+}
+
+function workersClusterRoleTemplate() {
+  return (
+    '{{- if .Values.rbac.create }}\n' +
+    header(WORKERS_ROLE_SOURCE) +
+    '# Grants nothing until a namespace binds it to the operator (templates/worker-rbac.yaml for each of\n' +
+    '# workers.namespaces, or a RoleBinding its admins make): RBAC as consent for worker pods.\n' +
+    'apiVersion: rbac.authorization.k8s.io/v1\n' +
+    'kind: ClusterRole\n' +
+    'metadata:\n' +
+    '  name: {{ include "s3eo.workersClusterRole" . }}\n' +
+    '  labels:\n' +
+    '    {{- include "s3eo.labels" . | nindent 4 }}\n' +
+    rulesOf(WORKERS_ROLE_SOURCE) +
     '{{- end }}\n'
   );
 }
@@ -93,6 +125,7 @@ function clusterRoleTemplate() {
 const outputs = [
   [join(CHART, 'templates', 'crd.yaml'), crdTemplate()],
   [join(CHART, 'templates', 'clusterrole.yaml'), clusterRoleTemplate()],
+  [join(CHART, 'templates', 'clusterrole-workers.yaml'), workersClusterRoleTemplate()],
 ];
 
 const check = process.argv.includes('--check');

@@ -114,6 +114,16 @@ async function main(): Promise<void> {
       "imagePullPolicy of the worker container (default: the cluster's)",
       '',
     )
+    .option(
+      '--worker-job-ttl <seconds>',
+      'ttlSecondsAfterFinished of worker Jobs: they and their pods (and logs) go this long after they finish; -1 keeps them until the EncryptionJob is deleted',
+      '86400',
+    )
+    .option(
+      '--workers-cluster-role <name>',
+      'the ClusterRole a namespace binds to the operator to allow worker pods (named in WorkersNotAllowed)',
+      's3-encryption-operator-workers',
+    )
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;
@@ -136,8 +146,12 @@ async function main(): Promise<void> {
     workerImage: string;
     workerCommand: string;
     workerImagePullPolicy: string;
+    workerJobTtl: string;
+    workersClusterRole: string;
   }>();
   const log = createLogger(opts.logLevel);
+  if (!Number.isInteger(Number(opts.workerJobTtl)))
+    throw new Error(`--worker-job-ttl must be a whole number of seconds, not "${opts.workerJobTtl}"`);
   const metrics = new Metrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -166,6 +180,8 @@ async function main(): Promise<void> {
         ? (JSON.parse(opts.workerCommand) as string[])
         : splitWords(opts.workerCommand),
       ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
+      ...(Number(opts.workerJobTtl) >= 0 ? { ttlSecondsAfterFinished: Number(opts.workerJobTtl) } : {}),
+      clusterRole: opts.workersClusterRole,
     },
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),

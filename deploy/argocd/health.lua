@@ -35,7 +35,14 @@ if failed ~= nil then
   return hs
 end
 
+-- Completed with failed objects: the run is over, but some objects are not at the target
+-- encryption, so the application has not reached the state it asks for (Degraded, not Healthy).
 local complete = condition(conditions, "Complete")
+if complete ~= nil and complete.reason == "CompletedWithFailures" then
+  hs.status = "Degraded"
+  hs.message = "CompletedWithFailures: " .. (complete.message or "")
+  return hs
+end
 if complete ~= nil then
   hs.status = "Healthy"
   hs.message = complete.message or "Complete"

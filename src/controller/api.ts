@@ -44,7 +44,11 @@ export interface EncryptionJobSpec {
   source?: { inventory?: { manifest: string } };
 }
 
-export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended';
+/**
+ * Progressing, Complete, Failed and Suspended mean what they mean on a batch/v1 Job; Reconciling
+ * and Stalled follow from them (conditions.ts) for kstatus readers (Flux, kpt, cli-utils).
+ */
+export type ConditionType = 'Progressing' | 'Complete' | 'Failed' | 'Suspended' | 'Reconciling' | 'Stalled';
 
 export interface Condition {
   type: ConditionType;

@@ -1,12 +1,22 @@
 // Conditions in the metav1.Condition shape: lastTransitionTime moves only when
-// the status flips, like every well-behaved controller.
+// the status flips, like every well-behaved controller. Complete, Failed and
+// Suspended exclude each other, and one that is False says which state the job
+// is in (never a stale "Running" on a finished job). Reconciling and Stalled,
+// the conditions kstatus reads (Flux wait/healthChecks, kpt, cli-utils), follow
+// from the batch/v1 Job ones: setCondition keeps them in step, so no runner can
+// forget them.
 import type { Condition, ConditionType, JobProgress } from './api.js';
 
-export function setCondition(
-  conditions: Condition[] | undefined,
-  next: Omit<Condition, 'lastTransitionTime'>,
-  now: Date = new Date(),
-): Condition[] {
+type NewCondition = Omit<Condition, 'lastTransitionTime'>;
+
+/** The states that end or pause a run, and the word the other two say while one of them holds. */
+const END_STATES: readonly { type: ConditionType; word: string }[] = [
+  { type: 'Complete', word: 'Completed' },
+  { type: 'Failed', word: 'Failed' },
+  { type: 'Suspended', word: 'Suspended' },
+];
+
+function put(conditions: Condition[] | undefined, next: NewCondition, now: Date): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === next.type);
   const prev = i >= 0 ? list[i] : undefined;
@@ -16,6 +26,60 @@ export function setCondition(
   if (i >= 0) list[i] = cond;
   else list.push(cond);
   return list;
+}
+
+export function setCondition(
+  conditions: Condition[] | undefined,
+  next: NewCondition,
+  now: Date = new Date(),
+): Condition[] {
+  let list = put(conditions, next, now);
+  if (next.type === 'Reconciling' || next.type === 'Stalled') return list;
+  const gen = next.observedGeneration;
+  const ended = END_STATES.find((s) => s.type === next.type);
+  if (ended && next.status === 'True') {
+    for (const other of END_STATES.filter((s) => s.type !== next.type)) {
+      list = put(
+        list,
+        { type: other.type, status: 'False', reason: ended.word, message: '', observedGeneration: gen },
+        now,
+      );
+    }
+  }
+  return withHealth(list, gen, now);
+}
+
+/**
+ * Reconciling and Stalled as kstatus reads them: a Failed job is Stalled (kstatus: Failed), a job on its
+ * way (running, retrying, planning, waiting for its Secret) is Reconciling (InProgress), and a Complete
+ * or Suspended one is neither (Current).
+ */
+function withHealth(conditions: Condition[], gen: number | undefined, now: Date): Condition[] {
+  const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
+  const done = END_STATES.find((s) => conditions.some((c) => c.type === s.type && c.status === 'True'));
+  const progressing = conditions.find((c) => c.type === 'Progressing');
+  const on = (type: ConditionType, status: 'True' | 'False', reason: string, message: string): NewCondition => ({
+    type,
+    status,
+    reason,
+    message,
+    ...(gen !== undefined ? { observedGeneration: gen } : {}),
+  });
+  let reconciling: NewCondition;
+  let stalled: NewCondition;
+  if (failed) {
+    reconciling = on('Reconciling', 'False', 'Failed', '');
+    stalled = on('Stalled', 'True', failed.reason, failed.message);
+  } else if (done) {
+    reconciling = on('Reconciling', 'False', done.word, '');
+    stalled = on('Stalled', 'False', done.word, '');
+  } else {
+    // What it is doing (Encrypting, Retrying, SecretNotFound...): the Progressing reason.
+    const doing = progressing?.reason ?? 'Pending';
+    reconciling = on('Reconciling', 'True', doing, progressing?.message ?? '');
+    stalled = on('Stalled', 'False', doing, '');
+  }
+  return put(put(conditions, reconciling, now), stalled, now);
 }
 
 export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {

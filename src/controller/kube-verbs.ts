@@ -11,8 +11,14 @@ export interface KubeCall {
   group: string;
   resource: string;
   verb: string;
-  /** cluster: a ClusterRole (jobs live in any namespace); operator-namespace: a Role in the operator's own namespace. */
-  scope: 'cluster' | 'operator-namespace';
+  /**
+   * cluster: every namespace the operator watches (a ClusterRole, or a Role in --watch-namespace);
+   * operator-namespace: a Role in the operator's own namespace; worker-namespace: the workers
+   * ClusterRole, which grants nothing until a namespace binds it to the operator (RBAC as consent:
+   * deploy/rbac/role_workers.yaml, the chart's workers.namespaces); every-user: what Kubernetes'
+   * own system:basic-user ClusterRole lets every authenticated user do (ask about itself).
+   */
+  scope: 'cluster' | 'operator-namespace' | 'worker-namespace' | 'every-user';
 }
 
 export const KUBE_CALLS: readonly KubeCall[] = [
@@ -58,11 +64,34 @@ export const KUBE_CALLS: readonly KubeCall[] = [
   // >>> Waiting for a Secret that does not exist yet (controller robustness work) may add
   // >>> list/watch on secrets here, with the same rows in deploy/rbac/role.yaml.
   { method: 'createNamespacedEvent', group: '', resource: 'events', verb: 'create', scope: 'cluster' },
-  // spec.workers (workerrun.ts): the marked ServiceAccount is checked, the worker Job created, read and deleted.
-  { method: 'readNamespacedServiceAccount', group: '', resource: 'serviceaccounts', verb: 'get', scope: 'cluster' },
-  { method: 'readNamespacedJob', group: 'batch', resource: 'jobs', verb: 'get', scope: 'cluster' },
-  { method: 'createNamespacedJob', group: 'batch', resource: 'jobs', verb: 'create', scope: 'cluster' },
-  { method: 'deleteNamespacedJob', group: 'batch', resource: 'jobs', verb: 'delete', scope: 'cluster' },
+  // spec.workers (workerrun.ts), only in namespaces that bound the workers ClusterRole to the operator:
+  // the marked ServiceAccount is checked, the worker Job created, read and deleted.
+  {
+    method: 'readNamespacedServiceAccount',
+    group: '',
+    resource: 'serviceaccounts',
+    verb: 'get',
+    scope: 'worker-namespace',
+  },
+  { method: 'readNamespacedJob', group: 'batch', resource: 'jobs', verb: 'get', scope: 'worker-namespace' },
+  { method: 'createNamespacedJob', group: 'batch', resource: 'jobs', verb: 'create', scope: 'worker-namespace' },
+  { method: 'deleteNamespacedJob', group: 'batch', resource: 'jobs', verb: 'delete', scope: 'worker-namespace' },
+  // Has this namespace allowed worker pods? Asked before anything is made (workerrun.ts checkConsent).
+  {
+    method: 'createSelfSubjectAccessReview',
+    group: 'authorization.k8s.io',
+    resource: 'selfsubjectaccessreviews',
+    verb: 'create',
+    scope: 'every-user',
+  },
+  // Who the operator is, to name it in WorkersNotAllowed.
+  {
+    method: 'createSelfSubjectReview',
+    group: 'authentication.k8s.io',
+    resource: 'selfsubjectreviews',
+    verb: 'create',
+    scope: 'every-user',
+  },
   // Leader election (leader.ts): the Lease in the operator's namespace only.
   {
     method: 'readNamespacedLease',

@@ -3,6 +3,8 @@
 // (a partition, an overloaded API server) would otherwise hold a reconcile
 // worker, or a run's final status write, for good.
 import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -53,6 +55,8 @@ export class KubeClient {
   readonly custom: CustomObjectsApi;
   readonly core: CoreV1Api;
   readonly batch: BatchV1Api;
+  readonly authorization: AuthorizationV1Api;
+  readonly authentication: AuthenticationV1Api;
   private readonly timeoutMs: number;
 
   constructor(
@@ -62,6 +66,8 @@ export class KubeClient {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
+    this.authorization = kc.makeApiClient(AuthorizationV1Api);
+    this.authentication = kc.makeApiClient(AuthenticationV1Api);
     this.timeoutMs = opts.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
   }
 
@@ -166,15 +172,55 @@ export class KubeClient {
     );
   }
 
-  /** Deletes a Job and, in the foreground, its pods: the Job is gone once its pods are. */
-  async deleteBatchJob(namespace: string, name: string): Promise<void> {
+  /**
+   * Deletes a Job and, in the foreground, its pods: the Job is gone once its pods are.
+   * With `uid`, only that very Job: a Job of the same name made since (someone else's) is left alone.
+   */
+  async deleteBatchJob(namespace: string, name: string, uid?: string): Promise<void> {
     try {
       await this.call(`delete Job ${namespace}/${name}`, (o) =>
-        this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Foreground' }, o),
+        this.batch.deleteNamespacedJob(
+          // In the body, not the query: the API server ignores query options when a body is sent, and a
+          // Job deleted without a policy orphans its pods.
+          { namespace, name, body: { propagationPolicy: 'Foreground', ...(uid ? { preconditions: { uid } } : {}) } },
+          o,
+        ),
       );
     } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
+      // 409: the uid precondition failed, so the Job of that name is not the one we meant.
+      if (apiStatus(err) !== 404 && !(uid && apiStatus(err) === 409)) throw err;
     }
+  }
+
+  /**
+   * May this client do `verb` on `resource` in `namespace`? Asked of the API server
+   * (SelfSubjectAccessReview), which every authenticated user may ask about itself.
+   */
+  async mayI(namespace: string, verb: string, group: string, resource: string): Promise<boolean> {
+    const review = await this.call(`review access to ${verb} ${resource} in ${namespace}`, (o) =>
+      this.authorization.createSelfSubjectAccessReview(
+        {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace, verb, group, resource } },
+          },
+        },
+        o,
+      ),
+    );
+    return review.status?.allowed === true;
+  }
+
+  /** The user name the API server knows this client as (SelfSubjectReview), e.g. system:serviceaccount:NS:NAME. */
+  async whoAmI(): Promise<string | undefined> {
+    const review = await this.call('review who this client is', (o) =>
+      this.authentication.createSelfSubjectReview(
+        { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+        o,
+      ),
+    );
+    return review.status?.userInfo?.username;
   }
 
   /** Reads a Secret: always in the job's own namespace (the caller passes the job's namespace). */

@@ -29,6 +29,22 @@ export interface WorkerTemplate {
   /** e.g. ["node", "dist/worker.js"]; the worker's flags are appended. */
   command: string[];
   imagePullPolicy?: string;
+  /**
+   * Seconds a finished worker Job (and its pods, with their logs) stays before the Job
+   * controller deletes it; undefined keeps it until the EncryptionJob is deleted.
+   */
+  ttlSecondsAfterFinished?: number;
+  /** The ClusterRole a namespace binds to the operator to allow worker pods (named when a namespace has not). */
+  clusterRole?: string;
+}
+
+/** The ClusterRole the chart and deploy/rbac ship for a namespace to bind to the operator (RBAC as consent). */
+export const WORKERS_CLUSTER_ROLE = 's3-encryption-operator-workers';
+
+/** Is `job` (a batch Job) controlled by this EncryptionJob, by uid? A Job of the same name is not enough. */
+export function ownedBy(job: V1Job, owner: EncryptionJob): boolean {
+  const uid = owner.metadata?.uid;
+  return uid !== undefined && (job.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 }
 
 /** plan: one pod samples the key space and writes status.shards; shards: one pod per shard. */
@@ -89,6 +105,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       completions,
       parallelism: step === 'plan' ? 1 : Math.min(completions, Math.max(1, job.spec.parallelism ?? 1)),
       backoffLimitPerIndex: BACKOFF_LIMIT_PER_INDEX,
+      ...ttl(template),
       // Only a terminal pod is replaced: two pods never work on one shard at once.
       podReplacementPolicy: 'Failed',
       podFailurePolicy: {
@@ -144,6 +161,15 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       },
     },
   };
+}
+
+/**
+ * The Job and its pods go some time after they finish (the operator reads the shards' status, not the
+ * pods); the pods' logs, with each object's failure, stay that long.
+ */
+function ttl(template: WorkerTemplate): { ttlSecondsAfterFinished?: number } {
+  const seconds = template.ttlSecondsAfterFinished;
+  return seconds === undefined ? {} : { ttlSecondsAfterFinished: seconds };
 }
 
 /** The CRD allows integer quantities (cpu: 1); the Job API takes strings. */

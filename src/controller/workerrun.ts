@@ -7,7 +7,9 @@
 // the job when every shard is Complete or one failed for good. Stop (suspend,
 // delete, a new generation) deletes the Job and waits its pods out; each pod
 // saves its shard's checkpoint on SIGTERM. An operator restart leaves the Job
-// running: the next operator adopts it.
+// running: the next operator adopts it. The operator may make Jobs only where a
+// namespace allowed it through RBAC (a RoleBinding to the workers ClusterRole),
+// and acts only on Jobs whose owner reference names this EncryptionJob's uid.
 import type { V1Job } from '@kubernetes/client-node';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
 import { selectionFingerprint } from './checkpoint.js';
@@ -19,7 +21,9 @@ import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import {
   GENERATION_LABEL,
+  ownedBy,
   WORKER_SA_LABEL,
+  WORKERS_CLUSTER_ROLE,
   workerJob,
   workerJobName,
   type WorkerStep,
@@ -38,6 +42,36 @@ export interface WorkerRunDeps extends JobRunDeps {
 
 /** The reason a job ends with when its ServiceAccount may not run workers. */
 export const SA_REFUSED = 'WorkerServiceAccountNotAllowed';
+/** The reason a job ends with when its namespace has not allowed the operator to run worker pods there. */
+export const WORKERS_NOT_ALLOWED = 'WorkersNotAllowed';
+/** The reason a job ends with when a Job of its worker Job's name exists and is not its own. */
+export const JOB_NAME_TAKEN = 'WorkerJobNameTaken';
+
+/** What the operator does in a namespace for worker pods: a namespace that allowed them granted all of it. */
+const WORKER_ACCESS = [
+  { verb: 'create', group: 'batch', resource: 'jobs' },
+  { verb: 'get', group: 'batch', resource: 'jobs' },
+  { verb: 'delete', group: 'batch', resource: 'jobs' },
+  { verb: 'get', group: '', resource: 'serviceaccounts' },
+] as const;
+
+/** A Job has the name of a worker Job and another owner: the operator leaves it alone. */
+class JobNameTaken extends Error {
+  constructor(namespace: string, name: string) {
+    super(
+      `a Job named "${name}" already exists in namespace "${namespace}" and this EncryptionJob does not own it: the operator leaves it alone; delete or rename it, or rename the EncryptionJob`,
+    );
+  }
+}
+
+/** The worker Job of `step` if it is this EncryptionJob's (by owner uid); a foreign one of that name throws. */
+async function readOwnJob(client: KubeClient, job: EncryptionJob, step: WorkerStep): Promise<V1Job | undefined> {
+  const ns = job.metadata?.namespace ?? '';
+  const name = workerJobName(job.metadata?.name ?? '', step);
+  const found = await client.readBatchJob(ns, name);
+  if (found && !ownedBy(found, job)) throw new JobNameTaken(ns, name);
+  return found;
+}
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -58,16 +92,32 @@ function jobCondition(job: V1Job | undefined, type: 'Complete' | 'Failed'): { me
 /**
  * Deletes the job's worker Jobs (any generation) and waits until they and their
  * pods are gone: no worker writes to the job after this returns (within STOP_WAIT_MS).
+ * Only Jobs this EncryptionJob owns (by uid): a Job of the same name is someone else's.
  */
 export async function deleteWorkers(client: KubeClient, job: EncryptionJob, log: JobRunDeps['log']): Promise<void> {
   const ns = job.metadata?.namespace ?? '';
-  const names = (['plan', 'shards'] as WorkerStep[]).map((s) => workerJobName(job.metadata?.name ?? '', s));
-  for (const n of names) await client.deleteBatchJob(ns, n);
+  const mine: { name: string; uid: string }[] = [];
+  try {
+    for (const step of ['plan', 'shards'] as WorkerStep[]) {
+      const name = workerJobName(job.metadata?.name ?? '', step);
+      const found = await client.readBatchJob(ns, name);
+      if (!found || !ownedBy(found, job)) continue;
+      const uid = found.metadata?.uid ?? '';
+      await client.deleteBatchJob(ns, name, uid);
+      mine.push({ name, uid });
+    }
+  } catch (err) {
+    if (apiStatus(err) !== 403) throw err;
+    // The namespace has not allowed (or no longer allows) worker pods: the operator may not touch Jobs
+    // there, and the garbage collector removes any it made with the EncryptionJob (owner references).
+    log.info({ namespace: ns }, 'the operator may not manage Jobs in this namespace: no worker Job to stop');
+    return;
+  }
   const deadline = Date.now() + STOP_WAIT_MS;
-  for (const n of names) {
-    while ((await client.readBatchJob(ns, n)) !== undefined) {
+  for (const { name, uid } of mine) {
+    while ((await client.readBatchJob(ns, name))?.metadata?.uid === uid) {
       if (Date.now() > deadline) {
-        log.warn({ job: n }, 'worker Job still terminating; going on');
+        log.warn({ job: name }, 'worker Job still terminating; going on');
         return;
       }
       await new Promise((r) => setTimeout(r, 500));
@@ -129,7 +179,21 @@ export class WorkerRun {
   }
 
   private async run(): Promise<void> {
+    try {
+      await this.runWorkers();
+    } catch (err) {
+      if (!(err instanceof JobNameTaken)) throw err;
+      // Our own Job of the other step, if any, stops; the foreign one is left as it is.
+      await deleteWorkers(this.deps.client, this.job, this.deps.log);
+      await this.failJob(JOB_NAME_TAKEN, err.message);
+    }
+  }
+
+  private async runWorkers(): Promise<void> {
     const { deps } = this;
+    // Asked of the API server before anything is made: has the namespace allowed worker pods?
+    const notAllowed = await this.checkConsent();
+    if (notAllowed) return this.failJob(WORKERS_NOT_ALLOWED, notAllowed);
     const refused = await this.checkServiceAccount();
     if (refused) {
       // Checked at every start (each generation, each operator start): an admin who took the mark away
@@ -140,15 +204,7 @@ export class WorkerRun {
     const gen = this.generation;
     const prev = this.job.status ?? {};
     const fingerprint = selectionFingerprint(this.job.spec);
-    // Jobs of an earlier generation are stopped first: their pods must not write into the new run's shards.
-    for (const step of ['plan', 'shards'] as WorkerStep[]) {
-      const existing = await deps.client.readBatchJob(this.ns, workerJobName(this.name, step));
-      if (existing && existing.metadata?.labels?.[GENERATION_LABEL] !== String(gen)) {
-        deps.log.info({ job: existing.metadata?.name }, 'deleting the worker Job of an earlier generation');
-        await deleteWorkers(deps.client, this.job, deps.log);
-        break;
-      }
-    }
+    await this.stopEarlierGenerations();
     if (this.abort.signal.aborted) return;
     const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
     const fresh = prev.observedGeneration !== gen;
@@ -211,14 +267,26 @@ export class WorkerRun {
     if (!this.detached) deps.log.info('worker run stopped');
   }
 
+  /** Jobs of an earlier generation are stopped first: their pods must not write into the new run's shards. */
+  private async stopEarlierGenerations(): Promise<void> {
+    for (const step of ['plan', 'shards'] as WorkerStep[]) {
+      const existing = await readOwnJob(this.deps.client, this.job, step);
+      if (existing && existing.metadata?.labels?.[GENERATION_LABEL] !== String(this.generation)) {
+        this.deps.log.info({ job: existing.metadata?.name }, 'deleting the worker Job of an earlier generation');
+        await deleteWorkers(this.deps.client, this.job, this.deps.log);
+        return;
+      }
+    }
+  }
+
   /** One look at the Jobs and the shards: start what is missing, sum the progress, end the run when it is over. */
   private async step(fingerprint: string, announced: boolean): Promise<'planning' | 'running' | 'ended'> {
     const { client } = this.deps;
     const planName = workerJobName(this.name, 'plan');
     const shardsName = workerJobName(this.name, 'shards');
     // The Jobs before the shards: a Job that ended did so after its pods wrote their entries.
-    const planJob = await client.readBatchJob(this.ns, planName);
-    const shardsJob = await client.readBatchJob(this.ns, shardsName);
+    const planJob = await readOwnJob(client, this.job, 'plan');
+    const shardsJob = await readOwnJob(client, this.job, 'shards');
     const job = await client.getJob(this.ns, this.name);
     if ((job.metadata?.generation ?? 0) !== this.generation || job.spec.suspend) return 'planning'; // the reconciler stops us
     const status = job.status ?? {};
@@ -234,7 +302,7 @@ export class WorkerRun {
       } else if (jobCondition(planJob, 'Complete')) {
         // Completed, yet no plan for this selection (its pod writes the plan before it exits 0, so this is a
         // plan lost to a concurrent status write): plan again rather than wait for ever.
-        await client.deleteBatchJob(this.ns, planName);
+        await client.deleteBatchJob(this.ns, planName, planJob.metadata?.uid);
       } else if (jobCondition(planJob, 'Failed')) {
         await this.failJob(
           'PlanningFailed',
@@ -244,7 +312,7 @@ export class WorkerRun {
       }
       return 'planning';
     }
-    if (planJob) await client.deleteBatchJob(this.ns, planName);
+    if (planJob) await client.deleteBatchJob(this.ns, planName, planJob.metadata?.uid);
     if (!announced) await this.announce(shards.length);
 
     this.publish(shards);
@@ -282,8 +350,10 @@ export class WorkerRun {
       await this.deps.client.createBatchJob(manifest);
       this.deps.log.info({ job: manifest.metadata?.name, step, shards }, 'created the worker Job');
     } catch (err) {
-      // Created by an earlier look whose answer we did not see, or still terminating: look again next time.
       if (apiStatus(err) !== 409) throw err;
+      // Created by an earlier look whose answer we did not see, or still terminating: look again next
+      // time. Unless that Job is someone else's: then the name is taken.
+      await readOwnJob(this.deps.client, this.job, step);
     }
   }
 
@@ -359,6 +429,29 @@ export class WorkerRun {
     this.deps.metrics.progressRatio.set({ namespace: this.ns, name: this.name }, 1);
     for (const e of done.events) void this.event(e.type, e.reason, e.message);
     this.deps.log.info({ progress, writes: this.writer.writes }, 'worker run complete');
+  }
+
+  /**
+   * RBAC as consent: undefined when the namespace's RBAC lets the operator do what worker pods take
+   * (asked of the API server before anything is made), else what its admins do to allow them.
+   */
+  private async checkConsent(): Promise<string | undefined> {
+    const { client } = this.deps;
+    const answers = await Promise.all(
+      WORKER_ACCESS.map(async (a) =>
+        (await client.mayI(this.ns, a.verb, a.group, a.resource)) ? '' : `${a.verb} ${a.resource}`,
+      ),
+    );
+    const missing = answers.filter(Boolean);
+    if (missing.length === 0) return undefined;
+    const role = this.deps.template.clusterRole ?? WORKERS_CLUSTER_ROLE;
+    const user = await client.whoAmI().catch(() => undefined);
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user ?? '');
+    const subject = sa ? `ServiceAccount ${sa[1]}:${sa[2]}` : "the operator's ServiceAccount";
+    const how = sa
+      ? `: kubectl create rolebinding ${role} -n ${this.ns} --clusterrole=${role} --serviceaccount=${sa[1]}:${sa[2]}`
+      : '';
+    return `namespace "${this.ns}" has not allowed worker pods (the operator may not ${missing.join(', ')} there): its admins bind ClusterRole ${role} to ${subject} in it${how}`;
   }
 
   /**

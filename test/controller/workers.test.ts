@@ -6,10 +6,8 @@
 // so "no key was written twice" is counted on the wire.
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { compareKeys } from '../../src/engine/shards.js';
 import { startControllerManager } from '../harness/controller-manager.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
@@ -27,6 +25,7 @@ import {
 } from '../harness/context.js';
 import { writeInventory } from '../harness/inventory.js';
 import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
+import { allowWorkerPods, applyWorkerServiceAccount } from '../harness/worker-rbac.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { applyJob, copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
 
@@ -120,14 +119,8 @@ async function expectAllAes256(bucket: string, keys: string[]): Promise<void> {
 
 /** The worker RBAC of deploy/workers (what a namespace's admins apply), in the test's namespace. */
 async function applyWorkerRbac(ns: string): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'workers', 'worker-rbac.yaml'), 'utf8')).map(
-    (d) => d.toJS() as { metadata: { namespace?: string }; subjects?: { namespace?: string }[] },
-  );
-  for (const doc of docs) {
-    doc.metadata.namespace = ns;
-    for (const s of doc.subjects ?? []) s.namespace = ns;
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
-  }
+  await applyWorkerServiceAccount(ns);
+  await allowWorkerPods(ns);
 }
 
 /** The batch Jobs the operator made for an EncryptionJob. */

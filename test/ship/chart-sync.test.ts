@@ -21,13 +21,15 @@ describe('one source for the CRD and the RBAC rules', () => {
     expect(result.code).toBe(0);
   });
 
-  it('the chart renders the CRD of crds/ and the rules of deploy/rbac/role.yaml, unchanged', async () => {
+  it('the chart renders the CRD of crds/ and the rules of deploy/rbac/role.yaml and role_workers.yaml, unchanged', async () => {
     const rendered = parseObjects(await helmTemplate());
     const crd = readYaml('crds', 's3encryption.dev_encryptionjobs.yaml');
     expect(find(rendered, 'CustomResourceDefinition').spec).toEqual(crd.spec);
     expect(find(rendered, 'CustomResourceDefinition').metadata.name).toBe(crd.metadata.name);
-    const role = readYaml('deploy', 'rbac', 'role.yaml');
-    expect(find(rendered, 'ClusterRole').rules).toEqual(role.rules);
+    for (const file of ['role.yaml', 'role_workers.yaml']) {
+      const role = readYaml('deploy', 'rbac', file);
+      expect(find(rendered, 'ClusterRole', role.metadata.name).rules, file).toEqual(role.rules);
+    }
   });
 
   it('the chart, the image tag and the kustomization carry the version of package.json', () => {

@@ -83,6 +83,7 @@ describe('helm chart', () => {
     const kinds = defaults.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
       'ClusterRole/s3-encryption-operator',
+      'ClusterRole/s3-encryption-operator-workers',
       'ClusterRoleBinding/s3-encryption-operator',
       'CustomResourceDefinition/encryptionjobs.s3encryption.dev',
       'Deployment/s3-encryption-operator',
@@ -264,7 +265,9 @@ describe('helm chart', () => {
       ['the defaults', [] as string[]],
       ['every option on', ALL_OPTIONS],
     ])('accepts every object rendered with %s (apply --dry-run=server)', async (_label, args) => {
-      const rendered = await helmTemplate(['--set', 'dashboard.namespace=', ...args], 's3eo-ship', namespace);
+      // watchNamespace puts the operator's Role in that namespace: one that exists here.
+      const watch = args.length ? ['--set', `watchNamespace=${namespace}`] : [];
+      const rendered = await helmTemplate(['--set', 'dashboard.namespace=', ...args, ...watch], 's3eo-ship', namespace);
       const result = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: rendered, allowFailure: true });
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);

@@ -176,16 +176,27 @@ export const OTHER_OPTIONS = [
   'tenancy.allowedEndpointHosts[0]=*.amazonaws.com',
   '--set',
   'tenancy.deniedEndpointAddresses[0]=10.96.0.0/12',
+  '--set',
+  'workers.admissionPolicy.enabled=true',
 ];
 
-/** The worker RBAC per namespace (spec.workers); namespaces the test apiserver does not have, so rendered only. */
+/**
+ * The worker RBAC per namespace (spec.workers), each namespace with its own IAM role, one in the old
+ * list-of-names form; namespaces the test apiserver does not have, so rendered only.
+ */
 export const WORKER_OPTIONS = [
   '--set',
-  'workers.namespaces[0]=data',
+  'workers.namespaces[0].name=data',
   '--set',
-  'workers.namespaces[1]=analytics',
+  'workers.namespaces[0].serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/encrypt-data',
   '--set',
-  'workers.serviceAccountAnnotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/s3-encryption-worker',
+  'workers.namespaces[1].name=analytics',
+  '--set',
+  'workers.namespaces[1].serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/encrypt-analytics',
+  '--set',
+  'workers.namespaces[2]=archive',
+  '--set',
+  'workers.jobTTLSecondsAfterFinished=3600',
 ];
 
 export const ALL_OPTIONS = [...MONITORING_OPTIONS, ...OTHER_OPTIONS];

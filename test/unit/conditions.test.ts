@@ -2,7 +2,7 @@
 // runs, so each of their wordings is pinned here exactly as a user reads it in kubectl.
 import { describe, expect, it } from 'vitest';
 import type { Condition, JobProgress } from '../../src/controller/api.js';
-import { completedStatus, findCondition } from '../../src/controller/conditions.js';
+import { completedStatus, findCondition, setCondition } from '../../src/controller/conditions.js';
 
 const progress = (p: Partial<JobProgress>): JobProgress => ({
   scanned: 10,
@@ -48,9 +48,17 @@ describe('completedStatus', () => {
       observedGeneration: 4,
       lastTransitionTime: '2026-12-02T10:00:00Z',
     });
-    // The conditions it does not own stay as they were.
-    expect(findCondition(out.conditions, 'Failed')).toEqual(running[2]);
-    expect(findCondition(out.conditions, 'Suspended')).toEqual(running[3]);
+    // Failed and Suspended stay False (since 09:00) and say why: the job completed, not "Running".
+    expect(findCondition(out.conditions, 'Failed')).toEqual({
+      ...running[2],
+      reason: 'Completed',
+      observedGeneration: 4,
+    });
+    expect(findCondition(out.conditions, 'Suspended')).toEqual({
+      ...running[3],
+      reason: 'Completed',
+      observedGeneration: 4,
+    });
     expect(out.events).toEqual([{ type: 'Normal', reason: 'Completed', message: msg }]);
   });
 
@@ -145,5 +153,85 @@ describe('completedStatus', () => {
       new Date('2026-12-02T12:00:00Z'),
     );
     expect(findCondition(again.conditions, 'Complete')?.lastTransitionTime).toBe('2026-12-02T11:00:00Z');
+  });
+});
+
+/**
+ * kstatus (sigs.k8s.io/cli-utils pkg/kstatus, what Flux wait/healthChecks and kpt read) looks only at
+ * observedGeneration and two conditions: Stalled=True -> Failed, Reconciling=True -> InProgress,
+ * neither -> Current. Its rules, as a function of the conditions we write.
+ */
+function kstatus(conditions: Condition[]): 'Failed' | 'InProgress' | 'Current' {
+  if (findCondition(conditions, 'Stalled')?.status === 'True') return 'Failed';
+  if (findCondition(conditions, 'Reconciling')?.status === 'True') return 'InProgress';
+  return 'Current';
+}
+
+describe('Reconciling and Stalled follow the batch/v1 Job conditions (kstatus)', () => {
+  const set = (list: Condition[], type: Condition['type'], status: 'True' | 'False', reason: string, message = '') =>
+    setCondition(list, { type, status, reason, message, observedGeneration: 3 }, now);
+
+  it('a running job is Reconciling (InProgress) with what it is doing; a job waiting for its Secret too', () => {
+    const list = set(running, 'Progressing', 'True', 'Encrypting', '120/400 objects');
+    expect(findCondition(list, 'Reconciling')).toMatchObject({
+      status: 'True',
+      reason: 'Encrypting',
+      message: '120/400 objects',
+    });
+    expect(findCondition(list, 'Stalled')).toMatchObject({ status: 'False', reason: 'Encrypting' });
+    expect(kstatus(list)).toBe('InProgress');
+    const waiting = set(list, 'Progressing', 'False', 'SecretNotFound', 'Secret "s3" not found');
+    expect(findCondition(waiting, 'Reconciling')).toMatchObject({ status: 'True', reason: 'SecretNotFound' });
+    expect(kstatus(waiting)).toBe('InProgress');
+  });
+
+  it('a Failed job is Stalled with the failure (kstatus Failed), and Complete says Failed, not Running', () => {
+    let list = set(running, 'Failed', 'True', 'WorkersNotAllowed', 'namespace "t" has not allowed worker pods');
+    list = set(list, 'Progressing', 'False', 'WorkersNotAllowed', 'namespace "t" has not allowed worker pods');
+    expect(findCondition(list, 'Stalled')).toMatchObject({
+      status: 'True',
+      reason: 'WorkersNotAllowed',
+      message: 'namespace "t" has not allowed worker pods',
+      observedGeneration: 3,
+    });
+    expect(findCondition(list, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Failed' });
+    expect(findCondition(list, 'Complete')).toMatchObject({ status: 'False', reason: 'Failed' });
+    expect(kstatus(list)).toBe('Failed');
+  });
+
+  it('a Complete job is neither (Current); Failed says Completed; a later failure of a new generation flips Complete', () => {
+    const done = completedStatus(running, {
+      progress: progress({ failed: 2 }),
+      dryRun: false,
+      warnings: [],
+      failuresAt: 'status.recentFailures',
+      generation: 3,
+    }).conditions;
+    expect(findCondition(done, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Completed' });
+    expect(findCondition(done, 'Stalled')).toMatchObject({ status: 'False', reason: 'Completed' });
+    expect(findCondition(done, 'Failed')).toMatchObject({ status: 'False', reason: 'Completed' });
+    expect(kstatus(done)).toBe('Current');
+    // A spec edit refused before any run (tenancy): Failed True, and Complete no longer True.
+    const refused = set(done, 'Failed', 'True', 'IdentityNotAllowed', 'no Secret');
+    expect(findCondition(refused, 'Complete')).toMatchObject({ status: 'False', reason: 'Failed' });
+    expect(kstatus(refused)).toBe('Failed');
+  });
+
+  it('a Suspended job is neither; lastTransitionTime of Reconciling moves only when it flips', () => {
+    const runningList = set(running, 'Progressing', 'True', 'Encrypting');
+    const at = findCondition(runningList, 'Reconciling')?.lastTransitionTime;
+    const later = setCondition(
+      runningList,
+      { type: 'Progressing', status: 'True', reason: 'Retrying', message: 'x', observedGeneration: 3 },
+      new Date('2026-12-02T11:00:00Z'),
+    );
+    expect(findCondition(later, 'Reconciling')).toMatchObject({
+      status: 'True',
+      reason: 'Retrying',
+      lastTransitionTime: at,
+    });
+    const suspended = set(later, 'Suspended', 'True', 'Suspended', 'spec.suspend is true');
+    expect(findCondition(suspended, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Suspended' });
+    expect(kstatus(suspended)).toBe('Current');
   });
 });

@@ -8,6 +8,7 @@ import {
   BACKOFF_LIMIT_PER_INDEX,
   EXIT_SHARD_FAILED,
   EXIT_STALE,
+  ownedBy,
   workerJob,
   workerJobName,
 } from '../../src/controller/workerjob.js';
@@ -122,5 +123,29 @@ describe('workerJob', () => {
   it('refuses a job without spec.workers', () => {
     const { workers: _, ...spec } = job().spec;
     expect(() => workerJob({ ...job(), spec }, 'shards', 2, template)).toThrow(/spec.workers/);
+  });
+
+  it('a finished Job goes after the TTL the operator was given (--worker-job-ttl); none without one', () => {
+    expect(
+      workerJob(job(), 'shards', 4, { ...template, ttlSecondsAfterFinished: 86400 }).spec?.ttlSecondsAfterFinished,
+    ).toBe(86400);
+    expect(workerJob(job(), 'plan', 1, { ...template, ttlSecondsAfterFinished: 0 }).spec?.ttlSecondsAfterFinished).toBe(
+      0,
+    );
+    expect(workerJob(job(), 'shards', 4, template).spec).not.toHaveProperty('ttlSecondsAfterFinished');
+  });
+
+  it('ownedBy: only a Job whose controller owner reference names this EncryptionJob by uid', () => {
+    const ej = job();
+    expect(ownedBy(workerJob(ej, 'shards', 4, template), ej)).toBe(true);
+    // Same name, another EncryptionJob of that name (deleted and made again): another uid.
+    expect(ownedBy(workerJob(ej, 'shards', 4, template), { ...ej, metadata: { ...ej.metadata, uid: 'uid-2' } })).toBe(
+      false,
+    );
+    // A Job someone made by hand with the worker Job's name.
+    expect(ownedBy({ metadata: { name: 'encrypt-logs-workers', namespace: 'data' } }, ej)).toBe(false);
+    // An owner reference that is not the controller.
+    const ref = { apiVersion: 's3encryption.dev/v1alpha1', kind: 'EncryptionJob', name: 'encrypt-logs', uid: 'uid-1' };
+    expect(ownedBy({ metadata: { ownerReferences: [ref] } }, ej)).toBe(false);
   });
 });

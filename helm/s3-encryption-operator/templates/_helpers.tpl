@@ -61,3 +61,8 @@ but the cluster does not serve it. Arguments: (list . "ServiceMonitor" "serviceM
 {{- fail (printf "%s=true, but this cluster does not serve monitoring.coreos.com/v1 %s: install the Prometheus Operator CRDs first (or set %s=false). With `helm template`, pass --api-versions monitoring.coreos.com/v1/%s." $flag $kind $flag $kind) }}
 {{- end }}
 {{- end }}
+
+{{/* The ClusterRole a namespace binds to the operator to allow worker pods (deploy/rbac/role_workers.yaml). */}}
+{{- define "s3eo.workersClusterRole" -}}
+{{- printf "%s-workers" (include "s3eo.fullname" .) }}
+{{- end }}

@@ -9,6 +9,8 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { KubeClient } from './controller/kubeclient.js';
+import { METADATA_RANGES } from './controller/tenancy.js';
+import { AddressGuard, setProcessAddressGuard } from './engine/address-guard.js';
 import { EXIT_RETRY, EXIT_STOPPED, runWorker } from './controller/workerpod.js';
 import { createLogger } from './log.js';
 
@@ -43,6 +45,11 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // The operator judged the spec's endpoints before creating this pod; a name can
+  // resolve elsewhere here, so every connection is judged again on its address.
+  setProcessAddressGuard(
+    new AddressGuard({ deny: [...METADATA_RANGES], advice: 'worker pods never connect to a metadata address' }),
+  );
   const kc = new KubeConfig();
   kc.loadFromDefault();
   try {

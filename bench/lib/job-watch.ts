@@ -146,7 +146,8 @@ export function followJob(source: JobSource, opts: FollowOptions): Follow {
           failingSince = undefined;
           continue;
         }
-        throw closed.err ?? new Error('the watch closed at once without an event');
+        if (closed.err instanceof Error) throw closed.err;
+        throw new Error(closed.err ? describeError(closed.err) : 'the watch closed at once without an event');
       } catch (err) {
         lastError = describeError(err);
         recoveries.push(lastError);

@@ -290,31 +290,11 @@ async function measureSet(bench: Bench, set: DataSet, contenders: Contender[], e
   report(bench.rows, bench.scaleRows, true);
 }
 
-async function main(): Promise<void> {
-  const missing = missingPrerequisites(ROOT, contendersUsed());
-  if (missing.length) throw new Error(`the bench cannot start:\n  ${missing.join('\n  ')}`);
-  const workDir = mkdtempSync(join(tmpdir(), 's3eo-bench-'));
-  writeFileSync(join(workDir, 'aws-config-default'), '');
-  log(`work dir ${workDir}; config ${JSON.stringify(config)}`);
-  const seaweed = await startSeaweed({ workDir: join(workDir, 'seaweedfs') });
-  let kube: KubeEnv | undefined;
-  let proxy: FaultProxy | undefined;
-  const keyA = seaweed.keys.find((k) => k.alias === 'alias/test-key-a');
-  if (!keyA) throw new Error('alias/test-key-a missing');
-  const env: Env = {
-    s3Endpoint: seaweed.s3Endpoint,
-    kmsEndpoint: seaweed.kmsEndpoint,
-    region: seaweed.region,
-    accessKeyId: seaweed.accessKeyId,
-    secretAccessKey: seaweed.secretAccessKey,
-    kmsAlias: keyA.alias,
-    kmsArn: keyA.arn,
-    workDir,
-  };
-  // kube-apiserver + etcd for the operator, started once for whichever part needs it first.
-  const operatorKube = async (): Promise<KubeEnv> => {
-    if (kube) return kube;
-    kube = await startKube({ workDir: join(workDir, 'kube') });
+/** kube-apiserver + etcd for the operator, started once, by whichever part needs it first. */
+function lazyKube(workDir: string, env: Env): { get(): Promise<KubeEnv>; stop(): Promise<void> } {
+  let started: Promise<KubeEnv> | undefined;
+  const start = async (): Promise<KubeEnv> => {
+    const kube = await startKube({ workDir: join(workDir, 'kube') });
     await installOperatorApi(kube);
     await kube.kubectl(['create', 'namespace', 'bench']);
     await kube.kubectl([
@@ -329,6 +309,35 @@ async function main(): Promise<void> {
     ]);
     return kube;
   };
+  return {
+    get: () => (started ??= start()),
+    stop: async () => {
+      if (started) await (await started).stop();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const missing = missingPrerequisites(ROOT, contendersUsed());
+  if (missing.length) throw new Error(`the bench cannot start:\n  ${missing.join('\n  ')}`);
+  const workDir = mkdtempSync(join(tmpdir(), 's3eo-bench-'));
+  writeFileSync(join(workDir, 'aws-config-default'), '');
+  log(`work dir ${workDir}; config ${JSON.stringify(config)}`);
+  const seaweed = await startSeaweed({ workDir: join(workDir, 'seaweedfs') });
+  let proxy: FaultProxy | undefined;
+  const keyA = seaweed.keys.find((k) => k.alias === 'alias/test-key-a');
+  if (!keyA) throw new Error('alias/test-key-a missing');
+  const env: Env = {
+    s3Endpoint: seaweed.s3Endpoint,
+    kmsEndpoint: seaweed.kmsEndpoint,
+    region: seaweed.region,
+    accessKeyId: seaweed.accessKeyId,
+    secretAccessKey: seaweed.secretAccessKey,
+    kmsAlias: keyA.alias,
+    kmsArn: keyA.arn,
+    workDir,
+  };
+  const kube = lazyKube(workDir, env);
   let bucketNo = 0;
   const bench: Bench = {
     s3: s3For(env),
@@ -341,7 +350,7 @@ async function main(): Promise<void> {
         )
       : [],
     scaleRows: [],
-    oursOperator: async (variant) => operator(await operatorKube(), 'bench', variant),
+    oursOperator: async (variant) => operator(await kube.get(), 'bench', variant),
     bucketFor: (contender) => `bench-${++bucketNo}-${contender}`.slice(0, 60),
   };
   try {
@@ -374,7 +383,7 @@ async function main(): Promise<void> {
   } finally {
     bench.s3.destroy();
     await proxy?.stop().catch(() => undefined);
-    await kube?.stop().catch(() => undefined);
+    await kube.stop().catch(() => undefined);
     await seaweed.stop().catch(() => undefined);
   }
   report(bench.rows, bench.scaleRows);

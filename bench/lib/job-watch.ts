@@ -63,119 +63,138 @@ function describeError(err: unknown): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+interface Closed {
+  /** What the watch ended with: null for a normal close. */
+  err: unknown;
+  /** The last resourceVersion it delivered. */
+  rv: string;
+  events: number;
+}
+
 /** Follows one job until it finishes, re-listing and re-watching through transient failures. */
-export function followJob(source: JobSource, opts: FollowOptions): Follow {
-  const backoff = new Backoff(opts.firstBackoffMs ?? 100, opts.maxBackoffMs ?? 2000);
-  const giveUpAfterMs = opts.giveUpAfterMs ?? 600_000;
-  const recoveries: string[] = [];
-  let stopped = false;
-  let abortWatch: (() => void) | undefined;
-  let settle!: (s: JobStatus) => void;
-  let fail!: (e: unknown) => void;
-  const status = new Promise<JobStatus>((res, rej) => {
-    settle = res;
-    fail = rej;
-  });
-  // Handled where it is awaited; this keeps an early failure from counting as unhandled before then.
-  status.catch(() => undefined);
-  let markOpened!: () => void;
-  const opened = new Promise<void>((res) => (markOpened = res));
-  let finished = false;
-  const finish = (s: JobStatus): void => {
-    finished = true;
-    abortWatch?.();
-    settle(s);
-  };
-  const end = (err: unknown): void => {
-    finished = true;
-    abortWatch?.();
-    fail(err);
-  };
+class JobFollower implements Follow {
+  readonly recoveries: string[] = [];
+  readonly status: Promise<JobStatus>;
+  readonly opened: Promise<void>;
+  private readonly backoff: Backoff;
+  private readonly giveUpAfterMs: number;
+  private stopped = false;
+  private finished = false;
+  private abortWatch: (() => void) | undefined;
+  private settle!: (s: JobStatus) => void;
+  private fail!: (e: unknown) => void;
+  private markOpened!: () => void;
 
-  /** One watch from rv until it closes: the error it closed with (null: normal) and the last resourceVersion seen. */
-  const watchOnce = (rv: string): Promise<{ err: unknown; rv: string; events: number }> =>
-    new Promise((resolve) => {
-      let last = rv;
-      let events = 0;
-      let closeErr: unknown = null;
-      const onEvent = (type: string, obj: JobObject): void => {
-        if (type === 'ERROR') {
-          // A Status object inside the stream (410 Gone: rv too old): the watch is over.
-          closeErr = Object.assign(new Error(`watch event ERROR ${JSON.stringify(obj).slice(0, 200)}`), {
-            code: (obj as { code?: number }).code,
-          });
-          abortWatch?.();
-          return;
-        }
-        events++;
-        last = obj.metadata?.resourceVersion ?? last;
-        if (type === 'DELETED') end(new Error(`EncryptionJob ${opts.label} was deleted before it finished`));
-        else if (isFinished(obj.status)) finish(obj.status ?? {});
-      };
-      source
-        .watch(rv, onEvent, (err) => resolve({ err: err ?? closeErr, rv: last, events }))
-        .then(
-          (abort) => {
-            abortWatch = abort;
-            if (stopped || finished) abort();
-          },
-          (err: unknown) => resolve({ err, rv: last, events }),
-        );
+  constructor(
+    private readonly source: JobSource,
+    private readonly opts: FollowOptions,
+  ) {
+    this.backoff = new Backoff(opts.firstBackoffMs ?? 100, opts.maxBackoffMs ?? 2000);
+    this.giveUpAfterMs = opts.giveUpAfterMs ?? 600_000;
+    this.status = new Promise<JobStatus>((res, rej) => {
+      this.settle = res;
+      this.fail = rej;
     });
+    // Handled where it is awaited; this keeps an early failure from counting as unhandled before then.
+    this.status.catch(() => undefined);
+    const listed = new Promise<void>((res) => (this.markOpened = res));
+    // A follower that gives up before its first list must not leave the caller waiting there.
+    this.opened = Promise.race([listed, this.status.then(() => undefined)]);
+    this.loop().catch((err: unknown) => this.end(err));
+  }
 
-  const loop = async (): Promise<void> => {
+  stop(): void {
+    this.stopped = true;
+    this.abortWatch?.();
+    this.markOpened();
+  }
+
+  private finish(s: JobStatus): void {
+    this.finished = true;
+    this.abortWatch?.();
+    this.settle(s);
+  }
+
+  private end(err: unknown): void {
+    this.finished = true;
+    this.abortWatch?.();
+    this.fail(err);
+  }
+
+  private async loop(): Promise<void> {
     let rv: string | undefined;
     let failingSince: number | undefined;
-    let lastError = '';
-    while (!stopped && !finished) {
+    while (!this.stopped && !this.finished) {
       try {
         if (rv === undefined) {
-          const listed = await source.list();
-          markOpened();
+          const listed = await this.source.list();
+          this.markOpened();
           failingSince = undefined;
-          if (isFinished(listed.job?.status)) return finish(listed.job?.status ?? {});
+          if (isFinished(listed.job?.status)) return this.finish(listed.job?.status ?? {});
           rv = listed.resourceVersion;
         }
         const started = Date.now();
-        const closed = await watchOnce(rv);
-        if (stopped || finished) return;
+        const closed = await this.watchOnce(rv);
+        if (this.stopped || this.finished) return;
         if (closed.err === null && (closed.events > 0 || Date.now() - started > 1000)) {
           // A normal close (the server ends watches after a while): go on from the last event.
           rv = closed.rv;
-          backoff.reset();
+          this.backoff.reset();
           failingSince = undefined;
           continue;
         }
         if (closed.err instanceof Error) throw closed.err;
         throw new Error(closed.err ? describeError(closed.err) : 'the watch closed at once without an event');
       } catch (err) {
-        lastError = describeError(err);
-        recoveries.push(lastError);
+        const why = describeError(err);
+        this.recoveries.push(why);
         failingSince ??= Date.now();
-        if (Date.now() - failingSince > giveUpAfterMs) {
-          throw new Error(
-            `watch of EncryptionJob ${opts.label} kept failing for ${Math.round(giveUpAfterMs / 1000)} s: ${lastError}`,
-          );
+        if (Date.now() - failingSince > this.giveUpAfterMs) {
+          const seconds = Math.round(this.giveUpAfterMs / 1000);
+          throw new Error(`watch of EncryptionJob ${this.opts.label} kept failing for ${seconds} s: ${why}`);
         }
         // List again after the pause: the job may have finished while no watch was open.
         rv = undefined;
-        await sleep(backoff.next());
+        await sleep(this.backoff.next());
       }
     }
-  };
-  loop().catch(end);
+  }
 
-  return {
-    // A follower that gives up before its first list must not leave the caller waiting here.
-    opened: Promise.race([opened, status.then(() => undefined)]),
-    status,
-    recoveries,
-    stop() {
-      stopped = true;
-      abortWatch?.();
-      markOpened();
-    },
-  };
+  /** One watch from rv until it closes. */
+  private watchOnce(rv: string): Promise<Closed> {
+    return new Promise((resolve) => {
+      let last = rv;
+      let events = 0;
+      let closeErr: unknown = null;
+      const onEvent = (type: string, obj: JobObject): void => {
+        if (type === 'ERROR') {
+          // A Status object inside the stream (410 Gone: rv too old): the watch is over.
+          const code = (obj as { code?: number }).code;
+          closeErr = Object.assign(new Error(`watch event ERROR ${JSON.stringify(obj).slice(0, 200)}`), { code });
+          this.abortWatch?.();
+          return;
+        }
+        events++;
+        last = obj.metadata?.resourceVersion ?? last;
+        if (type === 'DELETED') this.end(new Error(`EncryptionJob ${this.opts.label} was deleted before it finished`));
+        else if (isFinished(obj.status)) this.finish(obj.status ?? {});
+      };
+      this.source
+        .watch(rv, onEvent, (err) => resolve({ err: err ?? closeErr, rv: last, events }))
+        .then(
+          (abort) => {
+            this.abortWatch = abort;
+            if (this.stopped || this.finished) abort();
+          },
+          (err: unknown) => resolve({ err, rv: last, events }),
+        );
+    });
+  }
+}
+
+/** Follows one job until it finishes, re-listing and re-watching through transient failures. */
+export function followJob(source: JobSource, opts: FollowOptions): Follow {
+  return new JobFollower(source, opts);
 }
 
 /** The real apiserver: list and watch the one EncryptionJob by name (field selector). */

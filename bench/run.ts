@@ -3,12 +3,14 @@
 // Starts SeaweedFS + local-kms (and, for the operator, kube-apiserver + etcd)
 // through the test harness, builds the data sets, and runs every contender on a
 // fresh copy of the same data: wall time, objects/s, client CPU seconds per
-// 1,000 objects, client peak RSS, and a correctness check afterwards. Median of
-// --runs runs. Then a scale run: the engine listing and classifying (dry run) a
-// prefix of growing size, peak RSS against the object count.
-// Writes bench/results/<date>.json and .md.
+// 1,000 objects, client peak RSS, and a correctness check afterwards. --runs runs
+// (3; --quick: 1), the contenders in alternating order (A,B,C / C,B,A / ...); each
+// ratio is computed within a run, and its median and spread are reported. Then a
+// scale run: the engine listing and classifying (dry run) a prefix of growing size,
+// peak RSS against the object count. `npm run bench` builds what it needs first
+// (package.json "prebench"). Writes bench/results/<date>.json and .md (--out DIR: there).
 //
-// Options: --quick, --runs N, --small N, --mixed N, --hot N, --cold N,
+// Options: --quick, --runs N, --out DIR, --small N, --mixed N, --hot N, --cold N,
 //          --scale 10000,50000,200000 (or --scale 0 to skip), --scale-contenders ours-cli,ours-cli-heap48,ours-operator,ours-operator-heap96,
 //          --sets small,mixed,skew,latency (--sets scale: none of them, only the scale section),
 //          --latency N (objects of the latency set), --latency-ms MS (added to every request),
@@ -17,11 +19,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startKube, type KubeEnv } from '../test/harness/kube.js';
 import { installOperatorApi } from '../test/harness/global-setup.js';
-import { toolPath } from '../test/harness/process.js';
 import { startSeaweed } from '../test/harness/s3servers.js';
 import { startFaultProxy, type FaultProxy } from '../test/harness/fault-proxy.js';
 import {
@@ -50,7 +51,18 @@ import {
   type DataSet,
   type ObjectSpec,
 } from './lib/datasets.js';
-import { median, type Measured } from './lib/measure.js';
+import type { Measured } from './lib/measure.js';
+import { missingPrerequisites, toolVersion } from './lib/prerequisites.js';
+import {
+  ratioMedians,
+  ratioStats,
+  ratioText,
+  runOrder,
+  summarize,
+  type RatioStat,
+  type RunRow,
+  type Summary,
+} from './lib/summary.js';
 import { verdictOk, verdictText, verify, type Verdict } from './lib/verify.js';
 
 function args(): Map<string, string> {
@@ -89,30 +101,15 @@ const config = {
   ).split(','),
   multipartThreshold: 16 * 1024 * 1024,
 };
+/** Where the results go: bench/results (committed) unless --out says otherwise (a smoke run's throwaway place). */
+const resultsDir = resolve(opt.get('out') ?? join(ROOT, 'bench', 'results'));
 
-interface RunRow {
-  set: string;
-  contender: string;
-  run: number;
-  objects: number;
-  wallSeconds: number;
-  objectsPerSecond: number;
-  cpuSecondsPer1000: number;
-  peakRssMiB: number;
-  exitCode: number;
-  verdict: Verdict;
-  ok: boolean;
-  note?: string;
-  /** Ours (CLI and operator): requests sent, per service and operation. */
-  requests?: Record<string, number>;
-}
-
-/** The `requests` member of ours' JSON output (CLI summary, operator status + metrics), if there is one. */
-function requestsOf(stdout: string): Record<string, number> | undefined {
+/** The `requests` (and the operator's `watchRecoveries`) of ours' JSON output (CLI summary, operator status + metrics). */
+function requestsOf(stdout: string): { requests?: Record<string, number>; watchRecoveries?: string[] } {
   try {
-    return (JSON.parse(stdout) as { requests?: Record<string, number> }).requests;
+    return JSON.parse(stdout) as { requests?: Record<string, number>; watchRecoveries?: string[] };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -154,68 +151,150 @@ function version(cmd: string, a: string[]): string {
   }
 }
 
-function summarize(rows: RunRow[]): {
-  set: string;
-  contender: string;
-  runs: number;
-  wall: number;
-  ops: number;
-  cpuPer1000: number;
-  rss: number;
-  ok: boolean;
-  verdict: string;
-}[] {
-  const groups = new Map<string, RunRow[]>();
-  for (const r of rows) {
-    const k = `${r.set}\0${r.contender}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  return [...groups.values()].map((g) => {
-    const first = g[0] as RunRow;
-    const bad = g.find((r) => !r.ok);
-    return {
-      set: first.set,
-      contender: first.contender,
-      runs: g.length,
-      wall: median(g.map((r) => r.wallSeconds)),
-      ops: median(g.map((r) => r.objectsPerSecond)),
-      cpuPer1000: median(g.map((r) => r.cpuSecondsPer1000)),
-      rss: median(g.map((r) => r.peakRssMiB)),
-      ok: !bad,
-      verdict: bad ? `${verdictText(bad.verdict)}${bad.exitCode !== 0 ? `, exit ${bad.exitCode}` : ''}` : 'ok',
-    };
-  });
+/** What every measuring step shares: the server, the rows so far, and the operator (started on first use). */
+interface Bench {
+  s3: S3Client;
+  env: Env;
+  key: { arn: string; keyId: string };
+  rows: RunRow[];
+  scaleRows: ScaleRow[];
+  oursOperator(variant?: typeof OPERATOR_HEAP96): Promise<Contender>;
+  /** A new bucket name for each fresh copy. */
+  bucketFor(contender: string): string;
 }
 
-async function main(): Promise<void> {
-  const workDir = mkdtempSync(join(tmpdir(), 's3eo-bench-'));
-  writeFileSync(join(workDir, 'aws-config-default'), '');
-  log(`work dir ${workDir}; config ${JSON.stringify(config)}`);
-  const seaweed = await startSeaweed({ workDir: join(workDir, 'seaweedfs') });
-  let kube: KubeEnv | undefined;
-  let proxy: FaultProxy | undefined;
-  const keyA = seaweed.keys.find((k) => k.alias === 'alias/test-key-a');
-  if (!keyA) throw new Error('alias/test-key-a missing');
-  const env: Env = {
-    s3Endpoint: seaweed.s3Endpoint,
-    kmsEndpoint: seaweed.kmsEndpoint,
-    region: seaweed.region,
-    accessKeyId: seaweed.accessKeyId,
-    secretAccessKey: seaweed.secretAccessKey,
-    kmsAlias: keyA.alias,
-    kmsArn: keyA.arn,
-    workDir,
+/** Every contender the run will start, for the up-front check of what they need. */
+function contendersUsed(): string[] {
+  const names = ['small', 'mixed', 'skew'].some((set) => config.sets.includes(set)) ? [...config.contenders] : [];
+  if (config.sets.includes('latency')) names.push('ours-cli', 'aws-cli-replace', 'ceiling');
+  if (config.scale.length > 0) names.push(...config.scaleContenders);
+  return names;
+}
+
+async function contendersOf(bench: Bench): Promise<Contender[]> {
+  const contenders: Contender[] = [];
+  const measuresSets = ['small', 'mixed', 'skew'].some((set) => config.sets.includes(set));
+  for (const name of config.contenders) {
+    if (name === 'ours-cli') contenders.push(oursCli);
+    else if (name === 'aws-cli') contenders.push(awsDefault);
+    else if (name === 'aws-cli-60') contenders.push(aws60);
+    else if (name === 'aws-cli-60-replace') contenders.push(aws60Replace);
+    else if (name === 's5cmd') contenders.push(s5cmd);
+    else if (name === 'ceiling') contenders.push(ceiling);
+    else if (name === 'ours-operator') {
+      if (measuresSets) contenders.push(await bench.oursOperator());
+    } else throw new Error(`unknown contender ${name}`);
+  }
+  return contenders;
+}
+
+function setsOf(): DataSet[] {
+  const sets: DataSet[] = [];
+  if (config.sets.includes('small')) sets.push(smallSet(config.small));
+  if (config.sets.includes('mixed')) sets.push(mixedSet(config.mixed));
+  if (config.sets.includes('skew')) sets.push(skewSet(config.hot, config.cold));
+  if (config.sets.includes('latency')) sets.push(latencySet(config.latency, config.latencyMs));
+  return sets;
+}
+
+/** One contender on its own fresh copy of one set: the row, or undefined if the data or the check failed. */
+async function measureOne(
+  bench: Bench,
+  set: DataSet,
+  c: Contender,
+  run: number,
+  env: Env,
+): Promise<RunRow | undefined> {
+  const { s3 } = bench;
+  const bucket = bench.bucketFor(c.name);
+  const t0 = performance.now();
+  try {
+    await createCopy(s3, bucket, set);
+  } catch (err) {
+    log(`${set.name} run ${run} ${c.name}: could not create the data in s3://${bucket}: ${String(err)}; skipped`);
+    await deleteBucketDeep(s3, bucket).catch(() => undefined);
+    return undefined;
+  }
+  log(
+    `${set.name} run ${run} ${c.name}: fresh copy in s3://${bucket} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  let m: Measured;
+  try {
+    m = await c.run(env, {
+      bucket,
+      prefix: set.prefix,
+      ...(set.name.startsWith('mixed') ? { multipartThreshold: config.multipartThreshold } : {}),
+    });
+  } catch (err) {
+    m = { code: -1, wallSeconds: NaN, cpuSeconds: NaN, peakRssMiB: NaN, stdout: '', stderr: String(err) };
+  }
+  let verdict: Verdict;
+  try {
+    verdict = await verify(s3, bucket, set.objects, set.outside, {
+      sse: 'aws:kms',
+      kmsKeyIds: [bench.key.arn, bench.key.keyId],
+    });
+  } catch (err) {
+    log(`${set.name} run ${run} ${c.name}: the check failed: ${String(err)}; not counted`);
+    await deleteBucketDeep(s3, bucket).catch(() => undefined);
+    return undefined;
+  }
+  await deleteBucketDeep(s3, bucket).catch((err: unknown) => log(`could not delete ${bucket}: ${String(err)}`));
+  return rowOf(set, c, run, m, verdict);
+}
+
+function rowOf(set: DataSet, c: Contender, run: number, m: Measured, verdict: Verdict): RunRow {
+  const n = set.objects.length;
+  const row: RunRow = {
+    set: set.name,
+    contender: c.name,
+    run,
+    objects: n,
+    wallSeconds: m.wallSeconds,
+    objectsPerSecond: n / m.wallSeconds,
+    cpuSecondsPer1000: (m.cpuSeconds / n) * 1000,
+    peakRssMiB: m.peakRssMiB,
+    exitCode: m.code,
+    verdict,
+    ok: verdictOk(verdict) && m.code === 0,
+    ...(m.code !== 0 ? { note: (m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400) } : {}),
   };
-  const s3 = s3For(env);
-  // Imported rows of the sets this run does not measure again.
-  const rows: RunRow[] = opt.has('import-log')
-    ? importLog(opt.get('import-log') as string).filter((r) => !config.sets.some((set) => r.set.startsWith(`${set}-`)))
-    : [];
-  const scaleRows: ScaleRow[] = [];
-  // kube-apiserver + etcd for the operator, started once for whichever part needs it first.
-  const operatorKube = async (): Promise<KubeEnv> => {
-    if (kube) return kube;
-    kube = await startKube({ workDir: join(workDir, 'kube') });
+  const { requests, watchRecoveries } = c.name.startsWith('ours-') ? requestsOf(m.stdout) : {};
+  if (requests) row.requests = requests;
+  if (watchRecoveries) row.watchRecoveries = watchRecoveries;
+  log(
+    `${set.name} run ${run} ${c.name}: ${m.wallSeconds.toFixed(2)} s, ${row.objectsPerSecond.toFixed(0)} obj/s, ` +
+      `${row.cpuSecondsPer1000.toFixed(2)} CPU s/1000, ${m.peakRssMiB.toFixed(0)} MiB, exit ${m.code}, ${verdictText(verdict)}` +
+      (row.note ? ` -- ${row.note}` : '') +
+      (requests ? `; requests ${JSON.stringify(requests)}` : '') +
+      (watchRecoveries ? `; watch reopened after ${watchRecoveries.join(', ')}` : ''),
+  );
+  if (!row.ok && verdict.examples.length) log(`  e.g. ${verdict.examples.slice(0, 3).join('; ')}`);
+  return row;
+}
+
+/**
+ * Every run of one set. The contenders take turns in alternating order (runOrder: A,B,C then C,B,A),
+ * so that neither side of a ratio always runs first, after the same neighbour's bucket deletion.
+ */
+async function measureSet(bench: Bench, set: DataSet, contenders: Contender[], env: Env): Promise<void> {
+  for (let run = 1; run <= config.runs; run++) {
+    const order = runOrder(contenders, run);
+    log(`${set.name} run ${run} of ${config.runs}: ${order.map((c) => c.name).join(', ')}`);
+    for (const c of order) {
+      const row = await measureOne(bench, set, c, run, env);
+      if (row) bench.rows.push(row);
+    }
+  }
+  // Written after every data set, so that a crash later keeps what was measured.
+  report(bench.rows, bench.scaleRows, true);
+}
+
+/** kube-apiserver + etcd for the operator, started once, by whichever part needs it first. */
+function lazyKube(workDir: string, env: Env): { get(): Promise<KubeEnv>; stop(): Promise<void> } {
+  let started: Promise<KubeEnv> | undefined;
+  const start = async (): Promise<KubeEnv> => {
+    const kube = await startKube({ workDir: join(workDir, 'kube') });
     await installOperatorApi(kube);
     await kube.kubectl(['create', 'namespace', 'bench']);
     await kube.kubectl([
@@ -230,27 +309,52 @@ async function main(): Promise<void> {
     ]);
     return kube;
   };
-  const oursOperator = async (variant?: typeof OPERATOR_HEAP96): Promise<Contender> =>
-    operator(await operatorKube(), 'bench', variant);
+  return {
+    get: () => (started ??= start()),
+    stop: async () => {
+      if (started) await (await started).stop();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const missing = missingPrerequisites(ROOT, contendersUsed());
+  if (missing.length) throw new Error(`the bench cannot start:\n  ${missing.join('\n  ')}`);
+  const workDir = mkdtempSync(join(tmpdir(), 's3eo-bench-'));
+  writeFileSync(join(workDir, 'aws-config-default'), '');
+  log(`work dir ${workDir}; config ${JSON.stringify(config)}`);
+  const seaweed = await startSeaweed({ workDir: join(workDir, 'seaweedfs') });
+  let proxy: FaultProxy | undefined;
+  const keyA = seaweed.keys.find((k) => k.alias === 'alias/test-key-a');
+  if (!keyA) throw new Error('alias/test-key-a missing');
+  const env: Env = {
+    s3Endpoint: seaweed.s3Endpoint,
+    kmsEndpoint: seaweed.kmsEndpoint,
+    region: seaweed.region,
+    accessKeyId: seaweed.accessKeyId,
+    secretAccessKey: seaweed.secretAccessKey,
+    kmsAlias: keyA.alias,
+    kmsArn: keyA.arn,
+    workDir,
+  };
+  const kube = lazyKube(workDir, env);
+  let bucketNo = 0;
+  const bench: Bench = {
+    s3: s3For(env),
+    env,
+    key: keyA,
+    // Imported rows of the sets this run does not measure again.
+    rows: opt.has('import-log')
+      ? importLog(opt.get('import-log') as string).filter(
+          (r) => !config.sets.some((set) => r.set.startsWith(`${set}-`)),
+        )
+      : [],
+    scaleRows: [],
+    oursOperator: async (variant) => operator(await kube.get(), 'bench', variant),
+    bucketFor: (contender) => `bench-${++bucketNo}-${contender}`.slice(0, 60),
+  };
   try {
-    const contenders: Contender[] = [];
-    const measuresSets = ['small', 'mixed', 'skew'].some((set) => config.sets.includes(set));
-    for (const name of config.contenders) {
-      if (name === 'ours-cli') contenders.push(oursCli);
-      else if (name === 'aws-cli') contenders.push(awsDefault);
-      else if (name === 'aws-cli-60') contenders.push(aws60);
-      else if (name === 'aws-cli-60-replace') contenders.push(aws60Replace);
-      else if (name === 's5cmd') contenders.push(s5cmd);
-      else if (name === 'ceiling') contenders.push(ceiling);
-      else if (name === 'ours-operator') {
-        if (measuresSets) contenders.push(await oursOperator());
-      } else throw new Error(`unknown contender ${name}`);
-    }
-    const sets: DataSet[] = [];
-    if (config.sets.includes('small')) sets.push(smallSet(config.small));
-    if (config.sets.includes('mixed')) sets.push(mixedSet(config.mixed));
-    if (config.sets.includes('skew')) sets.push(skewSet(config.hot, config.cold));
-    if (config.sets.includes('latency')) sets.push(latencySet(config.latency, config.latencyMs));
+    const contenders = await contendersOf(bench);
     // The latency set: every S3 request of every contender goes through a proxy that adds
     // latencyMs (closer to S3 than loopback). Its own contenders: ours at its defaults and
     // at a concurrency sweep, the AWS CLI at its defaults and at 60, and the ceiling (one copy
@@ -262,9 +366,7 @@ async function main(): Promise<void> {
       aws60Replace,
       ceiling,
     ];
-
-    let bucketNo = 0;
-    for (const set of sets) {
+    for (const set of setsOf()) {
       const latency = set.name.startsWith('latency');
       if (latency && !proxy) {
         proxy = await startFaultProxy({
@@ -275,149 +377,80 @@ async function main(): Promise<void> {
         });
       }
       const setEnv: Env = latency && proxy ? { ...env, s3Endpoint: proxy.url } : env;
-      for (let run = 1; run <= config.runs; run++) {
-        for (const c of latency ? latencyContenders : contenders) {
-          const bucket = `bench-${++bucketNo}-${c.name}`.slice(0, 60);
-          const t0 = performance.now();
-          try {
-            await createCopy(s3, bucket, set);
-          } catch (err) {
-            log(
-              `${set.name} run ${run} ${c.name}: could not create the data in s3://${bucket}: ${String(err)}; skipped`,
-            );
-            await deleteBucketDeep(s3, bucket).catch(() => undefined);
-            continue;
-          }
-          log(
-            `${set.name} run ${run} ${c.name}: fresh copy in s3://${bucket} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-          );
-          let m: Measured;
-          try {
-            m = await c.run(setEnv, {
-              bucket,
-              prefix: set.prefix,
-              ...(set.name.startsWith('mixed') ? { multipartThreshold: config.multipartThreshold } : {}),
-            });
-          } catch (err) {
-            m = { code: -1, wallSeconds: NaN, cpuSeconds: NaN, peakRssMiB: NaN, stdout: '', stderr: String(err) };
-          }
-          let verdict: Verdict;
-          try {
-            verdict = await verify(s3, bucket, set.objects, set.outside, {
-              sse: 'aws:kms',
-              kmsKeyIds: [keyA.arn, keyA.keyId],
-            });
-          } catch (err) {
-            log(`${set.name} run ${run} ${c.name}: the check failed: ${String(err)}; not counted`);
-            await deleteBucketDeep(s3, bucket).catch(() => undefined);
-            continue;
-          }
-          await deleteBucketDeep(s3, bucket).catch((err: unknown) => log(`could not delete ${bucket}: ${String(err)}`));
-          const n = set.objects.length;
-          const row: RunRow = {
-            set: set.name,
-            contender: c.name,
-            run,
-            objects: n,
-            wallSeconds: m.wallSeconds,
-            objectsPerSecond: n / m.wallSeconds,
-            cpuSecondsPer1000: (m.cpuSeconds / n) * 1000,
-            peakRssMiB: m.peakRssMiB,
-            exitCode: m.code,
-            verdict,
-            ok: verdictOk(verdict) && m.code === 0,
-            ...(m.code !== 0
-              ? { note: (m.stderr || m.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400) }
-              : {}),
-          };
-          const requests = c.name.startsWith('ours-') ? requestsOf(m.stdout) : undefined;
-          if (requests) row.requests = requests;
-          rows.push(row);
-          log(
-            `${set.name} run ${run} ${c.name}: ${m.wallSeconds.toFixed(2)} s, ${row.objectsPerSecond.toFixed(0)} obj/s, ` +
-              `${row.cpuSecondsPer1000.toFixed(2)} CPU s/1000, ${m.peakRssMiB.toFixed(0)} MiB, exit ${m.code}, ${verdictText(verdict)}` +
-              (row.note ? ` -- ${row.note}` : '') +
-              (requests ? `; requests ${JSON.stringify(requests)}` : ''),
-          );
-          if (!row.ok && verdict.examples.length) log(`  e.g. ${verdict.examples.slice(0, 3).join('; ')}`);
-        }
-      }
-      // Written after every data set, so that a crash later keeps what was measured.
-      report(rows, scaleRows, true);
+      await measureSet(bench, set, latency ? latencyContenders : contenders, setEnv);
     }
-
-    // Scale: the engine listing and classifying (dry run) one prefix as it grows.
-    if (config.scale.length > 0) {
-      const bucket = 'bench-scale';
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-      let have = 0;
-      for (const count of config.scale) {
-        const add: ObjectSpec[] = [];
-        for (let i = have; i < count; i++) {
-          add.push({
-            key: `scale/${String(i).padStart(8, '0')}`,
-            size: 0,
-            contentType: 'application/octet-stream',
-            cacheControl: '',
-            metadata: {},
-            tags: {},
-            md5: '',
-            fill: 0,
-          });
-        }
-        const t0 = performance.now();
-        await putAllPlain(s3, bucket, add);
-        have = count;
-        log(
-          `scale: ${count} objects under scale/ (+${add.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-        );
-        for (const who of config.scaleContenders) {
-          let dry: Measured;
-          if (who === 'ours-cli' || who === 'ours-cli-heap48') {
-            dry = await (who === 'ours-cli' ? oursCli : oursCliHeap48).run(env, {
-              bucket,
-              prefix: 'scale/',
-              dryRun: true,
-            });
-          } else if (who === 'ours-operator-heap96') {
-            // The operator in a capped heap: tells what it keeps per object from V8's lazy heap growth.
-            dry = await (await oursOperator(OPERATOR_HEAP96)).run(env, { bucket, prefix: 'scale/', dryRun: true });
-          } else if (who === 'ours-operator') {
-            // The operator as `ours-operator` runs it (create -> Complete, peak RSS from /proc),
-            // with spec.dryRun: the same listing and HEADs as the CLI's dry run, plus status writes.
-            dry = await (await oursOperator()).run(env, { bucket, prefix: 'scale/', dryRun: true });
-          } else throw new Error(`unknown scale contender ${who}`);
-          let requests: unknown;
-          try {
-            const out = JSON.parse(dry.stdout) as { requests?: unknown; progress?: unknown };
-            requests = who.startsWith('ours-cli') ? out.requests : out.progress;
-          } catch {
-            requests = dry.stdout.slice(0, 200);
-          }
-          scaleRows.push({
-            contender: who,
-            objects: count,
-            seconds: dry.wallSeconds,
-            peakRssMiB: dry.peakRssMiB,
-            cpuSeconds: dry.cpuSeconds,
-            exitCode: dry.code,
-            requests,
-          });
-          log(
-            `scale: ${who} dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}` +
-              (dry.code !== 0 ? ` -- ${(dry.stderr || dry.stdout).trim().slice(-300)}` : ''),
-          );
-          report(rows, scaleRows, true);
-        }
-      }
-    }
+    if (config.scale.length > 0) await measureScale(bench);
   } finally {
-    s3.destroy();
+    bench.s3.destroy();
     await proxy?.stop().catch(() => undefined);
-    await kube?.stop().catch(() => undefined);
+    await kube.stop().catch(() => undefined);
     await seaweed.stop().catch(() => undefined);
   }
-  report(rows, scaleRows);
+  report(bench.rows, bench.scaleRows);
+}
+
+/** The dry run of one scale contender on the `scale/` prefix as it is now. */
+async function dryRunOf(bench: Bench, who: string, bucket: string): Promise<Measured> {
+  const task = { bucket, prefix: 'scale/', dryRun: true };
+  if (who === 'ours-cli' || who === 'ours-cli-heap48')
+    return (who === 'ours-cli' ? oursCli : oursCliHeap48).run(bench.env, task);
+  // The operator in a capped heap: tells what it keeps per object from V8's lazy heap growth.
+  if (who === 'ours-operator-heap96') return (await bench.oursOperator(OPERATOR_HEAP96)).run(bench.env, task);
+  // The operator as `ours-operator` runs it (create -> Complete, peak RSS from /proc),
+  // with spec.dryRun: the same listing and HEADs as the CLI's dry run, plus status writes.
+  if (who === 'ours-operator') return (await bench.oursOperator()).run(bench.env, task);
+  throw new Error(`unknown scale contender ${who}`);
+}
+
+/** Scale: the engine listing and classifying (dry run) one prefix as it grows. */
+async function measureScale(bench: Bench): Promise<void> {
+  const { s3 } = bench;
+  const bucket = 'bench-scale';
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  let have = 0;
+  for (const count of config.scale) {
+    const add: ObjectSpec[] = [];
+    for (let i = have; i < count; i++) {
+      add.push({
+        key: `scale/${String(i).padStart(8, '0')}`,
+        size: 0,
+        contentType: 'application/octet-stream',
+        cacheControl: '',
+        metadata: {},
+        tags: {},
+        md5: '',
+        fill: 0,
+      });
+    }
+    const t0 = performance.now();
+    await putAllPlain(s3, bucket, add);
+    have = count;
+    log(`scale: ${count} objects under scale/ (+${add.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    for (const who of config.scaleContenders) {
+      const dry = await dryRunOf(bench, who, bucket);
+      let requests: unknown;
+      try {
+        const out = JSON.parse(dry.stdout) as { requests?: unknown; progress?: unknown };
+        requests = who.startsWith('ours-cli') ? out.requests : out.progress;
+      } catch {
+        requests = dry.stdout.slice(0, 200);
+      }
+      bench.scaleRows.push({
+        contender: who,
+        objects: count,
+        seconds: dry.wallSeconds,
+        peakRssMiB: dry.peakRssMiB,
+        cpuSeconds: dry.cpuSeconds,
+        exitCode: dry.code,
+        requests,
+      });
+      log(
+        `scale: ${who} dry run of ${count}: ${dry.wallSeconds.toFixed(1)} s, peak RSS ${dry.peakRssMiB.toFixed(0)} MiB, CPU ${dry.cpuSeconds.toFixed(1)} s, exit ${dry.code}` +
+          (dry.code !== 0 ? ` -- ${(dry.stderr || dry.stdout).trim().slice(-300)}` : ''),
+      );
+      report(bench.rows, bench.scaleRows, true);
+    }
+  }
 }
 
 /**
@@ -480,136 +513,102 @@ async function putAllPlain(s3: S3Client, bucket: string, objects: ObjectSpec[]):
   );
 }
 
-type Summary = ReturnType<typeof summarize>[number];
-
-/**
- * The issue-13 ratios per data set, from one run on the same server (README "Ratios").
- * The ceiling and s5cmd drop metadata on SeaweedFS, so they are reference points for
- * speed and CPU, not correct contenders; a ratio is null where a side is missing or ours failed.
- */
-export function ratios(summary: Summary[]): Record<string, Record<string, number | null>> {
-  const out: Record<string, Record<string, number | null>> = {};
-  const round = (n: number): number => Number(n.toFixed(3));
-  for (const set of new Set(summary.map((s) => s.set))) {
-    const get = (name: string): Summary | undefined => summary.find((s) => s.set === set && s.contender === name);
-    const cli = get('ours-cli');
-    const op = get('ours-operator');
-    const ceil = get('ceiling');
-    const s5 = get('s5cmd');
-    const usable = (s: Summary | undefined): s is Summary => s !== undefined && Number.isFinite(s.ops) && s.ops > 0;
-    const cliOk = usable(cli) && cli.ok;
-    if (set.startsWith('latency')) {
-      // The AWS CLI with REPLACE drops metadata on SeaweedFS (without it SeaweedFS refuses the
-      // copy): a yardstick for speed, like the ceiling. Ours must be correct to get a ratio.
-      const aws = get('aws-cli-replace');
-      const aws60 = get('aws-cli-60-replace');
-      // Re-encrypting takes one copy per object whatever else a client sends; the ceiling sends only
-      // that copy, 128 in flight, so ceiling ÷ aws-cli is the most any re-encrypting client could reach
-      // against the AWS CLI at the copy rate the proxy and the server take on this machine.
-      const bound = usable(ceil) && usable(aws) ? round(ceil.ops / aws.ops) : null;
-      const sweep = (n: number): number | null => {
-        const c = get(`ours-cli-c${n}`);
-        return usable(c) && c.ok ? round(c.ops) : null;
-      };
-      out[set] = {
-        latencyVsAwsCli: cliOk && usable(aws) ? round(cli.ops / aws.ops) : null,
-        latencyVsAwsCli60: cliOk && usable(aws60) ? round(cli.ops / aws60.ops) : null,
-        oursObjPerSecond: cliOk ? round(cli.ops) : null,
-        oursCpuPer1000: cliOk ? round(cli.cpuPer1000) : null,
-        awsCliCpuPer1000: usable(aws) ? round(aws.cpuPer1000) : null,
-        ceilingObjPerSecond: usable(ceil) ? round(ceil.ops) : null,
-        ceilingVsAwsCli: bound,
-        concurrency8ObjPerSecond: sweep(8),
-        concurrency32ObjPerSecond: sweep(32),
-        concurrency128ObjPerSecond: sweep(128),
-        concurrency256ObjPerSecond: sweep(256),
-      };
-      continue;
-    }
-    out[set] = {
-      cliVsCeiling: cliOk && usable(ceil) ? round(cli.ops / ceil.ops) : null,
-      cpuVsCeiling: cliOk && usable(ceil) ? round(cli.cpuPer1000 / ceil.cpuPer1000) : null,
-      cpuVsS5cmd: cliOk && usable(s5) ? round(cli.cpuPer1000 / s5.cpuPer1000) : null,
-      operatorVsCli: cliOk && usable(op) && op.ok ? round(op.ops / cli.ops) : null,
-      operatorRssDeltaMiB: cliOk && usable(op) && op.ok ? round(op.rss - cli.rss) : null,
-    };
-  }
-  return out;
-}
-
 const DATE = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
 
-function report(rows: RunRow[], scaleRows: ScaleRow[], partial = false): void {
-  const summary = summarize(rows);
-  const machine = {
+function machineInfo(): Record<string, string | number> {
+  return {
     cpus: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
     memoryGiB: Number((totalmem() / 1024 ** 3).toFixed(1)),
     node: process.version,
-    awsCli: version(toolPath('aws'), ['--version']),
-    s5cmd: version(toolPath('s5cmd'), ['version']) + ' (built from github.com/peak/s5cmd/v2 v2.3.0)',
-    seaweedfs: version(toolPath('weed'), ['version']),
+    awsCli: toolVersion('aws', (p) => version(p, ['--version'])),
+    s5cmd: toolVersion('s5cmd', (p) => version(p, ['version']) + ' (built from github.com/peak/s5cmd/v2 v2.3.0)'),
+    seaweedfs: toolVersion('weed', (p) => version(p, ['version'])),
     note: 'client and servers share the same 2-core machine: numbers compare contenders here, not AWS throughput',
   };
+}
+
+/** One set's table (median row per contender), then each ratio's median and spread over the runs. */
+function setLines(summary: Summary[], set: string, stats: Record<string, RatioStat>, rows: RunRow[]): string[] {
+  const group = summary.filter((s) => s.set === set);
+  const ours = group.find((s) => s.contender === 'ours-cli');
+  const lines = [
+    `## ${set} (median of ${group[0]?.runs ?? 0})`,
+    '',
+    '| contender | wall s | obj/s | x ours | CPU s /1000 obj | peak RSS MiB | correct |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const s of group) {
+    const ratio = ours && s.ok ? (s.ops / ours.ops).toFixed(2) : '-';
+    lines.push(
+      `| ${s.contender} | ${s.wall.toFixed(2)} | ${s.ok ? s.ops.toFixed(0) : `(${s.ops.toFixed(0)})`} | ${ratio} | ${s.cpuPer1000.toFixed(2)} | ${s.rss.toFixed(0)} | ${s.verdict} |`,
+    );
+  }
+  const runs = [...new Set(rows.filter((r) => r.set === set).map((r) => r.run))].sort((a, b) => a - b);
+  const order = runs.map(
+    (run) =>
+      `run ${run}: ${rows
+        .filter((r) => r.set === set && r.run === run)
+        .map((r) => r.contender)
+        .join(', ')}`,
+  );
+  lines.push(
+    '',
+    `Ratios (each computed within one run; median, and the spread over the runs): ${Object.entries(stats)
+      .map(([k, v]) => `${k} ${ratioText(v)}`)
+      .join(', ')}`,
+    '',
+    `Order: ${order.join('; ')}`,
+    '',
+  );
+  return lines;
+}
+
+function scaleLines(scaleRows: ScaleRow[]): string[] {
+  if (!scaleRows.length) return [];
+  return [
+    '## Scale: dry run (list + HEAD + classify) of one prefix',
+    '',
+    '| objects | contender | wall s | CPU s | peak RSS MiB | exit |',
+    '|---:|---|---:|---:|---:|---:|',
+    ...scaleRows.map(
+      (r) =>
+        `| ${r.objects} | ${r.contender} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.exitCode} |`,
+    ),
+    '',
+  ];
+}
+
+function report(rows: RunRow[], scaleRows: ScaleRow[], partial = false): void {
+  const summary = summarize(rows);
+  const stats = ratioStats(rows);
+  const machine = machineInfo();
   const date = DATE;
-  const dir = join(ROOT, 'bench', 'results');
+  const dir = resultsDir;
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, `${date}.json`),
-    JSON.stringify({ date, config, machine, ratios: ratios(summary), summary, scale: scaleRows, runs: rows }, null, 2),
+    JSON.stringify(
+      { date, config, machine, ratios: ratioMedians(stats), ratioSpread: stats, summary, scale: scaleRows, runs: rows },
+      null,
+      2,
+    ),
   );
-  const lines: string[] = [];
-  lines.push(
+  const lines: string[] = [
     `# Benchmark ${date}`,
     '',
     `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.awsCli}; s5cmd ${machine.s5cmd}; ${machine.seaweedfs}.`,
     `Config: ${JSON.stringify(config)}`,
     '',
-    machine.note,
+    String(machine.note),
     '',
-  );
-  const sets = [...new Set(summary.map((s) => s.set))];
-  for (const set of sets) {
-    const group = summary.filter((s) => s.set === set);
-    const ours = group.find((s) => s.contender === 'ours-cli');
-    lines.push(
-      `## ${set} (median of ${group[0]?.runs ?? 0})`,
-      '',
-      '| contender | wall s | obj/s | x ours | CPU s /1000 obj | peak RSS MiB | correct |',
-      '|---|---:|---:|---:|---:|---:|---|',
-    );
-    for (const s of group) {
-      const ratio = ours && s.ok ? (s.ops / ours.ops).toFixed(2) : '-';
-      lines.push(
-        `| ${s.contender} | ${s.wall.toFixed(2)} | ${s.ok ? s.ops.toFixed(0) : `(${s.ops.toFixed(0)})`} | ${ratio} | ${s.cpuPer1000.toFixed(2)} | ${s.rss.toFixed(0)} | ${s.verdict} |`,
-      );
-    }
-    const r = ratios(summary)[set] ?? {};
-    lines.push(
-      '',
-      `Ratios: ${Object.entries(r)
-        .map(([k, v]) => `${k} ${v ?? '-'}`)
-        .join(', ')}`,
-      '',
-    );
-  }
-  if (scaleRows.length) {
-    lines.push(
-      '## Scale: dry run (list + HEAD + classify) of one prefix',
-      '',
-      '| objects | contender | wall s | CPU s | peak RSS MiB | exit |',
-      '|---:|---|---:|---:|---:|---:|',
-    );
-    for (const r of scaleRows)
-      lines.push(
-        `| ${r.objects} | ${r.contender} | ${r.seconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.exitCode} |`,
-      );
-    lines.push('');
-  }
+  ];
+  for (const set of new Set(summary.map((s) => s.set))) lines.push(...setLines(summary, set, stats[set] ?? {}, rows));
+  lines.push(...scaleLines(scaleRows));
   const md = lines.join('\n');
   writeFileSync(join(dir, `${date}.md`), md);
   if (partial) return;
   process.stdout.write(`${md}\n`);
-  log(`wrote bench/results/${date}.json and .md`);
+  log(`wrote ${join(dir, date)}.json and .md`);
 }
 
 main().then(

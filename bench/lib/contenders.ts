@@ -1,12 +1,13 @@
 // The contenders: each re-encrypts the objects under a prefix to SSE-KMS with
 // one key, on its own fresh copy of the data, as a separate process whose CPU
 // and peak memory are measured.
-import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { freePort } from '../../test/harness/ports.js';
 import { startProcess, toolPath } from '../../test/harness/process.js';
 import type { KubeEnv } from '../../test/harness/kube.js';
+import { apiJobSource, followJob, type JobStatus } from './job-watch.js';
 import { procCpuSeconds, procPeakRssMiB, runMeasured, type Measured } from './measure.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -187,65 +188,6 @@ export const ceiling: Contender = {
     ),
 };
 
-interface JobStatus {
-  conditions?: { type: string; status: string; message?: string }[];
-  progress?: Record<string, number>;
-}
-
-/**
- * Watches one EncryptionJob until a Complete or Failed condition is True. A watch rather than polling: the
- * finish is seen when it happens, and no request every few hundred ms takes CPU from the operator.
- */
-function waitForFinish(
-  kc: KubeConfig,
-  namespace: string,
-  name: string,
-): { opened: Promise<void>; status: Promise<JobStatus>; stop(): void } {
-  let settle!: (s: JobStatus) => void;
-  let fail!: (e: unknown) => void;
-  const status = new Promise<JobStatus>((res, rej) => {
-    settle = res;
-    fail = rej;
-  });
-  // Handled where it is awaited; this keeps an early failure from counting as unhandled before then.
-  status.catch(() => undefined);
-  let controller: AbortController | undefined;
-  let stopped = false;
-  const open = (): Promise<void> =>
-    new Watch(kc)
-      .watch(
-        `/apis/s3encryption.dev/v1alpha1/namespaces/${namespace}/encryptionjobs`,
-        { fieldSelector: `metadata.name=${name}` },
-        (_phase: string, obj: { status?: JobStatus }) => {
-          const s = obj.status ?? {};
-          const done = s.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
-          if (done) settle(s);
-        },
-        (err: unknown) => {
-          // The apiserver ends watches after a while: open a new one unless we are done.
-          if (stopped) return;
-          if (err)
-            fail(
-              new Error(
-                `watch of EncryptionJob ${namespace}/${name} failed: ${err instanceof Error ? err.message : JSON.stringify(err)}`,
-              ),
-            );
-          else void open().catch(fail);
-        },
-      )
-      .then((c) => {
-        controller = c;
-      });
-  return {
-    opened: open(),
-    status,
-    stop() {
-      stopped = true;
-      controller?.abort();
-    },
-  };
-}
-
 /** Requests per service and operation from the operator's own request histogram, like the CLI's `requests`. */
 async function requestCounts(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(url)).text();
@@ -268,6 +210,8 @@ export function operator(
   kube: KubeEnv,
   namespace: string,
   variant: { name: string; nodeOptions: string[] } = { name: 'ours-operator', nodeOptions: [] },
+  /** Extra flags of main.js (tests: --watch-namespace, so it takes no other test's jobs). */
+  extraArgs: string[] = [],
 ): Contender {
   return {
     name: variant.name,
@@ -285,6 +229,7 @@ export function operator(
           `--metrics-bind-address=127.0.0.1:${metrics}`,
           `--health-probe-bind-address=127.0.0.1:${probes}`,
           '--log-level=warn',
+          ...extraArgs,
         ],
         env: { ...childEnv(env), KUBECONFIG: kube.operatorKubeconfig },
         logDir: join(env.workDir, 'operators'),
@@ -315,8 +260,9 @@ export function operator(
         kc.loadFromFile(kube.adminKubeconfig);
         const api = kc.makeApiClient(CustomObjectsApi);
         const resource = { group: 's3encryption.dev', version: 'v1alpha1', namespace, plural: 'encryptionjobs' };
-        // The watch is open before the job exists, so no status change can slip between create and watch.
-        const finished = waitForFinish(kc, namespace, name);
+        // Listed before the job exists and watched from that list's resourceVersion, so no status change can
+        // slip between create and watch; a watch that fails (429, 410, a cut) is listed and opened again.
+        const finished = followJob(apiJobSource(kc, namespace, name), { label: `${namespace}/${name}` });
         await finished.opened;
         const cpu0 = procCpuSeconds(proc.pid);
         // Timed from the create call (made here, in-process: a kubectl process's start and discovery are not the
@@ -342,7 +288,11 @@ export function operator(
           wallSeconds,
           cpuSeconds: procCpuSeconds(proc.pid) - cpu0,
           peakRssMiB: procPeakRssMiB(proc.pid),
-          stdout: JSON.stringify({ ...status, requests }),
+          stdout: JSON.stringify({
+            ...status,
+            requests,
+            ...(finished.recoveries.length ? { watchRecoveries: finished.recoveries } : {}),
+          }),
           stderr: '',
         };
       } finally {

@@ -45,12 +45,16 @@ export function cacheDir(): string {
   return process.env.S3EO_CACHE_DIR ?? join(homedir(), '.cache', 's3-encryption-operator');
 }
 
+/** Tools that test/env/build-all.sh does not build, and the script that does. */
+const BUILT_ELSEWHERE: Record<string, { script: string; runBy: string }> = {
+  s5cmd: { script: 'test/env/build-bench.sh', runBy: 'npm run bench' },
+};
+
 export function toolPath(name: string): string {
   const path = join(cacheDir(), 'bin', name);
   if (!existsSync(path)) {
-    throw new Error(
-      `test server binary "${name}" is missing at ${path}: run "bash test/env/build-all.sh" (npm test runs it first)`,
-    );
+    const { script, runBy } = BUILT_ELSEWHERE[name] ?? { script: 'test/env/build-all.sh', runBy: 'npm test' };
+    throw new Error(`binary "${name}" is missing at ${path}: run "bash ${script}" (${runBy} runs it first)`);
   }
   return path;
 }

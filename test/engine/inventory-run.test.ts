@@ -129,6 +129,7 @@ describe.each([
       ['a data file whose MD5 does not match', 'md5', 'InvalidInventory'],
       ['an ORC report', 'orc', 'InvalidInventory'],
       ['a manifest that is not JSON', 'notjson', 'InvalidInventory'],
+      ['scenario 5: an inventory of another bucket', 'otherbucket', 'InvalidInventory'],
     ])(
       '%s fails the run with a reason naming the report, no object touched',
       async (_what, kind, reason) => {
@@ -157,8 +158,18 @@ describe.each([
           url = `s3://${inv}/${b}/notjson/manifest.json`;
           await s3.send(new PutObjectCommand({ Bucket: inv, Key: `${b}/notjson/manifest.json`, Body: '<xml/>' }));
         }
+        if (kind === 'otherbucket')
+          // The report of another bucket (a typo in the path, a replica's report) that lists the same keys.
+          url = await writeInventory(s3, {
+            inventoryBucket: inv,
+            sourceBucket: `${b}-replica`,
+            rows: keys.map((key) => ({ bucket: `${b}-replica`, key })),
+            path: `${b}/replica`,
+          });
         const result = await runEngine(plan(b, { inventoryManifest: url }));
         expect(result.status).toBe('Failed');
+        if (kind === 'otherbucket')
+          expect(result.message).toContain(`bucket ${b}-replica, not of the job's bucket ${b}`);
         expect(result.reason).toBe(reason);
         expect(result.retryable).toBe(false);
         expect(result.message).toContain(kind === 'md5' ? `s3://${inv}/${b}/config/data/md5-0.csv.gz` : url);

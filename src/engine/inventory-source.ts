@@ -8,7 +8,9 @@
 //
 // Objects written after the report was made are not in it: they are not looked
 // at (docs/scale.md, "Objects newer than the inventory"); the run says so with
-// the report's creation time.
+// the report's creation time. A row never proves an object's encryption on its
+// own: the object may have been overwritten since the report (with another
+// key, or unencrypted), so every row is HEADed like a listed object.
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   inventoryKeys,
@@ -19,7 +21,7 @@ import {
 } from './inventory.js';
 import { sortEntries, type SortedEntries } from './inventory-sort.js';
 import { compareKeys, KeySampler, type KeySample } from './shards.js';
-import type { Plan, TargetEncryption } from './types.js';
+import type { Plan } from './types.js';
 
 export interface RunInventory {
   manifest: string;
@@ -69,18 +71,6 @@ export async function loadRunInventory(
     sorted,
     ...(versioned ? { noncurrentVersions: noncurrent } : {}),
   };
-}
-
-/**
- * Whether an inventory row alone proves the object needs nothing: only for an
- * SSE-S3 target, since the report names no KMS key (an SSE-KMS row could be
- * under any key, so it is looked at with a HEAD). A storage class change needs
- * the row's class to match.
- */
-export function rowAtTarget(entry: InventoryEntry, target: TargetEncryption, storageClass?: string): boolean {
-  if (target.type !== 'AES256' || entry.encryptionStatus !== 'SSE-S3') return false;
-  if (storageClass !== undefined && entry.storageClass !== storageClass) return false;
-  return true;
 }
 
 /**

@@ -1,11 +1,10 @@
 // Putting inventory rows into S3's key order with a bounded memory chunk
-// (inventory-sort.ts), and what a row alone proves (inventory-source.ts).
+// (inventory-sort.ts).
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sortEntries } from '../../src/engine/inventory-sort.js';
-import { rowAtTarget } from '../../src/engine/inventory-source.js';
 import type { InventoryEntry } from '../../src/engine/inventory.js';
 import { compareKeys } from '../../src/engine/shards.js';
 
@@ -67,33 +66,5 @@ describe('sortEntries', () => {
     const before = readdirSync(tmp).length;
     await expect(sortEntries(failing(), { chunkSize: 10, tmp })).rejects.toThrow('MD5 mismatch');
     expect(readdirSync(tmp).length).toBe(before);
-  });
-});
-
-describe('rowAtTarget', () => {
-  it('proves only SSE-S3 for an AES256 target (the report names no KMS key)', () => {
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'SSE-S3' }, { type: 'AES256' })).toBe(true);
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'NOT-SSE' }, { type: 'AES256' })).toBe(false);
-    expect(rowAtTarget({ key: 'k' }, { type: 'AES256' })).toBe(false);
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'SSE-KMS' }, { type: 'aws:kms', kmsKeyId: 'alias/a' })).toBe(
-      false,
-    );
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'SSE-KMS' }, { type: 'aws:kms' })).toBe(false);
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'DSSE-KMS' }, { type: 'aws:kms:dsse' })).toBe(false);
-    // A storage class change needs the row's class to be the target class already.
-    expect(
-      rowAtTarget(
-        { key: 'k', encryptionStatus: 'SSE-S3', storageClass: 'STANDARD' },
-        { type: 'AES256' },
-        'STANDARD_IA',
-      ),
-    ).toBe(false);
-    expect(
-      rowAtTarget(
-        { key: 'k', encryptionStatus: 'SSE-S3', storageClass: 'STANDARD_IA' },
-        { type: 'AES256' },
-        'STANDARD_IA',
-      ),
-    ).toBe(true);
   });
 });

@@ -19,7 +19,7 @@ import {
   type InventoryEntry,
   type InventorySource,
 } from './inventory.js';
-import { sortEntries, type SortedEntries } from './inventory-sort.js';
+import { sortEntries, type SortedEntries, type SpillOptions } from './inventory-sort.js';
 import { compareKeys, KeySampler, type KeySample } from './shards.js';
 import type { Plan } from './types.js';
 
@@ -40,7 +40,7 @@ export interface RunInventory {
 export async function loadRunInventory(
   s3: S3Client,
   plan: Pick<Plan, 'bucket' | 'prefix' | 'startAfter' | 'endAt' | 'shardStartAfter' | 'inventoryManifest'>,
-  opts: { signal?: AbortSignal; source?: InventorySource; chunkSize?: number } = {},
+  opts: { signal?: AbortSignal; source?: InventorySource; chunkSize?: number; spill?: SpillOptions } = {},
 ): Promise<RunInventory> {
   const url = plan.inventoryManifest ?? '';
   const source = opts.source ?? s3InventorySource(s3, opts.signal);
@@ -51,6 +51,11 @@ export async function loadRunInventory(
     (lower === '' || compareKeys(key, lower) > 0) && (plan.endAt === undefined || compareKeys(key, plan.endAt) <= 0);
   const versioned = manifest.fileSchema.some((c) => c.toLowerCase() === 'islatest');
   let noncurrent = 0;
+  // How much of the report was read, for the spill's projection (when the manifest gives every file's size).
+  const reportBytes = manifest.files.every((f) => f.size !== undefined)
+    ? manifest.files.reduce((sum, f) => sum + (f.size ?? 0), 0)
+    : undefined;
+  let readBytes = 0;
   async function* rows(): AsyncGenerator<InventoryEntry> {
     for await (const e of inventoryKeys(source, {
       manifest,
@@ -60,11 +65,16 @@ export async function loadRunInventory(
       onNoncurrent: (key) => {
         if (inRun(key, shardAfter)) noncurrent++;
       },
+      onBytes: (n) => (readBytes += n),
     })) {
       if (inRun(e.key, after)) yield e;
     }
   }
-  const sorted = await sortEntries(rows(), opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {});
+  const sorted = await sortEntries(rows(), {
+    ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),
+    ...(opts.spill ?? {}),
+    readFraction: () => (reportBytes ? readBytes / reportBytes : undefined),
+  });
   return {
     manifest: url,
     ...(manifest.createdAt ? { createdAt: manifest.createdAt } : {}),

@@ -212,6 +212,7 @@ async function* dataFileRows(
   source: InventorySource,
   filesBucket: string,
   file: InventoryFile,
+  onBytes?: (n: number) => void,
 ): AsyncGenerator<string[]> {
   const where = `s3://${filesBucket}/${file.key}`;
   const md5 = createHash('md5');
@@ -219,6 +220,7 @@ async function* dataFileRows(
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       md5.update(chunk);
+      onBytes?.(chunk.length);
       cb(null, chunk);
     },
   });
@@ -290,6 +292,8 @@ export async function* inventoryKeys(
     prefix: string;
     /** Called for each non-current version (not a delete marker) of the bucket under the prefix. */
     onNoncurrent?: (key: string) => void;
+    /** Called with each piece of a data file read (compressed bytes, as the manifest's sizes count them). */
+    onBytes?: (n: number) => void;
   },
 ): AsyncGenerator<InventoryEntry> {
   const { manifest } = opts;
@@ -300,7 +304,7 @@ export async function* inventoryKeys(
       `inventory manifest ${manifest.url ?? ''} is a report of bucket ${manifest.sourceBucket}, not of the job's bucket ${opts.bucket}`,
     );
   for (const file of manifest.files) {
-    for await (const row of dataFileRows(source, manifest.filesBucket, file)) {
+    for await (const row of dataFileRows(source, manifest.filesBucket, file, opts.onBytes)) {
       if (row[c.bucket] !== opts.bucket) continue;
       if (c.isDeleteMarker >= 0 && row[c.isDeleteMarker] === 'true') continue;
       const key = decodeS3Url(row[c.key] ?? '');

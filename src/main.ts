@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
+import { DEFAULT_WORKER_SPILL_MIB } from './controller/workerjob.js';
 import { parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -108,6 +109,11 @@ async function main(): Promise<void> {
       "imagePullPolicy of the worker container (default: the cluster's)",
       '',
     )
+    .option(
+      '--worker-spill-mib <n>',
+      "MiB of each worker pod's volume for inventory sorts (its TMPDIR; S3EO_SPILL_LIMIT_MIB)",
+      String(DEFAULT_WORKER_SPILL_MIB),
+    )
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;
@@ -129,6 +135,7 @@ async function main(): Promise<void> {
     workerImage: string;
     workerCommand: string;
     workerImagePullPolicy: string;
+    workerSpillMib: string;
   }>();
   const log = createLogger(opts.logLevel);
   const metrics = new Metrics();
@@ -156,6 +163,7 @@ async function main(): Promise<void> {
         ? (JSON.parse(opts.workerCommand) as string[])
         : splitWords(opts.workerCommand),
       ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
+      spillMiB: Number(opts.workerSpillMib),
     },
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),

@@ -29,7 +29,12 @@ export interface WorkerTemplate {
   /** e.g. ["node", "dist/worker.js"]; the worker's flags are appended. */
   command: string[];
   imagePullPolicy?: string;
+  /** MiB of the pod's spill volume for inventory sorts (default DEFAULT_WORKER_SPILL_MIB). */
+  spillMiB?: number;
 }
+
+/** Room for a worker pod's inventory sort: about 85 bytes a row, so a shard of 20 million rows. */
+export const DEFAULT_WORKER_SPILL_MIB = 2048;
 
 /** plan: one pod samples the key space and writes status.shards; shards: one pod per shard. */
 export type WorkerStep = 'plan' | 'shards';
@@ -73,6 +78,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
     valueFrom: { secretKeyRef: { name: secret ?? '', key, ...(optional ? { optional: true } : {}) } },
   });
   const completions = step === 'plan' ? 1 : Math.max(1, shards);
+  const spillMiB = template.spillMiB ?? DEFAULT_WORKER_SPILL_MIB;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -111,7 +117,12 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
           terminationGracePeriodSeconds: 60,
           securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
           // The root filesystem is read-only; HOME is /tmp in the image (the SDK may look for ~/.aws there).
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+          // Inventory sorts spill to their own volume; S3EO_SPILL_LIMIT_MIB tells the sort its size, which
+          // statfs cannot see (the kubelet evicts a pod past it): a report that does not fit fails its shard.
+          volumes: [
+            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            { name: 'spill', emptyDir: { sizeLimit: `${spillMiB}Mi` } },
+          ],
           containers: [
             {
               name: 'worker',
@@ -124,15 +135,22 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
                 `--generation=${gen}`,
                 ...(step === 'plan' ? ['--plan'] : []),
               ],
-              env: secret
-                ? [
-                    fromSecret('AWS_ACCESS_KEY_ID', false),
-                    fromSecret('AWS_SECRET_ACCESS_KEY', false),
-                    fromSecret('AWS_SESSION_TOKEN', true),
-                  ]
-                : [],
+              env: [
+                { name: 'TMPDIR', value: '/var/spill' },
+                { name: 'S3EO_SPILL_LIMIT_MIB', value: String(spillMiB) },
+                ...(secret
+                  ? [
+                      fromSecret('AWS_ACCESS_KEY_ID', false),
+                      fromSecret('AWS_SECRET_ACCESS_KEY', false),
+                      fromSecret('AWS_SESSION_TOKEN', true),
+                    ]
+                  : []),
+              ],
               ...(workers.resources ? { resources: quantities(workers.resources) } : {}),
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [
+                { name: 'tmp', mountPath: '/tmp' },
+                { name: 'spill', mountPath: '/var/spill' },
+              ],
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

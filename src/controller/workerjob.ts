@@ -3,7 +3,7 @@
 // ServiceAccount the namespace's admins marked for it. Pure: no I/O, so the
 // manifest is unit-tested field by field (test/unit/workerjob.test.ts).
 import { createHash } from 'node:crypto';
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Job } from '@kubernetes/client-node';
 import { GROUP, KIND, VERSION, type EncryptionJob } from './api.js';
 
 /** The label a namespace's admins put on a ServiceAccount that EncryptionJobs may run workers as. */
@@ -60,6 +60,16 @@ export function workerLabels(job: EncryptionJob, step: WorkerStep): Record<strin
   };
 }
 
+/** A shard that failed for good fails its index, a stale pod the Job; a disruption costs no retry. */
+const POD_FAILURE_POLICY = {
+  rules: [
+    { action: 'FailIndex', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] } },
+    { action: 'FailJob', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_STALE] } },
+    // An eviction, a preemption or a node drain is not the shard's fault: it does not use up a retry.
+    { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+  ],
+};
+
 /**
  * The worker Job of `step` for the job's current generation. `shards` is the
  * number of indexes (1 for the planning step). The job's Secret reaches the pod
@@ -72,11 +82,6 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
   const workers = job.spec.workers;
   if (!workers) throw new Error(`EncryptionJob ${ns}/${name} has no spec.workers`);
   const labels = workerLabels(job, step);
-  const secret = job.spec.connection?.credentialsSecretRef?.name;
-  const fromSecret = (key: string, optional: boolean): { name: string; valueFrom: object } => ({
-    name: key,
-    valueFrom: { secretKeyRef: { name: secret ?? '', key, ...(optional ? { optional: true } : {}) } },
-  });
   const completions = step === 'plan' ? 1 : Math.max(1, shards);
   const spillMiB = template.spillMiB ?? DEFAULT_WORKER_SPILL_MIB;
   return {
@@ -97,17 +102,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       backoffLimitPerIndex: BACKOFF_LIMIT_PER_INDEX,
       // Only a terminal pod is replaced: two pods never work on one shard at once.
       podReplacementPolicy: 'Failed',
-      podFailurePolicy: {
-        rules: [
-          {
-            action: 'FailIndex',
-            onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] },
-          },
-          { action: 'FailJob', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_STALE] } },
-          // An eviction, a preemption or a node drain is not the shard's fault: it does not use up a retry.
-          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
-        ],
-      },
+      podFailurePolicy: POD_FAILURE_POLICY,
       template: {
         metadata: { labels },
         spec: {
@@ -135,17 +130,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
                 `--generation=${gen}`,
                 ...(step === 'plan' ? ['--plan'] : []),
               ],
-              env: [
-                { name: 'TMPDIR', value: '/var/spill' },
-                { name: 'S3EO_SPILL_LIMIT_MIB', value: String(spillMiB) },
-                ...(secret
-                  ? [
-                      fromSecret('AWS_ACCESS_KEY_ID', false),
-                      fromSecret('AWS_SECRET_ACCESS_KEY', false),
-                      fromSecret('AWS_SESSION_TOKEN', true),
-                    ]
-                  : []),
-              ],
+              env: workerEnv(job, spillMiB),
               ...(workers.resources ? { resources: quantities(workers.resources) } : {}),
               volumeMounts: [
                 { name: 'tmp', mountPath: '/tmp' },
@@ -162,6 +147,29 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       },
     },
   };
+}
+
+/**
+ * The worker's environment: where inventory sorts spill and how much room they have there,
+ * and the job's Secret as secretKeyRef (never its value); without a Secret the pod's own identity.
+ */
+function workerEnv(job: EncryptionJob, spillMiB: number): V1EnvVar[] {
+  const secret = job.spec.connection?.credentialsSecretRef?.name;
+  const fromSecret = (key: string, optional: boolean): V1EnvVar => ({
+    name: key,
+    valueFrom: { secretKeyRef: { name: secret ?? '', key, ...(optional ? { optional: true } : {}) } },
+  });
+  return [
+    { name: 'TMPDIR', value: '/var/spill' },
+    { name: 'S3EO_SPILL_LIMIT_MIB', value: String(spillMiB) },
+    ...(secret
+      ? [
+          fromSecret('AWS_ACCESS_KEY_ID', false),
+          fromSecret('AWS_SECRET_ACCESS_KEY', false),
+          fromSecret('AWS_SESSION_TOKEN', true),
+        ]
+      : []),
+  ];
 }
 
 /** The CRD allows integer quantities (cpu: 1); the Job API takes strings. */

@@ -6,7 +6,7 @@
 //   1. one run over the whole report (loadRunInventory: every row read, MD5
 //      checked, sorted, spilled, then merged) with the chart's spill settings
 //      (TMPDIR on its own directory, S3EO_SPILL_LIMIT_MIB=2048): time, peak RSS,
-//      spill bytes;
+//      spill bytes; then the same in a 192 MiB V8 heap (what the sort keeps);
 //   2. the same with the old room (a 64 MiB /tmp): it must fail SpillSpaceExhausted
 //      at its first chunk, before it fills anything.
 // No server is needed. Writes bench/results/<time>-inventory-sort.json.
@@ -148,6 +148,13 @@ if (loadIdx >= 0) {
     mkdirSync(spill);
     const chart = child(dir, url, { TMPDIR: spill, S3EO_SPILL_LIMIT_MIB: '2048' });
     console.log('chart defaults:', JSON.stringify(chart));
+    // The same in a small heap: what the sort keeps is one chunk, the rest of the RSS above is V8's lazy GC.
+    const heap = child(dir, url, {
+      TMPDIR: spill,
+      S3EO_SPILL_LIMIT_MIB: '2048',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=192`.trim(),
+    });
+    console.log('chart defaults, 192 MiB heap:', JSON.stringify(heap));
     const old = child(dir, url, { TMPDIR: spill, S3EO_SPILL_LIMIT_MIB: '64' });
     console.log('the old 64 MiB /tmp:', JSON.stringify(old));
     const result = {
@@ -159,6 +166,7 @@ if (loadIdx >= 0) {
       cores: (await import('node:os')).cpus().length,
       loadAverage: (await import('node:os')).loadavg().map((l) => Number(l.toFixed(1))),
       chartDefaults: chart,
+      chartDefaultsHeap192MiB: heap,
       old64MiB: old,
     };
     const out = join('bench', 'results', `${result.date.slice(0, 19).replace(/:/g, '-')}-inventory-sort.json`);

@@ -226,6 +226,41 @@ describe('the checkpoint belongs to the spec that made it', () => {
     expect(events.stdout).toContain(`after \\"${realCheckpoint}\\"`);
   }, 180_000);
 
+  it('scenario 1: a finished job edited beyond its pace (another Secret) lists from the beginning; a change of pace alone resumes', async () => {
+    const bucket = await createBucket(s3, 'finished');
+    const all = keys(10, 'f/');
+    await putObjects(s3, bucket, all);
+    await apply('finished', bucket);
+    expect((await complete('finished', 1)).checkpoint?.startAfter).toBe('f/00009');
+    // Written after the run, below its checkpoint.
+    await putObjects(s3, bucket, ['f/00003a']);
+    const sse = async (k: string): Promise<string | undefined> =>
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k }))).ServerSideEncryption;
+
+    // Pace only: resumed after the last key (what a finished key means did not change).
+    await patch('finished', { concurrency: 7 });
+    expect((await complete('finished', 2)).progress?.scanned).toBe(10);
+    expect(await sse('f/00003a')).toBeUndefined();
+
+    // Another identity: a request to look again, so from the beginning.
+    await createCredentialsSecret(namespace, info, 's3-credentials-2');
+    await patch('finished', { connection: { credentialsSecretRef: { name: 's3-credentials-2' } } });
+    const third = await complete('finished', 3);
+    expect(await sse('f/00003a')).toBe('AES256');
+    expect(third.progress).toMatchObject({ scanned: 11, encrypted: 1, alreadyEncrypted: 10, failed: 0 });
+    const started = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=finished,reason=Started',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    expect(started.stdout).toMatch(/the job had finished and the spec changed/);
+  }, 180_000);
+
   it('upgrade: a checkpoint saved by an operator before fingerprint versions (v1) is resumed when the spec is unchanged', async () => {
     const bucket = await createBucket(s3, 'upgrade');
     const all = keys(30, 'u/');

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
 import { addressGuardFor, parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
+import { DEFAULT_WORKER_SPILL_MIB } from './controller/workerjob.js';
 import { setProcessAddressGuard } from './engine/address-guard.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -124,6 +125,11 @@ async function main(): Promise<void> {
       'the ClusterRole a namespace binds to the operator to allow worker pods (named in WorkersNotAllowed)',
       's3-encryption-operator-workers',
     )
+    .option(
+      '--worker-spill-mib <n>',
+      "MiB of each worker pod's volume for inventory sorts (its TMPDIR; S3EO_SPILL_LIMIT_MIB)",
+      String(DEFAULT_WORKER_SPILL_MIB),
+    )
     .parse();
   const opts = program.opts<{
     metricsBindAddress: string;
@@ -148,10 +154,13 @@ async function main(): Promise<void> {
     workerImagePullPolicy: string;
     workerJobTtl: string;
     workersClusterRole: string;
+    workerSpillMib: string;
   }>();
   const log = createLogger(opts.logLevel);
   if (!Number.isInteger(Number(opts.workerJobTtl)))
     throw new Error(`--worker-job-ttl must be a whole number of seconds, not "${opts.workerJobTtl}"`);
+  if (!(Number.isInteger(Number(opts.workerSpillMib)) && Number(opts.workerSpillMib) > 0))
+    throw new Error(`--worker-spill-mib must be a positive whole number of MiB, not "${opts.workerSpillMib}"`);
   const metrics = new Metrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -182,6 +191,7 @@ async function main(): Promise<void> {
       ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
       ...(Number(opts.workerJobTtl) >= 0 ? { ttlSecondsAfterFinished: Number(opts.workerJobTtl) } : {}),
       clusterRole: opts.workersClusterRole,
+      spillMiB: Number(opts.workerSpillMib),
     },
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),

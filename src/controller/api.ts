@@ -91,6 +91,11 @@ export interface JobCheckpoint {
   updatedAt?: string | null;
   /** Fingerprint of the spec fields the checkpoint was made for (checkpoint.ts). */
   spec?: string | null;
+  /**
+   * Set when a run reached the end of its selection: the run fingerprint (checkpoint.ts) of the spec it
+   * ran for. A new generation resumes such a checkpoint only when its run fingerprint is the same.
+   */
+  completedFor?: string | null;
   /** Counters of the objects up to startAfter: the base of a resumed run (progress also counts finished objects after it). */
   progress?: JobProgress | null;
   /** Multipart uploads in progress; the next run aborts those a crashed run left. */
@@ -164,6 +169,8 @@ export interface EncryptionJobStatus {
     sampleRequests?: number;
     /** A planning worker pod could not plan (spec.workers): the job fails with this reason. */
     failure?: { reason: string; message: string } | null;
+    /** Set when every shard completed: the run fingerprint of that spec (as JobCheckpoint.completedFor). */
+    completedFor?: string | null;
   } | null;
 }
 

@@ -18,7 +18,7 @@ import { uploadSegment } from '../engine/report-upload.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
-import { resumePoint } from './checkpoint.js';
+import { resumePoint, runFingerprint } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
@@ -31,7 +31,7 @@ export const COMPONENT = 's3-encryption-operator';
 function freshCheckpoint(openUploads: OpenUpload[], now: string): EncryptionJobStatus['checkpoint'] {
   if (openUploads.length === 0) return null;
   // A merge patch keeps what it does not name: name every field.
-  return { startAfter: null, spec: null, progress: null, updatedAt: now, openUploads };
+  return { startAfter: null, spec: null, progress: null, completedFor: null, updatedAt: now, openUploads };
 }
 
 export function addCounted(base: JobProgress, counted: Pick<Progress, 'counters' | 'skippedByReason'>): JobProgress {
@@ -273,22 +273,31 @@ export class JobRun {
         recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
         ...(p.inventory ? { inventory: p.inventory } : {}),
       };
+      // A run that reached the end of its selection says what for (resumePoint, finishedRunChange).
+      const completedFor = 'status' in p && p.status === 'Complete' ? runFingerprint(spec) : undefined;
       if (dryRun) {
-        if (p.checkpoint !== undefined) {
+        if (p.checkpoint !== undefined || completedFor) {
           status.dryRunCheckpoint = {
-            startAfter: p.checkpoint,
+            ...(p.checkpoint !== undefined
+              ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCommitted(base, p.committed, true) }
+              : {}),
             updatedAt: new Date().toISOString(),
-            spec: fingerprint,
-            progress: addCommitted(base, p.committed, true),
+            ...(completedFor ? { completedFor } : {}),
           };
         }
-      } else if (p.checkpoint !== undefined || p.openUploads.length > 0 || checkpoint.openUploads.length > 0) {
+      } else if (
+        p.checkpoint !== undefined ||
+        p.openUploads.length > 0 ||
+        checkpoint.openUploads.length > 0 ||
+        completedFor
+      ) {
         // The counters saved with the checkpoint are those of the keys up to it (committed), not every finished object.
         checkpoint = {
           ...(p.checkpoint !== undefined
             ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCounted(base, p.committed) }
             : {}),
           openUploads: p.openUploads,
+          ...(completedFor ? { completedFor } : {}),
         };
         status.checkpoint = { ...checkpoint, updatedAt: new Date().toISOString() };
       }

@@ -15,9 +15,15 @@ import {
   type RunResult,
 } from '../engine/index.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
-import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
+import { runFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
-import { planJobShards, type PlannedShards, type PlanningFailure } from './shardplan.js';
+import {
+  planFitsSelection,
+  planJobShards,
+  resumeShards,
+  type PlannedShards,
+  type PlanningFailure,
+} from './shardplan.js';
 import {
   add,
   addCommitted,
@@ -45,7 +51,7 @@ export function usesShards(job: EncryptionJob): boolean {
   if ((spec.parallelism ?? 1) > 1) return true;
   const status = job.status ?? {};
   const { shards, plan } = ownShards(status, spec.dryRun ?? false);
-  return (shards?.length ?? 0) > 0 && plan?.spec === selectionFingerprint(spec);
+  return (shards?.length ?? 0) > 0 && planFitsSelection(plan, job);
 }
 
 /** The shards and plan a run works with: a dry run's own, or the real runs'. */
@@ -129,6 +135,8 @@ export class ShardRun {
   private readonly lastCounters = new Map<number, Counters>();
   /** spec.maxObjects, shared by the shards. */
   private allowance: JobAllowance | undefined;
+  /** The plan the shards were cut by; written with what it was for once every shard completed. */
+  private shardPlan: EncryptionJobStatus['shardPlan'] = null;
   /** spec.report: one part per shard run. */
   private reports: ShardReports | undefined;
   /** A dry run: its own shards (status.dryRunShards), no uploads recorded, nothing real touched. */
@@ -173,7 +181,6 @@ export class ShardRun {
     const gen = this.generation;
     const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
     const parallelism = Math.max(1, spec.parallelism ?? 1);
-    const fingerprint = selectionFingerprint(spec);
     const basePlan = planFor(job, this.credentials, undefined);
     // maxObjects is the job's, shared by the shards (JobAllowance), not each shard's.
     delete basePlan.maxObjects;
@@ -185,17 +192,19 @@ export class ShardRun {
     }
 
     const own = ownShards(prev, this.dry);
-    const samePlan = (own.shards?.length ?? 0) > 0 && own.plan?.spec === fingerprint;
-    let resumed = samePlan;
+    const samePlan = (own.shards?.length ?? 0) > 0 && own.plan && planFitsSelection(own.plan, job);
+    let resumed = !!samePlan;
     let shardPlan = own.plan ?? null;
     let inventory: EncryptionJobStatus['inventory'] | undefined;
-    if (samePlan) {
-      // A new generation (another concurrency, a resume after an edit) looks at every shard again from its
-      // checkpoint, as an unsharded run does: keys added after a shard completed are picked up.
-      this.shards = (own.shards ?? []).map((s) => ({
-        ...s,
-        phase: s.phase === 'Complete' && prev.observedGeneration === gen ? 'Complete' : 'Pending',
-      }));
+    let restartReason: string | undefined;
+    if (samePlan && own.plan) {
+      // A new generation looks at every shard again from its checkpoint, or from its start after a finished
+      // run of another spec (resumeShards).
+      const next = resumeShards(job, own.shards ?? [], own.plan);
+      this.shards = next.shards;
+      shardPlan = next.plan;
+      restartReason = next.restartReason;
+      resumed = restartReason === undefined;
     } else {
       const planned = await this.plan(basePlan, parallelism);
       if (planned === undefined) return; // stopped while sampling: nothing was written
@@ -208,6 +217,7 @@ export class ShardRun {
       inventory = planned.inventory ?? null;
       resumed = this.shards[0]?.checkpoint !== undefined;
     }
+    this.shardPlan = shardPlan;
     if (spec.maxObjects !== undefined) this.allowance = new JobAllowance(spec.maxObjects, this.shards);
     if (spec.report) {
       // A resumed job adds parts to the report of the runs before it; a new plan begins a new report.
@@ -228,7 +238,7 @@ export class ShardRun {
       type: 'Progressing',
       status: 'True',
       reason: this.dry ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
-      message: `${this.dry ? 'dry run: counting what would change' : 'encrypting objects'} in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}`,
+      message: `${this.dry ? 'dry run: counting what would change' : 'encrypting objects'} in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}${restartReason ? ` (${restartReason})` : ''}`,
       observedGeneration: gen,
     });
     for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
@@ -263,7 +273,7 @@ export class ShardRun {
     void this.event(
       'Normal',
       resumed ? 'Resumed' : 'Started',
-      `${this.dry ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time`,
+      `${this.dry ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time${restartReason ? ` (${restartReason})` : ''}`,
     );
     const labels = { namespace: this.ns, name: this.name };
     deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
@@ -472,6 +482,11 @@ export class ShardRun {
       );
     }
     if (allComplete) {
+      // What the finished shards were for: a later generation of another spec runs them from their start.
+      if (this.shardPlan) {
+        const plan = { ...this.shardPlan, completedFor: runFingerprint(this.job.spec) };
+        Object.assign(final, this.dry ? { dryRunShardPlan: plan } : { shardPlan: plan });
+      }
       progress.total = progress.scanned;
       progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
       const noncurrent = this.shards.map((s) => s.noncurrentVersions);

@@ -3,7 +3,7 @@
 // ServiceAccount the namespace's admins marked for it. Pure: no I/O, so the
 // manifest is unit-tested field by field (test/unit/workerjob.test.ts).
 import { createHash } from 'node:crypto';
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Job } from '@kubernetes/client-node';
 import { GROUP, KIND, VERSION, type EncryptionJob } from './api.js';
 
 /** The label a namespace's admins put on a ServiceAccount that EncryptionJobs may run workers as. */
@@ -34,6 +34,8 @@ export interface WorkerTemplate {
    * controller deletes it; undefined keeps it until the EncryptionJob is deleted.
    */
   ttlSecondsAfterFinished?: number;
+  /** MiB of the pod's spill volume for inventory sorts (default DEFAULT_WORKER_SPILL_MIB). */
+  spillMiB?: number;
   /** The ClusterRole a namespace binds to the operator to allow worker pods (named when a namespace has not). */
   clusterRole?: string;
 }
@@ -46,6 +48,9 @@ export function ownedBy(job: V1Job, owner: EncryptionJob): boolean {
   const uid = owner.metadata?.uid;
   return uid !== undefined && (job.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 }
+
+/** Room for a worker pod's inventory sort: about 85 bytes a row, so a shard of 20 million rows. */
+export const DEFAULT_WORKER_SPILL_MIB = 2048;
 
 /** plan: one pod samples the key space and writes status.shards; shards: one pod per shard. */
 export type WorkerStep = 'plan' | 'shards';
@@ -71,6 +76,16 @@ export function workerLabels(job: EncryptionJob, step: WorkerStep): Record<strin
   };
 }
 
+/** A shard that failed for good fails its index, a stale pod the Job; a disruption costs no retry. */
+const POD_FAILURE_POLICY = {
+  rules: [
+    { action: 'FailIndex', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] } },
+    { action: 'FailJob', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_STALE] } },
+    // An eviction, a preemption or a node drain is not the shard's fault: it does not use up a retry.
+    { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+  ],
+};
+
 /**
  * The worker Job of `step` for the job's current generation. `shards` is the
  * number of indexes (1 for the planning step). The job's Secret reaches the pod
@@ -83,12 +98,8 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
   const workers = job.spec.workers;
   if (!workers) throw new Error(`EncryptionJob ${ns}/${name} has no spec.workers`);
   const labels = workerLabels(job, step);
-  const secret = job.spec.connection?.credentialsSecretRef?.name;
-  const fromSecret = (key: string, optional: boolean): { name: string; valueFrom: object } => ({
-    name: key,
-    valueFrom: { secretKeyRef: { name: secret ?? '', key, ...(optional ? { optional: true } : {}) } },
-  });
   const completions = step === 'plan' ? 1 : Math.max(1, shards);
+  const spillMiB = template.spillMiB ?? DEFAULT_WORKER_SPILL_MIB;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -108,17 +119,7 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
       ...ttl(template),
       // Only a terminal pod is replaced: two pods never work on one shard at once.
       podReplacementPolicy: 'Failed',
-      podFailurePolicy: {
-        rules: [
-          {
-            action: 'FailIndex',
-            onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_SHARD_FAILED] },
-          },
-          { action: 'FailJob', onExitCodes: { containerName: 'worker', operator: 'In', values: [EXIT_STALE] } },
-          // An eviction, a preemption or a node drain is not the shard's fault: it does not use up a retry.
-          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
-        ],
-      },
+      podFailurePolicy: POD_FAILURE_POLICY,
       template: {
         metadata: { labels },
         spec: {
@@ -128,7 +129,12 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
           terminationGracePeriodSeconds: 60,
           securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
           // The root filesystem is read-only; HOME is /tmp in the image (the SDK may look for ~/.aws there).
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+          // Inventory sorts spill to their own volume; S3EO_SPILL_LIMIT_MIB tells the sort its size, which
+          // statfs cannot see (the kubelet evicts a pod past it): a report that does not fit fails its shard.
+          volumes: [
+            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            { name: 'spill', emptyDir: { sizeLimit: `${spillMiB}Mi` } },
+          ],
           containers: [
             {
               name: 'worker',
@@ -141,15 +147,12 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
                 `--generation=${gen}`,
                 ...(step === 'plan' ? ['--plan'] : []),
               ],
-              env: secret
-                ? [
-                    fromSecret('AWS_ACCESS_KEY_ID', false),
-                    fromSecret('AWS_SECRET_ACCESS_KEY', false),
-                    fromSecret('AWS_SESSION_TOKEN', true),
-                  ]
-                : [],
+              env: workerEnv(job, spillMiB),
               ...(workers.resources ? { resources: quantities(workers.resources) } : {}),
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [
+                { name: 'tmp', mountPath: '/tmp' },
+                { name: 'spill', mountPath: '/var/spill' },
+              ],
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
@@ -170,6 +173,29 @@ export function workerJob(job: EncryptionJob, step: WorkerStep, shards: number, 
 function ttl(template: WorkerTemplate): { ttlSecondsAfterFinished?: number } {
   const seconds = template.ttlSecondsAfterFinished;
   return seconds === undefined ? {} : { ttlSecondsAfterFinished: seconds };
+}
+
+/**
+ * The worker's environment: where inventory sorts spill and how much room they have there,
+ * and the job's Secret as secretKeyRef (never its value); without a Secret the pod's own identity.
+ */
+function workerEnv(job: EncryptionJob, spillMiB: number): V1EnvVar[] {
+  const secret = job.spec.connection?.credentialsSecretRef?.name;
+  const fromSecret = (key: string, optional: boolean): V1EnvVar => ({
+    name: key,
+    valueFrom: { secretKeyRef: { name: secret ?? '', key, ...(optional ? { optional: true } : {}) } },
+  });
+  return [
+    { name: 'TMPDIR', value: '/var/spill' },
+    { name: 'S3EO_SPILL_LIMIT_MIB', value: String(spillMiB) },
+    ...(secret
+      ? [
+          fromSecret('AWS_ACCESS_KEY_ID', false),
+          fromSecret('AWS_SECRET_ACCESS_KEY', false),
+          fromSecret('AWS_SESSION_TOKEN', true),
+        ]
+      : []),
+  ];
 }
 
 /** The CRD allows integer quantities (cpu: 1); the Job API takes strings. */

@@ -21,7 +21,7 @@ import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { add, addCounted } from './jobrun.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor } from './plan.js';
-import { planJobShards } from './shardplan.js';
+import { planFitsSelection, planJobShards } from './shardplan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
@@ -78,13 +78,14 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
   const name = job.metadata?.name ?? '';
   const status = job.status ?? {};
   const fingerprint = selectionFingerprint(job.spec);
-  if ((status.shards?.length ?? 0) > 0 && status.shardPlan?.spec === fingerprint && !status.shardPlan.failure) {
+  if ((status.shards?.length ?? 0) > 0 && planFitsSelection(status.shardPlan, job) && !status.shardPlan?.failure) {
     log.info('the shards are planned already');
     return 0;
   }
   const fail = async (reason: string, message: string): Promise<number> => {
     const shardPlan = {
       spec: fingerprint,
+      completedFor: null,
       createdAt: new Date().toISOString(),
       failure: { reason, message: clip(message) },
     };
@@ -130,7 +131,7 @@ async function shardStep(
   const name = job.metadata?.name ?? '';
   const status = job.status ?? {};
   const planned = status.shards?.find((s) => s.index === index);
-  if (!planned || status.shardPlan?.spec !== selectionFingerprint(job.spec)) {
+  if (!planned || !planFitsSelection(status.shardPlan, job)) {
     log.warn({ index }, 'no shard of the current plan has this index: exiting without work');
     return EXIT_STALE;
   }

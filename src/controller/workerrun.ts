@@ -12,7 +12,8 @@
 // and acts only on Jobs whose owner reference names this EncryptionJob's uid.
 import type { V1Job } from '@kubernetes/client-node';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
-import { selectionFingerprint } from './checkpoint.js';
+import { runFingerprint } from './checkpoint.js';
+import { planFitsSelection, resumeShards } from './shardplan.js';
 import { completedStatus, setCondition } from './conditions.js';
 import { COMPONENT, replacing, type JobRunDeps } from './jobrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
@@ -203,18 +204,22 @@ export class WorkerRun {
     }
     const gen = this.generation;
     const prev = this.job.status ?? {};
-    const fingerprint = selectionFingerprint(this.job.spec);
     await this.stopEarlierGenerations();
     if (this.abort.signal.aborted) return;
-    const samePlan = (prev.shards?.length ?? 0) > 0 && prev.shardPlan?.spec === fingerprint;
+    const samePlan = (prev.shards?.length ?? 0) > 0 && planFitsSelection(prev.shardPlan, this.job);
     const fresh = prev.observedGeneration !== gen;
+    // A new generation looks at every shard again from its checkpoint (as in-process), or from its start
+    // after a finished run of another spec (resumeShards): the old pods are gone.
+    const resumedShards =
+      fresh && samePlan && prev.shardPlan ? resumeShards(this.job, prev.shards ?? [], prev.shardPlan) : undefined;
+    const restartReason = resumedShards?.restartReason;
     const now = new Date().toISOString();
     this.conditions = setCondition(this.conditions, {
       type: 'Progressing',
       status: 'True',
       reason: samePlan ? 'Resumed' : 'Planning',
       message: samePlan
-        ? `encrypting objects in ${prev.shards?.length ?? 0} shards as worker pods`
+        ? `encrypting objects in ${prev.shards?.length ?? 0} shards as worker pods${restartReason ? ` (${restartReason})` : ''}`
         : 'a worker pod is planning the shards',
       observedGeneration: gen,
     });
@@ -241,8 +246,10 @@ export class WorkerRun {
     if (fresh) {
       initial.retries = null;
       initial.startTime = samePlan && prev.startTime ? prev.startTime : now;
-      // A new generation looks at every shard again from its checkpoint (as in-process): the old pods are gone.
-      if (samePlan) initial.shards = (prev.shards ?? []).map((s) => ({ ...s, phase: 'Pending' }));
+      if (resumedShards) {
+        initial.shards = resumedShards.shards;
+        initial.shardPlan = resumedShards.plan;
+      }
     }
     await this.writer.update(initial, true);
     void this.event(
@@ -257,7 +264,7 @@ export class WorkerRun {
 
     let announced = samePlan;
     while (!this.abort.signal.aborted) {
-      const ended = await this.step(fingerprint, announced);
+      const ended = await this.step(announced);
       if (ended === 'ended') return;
       if (ended === 'running') announced = true;
       await sleep(this.deps.pollMs ?? POLL_MS, this.abort.signal);
@@ -280,7 +287,7 @@ export class WorkerRun {
   }
 
   /** One look at the Jobs and the shards: start what is missing, sum the progress, end the run when it is over. */
-  private async step(fingerprint: string, announced: boolean): Promise<'planning' | 'running' | 'ended'> {
+  private async step(announced: boolean): Promise<'planning' | 'running' | 'ended'> {
     const { client } = this.deps;
     const planName = workerJobName(this.name, 'plan');
     const shardsName = workerJobName(this.name, 'shards');
@@ -292,8 +299,9 @@ export class WorkerRun {
     const status = job.status ?? {};
     const plan = status.shardPlan;
     const shards = status.shards ?? [];
-    if (plan?.spec !== fingerprint || shards.length === 0 || plan.failure) {
-      if (plan?.spec === fingerprint && plan.failure) {
+    const planned = planFitsSelection(plan, job);
+    if (!planned || shards.length === 0 || plan?.failure) {
+      if (planned && plan?.failure) {
         await this.failJob(plan.failure.reason, `planning the shards: ${plan.failure.message}`);
         return 'ended';
       }
@@ -325,7 +333,7 @@ export class WorkerRun {
       return 'ended';
     }
     if (shards.every((s) => s.phase === 'Complete')) {
-      await this.complete(shards);
+      await this.complete(shards, plan);
       return 'ended';
     }
     if (!shardsJob) {
@@ -396,7 +404,7 @@ export class WorkerRun {
     await this.writer.settle();
   }
 
-  private async complete(shards: ShardStatus[]): Promise<void> {
+  private async complete(shards: ShardStatus[], plan: EncryptionJobStatus['shardPlan']): Promise<void> {
     const gen = this.generation;
     const progress = sumProgress(shards);
     progress.total = progress.scanned;
@@ -421,6 +429,8 @@ export class WorkerRun {
         noncurrentVersions: noncurrent.every((n) => n !== undefined)
           ? noncurrent.reduce((a: number, b) => a + b, 0)
           : null,
+        // What the finished shards were for: a later generation of another spec runs them from their start.
+        ...(plan ? { shardPlan: { ...plan, completedFor: runFingerprint(this.job.spec) } } : {}),
       },
       true,
     );

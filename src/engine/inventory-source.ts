@@ -8,7 +8,9 @@
 //
 // Objects written after the report was made are not in it: they are not looked
 // at (docs/scale.md, "Objects newer than the inventory"); the run says so with
-// the report's creation time.
+// the report's creation time. A row never proves an object's encryption on its
+// own: the object may have been overwritten since the report (with another
+// key, or unencrypted), so every row is HEADed like a listed object.
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   inventoryKeys,
@@ -17,9 +19,9 @@ import {
   type InventoryEntry,
   type InventorySource,
 } from './inventory.js';
-import { sortEntries, type SortedEntries } from './inventory-sort.js';
+import { sortEntries, type SortedEntries, type SpillOptions } from './inventory-sort.js';
 import { compareKeys, KeySampler, type KeySample } from './shards.js';
-import type { Plan, TargetEncryption } from './types.js';
+import type { Plan } from './types.js';
 
 export interface RunInventory {
   manifest: string;
@@ -38,7 +40,7 @@ export interface RunInventory {
 export async function loadRunInventory(
   s3: S3Client,
   plan: Pick<Plan, 'bucket' | 'prefix' | 'startAfter' | 'endAt' | 'shardStartAfter' | 'inventoryManifest'>,
-  opts: { signal?: AbortSignal; source?: InventorySource; chunkSize?: number } = {},
+  opts: { signal?: AbortSignal; source?: InventorySource; chunkSize?: number; spill?: SpillOptions } = {},
 ): Promise<RunInventory> {
   const url = plan.inventoryManifest ?? '';
   const source = opts.source ?? s3InventorySource(s3, opts.signal);
@@ -49,6 +51,11 @@ export async function loadRunInventory(
     (lower === '' || compareKeys(key, lower) > 0) && (plan.endAt === undefined || compareKeys(key, plan.endAt) <= 0);
   const versioned = manifest.fileSchema.some((c) => c.toLowerCase() === 'islatest');
   let noncurrent = 0;
+  // How much of the report was read, for the spill's projection (when the manifest gives every file's size).
+  const reportBytes = manifest.files.every((f) => f.size !== undefined)
+    ? manifest.files.reduce((sum, f) => sum + (f.size ?? 0), 0)
+    : undefined;
+  let readBytes = 0;
   async function* rows(): AsyncGenerator<InventoryEntry> {
     for await (const e of inventoryKeys(source, {
       manifest,
@@ -58,29 +65,22 @@ export async function loadRunInventory(
       onNoncurrent: (key) => {
         if (inRun(key, shardAfter)) noncurrent++;
       },
+      onBytes: (n) => (readBytes += n),
     })) {
       if (inRun(e.key, after)) yield e;
     }
   }
-  const sorted = await sortEntries(rows(), opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {});
+  const sorted = await sortEntries(rows(), {
+    ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),
+    ...(opts.spill ?? {}),
+    readFraction: () => (reportBytes ? readBytes / reportBytes : undefined),
+  });
   return {
     manifest: url,
     ...(manifest.createdAt ? { createdAt: manifest.createdAt } : {}),
     sorted,
     ...(versioned ? { noncurrentVersions: noncurrent } : {}),
   };
-}
-
-/**
- * Whether an inventory row alone proves the object needs nothing: only for an
- * SSE-S3 target, since the report names no KMS key (an SSE-KMS row could be
- * under any key, so it is looked at with a HEAD). A storage class change needs
- * the row's class to match.
- */
-export function rowAtTarget(entry: InventoryEntry, target: TargetEncryption, storageClass?: string): boolean {
-  if (target.type !== 'AES256' || entry.encryptionStatus !== 'SSE-S3') return false;
-  if (storageClass !== undefined && entry.storageClass !== storageClass) return false;
-  return true;
 }
 
 /**

@@ -36,6 +36,8 @@ export interface InventoryManifest {
   files: InventoryFile[];
   /** When S3 began scanning the bucket for this report: objects written later may be missing from it. */
   createdAt?: Date;
+  /** The manifest's s3:// URL, for messages. */
+  url?: string;
 }
 
 export interface InventoryEntry {
@@ -128,6 +130,7 @@ export async function readManifest(source: InventorySource, url: string): Promis
   const dest = str(raw.destinationBucket);
   const created = Number(str(raw.creationTimestamp) ?? raw.creationTimestamp);
   return {
+    url,
     sourceBucket,
     filesBucket: dest ? dest.replace(/^arn:aws[a-z-]*:s3:::/, '') : bucket,
     fileFormat,
@@ -169,12 +172,117 @@ export function parseCsvLine(line: string): string[] {
   }
 }
 
+/** Where each column the engine reads sits in a row (-1: the report has no such column). */
+interface Columns {
+  bucket: number;
+  key: number;
+  size: number;
+  encryption: number;
+  bucketKey: number;
+  storageClass: number;
+  isLatest: number;
+  isDeleteMarker: number;
+}
+
+function columnsOf(manifest: InventoryManifest): Columns {
+  const col = (name: string): number => manifest.fileSchema.findIndex((c) => c.toLowerCase() === name.toLowerCase());
+  const columns: Columns = {
+    bucket: col('Bucket'),
+    key: col('Key'),
+    size: col('Size'),
+    encryption: col('EncryptionStatus'),
+    bucketKey: col('BucketKeyStatus'),
+    storageClass: col('StorageClass'),
+    isLatest: col('IsLatest'),
+    isDeleteMarker: col('IsDeleteMarker'),
+  };
+  if (columns.bucket < 0 || columns.key < 0)
+    throw new JobError(
+      'InvalidInventory',
+      `inventory fileSchema "${manifest.fileSchema.join(', ')}" lacks Bucket or Key`,
+    );
+  return columns;
+}
+
+/**
+ * The parsed rows of one data file (gunzipped, one line at a time), then its
+ * MD5 checked against the manifest's: a mismatch throws after the file's rows.
+ */
+async function* dataFileRows(
+  source: InventorySource,
+  filesBucket: string,
+  file: InventoryFile,
+  onBytes?: (n: number) => void,
+): AsyncGenerator<string[]> {
+  const where = `s3://${filesBucket}/${file.key}`;
+  const md5 = createHash('md5');
+  const body = await source.open(filesBucket, file.key);
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      md5.update(chunk);
+      onBytes?.(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  body.on('error', (e) => hashing.destroy(e));
+  const gunzip = createGunzip();
+  hashing.on('error', (e) => gunzip.destroy(e));
+  const lines = createInterface({ input: body.pipe(hashing).pipe(gunzip), crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const line of lines) {
+      n++;
+      if (line === '') continue;
+      let row: string[];
+      try {
+        row = parseCsvLine(line);
+      } catch (err) {
+        throw new JobError(
+          'InvalidInventory',
+          `${where} line ${n}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      yield row;
+    }
+  } catch (err) {
+    if (err instanceof JobError) throw err;
+    throw new JobError(
+      'InventoryUnreadable',
+      `reading ${where} failed: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  } finally {
+    lines.close();
+    body.destroy();
+  }
+  if (file.MD5checksum && md5.digest('hex') !== file.MD5checksum.toLowerCase()) {
+    throw new JobError(
+      'InvalidInventory',
+      `${where} does not match the manifest's MD5 ${file.MD5checksum}: incomplete or changed file`,
+    );
+  }
+}
+
+/** A current row as an entry (its key decoded); the columns the report lacks are left out. */
+function entryOf(row: string[], c: Columns, key: string): InventoryEntry {
+  const size = c.size >= 0 && row[c.size] ? Number(row[c.size]) : undefined;
+  return {
+    key,
+    ...(size !== undefined && Number.isFinite(size) ? { size } : {}),
+    ...(c.encryption >= 0 && row[c.encryption] ? { encryptionStatus: row[c.encryption] } : {}),
+    ...(c.bucketKey >= 0 && row[c.bucketKey] ? { bucketKeyStatus: row[c.bucketKey] } : {}),
+    ...(c.storageClass >= 0 && row[c.storageClass] ? { storageClass: row[c.storageClass] } : {}),
+  };
+}
+
 /**
  * The keys of `bucket` under `prefix` that an inventory lists, decoded, with
  * what the row says about their encryption. Data files are read one after the
  * other and checked against the manifest's MD5 once read (a truncated file
  * would silently drop keys otherwise): a mismatch throws after that file's
- * rows, so a caller must not count the job done before the stream ends.
+ * rows, so a caller must not count the job done before the stream ends. A
+ * report of another bucket is an error before any file is read: a wrong
+ * manifest path must not end as a job that found nothing to do.
  */
 export async function* inventoryKeys(
   source: InventorySource,
@@ -184,86 +292,25 @@ export async function* inventoryKeys(
     prefix: string;
     /** Called for each non-current version (not a delete marker) of the bucket under the prefix. */
     onNoncurrent?: (key: string) => void;
+    /** Called with each piece of a data file read (compressed bytes, as the manifest's sizes count them). */
+    onBytes?: (n: number) => void;
   },
 ): AsyncGenerator<InventoryEntry> {
   const { manifest } = opts;
-  const col = (name: string): number => manifest.fileSchema.findIndex((c) => c.toLowerCase() === name.toLowerCase());
-  const iBucket = col('Bucket');
-  const iKey = col('Key');
-  if (iBucket < 0 || iKey < 0)
+  const c = columnsOf(manifest);
+  if (manifest.sourceBucket !== opts.bucket)
     throw new JobError(
       'InvalidInventory',
-      `inventory fileSchema "${manifest.fileSchema.join(', ')}" lacks Bucket or Key`,
+      `inventory manifest ${manifest.url ?? ''} is a report of bucket ${manifest.sourceBucket}, not of the job's bucket ${opts.bucket}`,
     );
-  const iSize = col('Size');
-  const iEnc = col('EncryptionStatus');
-  const iBucketKey = col('BucketKeyStatus');
-  const iClass = col('StorageClass');
-  const iLatest = col('IsLatest');
-  const iDeleteMarker = col('IsDeleteMarker');
-  if (manifest.sourceBucket !== opts.bucket) return; // every row is for another bucket
-
   for (const file of manifest.files) {
-    const where = `s3://${manifest.filesBucket}/${file.key}`;
-    const md5 = createHash('md5');
-    const body = await source.open(manifest.filesBucket, file.key);
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        md5.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    body.on('error', (e) => hashing.destroy(e));
-    const gunzip = createGunzip();
-    hashing.on('error', (e) => gunzip.destroy(e));
-    const lines = createInterface({ input: body.pipe(hashing).pipe(gunzip), crlfDelay: Infinity });
-    let n = 0;
-    try {
-      for await (const line of lines) {
-        n++;
-        if (line === '') continue;
-        let row: string[];
-        try {
-          row = parseCsvLine(line);
-        } catch (err) {
-          throw new JobError(
-            'InvalidInventory',
-            `${where} line ${n}: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        }
-        if (row[iBucket] !== opts.bucket) continue;
-        if (iDeleteMarker >= 0 && row[iDeleteMarker] === 'true') continue;
-        const key = decodeS3Url(row[iKey] ?? '');
-        if (!key.startsWith(opts.prefix)) continue;
-        if (iLatest >= 0 && row[iLatest] === 'false') {
-          opts.onNoncurrent?.(key);
-          continue;
-        }
-        const size = iSize >= 0 && row[iSize] ? Number(row[iSize]) : undefined;
-        yield {
-          key,
-          ...(size !== undefined && Number.isFinite(size) ? { size } : {}),
-          ...(iEnc >= 0 && row[iEnc] ? { encryptionStatus: row[iEnc] } : {}),
-          ...(iBucketKey >= 0 && row[iBucketKey] ? { bucketKeyStatus: row[iBucketKey] } : {}),
-          ...(iClass >= 0 && row[iClass] ? { storageClass: row[iClass] } : {}),
-        };
-      }
-    } catch (err) {
-      if (err instanceof JobError) throw err;
-      throw new JobError(
-        'InventoryUnreadable',
-        `reading ${where} failed: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
-    } finally {
-      lines.close();
-      body.destroy();
-    }
-    if (file.MD5checksum && md5.digest('hex') !== file.MD5checksum.toLowerCase()) {
-      throw new JobError(
-        'InvalidInventory',
-        `${where} does not match the manifest's MD5 ${file.MD5checksum}: incomplete or changed file`,
-      );
+    for await (const row of dataFileRows(source, manifest.filesBucket, file, opts.onBytes)) {
+      if (row[c.bucket] !== opts.bucket) continue;
+      if (c.isDeleteMarker >= 0 && row[c.isDeleteMarker] === 'true') continue;
+      const key = decodeS3Url(row[c.key] ?? '');
+      if (!key.startsWith(opts.prefix)) continue;
+      if (c.isLatest >= 0 && row[c.isLatest] === 'false') opts.onNoncurrent?.(key);
+      else yield entryOf(row, c, key);
     }
   }
 }

@@ -45,7 +45,7 @@ import { countObjects, listObjects, type ListedObject } from './lister.js';
 import { estimateCost } from './cost.js';
 import { sleep, untilSettledOrAborted } from './abortable.js';
 import { countNoncurrent } from './noncurrent.js';
-import { loadRunInventory, rowAtTarget, type RunInventory } from './inventory-source.js';
+import { loadRunInventory, type RunInventory } from './inventory-source.js';
 import type { InventoryEntry } from './inventory.js';
 import { Tally } from './tally.js';
 import type { ObjectFailure, OpenUpload, Outcome, Plan, Progress, ProgressListener, RunResult } from './types.js';
@@ -135,7 +135,6 @@ class Run {
   private total: number | undefined;
   /** The report the objects come from (Plan.inventoryManifest), read before any object. */
   private inventory: RunInventory | undefined;
-  private provenByInventory = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -181,7 +180,6 @@ class Run {
               ...(this.inventory.createdAt ? { createdAt: this.inventory.createdAt.toISOString() } : {}),
               objects: this.inventory.sorted.count,
             },
-            provenByInventory: this.provenByInventory,
           }
         : {}),
     };
@@ -349,11 +347,8 @@ class Run {
         const slot = this.watermark.begin(obj.key);
         if (!filter(obj.key)) {
           this.finished(slot, { kind: 'skipped', reason: 'filtered' });
-        } else if (obj.row && rowAtTarget(obj.row, this.plan.target, this.plan.storageClass)) {
-          // The report proves it (SSE-S3 for an SSE-S3 target): no HEAD.
-          this.provenByInventory++;
-          this.finished(slot, { kind: 'alreadyEncrypted' });
         } else {
+          // Every row is HEADed: a row says how the object was when the report was made, not now.
           void queue.add(async () => {
             if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
             this.active++;

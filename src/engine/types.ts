@@ -145,8 +145,6 @@ export interface Progress {
   total?: number;
   /** The inventory the objects come from (Plan.inventoryManifest), once read. */
   inventory?: { manifest: string; createdAt?: string; objects: number };
-  /** Objects an inventory row proved at the target without a HEAD (also counted in alreadyEncrypted). */
-  provenByInventory?: number;
 }
 
 export type ResultStatus = 'Complete' | 'Failed' | 'Stopped';

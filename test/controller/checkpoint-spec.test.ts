@@ -20,6 +20,8 @@ import {
   type OperatorProcess,
 } from '../harness/context.js';
 import { applyJob } from '../harness/jobs.js';
+import type { EncryptionJobSpec } from '../../src/controller/api.js';
+import { selectionFingerprintV1 } from '../../src/controller/checkpoint.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -222,5 +224,81 @@ describe('the checkpoint belongs to the spec that made it', () => {
       'json',
     ]);
     expect(events.stdout).toContain(`after \\"${realCheckpoint}\\"`);
+  }, 180_000);
+
+  it('scenario 1: a finished job edited beyond its pace (another Secret) lists from the beginning; a change of pace alone resumes', async () => {
+    const bucket = await createBucket(s3, 'finished');
+    const all = keys(10, 'f/');
+    await putObjects(s3, bucket, all);
+    await apply('finished', bucket);
+    expect((await complete('finished', 1)).checkpoint?.startAfter).toBe('f/00009');
+    // Written after the run, below its checkpoint.
+    await putObjects(s3, bucket, ['f/00003a']);
+    const sse = async (k: string): Promise<string | undefined> =>
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k }))).ServerSideEncryption;
+
+    // Pace only: resumed after the last key (what a finished key means did not change).
+    await patch('finished', { concurrency: 7 });
+    expect((await complete('finished', 2)).progress?.scanned).toBe(10);
+    expect(await sse('f/00003a')).toBeUndefined();
+
+    // Another identity: a request to look again, so from the beginning.
+    await createCredentialsSecret(namespace, info, 's3-credentials-2');
+    await patch('finished', { connection: { credentialsSecretRef: { name: 's3-credentials-2' } } });
+    const third = await complete('finished', 3);
+    expect(await sse('f/00003a')).toBe('AES256');
+    expect(third.progress).toMatchObject({ scanned: 11, encrypted: 1, alreadyEncrypted: 10, failed: 0 });
+    const started = await kubectl([
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'involvedObject.name=finished,reason=Started',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    expect(started.stdout).toMatch(/the job had finished and the spec changed/);
+  }, 180_000);
+
+  it('upgrade: a checkpoint saved by an operator before fingerprint versions (v1) is resumed when the spec is unchanged', async () => {
+    const bucket = await createBucket(s3, 'upgrade');
+    const all = keys(30, 'u/');
+    await putObjects(s3, bucket, all);
+    await apply('upgrade', bucket, { suspend: true });
+    await waitUntil(
+      'Suspended',
+      async () => ((await statusOf('upgrade')).phase === 'Suspended' ? true : undefined),
+      60_000,
+      () => operator.logTail(20),
+    );
+    // What an operator at 0f098c3 left: a checkpoint at u/00009 with its unversioned fingerprint.
+    const job = await getJob(namespace, 'upgrade');
+    const v1 = selectionFingerprintV1((job as unknown as { spec: EncryptionJobSpec }).spec);
+    expect(v1).toMatch(/^[0-9a-f]{16}$/);
+    const progress = { scanned: 10, encrypted: 10, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 100 };
+    await kubectl([
+      'patch',
+      'ej',
+      'upgrade',
+      '-n',
+      namespace,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { checkpoint: { startAfter: 'u/00009', spec: v1, progress } } }),
+    ]);
+    await patch('upgrade', { suspend: false });
+    const done = await complete('upgrade', 2);
+    // Resumed after u/00009: the keys the checkpoint holds finished are not looked at again.
+    expect(done.progress).toMatchObject({ scanned: 30, encrypted: 30, failed: 0 });
+    expect(done.checkpoint?.spec).toMatch(/^v2:/);
+    for (const k of all.slice(0, 10))
+      expect(
+        (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k }))).ServerSideEncryption,
+        k,
+      ).toBeUndefined();
+    for (const k of all.slice(10))
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: k }))).ServerSideEncryption, k).toBe('AES256');
   }, 180_000);
 });

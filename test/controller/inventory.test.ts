@@ -10,10 +10,13 @@ import {
   createBucket,
   createCredentialsSecret,
   createNamespace,
+  getJob,
+  kubectl,
   putObjects,
   s3Client,
   type OperatorProcess,
   startOperator,
+  waitUntil,
 } from '../harness/context.js';
 import { writeInventory, type InventoryRow } from '../harness/inventory.js';
 import { applyJob, waitForCondition } from '../harness/jobs.js';
@@ -33,7 +36,7 @@ interface Job {
     conditions?: { type: string; status: string; reason: string; message: string }[];
     shards?: { index: number; phase: string; progress?: Record<string, number> }[];
     shardPlan?: { sampleRequests?: number; estimatedObjects?: number };
-    inventory?: { manifest: string; createdAt?: string; objects?: number };
+    inventory?: { manifest: string; createdAt?: string; objects?: number } | null;
   };
 }
 
@@ -108,10 +111,11 @@ describe('spec.source.inventory (SeaweedFS through the fault proxy)', () => {
 
     expect(seen(bucket, 'ListObjectsV2'), 'ListObjectsV2 on the source bucket').toEqual([]);
     expect(seen(bucket, 'ListObjects')).toEqual([]);
+    // A row proves nothing on its own (issue 20 scenario 11a): SSE-S3 rows are HEADed too.
     const heads = new Set(seen(bucket, 'HeadObject'));
     expect(
-      sse.filter((k) => heads.has(k)),
-      'HEADs of objects the report proves SSE-S3',
+      sse.filter((k) => !heads.has(k)),
+      'SSE-S3 rows not HEADed',
     ).toEqual([]);
     const copies = seen(bucket, 'CopyObject');
     expect(copies.length).toBe(plain.length);
@@ -131,6 +135,8 @@ describe('spec.source.inventory (SeaweedFS through the fault proxy)', () => {
     [2, 'a missing manifest', 'missing', 'InventoryUnreadable'],
     [1, 'a data file that does not match its MD5', 'md5', 'InvalidInventory'],
     [2, 'a Parquet report', 'parquet', 'InvalidInventory'],
+    [1, 'scenario 5: an inventory of another bucket', 'otherbucket', 'InvalidInventory'],
+    [2, 'scenario 5: an inventory of another bucket', 'otherbucket', 'InvalidInventory'],
   ])(
     'parallelism %i, %s: Failed with a reason naming the report, no object touched',
     async (parallelism, _what, kind, reason) => {
@@ -161,6 +167,16 @@ describe('spec.source.inventory (SeaweedFS through the fault proxy)', () => {
         });
         names = manifest;
       }
+      if (kind === 'otherbucket') {
+        // The report of another bucket (a replica's) listing the same keys: named, with both buckets.
+        manifest = await writeInventory(s3, {
+          inventoryBucket: inv,
+          sourceBucket: `${bucket}-replica`,
+          rows: keys.map((key) => ({ bucket: `${bucket}-replica`, key })),
+          path: `${bucket}/replica`,
+        });
+        names = `${manifest} is a report of bucket ${bucket}-replica, not of the job's bucket ${bucket}`;
+      }
       const name = `bad-${kind}-${parallelism}`;
       await apply(name, bucket, { prefix: 'logs/', parallelism, source: { inventory: { manifest } } });
       const j = await waitFor(name, 'Failed');
@@ -174,5 +190,67 @@ describe('spec.source.inventory (SeaweedFS through the fault proxy)', () => {
       expect(j.status?.progress?.scanned ?? 0).toBe(0);
     },
     300_000,
+  );
+});
+
+describe('scenario 1: a new or removed inventory is a new selection (SeaweedFS through the fault proxy)', () => {
+  /** The job once Complete for generation `gen` (a Complete condition of an older generation does not count). */
+  const completeAt = (name: string, gen: number): Promise<Job & { metadata?: { generation?: number } }> =>
+    waitUntil(
+      `${name} Complete for generation ${gen}`,
+      async () => {
+        const j = (await getJob(namespace, name)) as unknown as Job & { status?: { observedGeneration?: number } };
+        return j.status?.phase === 'Complete' && j.status.observedGeneration === gen ? j : undefined;
+      },
+      180_000,
+      () => operator.logTail(40),
+    );
+  const patch = (name: string, spec: object): Promise<unknown> =>
+    kubectl(['patch', 'ej', name, '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec })]);
+  const sseOf = async (bucket: string, key: string): Promise<string | undefined> =>
+    (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ServerSideEncryption;
+
+  it.each([1, 2])(
+    'scenario 1: parallelism %i: a key added to a newer report, then a key below the checkpoint with the report removed, each ends at the target',
+    async (parallelism) => {
+      const bucket = await createBucket(s3, 'invnew');
+      const keys = 'abcdefghij'.split('').map((c) => `logs/${c}`);
+      await putObjects(s3, bucket, keys);
+      const rowsOf = (ks: string[]): InventoryRow[] => ks.map((key) => ({ bucket, key }));
+      const m1 = await writeInventory(s3, {
+        inventoryBucket: inv,
+        sourceBucket: bucket,
+        rows: rowsOf(keys),
+        path: `${bucket}/m1`,
+      });
+      const name = `newinv-${parallelism}`;
+      await apply(name, bucket, { prefix: 'logs/', parallelism, source: { inventory: { manifest: m1 } } });
+      const first = await completeAt(name, 1);
+      expect(first.status?.progress).toMatchObject({ scanned: 10, encrypted: 10, failed: 0 });
+
+      // b2 sorts below the last key the first run finished; only the newer report lists it.
+      await putObjects(s3, bucket, ['logs/b2']);
+      const m2 = await writeInventory(s3, {
+        inventoryBucket: inv,
+        sourceBucket: bucket,
+        rows: rowsOf([...keys, 'logs/b2']),
+        path: `${bucket}/m2`,
+      });
+      await patch(name, { source: { inventory: { manifest: m2 } } });
+      const second = await completeAt(name, 2);
+      expect(await sseOf(bucket, 'logs/b2')).toBe('AES256');
+      expect(second.status?.inventory?.manifest).toBe(m2);
+      // Looked at again from the beginning: the ten are counted at the target, not rewritten.
+      expect(second.status?.progress).toMatchObject({ scanned: 11, encrypted: 1, alreadyEncrypted: 10, failed: 0 });
+
+      // No report at all now: a LIST finds b3, which no report lists.
+      await putObjects(s3, bucket, ['logs/b3']);
+      await patch(name, { source: null });
+      const third = await completeAt(name, 3);
+      expect(await sseOf(bucket, 'logs/b3')).toBe('AES256');
+      expect(third.status?.progress).toMatchObject({ scanned: 12, encrypted: 1, alreadyEncrypted: 11, failed: 0 });
+      expect(third.status?.inventory ?? undefined).toBeUndefined();
+    },
+    600_000,
   );
 });

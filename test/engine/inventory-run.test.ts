@@ -1,6 +1,6 @@
 // An engine run whose objects come from an S3 Inventory report (Plan.inventoryManifest)
 // on SeaweedFS and on moto, each through the fault proxy so that what reached the server is counted:
-// no ListObjectsV2 at all, no HEAD for rows that prove SSE-S3, rows of other buckets
+// no ListObjectsV2 at all, every row HEADed (a row proves nothing alone), rows of other buckets
 // or outside the prefix never touched, the job's filters applied, the watermark
 // checkpoint working on a report whose files are in no key order, and a bad report
 // failing the run before any object is touched.
@@ -72,7 +72,7 @@ describe.each([
       manifest = await writeInventory(s3, { inventoryBucket: inv, sourceBucket: bucket, rows, files: 3 });
     }, 120_000);
 
-    it('takes the objects from the report: no LIST, no HEAD for SSE-S3 rows, filters apply, other rows untouched', async () => {
+    it('takes the objects from the report: no LIST, every row HEADed, filters apply, other rows untouched', async () => {
       const result = await runEngine(
         plan(bucket, { prefix: 'data/', inventoryManifest: manifest, exclude: ['tmp/*'] }),
       );
@@ -83,20 +83,41 @@ describe.each([
         failed: 0,
       });
       expect(result.counters.encrypted + result.counters.alreadyEncrypted).toBe(plain.length + sseS3.length);
-      expect(result.provenByInventory).toBe(sseS3.length);
+      expect(result.counters.alreadyEncrypted).toBe(sseS3.length);
       expect(result.inventory).toMatchObject({ manifest, createdAt: '2026-12-01T01:00:00.000Z', objects: 201 });
       expect(result.warnings?.join(' ')).toContain('made 2026-12-01T01:00:00.000Z');
       expect(seen(bucket, 'ListObjectsV2'), 'ListObjectsV2 requests').toEqual([]);
       expect(seen(bucket, 'ListObjects')).toEqual([]);
+      // A row proves nothing on its own (scenario 11a): SSE-S3 rows are HEADed too.
       const heads = new Set(seen(bucket, 'HeadObject'));
       expect(
-        sseS3.filter((k) => heads.has(k)),
-        'HEADs of rows that prove SSE-S3',
+        sseS3.filter((k) => !heads.has(k)),
+        'SSE-S3 rows not HEADed',
       ).toEqual([]);
       // Rows of another bucket, outside the prefix or filtered out: never touched.
       const touched = new Set(proxy.requests.filter((r) => r.bucket === bucket).map((r) => r.key));
       for (const k of ['outside/x.json', 'data/not-in-report.json', ...filtered]) expect(touched.has(k), k).toBe(false);
       for (const k of plain) expect(await sse(bucket, k), k).toBe('AES256');
+    }, 120_000);
+
+    it('scenario 11a: stale inventory rows never prove encryption on their own: an SSE-S3 row overwritten since is HEADed and encrypted', async () => {
+      const b = await createBucket(s3, 'invstale');
+      const keys = ['k', 'm'];
+      await putObjects(s3, b, keys, { ServerSideEncryption: 'AES256' });
+      const m = await writeInventory(s3, {
+        inventoryBucket: inv,
+        sourceBucket: b,
+        rows: keys.map((key) => ({ bucket: b, key, encryptionStatus: 'SSE-S3' })),
+        path: `${b}/stale`,
+      });
+      // After the report: k is overwritten without encryption; its row still says SSE-S3.
+      await s3.send(new PutObjectCommand({ Bucket: b, Key: 'k', Body: 'newer' }));
+      expect(await sse(b, 'k')).toBeUndefined();
+      const result = await runEngine(plan(b, { inventoryManifest: m }));
+      expect(result.status, result.message).toBe('Complete');
+      expect(await sse(b, 'k')).toBe('AES256');
+      expect(result.counters).toMatchObject({ scanned: 2, encrypted: 1, alreadyEncrypted: 1, failed: 0 });
+      expect(seen(b, 'HeadObject')).toEqual(expect.arrayContaining(keys));
     }, 120_000);
 
     it('the watermark checkpoint works on a report in no key order: stopped at maxObjects, resumed, each object copied once', async () => {
@@ -129,6 +150,7 @@ describe.each([
       ['a data file whose MD5 does not match', 'md5', 'InvalidInventory'],
       ['an ORC report', 'orc', 'InvalidInventory'],
       ['a manifest that is not JSON', 'notjson', 'InvalidInventory'],
+      ['scenario 5: an inventory of another bucket', 'otherbucket', 'InvalidInventory'],
     ])(
       '%s fails the run with a reason naming the report, no object touched',
       async (_what, kind, reason) => {
@@ -157,8 +179,18 @@ describe.each([
           url = `s3://${inv}/${b}/notjson/manifest.json`;
           await s3.send(new PutObjectCommand({ Bucket: inv, Key: `${b}/notjson/manifest.json`, Body: '<xml/>' }));
         }
+        if (kind === 'otherbucket')
+          // The report of another bucket (a typo in the path, a replica's report) that lists the same keys.
+          url = await writeInventory(s3, {
+            inventoryBucket: inv,
+            sourceBucket: `${b}-replica`,
+            rows: keys.map((key) => ({ bucket: `${b}-replica`, key })),
+            path: `${b}/replica`,
+          });
         const result = await runEngine(plan(b, { inventoryManifest: url }));
         expect(result.status).toBe('Failed');
+        if (kind === 'otherbucket')
+          expect(result.message).toContain(`bucket ${b}-replica, not of the job's bucket ${b}`);
         expect(result.reason).toBe(reason);
         expect(result.retryable).toBe(false);
         expect(result.message).toContain(kind === 'md5' ? `s3://${inv}/${b}/config/data/md5-0.csv.gz` : url);

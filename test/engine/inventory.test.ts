@@ -86,8 +86,15 @@ describe('S3 Inventory input (SeaweedFS)', () => {
       { key: 'logs/€,"q".txt', size: 12, encryptionStatus: 'NOT-SSE', bucketKeyStatus: 'DISABLED' },
       { key: 'logs/old.json', size: 6, encryptionStatus: 'SSE-S3', bucketKeyStatus: 'DISABLED' },
     ]);
-    // An inventory of another bucket yields nothing for this job.
-    expect(await collect(url, 'another-bucket', '')).toEqual([]);
+  });
+
+  it('scenario 5: an inventory of another bucket is an error: InvalidInventory naming both buckets, before any row', async () => {
+    const url = `s3://${inv}/${src}/config/2026-12-01T01-00Z/manifest.json`;
+    const other = collect(url, 'another-bucket', '');
+    await expect(other).rejects.toBeInstanceOf(JobError);
+    await expect(other).rejects.toMatchObject({ reason: 'InvalidInventory' });
+    await expect(other).rejects.toThrow(new RegExp(`report of bucket ${src}, not of the job's bucket another-bucket`));
+    await expect(other).rejects.toThrow(url);
   });
 
   it('refuses a data file that does not match the manifest MD5, and non-CSV reports', async () => {

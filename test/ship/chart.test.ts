@@ -149,6 +149,15 @@ describe('helm chart', () => {
       name: 'POD_NAMESPACE',
       valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
     });
+    // Issue 20 scenario 7: inventory sorts spill to a sized volume whose size the operator is told
+    // (the kubelet evicts a pod past an emptyDir's limit, which statfs does not show).
+    expect(c.env).toContainEqual({ name: 'TMPDIR', value: '/var/spill' });
+    expect(c.env).toContainEqual({ name: 'S3EO_SPILL_LIMIT_MIB', value: '2048' });
+    expect(c.args).toContain('--worker-spill-mib=2048');
+    expect((pod as unknown as { volumes: unknown[] }).volumes).toContainEqual({
+      name: 'spill',
+      emptyDir: { sizeLimit: '2048Mi' },
+    });
     const service = find(defaults, 'Service') as unknown as { spec: { ports: { port: number; targetPort: string }[] } };
     expect(service.spec.ports).toEqual([
       expect.objectContaining({ name: 'metrics', port: 8080, targetPort: 'metrics' }),

@@ -1,11 +1,12 @@
 // Putting inventory rows into S3's key order with a bounded memory chunk
-// (inventory-sort.ts), and what a row alone proves (inventory-source.ts).
+// (inventory-sort.ts), and a spill that would not fit its directory failing
+// with a clear reason (issue 20 scenario 7).
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sortEntries } from '../../src/engine/inventory-sort.js';
-import { rowAtTarget } from '../../src/engine/inventory-source.js';
+import { JobError } from '../../src/engine/errors.js';
+import { sortEntries, spillLimitBytes } from '../../src/engine/inventory-sort.js';
 import type { InventoryEntry } from '../../src/engine/inventory.js';
 import { compareKeys } from '../../src/engine/shards.js';
 
@@ -70,30 +71,69 @@ describe('sortEntries', () => {
   });
 });
 
-describe('rowAtTarget', () => {
-  it('proves only SSE-S3 for an AES256 target (the report names no KMS key)', () => {
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'SSE-S3' }, { type: 'AES256' })).toBe(true);
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'NOT-SSE' }, { type: 'AES256' })).toBe(false);
-    expect(rowAtTarget({ key: 'k' }, { type: 'AES256' })).toBe(false);
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'SSE-KMS' }, { type: 'aws:kms', kmsKeyId: 'alias/a' })).toBe(
-      false,
-    );
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'SSE-KMS' }, { type: 'aws:kms' })).toBe(false);
-    expect(rowAtTarget({ key: 'k', encryptionStatus: 'DSSE-KMS' }, { type: 'aws:kms:dsse' })).toBe(false);
-    // A storage class change needs the row's class to be the target class already.
-    expect(
-      rowAtTarget(
-        { key: 'k', encryptionStatus: 'SSE-S3', storageClass: 'STANDARD' },
-        { type: 'AES256' },
-        'STANDARD_IA',
-      ),
-    ).toBe(false);
-    expect(
-      rowAtTarget(
-        { key: 'k', encryptionStatus: 'SSE-S3', storageClass: 'STANDARD_IA' },
-        { type: 'AES256' },
-        'STANDARD_IA',
-      ),
-    ).toBe(true);
+describe('scenario 7: inventory runs fit their pod', () => {
+  const rows = (n: number): InventoryEntry[] =>
+    Array.from({ length: n }, (_, i) => ({
+      key: `logs/2026/11/${String((i * 7919) % n).padStart(7, '0')}.json.gz`,
+      size: i,
+      encryptionStatus: 'SSE-KMS',
+      bucketKeyStatus: 'ENABLED',
+      storageClass: 'STANDARD',
+    }));
+
+  it('spills compact rows, every field kept, and counts the bytes', async () => {
+    const input = [...rows(500), { key: 'bare' }, { key: 'with "quotes"\nand a newline', size: 0 }];
+    const sorted = await sortEntries(stream(input), { chunkSize: 50, tmp, limitBytes: 64 * 1024 * 1024 });
+    // A JSON array per row, not an object: under 90 bytes for a 34-character key with every column.
+    expect(sorted.spilledBytes / input.length).toBeLessThan(90);
+    const out = await collect(sorted.entries());
+    expect(out).toEqual([...input].sort((a, b) => compareKeys(a.key, b.key)));
+    sorted.dispose();
+  });
+
+  it('a sort that would not fit the spill budget fails SpillSpaceExhausted at its first chunk, naming what it needs, and leaves nothing', async () => {
+    const input = rows(10_000);
+    let read = 0;
+    // eslint-disable-next-line @typescript-eslint/require-await -- an in-memory stream
+    async function* reading(): AsyncGenerator<InventoryEntry> {
+      for (const e of input) {
+        read++;
+        yield e;
+      }
+    }
+    const before = readdirSync(tmp).length;
+    const error = await sortEntries(reading(), {
+      chunkSize: 1000,
+      tmp,
+      // The budget of a 256 KiB volume; the whole report needs about 3 times that.
+      limitBytes: 256 * 1024,
+      readFraction: () => read / input.length,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobError);
+    expect(error).toMatchObject({ reason: 'SpillSpaceExhausted' });
+    const message = (error as Error).message;
+    expect(message).toMatch(/needs about [0-9.]+ MiB of spill space in /);
+    expect(message).toContain(tmp);
+    expect(message).toContain('1000 rows so far, 10.0% of the report read');
+    expect(message).toContain('S3EO_SPILL_LIMIT_MIB=0.25');
+    expect(message).toContain('inventorySpill.sizeMiB');
+    expect(read, 'failed at the first chunk, not after reading everything').toBe(1000);
+    expect(readdirSync(tmp).length).toBe(before);
+  });
+
+  it('the free space statfs reports counts too (a TMPDIR volume with no budget set)', async () => {
+    const error = await sortEntries(stream(rows(3000)), {
+      chunkSize: 1000,
+      tmp,
+      freeBytes: () => Promise.resolve(10_000),
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'SpillSpaceExhausted' });
+    expect((error as Error).message).toContain('only 0.0 MiB are left there (no S3EO_SPILL_LIMIT_MIB set)');
+  });
+
+  it('S3EO_SPILL_LIMIT_MIB sets the budget', () => {
+    expect(spillLimitBytes({ S3EO_SPILL_LIMIT_MIB: '2048' })).toBe(2048 * 1024 * 1024);
+    expect(spillLimitBytes({})).toBeUndefined();
+    expect(spillLimitBytes({ S3EO_SPILL_LIMIT_MIB: 'lots' })).toBeUndefined();
   });
 });

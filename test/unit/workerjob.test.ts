@@ -79,7 +79,8 @@ describe('workerJob', () => {
   });
 
   it('the Secret is referenced, never copied; without one the pod uses its own identity', () => {
-    const env = workerJob(job(), 'shards', 4, template).spec?.template.spec?.containers[0]?.env ?? [];
+    const all = workerJob(job(), 'shards', 4, template).spec?.template.spec?.containers[0]?.env ?? [];
+    const env = all.filter((e) => e.name.startsWith('AWS_'));
     expect(env.map((e) => e.name)).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
     for (const e of env) {
       expect(e.value).toBeUndefined();
@@ -87,7 +88,21 @@ describe('workerJob', () => {
     }
     expect(env.find((e) => e.name === 'AWS_SESSION_TOKEN')?.valueFrom?.secretKeyRef?.optional).toBe(true);
     const ambient = workerJob(job({ connection: {} }), 'shards', 4, template);
-    expect(ambient.spec?.template.spec?.containers[0]?.env).toEqual([]);
+    expect(ambient.spec?.template.spec?.containers[0]?.env?.filter((e) => e.name.startsWith('AWS_'))).toEqual([]);
+  });
+
+  it('scenario 7: inventory sorts spill to a sized volume the pod knows the size of (TMPDIR, S3EO_SPILL_LIMIT_MIB)', () => {
+    for (const [t, mib] of [
+      [template, 2048],
+      [{ ...template, spillMiB: 8192 }, 8192],
+    ] as const) {
+      const pod = workerJob(job(), 'shards', 4, t).spec?.template.spec;
+      const c = pod?.containers[0];
+      expect(pod?.volumes).toContainEqual({ name: 'spill', emptyDir: { sizeLimit: `${mib}Mi` } });
+      expect(c?.volumeMounts).toContainEqual({ name: 'spill', mountPath: '/var/spill' });
+      expect(c?.env).toContainEqual({ name: 'TMPDIR', value: '/var/spill' });
+      expect(c?.env).toContainEqual({ name: 'S3EO_SPILL_LIMIT_MIB', value: String(mib) });
+    }
   });
 
   it('is owned by the EncryptionJob and labelled with its name and generation', () => {

@@ -11,7 +11,16 @@ import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
 import { createClients, type Clients, type RequestObserver } from './clients.js';
-import { errorCode, errorMessage, isJobLevel, isKmsUnusable, JobError, TransientError } from './errors.js';
+import {
+  errorCode,
+  errorMessage,
+  isJobLevel,
+  isKmsUnusable,
+  JobError,
+  needsSecondOpinion,
+  TransientError,
+  TRANSIENT_RETRY_MS,
+} from './errors.js';
 import { keyFilter } from './filter.js';
 import { fromKeys, keysOfRun } from './keylist-source.js';
 import { ObjectLockReader } from './objectlock.js';
@@ -63,13 +72,16 @@ export interface RunOptions {
   allowance?: { take(): boolean };
 }
 
-/** Give up on the job when this many objects in a row fail and none has succeeded. */
+/**
+ * Give up on the job when this many objects fail before any is written; end the
+ * run as retryable when this many in a row are deferred (transient errors).
+ */
 const FAIL_FAST_AFTER = 25;
 
 type AclMode = 'preserve' | 'skip';
 
 /** An object whose work a stop cut short: it stays above the checkpoint for a resumed run. */
-function abandonedByStop(outcome: Outcome | undefined, signal: AbortSignal): boolean {
+function abandonedByStop(outcome: Outcome | Deferred | undefined, signal: AbortSignal): boolean {
   return (
     signal.aborted &&
     outcome?.kind === 'failed' &&
@@ -83,6 +95,23 @@ interface HeldFailure {
   outcome: Outcome;
 }
 
+/**
+ * An object whose tries ended on a transient error (an outage, throttling that
+ * outlasted TRANSIENT_RETRY_MS): not a verdict, so it is never committed under
+ * the checkpoint. The run tries it once more; if it still cannot be done, the
+ * run ends retryable and a run from the checkpoint tries it again.
+ */
+interface Deferred {
+  kind: 'deferred';
+  failure: ObjectFailure;
+}
+
+interface DeferredObject {
+  slot: Slot<Outcome>;
+  obj: RunObject;
+  failure: ObjectFailure;
+}
+
 class Run {
   /** Every finished object (progress), and those under the checkpoint (the base a resumed run adds to). */
   private readonly done = new Tally();
@@ -94,13 +123,21 @@ class Run {
   private readonly failures: ObjectFailure[] = [];
   private readonly watermark: Watermark<Outcome>;
   private fatal: JobError | undefined;
-  private consecutiveFailures = 0;
-  private successes = 0;
+  /** Objects this run wrote (or, dry, would write): the only proof that failures are the objects' own. */
+  private writes = 0;
+  private failedBeforeWrite = 0;
+  private deferred: DeferredObject[] = [];
+  /** Objects deferred with none finished between them: the endpoint is down, not the objects. */
+  private deferredInARow = 0;
+  /** Why the run ends retryable: objects it could not get past transient errors. */
+  private transientEnd: TransientError | undefined;
   /** Failures finished while nothing has succeeded yet: not under the checkpoint until something does. */
   private held: HeldFailure[] = [];
   /** Set by checkBucket, then owned by the object steps (which learn that ACLs are unsupported). */
   private aclMode: AclMode = 'preserve';
   private versioned = false;
+  /** GetBucketVersioning said Enabled; undefined when it could not be read (the lock reader needs the difference). */
+  private versioningEnabled: boolean | undefined;
   /** inspect → decide → act → verify for one object; made once the target and the bucket are known. */
   private steps!: ObjectSteps;
   /** Said by the connection, else known for AWS's own endpoints; never probed. */
@@ -176,7 +213,7 @@ class Run {
         target,
         updateInPlaceAvailable: this.updateInPlaceAvailable,
         aclMode: this.aclMode,
-        lockReader: new ObjectLockReader(s3, this.plan.bucket, (op) => this.count(op)),
+        lockReader: new ObjectLockReader(s3, this.plan.bucket, (op) => this.count(op), this.versioningEnabled),
         uploads: this.uploads,
         count: (op) => this.count(op),
       });
@@ -184,6 +221,7 @@ class Run {
       await this.abortAbandonedUploads(s3);
       await this.processAll(s3);
       if (this.fatal) throw this.fatal;
+      if (this.transientEnd) throw this.transientEnd;
       const noncurrent = this.versioned && !this.opts.signal?.aborted ? await this.noncurrentOrWarning(s3) : undefined;
       const stopped = this.opts.signal?.aborted === true;
       return {
@@ -255,8 +293,10 @@ class Run {
     try {
       const v = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
       this.versioned = v.Status === 'Enabled' || v.Status === 'Suspended';
+      this.versioningEnabled = v.Status === 'Enabled';
     } catch {
       this.versioned = false;
+      this.versioningEnabled = undefined;
     }
     try {
       const oc = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
@@ -306,17 +346,18 @@ class Run {
         listedCount++;
         this.dispatch(s3, obj, filter, queue, signal);
         if (plan.maxObjects !== undefined && listedCount >= plan.maxObjects) break;
-        await this.waitForRoom(queue, concurrency, maxWindow, signal);
+        await this.waitForRoom(s3, queue, { concurrency, maxWindow }, signal);
       }
       await queue.onIdle();
+      await this.retryDeferred(s3, queue, signal, 'after the last object');
     } finally {
       counter.abort();
       this.inventory?.sorted.dispose();
       clearInterval(interval);
       queue.clear();
       await queue.onIdle();
-      // A run that ends without a fatal error and without a success: its failures were the objects' own.
-      if (!this.fatal && !signal.aborted) this.releaseHeld();
+      // A run that ends without a fatal error and without a write: its failures were the objects' own.
+      if (!this.fatal && !this.transientEnd && !signal.aborted) this.releaseHeld();
       this.opts.onProgress?.(this.snapshot());
     }
   }
@@ -376,19 +417,57 @@ class Run {
       this.finished(slot, { kind: 'alreadyEncrypted' });
       return;
     }
-    void queue.add(async () => {
-      if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
-      this.active++;
-      let outcome: Outcome | undefined;
-      try {
-        outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
-      } finally {
-        this.active--;
-        this.opts.budget?.release();
-      }
-      // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
-      if (outcome && !abandonedByStop(outcome, signal)) this.finished(slot, outcome);
-    });
+    void queue.add(() => this.work(s3, obj, slot, signal));
+  }
+
+  /** One object's journey under the shared budget, and what becomes of its slot. */
+  private async work(s3: S3Client, obj: RunObject, slot: Slot<Outcome>, signal: AbortSignal): Promise<void> {
+    if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
+    this.active++;
+    let outcome: Outcome | Deferred | undefined;
+    try {
+      outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
+    } finally {
+      this.active--;
+      this.opts.budget?.release();
+    }
+    // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
+    if (!outcome || abandonedByStop(outcome, signal)) return;
+    if (outcome.kind === 'deferred') {
+      this.deferred.push({ slot, obj, failure: outcome.failure });
+      if (++this.deferredInARow >= FAIL_FAST_AFTER) this.endRetryable(`${this.deferredInARow} objects in a row`);
+      return;
+    }
+    this.deferredInARow = 0;
+    this.finished(slot, outcome);
+  }
+
+  /**
+   * Tries the deferred objects once more (the outage may be over): after the
+   * listing, or when they fill the window. Those deferred again end the run
+   * retryable, above the checkpoint.
+   */
+  private async retryDeferred(s3: S3Client, queue: PQueue, signal: AbortSignal, when: string): Promise<void> {
+    if (this.deferred.length === 0 || signal.aborted) return;
+    await queue.onIdle();
+    const again = this.deferred.splice(0);
+    this.deferredInARow = 0;
+    for (const d of again) void queue.add(() => this.work(s3, d.obj, d.slot, signal));
+    await queue.onIdle();
+    if (this.deferred.length > 0 && !signal.aborted) this.endRetryable(`tried again ${when}`);
+  }
+
+  /** Ends the run as retryable: no new object starts; the deferred ones stay above the checkpoint. */
+  private endRetryable(why: string): void {
+    const last = this.deferred.at(-1)?.failure;
+    const seconds = Math.round(TRANSIENT_RETRY_MS / 1000);
+    this.transientEnd ??= new TransientError(
+      'TransientFailures',
+      `${this.deferred.length} object(s) could not be done through transient errors for ${seconds} s each (${why}; ` +
+        `an outage or throttling${last ? `; last: ${last.operation} ${last.key}: ${last.code}: ${last.message}` : ''}): ` +
+        'they stay above the checkpoint, and a run from the checkpoint tries them again',
+    );
+    this.stop.abort();
   }
 
   /**
@@ -399,9 +478,16 @@ class Run {
    * listener on the queue until it drains, which in a long run is only at the
    * end: memory and CPU grew with the object count.)
    */
-  private async waitForRoom(queue: PQueue, concurrency: number, maxWindow: number, signal: AbortSignal): Promise<void> {
+  private async waitForRoom(
+    s3: S3Client,
+    queue: PQueue,
+    limits: { concurrency: number; maxWindow: number },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { concurrency, maxWindow } = limits;
     while (!signal.aborted && (queue.size >= concurrency || this.watermark.pending >= maxWindow)) {
       if (queue.size >= concurrency) await untilSettledOrAborted(queue.onSizeLessThan(concurrency), signal);
+      else if (this.deferred.length > 0) await this.retryDeferred(s3, queue, signal, 'when they filled the window');
       else await sleep(50, signal);
     }
   }
@@ -412,20 +498,22 @@ class Run {
    * it is the object's own: once the run has a fatal error (bad credentials,
    * an unusable target key, a fail-fast), a failure may be that error's, so it
    * stays above the checkpoint and a resumed run, after the cause is fixed,
-   * tries the object again. Failures before the first success are held back
+   * tries the object again. Failures before the first write are held back
    * for the same reason: if they add up to a fail-fast, the run keeps the
-   * checkpoint it started from; a success (or the end of the run) releases them.
+   * checkpoint it started from; a write (or the end of the run) releases them.
+   * Only a write proves that writes work: a filtered, skipped or already
+   * encrypted object says nothing about a denied PutObject or KMS key.
    */
   private finished(slot: Slot<Outcome>, outcome: Outcome): void {
     this.record(outcome);
     if (outcome.kind === 'failed') {
       if (this.fatal) return;
-      if (this.successes === 0) {
+      if (this.writes === 0) {
         this.held.push({ slot, outcome });
         return;
       }
     }
-    this.releaseHeld();
+    if (this.writes > 0) this.releaseHeld();
     this.watermark.finish(slot, outcome);
   }
 
@@ -442,20 +530,17 @@ class Run {
       if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();
       this.failures.push(outcome.failure);
     }
-    if (outcome.kind === 'failed') {
-      this.consecutiveFailures++;
-      if (this.successes === 0 && this.consecutiveFailures >= FAIL_FAST_AFTER && !this.fatal) {
-        const f = outcome.failure;
-        this.fail(
-          new JobError(
-            f.code === 'AccessDenied' ? 'AccessDenied' : 'TooManyFailures',
-            `the first ${this.consecutiveFailures} objects all failed; last: ${f.operation} ${f.key}: ${f.code}: ${f.message}`,
-          ),
-        );
-      }
-    } else {
-      this.consecutiveFailures = 0;
-      this.successes++;
+    if (outcome.kind === 'encrypted' || outcome.kind === 'wouldEncrypt') this.writes++;
+    if (outcome.kind !== 'failed' || this.writes > 0) return;
+    this.failedBeforeWrite++;
+    if (this.failedBeforeWrite >= FAIL_FAST_AFTER && !this.fatal) {
+      const f = outcome.failure;
+      this.fail(
+        new JobError(
+          f.code === 'AccessDenied' ? 'AccessDenied' : 'TooManyFailures',
+          `${this.failedBeforeWrite} objects failed before any was written; last: ${f.operation} ${f.key}: ${f.code}: ${f.message}`,
+        ),
+      );
     }
   }
 
@@ -466,13 +551,19 @@ class Run {
 
   /** The last check of the target key after a KMS error: reused for a while, so errors do not become a DescribeKey storm. */
   private targetCheck: { at: number; result: Promise<JobError | undefined> } | undefined;
+  /** The last HeadBucket after an error that needs a second opinion: true when it failed too. */
+  private bucketCheck: { at: number; result: Promise<boolean> } | undefined;
 
   /**
    * One object, tried again through transient errors (transient-retry.ts),
    * then judged: an error that is not the object's own fails the job.
    * undefined: stopped before it was finished.
    */
-  private async processObject(s3: S3Client, listed: ListedObject, signal: AbortSignal): Promise<Outcome | undefined> {
+  private async processObject(
+    s3: S3Client,
+    listed: ListedObject,
+    signal: AbortSignal,
+  ): Promise<Outcome | Deferred | undefined> {
     const memory: ObjectMemory = {};
     const tried = await tryThroughTransient(() => this.steps.attempt(listed, signal, memory), {
       signal,
@@ -480,6 +571,13 @@ class Run {
     });
     if (tried.kind === 'stopped') return undefined;
     if (tried.kind === 'done') return tried.value;
+    if (tried.transient && !this.fatal) {
+      const err = tried.error;
+      const operation = operationOf(err, 'HeadObject');
+      const seconds = ((performance.now() - tried.attempt.since) / 1000).toFixed(0);
+      const message = `${errorMessage(err)} (tried ${tried.attempt.n + 1} times over ${seconds} s)`;
+      return { kind: 'deferred', failure: { key: listed.key, operation, code: errorCode(err), message } };
+    }
     return this.judge(listed.key, tried.error, memory.inspected);
   }
 
@@ -511,8 +609,31 @@ class Run {
         `KMS refused a key for this object, and the target key is usable: the object's current key is the likely cause${source}: ${errorMessage(err)}`,
       );
     }
-    if (isJobLevel(err)) this.fail(new JobError(code, `${operation} ${key}: ${code}: ${errorMessage(err)}`));
+    if (isJobLevel(err) && (await this.sharedByOthers(err))) {
+      this.fail(new JobError(code, `${operation} ${key}: ${code}: ${errorMessage(err)}`));
+    }
     return failure(key, operation, code, errorMessage(err));
+  }
+
+  /**
+   * Whether a job-level error is the job's, not just this request's: most
+   * codes say so alone (a revoked key, an expired token); a signature mismatch
+   * only when HeadBucket fails too (errors.ts needsSecondOpinion). Asked at most
+   * once a minute, so a broken job does not become a HeadBucket storm.
+   */
+  private async sharedByOthers(err: unknown): Promise<boolean> {
+    if (!needsSecondOpinion(err)) return true;
+    if (!this.bucketCheck || performance.now() - this.bucketCheck.at > 60_000) {
+      this.count('HeadBucket');
+      this.bucketCheck = {
+        at: performance.now(),
+        result: this.clients.s3.send(new HeadBucketCommand({ Bucket: this.plan.bucket })).then(
+          () => false,
+          () => true,
+        ),
+      };
+    }
+    return this.bucketCheck.result;
   }
 
   /** Whether the target key is still usable (DescribeKey), at most once a minute. */

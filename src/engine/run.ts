@@ -70,6 +70,12 @@ export interface RunOptions {
    * Plan.maxObjects does.
    */
   allowance?: { take(): boolean };
+  /**
+   * How long one object is tried through transient errors before it is
+   * deferred (default TRANSIENT_RETRY_MS, 120 s). Tests shorten it to reach
+   * a retryable end in seconds.
+   */
+  transientRetryMs?: number;
 }
 
 /**
@@ -460,7 +466,7 @@ class Run {
   /** Ends the run as retryable: no new object starts; the deferred ones stay above the checkpoint. */
   private endRetryable(why: string): void {
     const last = this.deferred.at(-1)?.failure;
-    const seconds = Math.round(TRANSIENT_RETRY_MS / 1000);
+    const seconds = Math.round((this.opts.transientRetryMs ?? TRANSIENT_RETRY_MS) / 1000);
     this.transientEnd ??= new TransientError(
       'TransientFailures',
       `${this.deferred.length} object(s) could not be done through transient errors for ${seconds} s each (${why}; ` +
@@ -568,6 +574,7 @@ class Run {
     const tried = await tryThroughTransient(() => this.steps.attempt(listed, signal, memory), {
       signal,
       keepTrying: () => !this.fatal,
+      windowMs: this.opts.transientRetryMs ?? TRANSIENT_RETRY_MS,
     });
     if (tried.kind === 'stopped') return undefined;
     if (tried.kind === 'done') return tried.value;

@@ -136,6 +136,36 @@ describe('scenario 2: an outage is not a verdict (SeaweedFS, fault proxy)', () =
     SCENARIO_TIMEOUT_MS,
   );
 
+  it('scenario 2: one key stays throttled until the window is full: the run ends retryable above it (nothing failed under the checkpoint), and a run from the checkpoint finishes', async () => {
+    const bucket = await createBucket(s3, 'stuckhead');
+    const keys = keysOf(60);
+    await putObjects(s3, bucket, keys);
+    const stuck = 'k/005';
+    proxy.setRule((r) =>
+      r.bucket === bucket && r.key === stuck && r.operation === 'CopyObject'
+        ? { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' }
+        : undefined,
+    );
+    let first: RunResult;
+    try {
+      // A short window and tries of 3 s instead of 120 s: the same rule, reached in seconds.
+      first = await runEngine(plan(bucket), { maxWindow: 20, transientRetryMs: 3000 });
+    } finally {
+      proxy.setRule(undefined);
+    }
+    expect(first.status).toBe('Failed');
+    expect(first.retryable).toBe(true);
+    expect(first.reason).toBe('TransientFailures');
+    expect(first.message).toMatch(/k\/005.*SlowDown/);
+    expect(first.checkpoint).toBe('k/004');
+    expect(first.counters.failed).toBe(0);
+    expect(first.committed.counters).toMatchObject({ scanned: 5, failed: 0 });
+    const resumed = await runEngine(plan(bucket, { startAfter: first.checkpoint! }));
+    expect(resumed.status).toBe('Complete');
+    expect(addCounters(first.committed.counters, resumed.counters)).toMatchObject({ scanned: 60, failed: 0 });
+    expect(await notAes256(bucket, keys)).toEqual([]);
+  }, 300_000);
+
   it('scenario 2: exclude matches the first key and every copy is denied (403): Failed fast with the reason, not 299 failures and Complete', async () => {
     const bucket = await createBucket(s3, 'filteredfirst');
     const keys = keysOf(300);

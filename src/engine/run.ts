@@ -1,6 +1,8 @@
 // One engine run: list the objects under the prefix, bring each to the target
 // encryption with bounded concurrency, and report progress with a checkpoint
-// that is safe to resume from.
+// that is safe to resume from. Each object goes inspect → decide → act → verify
+// (object-steps.ts), tried again through transient errors (transient-retry.ts),
+// then judged here and recorded (record.ts: counters, checkpoint, fail-fast).
 import {
   GetBucketOwnershipControlsCommand,
   GetBucketVersioningCommand,
@@ -34,11 +36,11 @@ import { sleep, untilSettledOrAborted } from './abortable.js';
 import { countNoncurrent } from './noncurrent.js';
 import { loadRunInventory, rowAtTarget, type RunInventory } from './inventory-source.js';
 import type { InventoryEntry } from './inventory.js';
-import { Tally } from './tally.js';
+import { FAIL_FAST_AFTER, RunRecord } from './record.js';
 import type { ObjectFailure, OpenUpload, Outcome, Plan, Progress, ProgressListener, RunResult } from './types.js';
 import { abortUpload, OpenUploads } from './uploads.js';
 import { isAwsEndpoint, validatePlan } from './validate.js';
-import { Watermark, type Slot } from './watermark.js';
+import type { Slot } from './watermark.js';
 
 export interface RunOptions {
   /**
@@ -78,11 +80,8 @@ export interface RunOptions {
   transientRetryMs?: number;
 }
 
-/**
- * Give up on the job when this many objects fail before any is written; end the
- * run as retryable when this many in a row are deferred (transient errors).
- */
-const FAIL_FAST_AFTER = 25;
+/** End the run as retryable when this many objects in a row are deferred (transient errors). */
+const DEFERRED_IN_A_ROW = FAIL_FAST_AFTER;
 
 type AclMode = 'preserve' | 'skip';
 
@@ -93,12 +92,6 @@ function abandonedByStop(outcome: Outcome | Deferred | undefined, signal: AbortS
     outcome?.kind === 'failed' &&
     (outcome.failure.code === 'AbortError' || outcome.failure.code === 'Stopped')
   );
-}
-
-/** Failures held back from the checkpoint until the run shows they are the objects' own (see Run.finished). */
-interface HeldFailure {
-  slot: Slot<Outcome>;
-  outcome: Outcome;
 }
 
 /**
@@ -119,26 +112,18 @@ interface DeferredObject {
 }
 
 class Run {
-  /** Every finished object (progress), and those under the checkpoint (the base a resumed run adds to). */
-  private readonly done = new Tally();
-  private readonly committed = new Tally();
+  /** The last step of each object: counted, and committed under the checkpoint (record.ts). */
+  private readonly record: RunRecord;
   private readonly uploads: OpenUploads;
   private readonly warnings: string[] = [];
   private abortedUploads = 0;
   private readonly requests: Record<string, number> = {};
-  private readonly failures: ObjectFailure[] = [];
-  private readonly watermark: Watermark<Outcome>;
   private fatal: JobError | undefined;
-  /** Objects this run wrote (or, dry, would write): the only proof that failures are the objects' own. */
-  private writes = 0;
-  private failedBeforeWrite = 0;
   private deferred: DeferredObject[] = [];
   /** Objects deferred with none finished between them: the endpoint is down, not the objects. */
   private deferredInARow = 0;
   /** Why the run ends retryable: objects it could not get past transient errors. */
   private transientEnd: TransientError | undefined;
-  /** Failures finished while nothing has succeeded yet: not under the checkpoint until something does. */
-  private held: HeldFailure[] = [];
   /** Set by checkBucket, then owned by the object steps (which learn that ACLs are unsupported). */
   private aclMode: AclMode = 'preserve';
   private versioned = false;
@@ -164,11 +149,12 @@ class Run {
   ) {
     this.updateInPlaceAvailable =
       plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
-    // Reports get outcomes as the checkpoint passes them, like the saved counters: the
-    // report of a stopped run and of its resumed run together name every key once.
-    this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => {
-      this.committed.add(outcome);
-      this.opts.onOutcome?.(key, outcome);
+    this.record = new RunRecord({
+      startAfter: plan.startAfter,
+      maxFailuresKept: plan.maxFailuresKept ?? 100,
+      onCommit: (key, outcome) => this.opts.onOutcome?.(key, outcome),
+      fatal: () => this.fatal,
+      fail: (err) => this.fail(err),
     });
     this.uploads = new OpenUploads(plan.abandonedUploads ?? [], opts.recordUploads);
   }
@@ -178,20 +164,21 @@ class Run {
   }
 
   snapshot(): Progress {
-    const checkpoint = this.watermark.value;
+    const { done, committed, watermark } = this.record;
+    const checkpoint = watermark.value;
     return {
-      counters: this.done.copyCounters(),
-      skippedByReason: this.done.copySkips(),
+      counters: done.copyCounters(),
+      skippedByReason: done.copySkips(),
       ...(checkpoint !== undefined ? { checkpoint } : {}),
       committed: {
-        counters: this.committed.copyCounters(),
-        skippedByReason: this.committed.copySkips(),
-        planned: this.committed.copyPlanned(),
+        counters: committed.copyCounters(),
+        skippedByReason: committed.copySkips(),
+        planned: committed.copyPlanned(),
       },
       openUploads: this.uploads.list(),
-      planned: this.done.copyPlanned(),
+      planned: done.copyPlanned(),
       requests: { ...this.requests },
-      recentFailures: [...this.failures],
+      recentFailures: [...this.record.recentFailures],
       inFlight: this.active,
       ...(this.total !== undefined ? { total: this.total } : {}),
       ...(this.inventory
@@ -363,7 +350,7 @@ class Run {
       queue.clear();
       await queue.onIdle();
       // A run that ends without a fatal error and without a write: its failures were the objects' own.
-      if (!this.fatal && !this.transientEnd && !signal.aborted) this.releaseHeld();
+      if (!this.fatal && !this.transientEnd && !signal.aborted) this.record.releaseHeld();
       this.opts.onProgress?.(this.snapshot());
     }
   }
@@ -412,15 +399,15 @@ class Run {
     queue: PQueue,
     signal: AbortSignal,
   ): void {
-    const slot = this.watermark.begin(obj.key);
+    const slot = this.record.begin(obj.key);
     if (!filter(obj.key)) {
-      this.finished(slot, { kind: 'skipped', reason: 'filtered' });
+      this.record.finished(slot, { kind: 'skipped', reason: 'filtered' });
       return;
     }
     if (obj.row && rowAtTarget(obj.row, this.plan.target, this.plan.storageClass)) {
       // The report proves it (SSE-S3 for an SSE-S3 target): no HEAD.
       this.provenByInventory++;
-      this.finished(slot, { kind: 'alreadyEncrypted' });
+      this.record.finished(slot, { kind: 'alreadyEncrypted' });
       return;
     }
     void queue.add(() => this.work(s3, obj, slot, signal));
@@ -441,11 +428,11 @@ class Run {
     if (!outcome || abandonedByStop(outcome, signal)) return;
     if (outcome.kind === 'deferred') {
       this.deferred.push({ slot, obj, failure: outcome.failure });
-      if (++this.deferredInARow >= FAIL_FAST_AFTER) this.endRetryable(`${this.deferredInARow} objects in a row`);
+      if (++this.deferredInARow >= DEFERRED_IN_A_ROW) this.endRetryable(`${this.deferredInARow} objects in a row`);
       return;
     }
     this.deferredInARow = 0;
-    this.finished(slot, outcome);
+    this.record.finished(slot, outcome);
   }
 
   /**
@@ -491,62 +478,10 @@ class Run {
     signal: AbortSignal,
   ): Promise<void> {
     const { concurrency, maxWindow } = limits;
-    while (!signal.aborted && (queue.size >= concurrency || this.watermark.pending >= maxWindow)) {
+    while (!signal.aborted && (queue.size >= concurrency || this.record.watermark.pending >= maxWindow)) {
       if (queue.size >= concurrency) await untilSettledOrAborted(queue.onSizeLessThan(concurrency), signal);
       else if (this.deferred.length > 0) await this.retryDeferred(s3, queue, signal, 'when they filled the window');
       else await sleep(50, signal);
-    }
-  }
-
-  /**
-   * An object is done: count it now (progress), and under the checkpoint once
-   * every key before it is done. A failure goes under the checkpoint only when
-   * it is the object's own: once the run has a fatal error (bad credentials,
-   * an unusable target key, a fail-fast), a failure may be that error's, so it
-   * stays above the checkpoint and a resumed run, after the cause is fixed,
-   * tries the object again. Failures before the first write are held back
-   * for the same reason: if they add up to a fail-fast, the run keeps the
-   * checkpoint it started from; a write (or the end of the run) releases them.
-   * Only a write proves that writes work: a filtered, skipped or already
-   * encrypted object says nothing about a denied PutObject or KMS key.
-   */
-  private finished(slot: Slot<Outcome>, outcome: Outcome): void {
-    this.record(outcome);
-    if (outcome.kind === 'failed') {
-      if (this.fatal) return;
-      if (this.writes === 0) {
-        this.held.push({ slot, outcome });
-        return;
-      }
-    }
-    if (this.writes > 0) this.releaseHeld();
-    this.watermark.finish(slot, outcome);
-  }
-
-  private releaseHeld(): void {
-    if (this.fatal) return; // a success in flight when the run failed proves nothing about the held failures
-    const held = this.held;
-    this.held = [];
-    for (const h of held) this.watermark.finish(h.slot, h.outcome);
-  }
-
-  private record(outcome: Outcome): void {
-    this.done.add(outcome);
-    if (outcome.kind === 'failed') {
-      if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();
-      this.failures.push(outcome.failure);
-    }
-    if (outcome.kind === 'encrypted' || outcome.kind === 'wouldEncrypt') this.writes++;
-    if (outcome.kind !== 'failed' || this.writes > 0) return;
-    this.failedBeforeWrite++;
-    if (this.failedBeforeWrite >= FAIL_FAST_AFTER && !this.fatal) {
-      const f = outcome.failure;
-      this.fail(
-        new JobError(
-          f.code === 'AccessDenied' ? 'AccessDenied' : 'TooManyFailures',
-          `${this.failedBeforeWrite} objects failed before any was written; last: ${f.operation} ${f.key}: ${f.code}: ${f.message}`,
-        ),
-      );
     }
   }
 

@@ -126,6 +126,15 @@ function nothingToDo(): RunResult {
 /** Runs that end on a passing error are started again this many times, like a Job's backoffLimit. */
 export const MAX_RETRIES = 6;
 
+/**
+ * The retries a retryable end adds to: a run that moved the checkpoint starts
+ * the count again, so outages days apart (each a retryable end, issue 20
+ * scenario 2) do not add up to a failed job; runs that move nothing still do.
+ */
+function retriesBefore(result: RunResult, prevRetries: number): number {
+  return result.committed.counters.scanned > 0 ? 0 : prevRetries;
+}
+
 const ZERO: Counters = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
 
 export interface JobRunDeps {
@@ -388,9 +397,9 @@ export class JobRun {
       deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
       deps.metrics.progressRatio.set(labels, 1);
       for (const e of done.events) void this.event(e.type, e.reason, e.message);
-    } else if (result.status === 'Failed' && result.retryable && prevRetries < MAX_RETRIES) {
+    } else if (result.status === 'Failed' && result.retryable && retriesBefore(result, prevRetries) < MAX_RETRIES) {
       // A transient error: keep the checkpoint, say so, and let the reconciler try again later.
-      const retries = prevRetries + 1;
+      const retries = retriesBefore(result, prevRetries) + 1;
       const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${clip(result.message ?? result.reason ?? '')}`;
       this.conditions = setCondition(this.conditions, {
         type: 'Progressing',

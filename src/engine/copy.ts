@@ -11,6 +11,7 @@ import {
   UpdateObjectEncryptionCommand,
   UploadPartCopyCommand,
   type CompletedPart,
+  type CopyPartResult,
   type CopyObjectCommandInput,
   type S3Client,
   type Tag,
@@ -255,38 +256,7 @@ export async function multipartCopyInPlace(
   const upload = { key: state.key, uploadId };
   try {
     await opts.uploads?.opened(upload);
-    const partSize = choosePartSize(state.size, opts.sourcePartSize, opts.defaultPartSize);
-    const parts: CompletedPart[] = [];
-    // Parts are pinned to the inspected version, so all of them hold the same
-    // bytes whatever a server does with the source conditions; what becomes
-    // current is guarded at Complete.
-    const source = copySource(opts.bucket, state, true);
-    for (let start = 0, n = 1; start < state.size || n === 1; start += partSize, n++) {
-      if (opts.signal?.aborted) throw stopped();
-      const end = Math.min(start + partSize, state.size) - 1;
-      const out = await s3.send(
-        new UploadPartCopyCommand({
-          Bucket: opts.bucket,
-          Key: state.key,
-          UploadId: uploadId,
-          PartNumber: n,
-          CopySource: source,
-          CopySourceIfMatch: state.etag,
-          ...(state.size > 0 ? { CopySourceRange: `bytes=${start}-${end}` } : {}),
-        }),
-      );
-      const r = out.CopyPartResult;
-      parts.push({
-        PartNumber: n,
-        ETag: r?.ETag,
-        ...(r?.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}),
-        ...(r?.ChecksumCRC32C ? { ChecksumCRC32C: r.ChecksumCRC32C } : {}),
-        ...(r?.ChecksumSHA1 ? { ChecksumSHA1: r.ChecksumSHA1 } : {}),
-        ...(r?.ChecksumSHA256 ? { ChecksumSHA256: r.ChecksumSHA256 } : {}),
-        ...(r?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: r.ChecksumCRC64NVME } : {}),
-      });
-      if (state.size === 0) break;
-    }
+    const parts = await copyParts(s3, state, uploadId, opts, stopped);
     if (opts.signal?.aborted) throw stopped();
     await stillTheSame(s3, state, tags, opts);
     const done = await s3.send(
@@ -308,6 +278,52 @@ export async function multipartCopyInPlace(
     if ((await abortUpload(s3, opts.bucket, upload)) === true) opts.uploads?.closed(upload);
     throw err;
   }
+}
+
+/** The part copies of one upload, one at a time; a stop is looked at before each. */
+async function copyParts(
+  s3: S3Client,
+  state: ObjectState,
+  uploadId: string,
+  opts: MultipartOptions,
+  stopped: () => StoppedError,
+): Promise<CompletedPart[]> {
+  const partSize = choosePartSize(state.size, opts.sourcePartSize, opts.defaultPartSize);
+  const parts: CompletedPart[] = [];
+  // Parts are pinned to the inspected version, so all of them hold the same
+  // bytes whatever a server does with the source conditions; what becomes
+  // current is guarded at Complete.
+  const source = copySource(opts.bucket, state, true);
+  for (let start = 0, n = 1; start < state.size || n === 1; start += partSize, n++) {
+    if (opts.signal?.aborted) throw stopped();
+    const end = Math.min(start + partSize, state.size) - 1;
+    const out = await s3.send(
+      new UploadPartCopyCommand({
+        Bucket: opts.bucket,
+        Key: state.key,
+        UploadId: uploadId,
+        PartNumber: n,
+        CopySource: source,
+        CopySourceIfMatch: state.etag,
+        ...(state.size > 0 ? { CopySourceRange: `bytes=${start}-${end}` } : {}),
+      }),
+    );
+    parts.push(completedPart(n, out.CopyPartResult));
+    if (state.size === 0) break;
+  }
+  return parts;
+}
+
+function completedPart(n: number, r: CopyPartResult | undefined): CompletedPart {
+  return {
+    PartNumber: n,
+    ETag: r?.ETag,
+    ...(r?.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}),
+    ...(r?.ChecksumCRC32C ? { ChecksumCRC32C: r.ChecksumCRC32C } : {}),
+    ...(r?.ChecksumSHA1 ? { ChecksumSHA1: r.ChecksumSHA1 } : {}),
+    ...(r?.ChecksumSHA256 ? { ChecksumSHA256: r.ChecksumSHA256 } : {}),
+    ...(r?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: r.ChecksumCRC64NVME } : {}),
+  };
 }
 
 function sameTags(a: Tag[], b: Tag[]): boolean {

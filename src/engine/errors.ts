@@ -105,6 +105,17 @@ export function isJobLevel(err: unknown): boolean {
   return JOB_LEVEL_CODES.has(errorCode(err));
 }
 
+/**
+ * Job-level codes that one request can also earn on its own: a signature that
+ * does not match may be a server's canonicalisation of one odd key or header
+ * (non-ASCII header bytes, a key a server normalises), not the credentials.
+ * Such an error ends the job only when another request fails too (the run asks
+ * HeadBucket, as it checks the target key after a KMS error).
+ */
+export function needsSecondOpinion(err: unknown): boolean {
+  return errorCode(err) === 'SignatureDoesNotMatch';
+}
+
 /** S3 could not use a KMS key for this object: the target key, or the key the object is encrypted under now. */
 export function isKmsUnusable(err: unknown): boolean {
   return KMS_UNUSABLE_CODES.has(errorCode(err));
@@ -151,8 +162,11 @@ const TRANSIENT_CODES = new Set([
  * seconds, or throttling that outlasts them, must not fail objects. A 500 is
  * tried again only when the SDK gave up before using its attempts: one that
  * survived all of them is the server's answer (e.g. SeaweedFS's KMS errors).
+ * A TransientError, or any error marked `retryable: true`, is transient too.
  */
 export function isTransient(err: unknown, maxAttempts: number): boolean {
+  // Our own "may pass by itself" errors (e.g. a record of an upload that could not be written yet).
+  if (err instanceof TransientError || (err as { retryable?: unknown } | undefined)?.retryable === true) return true;
   const e = asAws(err);
   if (TRANSIENT_CODES.has(errorCode(err)) || (e.code !== undefined && TRANSIENT_CODES.has(e.code))) return true;
   const status = httpStatus(err);

@@ -441,7 +441,10 @@ export class LeanS3 {
           if (copy && response.status === 200 && /<\/Error>\s*$/.test(response.body)) {
             throw errorFrom({ ...response, status: 503 });
           }
-          if (copy && response.status === 200 && response.body.length === 0) {
+          // A 200 whose body has no result (empty, or only the keep-alive whitespace S3 sends before
+          // the outcome, cut by a proxy) proves nothing: its SSE headers were sent before the copy
+          // finished. Tried again like an aborted request; the retry's conditions tell what landed.
+          if (copy && response.status === 200 && !/<CopyObjectResult\b/.test(response.body)) {
             const err = new LeanS3Error('InternalError', 'S3 aborted request', { ...response, status: 503 });
             throw err;
           }

@@ -1,17 +1,9 @@
 // Streaming the keys under a prefix, in S3's order, one page at a time: the
 // caller pulls, so memory holds one page however many objects there are.
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
-import {
-  backoff,
-  errorCode,
-  errorMessage,
-  isTransient,
-  JobError,
-  TransientError,
-  TRANSIENT_RETRY_MS,
-} from './errors.js';
+import { ListObjectsV2Command, type _Object, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { errorCode, errorMessage, JobError, TransientError } from './errors.js';
 import { compareKeys } from './shards.js';
+import { tryThroughTransient } from './transient-retry.js';
 
 export interface ListedObject {
   key: string;
@@ -37,50 +29,53 @@ function truncatedWithoutToken(bucket: string, prefix: string, lastKey: string |
   );
 }
 
-/** What a listing error that is not transient means for the run (err itself when it means nothing more). */
-function listingError(err: unknown, bucket: string, prefix: string, first: boolean): unknown {
+export interface ListOptions {
+  bucket: string;
+  prefix: string;
+  startAfter?: string;
+  /** Last key to list (inclusive, S3 order): a shard's upper bound. The listing ends at the first key after it. */
+  endAt?: string;
+  pageSize?: number;
+  signal?: AbortSignal;
+}
+
+/** Why a page could not be read, once the tries through transient errors are over. */
+function listingError(err: unknown, opts: ListOptions, first: boolean): unknown {
   if (err instanceof JobError) return err; // the endpoint refused by the address guard: not an outage
   const code = errorCode(err);
-  if (code === 'NoSuchBucket')
-    return new JobError('BucketNotFound', `bucket "${bucket}" does not exist`, { cause: err });
+  if (code === 'NoSuchBucket') {
+    return new JobError('BucketNotFound', `bucket "${opts.bucket}" does not exist`, { cause: err });
+  }
   if (code === 'AccessDenied' || code === 'AllAccessDisabled') {
     return new JobError(
       'AccessDenied',
-      `ListObjectsV2 on bucket "${bucket}" prefix "${prefix}" was denied: ${errorMessage(err)}`,
+      `ListObjectsV2 on bucket "${opts.bucket}" prefix "${opts.prefix}" was denied: ${errorMessage(err)}`,
       { cause: err },
     );
   }
   if (first) {
     return new TransientError(
       'ListFailed',
-      `ListObjectsV2 on bucket "${bucket}" failed: ${code}: ${errorMessage(err)}`,
-      { cause: err },
+      `ListObjectsV2 on bucket "${opts.bucket}" failed: ${code}: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
     );
   }
   return err;
 }
 
-export async function* listObjects(
+/** One page, asked again through an outage or throttling that outlasts the SDK's retries; undefined when stopped. */
+async function readPage(
   s3: S3Client,
-  opts: {
-    bucket: string;
-    prefix: string;
-    startAfter?: string;
-    /** Last key to list (inclusive, S3 order): a shard's upper bound. The listing ends at the first key after it. */
-    endAt?: string;
-    pageSize?: number;
-    signal?: AbortSignal;
-  },
-): AsyncGenerator<ListedObject> {
-  let token: string | undefined;
-  let first = true;
-  let retrySince: number | undefined;
-  let round = 0;
-  for (;;) {
-    if (opts.signal?.aborted) return;
-    let page;
-    try {
-      page = await s3.send(
+  opts: ListOptions,
+  token: string | undefined,
+  first: boolean,
+): Promise<ListObjectsV2CommandOutput | undefined> {
+  const signal = opts.signal;
+  const tried = await tryThroughTransient(
+    () =>
+      s3.send(
         new ListObjectsV2Command({
           Bucket: opts.bucket,
           Prefix: opts.prefix || undefined,
@@ -88,34 +83,39 @@ export async function* listObjects(
           MaxKeys: opts.pageSize ?? 1000,
           ...(token ? { ContinuationToken: token } : { StartAfter: opts.startAfter || undefined }),
         }),
-        { abortSignal: opts.signal },
-      );
-    } catch (err) {
-      if (opts.signal?.aborted) return;
-      // A network outage or throttling that outlasts the SDK's retries: ask for the same page again later.
-      retrySince ??= performance.now();
-      if (isTransient(err, DEFAULT_MAX_ATTEMPTS) && performance.now() - retrySince < TRANSIENT_RETRY_MS) {
-        if (!(await backoff(round++, opts.signal))) return;
-        continue;
-      }
-      throw listingError(err, opts.bucket, opts.prefix, first);
-    }
-    first = false;
-    retrySince = undefined;
-    round = 0;
+        { abortSignal: signal },
+      ),
+    { ...(signal ? { signal } : {}), keepTrying: () => !signal?.aborted },
+  );
+  if (tried.kind === 'done') return tried.value;
+  if (tried.kind === 'stopped' || signal?.aborted) return undefined;
+  throw listingError(tried.error, opts, first);
+}
+
+function listed(item: _Object, encoded: boolean): ListedObject | undefined {
+  if (item.Key === undefined) return undefined;
+  return {
+    key: encoded ? decodeS3Url(item.Key) : item.Key,
+    size: item.Size ?? 0,
+    ...(item.ETag ? { etag: item.ETag } : {}),
+    ...(item.StorageClass ? { storageClass: item.StorageClass } : {}),
+    ...(item.LastModified ? { lastModified: item.LastModified } : {}),
+  };
+}
+
+export async function* listObjects(s3: S3Client, opts: ListOptions): AsyncGenerator<ListedObject> {
+  let token: string | undefined;
+  for (let first = true; ; first = false) {
+    if (opts.signal?.aborted) return;
+    const page = await readPage(s3, opts, token, first);
+    if (!page) return;
     const encoded = page.EncodingType === 'url';
     for (const item of page.Contents ?? []) {
-      if (item.Key === undefined) continue;
-      const key = encoded ? decodeS3Url(item.Key) : item.Key;
+      const obj = listed(item, encoded);
+      if (!obj) continue;
       // Past the shard: the keys after it are another shard's (no further page is read).
-      if (opts.endAt !== undefined && compareKeys(key, opts.endAt) > 0) return;
-      yield {
-        key,
-        size: item.Size ?? 0,
-        ...(item.ETag ? { etag: item.ETag } : {}),
-        ...(item.StorageClass ? { storageClass: item.StorageClass } : {}),
-        ...(item.LastModified ? { lastModified: item.LastModified } : {}),
-      };
+      if (opts.endAt !== undefined && compareKeys(obj.key, opts.endAt) > 0) return;
+      yield obj;
     }
     if (!page.IsTruncated) return;
     // Ending here would report a partial listing as the whole prefix (Complete, with keys never looked at).

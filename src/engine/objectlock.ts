@@ -3,6 +3,18 @@
 // only with s3:GetObjectLegalHold; without them it is silent, and a copy would
 // make an unlocked current version. In a bucket with object lock, whatever HEAD
 // did not show is asked for explicitly, and a refusal fails the object.
+//
+// Whether the bucket has object lock: GetObjectLockConfiguration says, once per
+// run. A least-privilege identity may be denied it, and then also be denied
+// GetObjectRetention: S3 checks permissions before it looks for a lock
+// configuration, so a bucket WITHOUT lock then answers 403, not its "no object
+// lock" 400, and HEAD's silence proves nothing either. What still tells, and
+// honestly: object lock needs versioning, and a bucket with object lock can
+// never suspend it. So a bucket whose versioning we read as not Enabled has no
+// lock, whatever was denied. Only when versioning is Enabled (or unreadable) and
+// both the configuration and the object's lock are denied do we not know; then
+// the object fails (ObjectLockUnreadable) with a message that says we could not
+// tell, never that the bucket has lock.
 import {
   GetObjectLegalHoldCommand,
   GetObjectLockConfigurationCommand,
@@ -42,11 +54,18 @@ function bucketHasNoLock(err: unknown): boolean {
 export class ObjectLockReader {
   /** undefined: not asked yet. 'unknown': the bucket's configuration could not be read, so every object is asked. */
   private bucketLock: Promise<boolean | 'unknown'> | undefined;
+  /** Why the configuration could not be read (for the failure's message). */
+  private configError: string | undefined;
 
+  /**
+   * `versioningEnabled`: whether GetBucketVersioning said Enabled; undefined
+   * when it could not be read.
+   */
   constructor(
     private readonly s3: S3Client,
     private readonly bucket: string,
     private readonly count: (operation: string) => void,
+    private readonly versioningEnabled?: boolean,
   ) {}
 
   /** Asked once per run. */
@@ -58,7 +77,10 @@ export class ObjectLockReader {
         return out.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
       } catch (err) {
         if (isNone(err)) return false;
+        // Object lock needs versioning, and a locked bucket can never suspend it (see the top of this file).
+        if (this.versioningEnabled === false) return false;
         // Denied or not implemented: cannot tell, so ask each object (a bucket without lock says so).
+        this.configError = `${errorCode(err)}: ${errorMessage(err)}`;
         return 'unknown';
       }
     })();
@@ -70,7 +92,10 @@ export class ObjectLockReader {
     const enabled = await this.lockEnabled();
     if (enabled === false) return;
     const versionId = state.versionId && state.versionId !== 'null' ? state.versionId : undefined;
-    const where = `s3://${this.bucket}/${state.key}`;
+    const where =
+      enabled === true
+        ? `s3://${this.bucket}/${state.key} is in a bucket with object lock and`
+        : `s3://${this.bucket}/${state.key} may be in a bucket with object lock (its configuration could not be read: ${this.configError ?? '?'}; versioning ${this.versioningEnabled === undefined ? 'could not be read' : 'is Enabled'}), and`;
     if (!state.objectLockMode) {
       this.count('GetObjectRetention');
       try {
@@ -91,8 +116,8 @@ export class ObjectLockReader {
           throw new LockUnreadableError(
             'GetObjectRetention',
             errorCode(err),
-            `${where} is in a bucket with object lock and its retention cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
-              'a copy would drop it; allow s3:GetObjectRetention',
+            `${where} its retention cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
+              'a copy could drop it; allow s3:GetObjectRetention (or s3:GetBucketObjectLockConfiguration)',
           );
         }
       }
@@ -116,8 +141,8 @@ export class ObjectLockReader {
           throw new LockUnreadableError(
             'GetObjectLegalHold',
             errorCode(err),
-            `${where} is in a bucket with object lock and its legal hold cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
-              'a copy would drop it; allow s3:GetObjectLegalHold',
+            `${where} its legal hold cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
+              'a copy could drop it; allow s3:GetObjectLegalHold (or s3:GetBucketObjectLockConfiguration)',
           );
         }
       }

@@ -1,6 +1,8 @@
 // One engine run: list the objects under the prefix, bring each to the target
 // encryption with bounded concurrency, and report progress with a checkpoint
-// that is safe to resume from.
+// that is safe to resume from. Each object goes inspect → decide → act → verify
+// (object-steps.ts), tried again through transient errors (transient-retry.ts),
+// then judged here and recorded (record.ts: counters, checkpoint, fail-fast).
 import {
   GetBucketOwnershipControlsCommand,
   GetBucketVersioningCommand,
@@ -10,48 +12,35 @@ import {
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
-import { createClients, DEFAULT_MAX_ATTEMPTS, type Clients, type RequestObserver } from './clients.js';
+import { createClients, type Clients, type RequestObserver } from './clients.js';
 import {
-  copyInPlace,
-  multipartCopyInPlace,
-  retentionExpired,
-  updateEncryptionInPlace,
-  type WrittenEncryption,
-} from './copy.js';
-import { decide, isAtTarget } from './decide.js';
-import {
-  attemptsOf,
-  backoff,
   errorCode,
   errorMessage,
-  isAccessDenied,
   isJobLevel,
   isKmsUnusable,
-  isNotFound,
-  isNotImplemented,
-  isPreconditionFailed,
-  isTransient,
   JobError,
+  needsSecondOpinion,
   TransientError,
   TRANSIENT_RETRY_MS,
 } from './errors.js';
 import { keyFilter } from './filter.js';
 import { fromKeys, keysOfRun } from './keylist-source.js';
-import { explainHeadError, needsExplaining } from './headerror.js';
-import { LockUnreadableError, ObjectLockReader } from './objectlock.js';
-import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
-import { resolveTarget, type ResolvedTarget } from './kms.js';
+import { ObjectLockReader } from './objectlock.js';
+import type { ObjectState } from './inspect.js';
+import { resolveTarget } from './kms.js';
+import { failure, ObjectSteps, operationOf, type ObjectMemory } from './object-steps.js';
+import { tryThroughTransient } from './transient-retry.js';
 import { countObjects, listObjects, type ListedObject } from './lister.js';
 import { estimateCost } from './cost.js';
 import { sleep, untilSettledOrAborted } from './abortable.js';
 import { countNoncurrent } from './noncurrent.js';
 import { loadRunInventory, type RunInventory } from './inventory-source.js';
 import type { InventoryEntry } from './inventory.js';
-import { Tally } from './tally.js';
+import { FAIL_FAST_AFTER, RunRecord } from './record.js';
 import type { ObjectFailure, OpenUpload, Outcome, Plan, Progress, ProgressListener, RunResult } from './types.js';
 import { abortUpload, OpenUploads } from './uploads.js';
 import { isAwsEndpoint, validatePlan } from './validate.js';
-import { Watermark, type Slot } from './watermark.js';
+import type { Slot } from './watermark.js';
 
 export interface RunOptions {
   /**
@@ -83,18 +72,21 @@ export interface RunOptions {
    * Plan.maxObjects does.
    */
   allowance?: { take(): boolean };
+  /**
+   * How long one object is tried through transient errors before it is
+   * deferred (default TRANSIENT_RETRY_MS, 120 s). Tests shorten it to reach
+   * a retryable end in seconds.
+   */
+  transientRetryMs?: number;
 }
 
-const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3;
-const DEFAULT_PART_SIZE = 512 * 1024 ** 2;
-const MAX_INSPECTIONS = 3;
-/** Give up on the job when this many objects in a row fail and none has succeeded. */
-const FAIL_FAST_AFTER = 25;
+/** End the run as retryable when this many objects in a row are deferred (transient errors). */
+const DEFERRED_IN_A_ROW = FAIL_FAST_AFTER;
 
 type AclMode = 'preserve' | 'skip';
 
 /** An object whose work a stop cut short: it stays above the checkpoint for a resumed run. */
-function abandonedByStop(outcome: Outcome | undefined, signal: AbortSignal): boolean {
+function abandonedByStop(outcome: Outcome | Deferred | undefined, signal: AbortSignal): boolean {
   return (
     signal.aborted &&
     outcome?.kind === 'failed' &&
@@ -102,30 +94,43 @@ function abandonedByStop(outcome: Outcome | undefined, signal: AbortSignal): boo
   );
 }
 
-/** Failures held back from the checkpoint until the run shows they are the objects' own (see Run.finished). */
-interface HeldFailure {
+/**
+ * An object whose tries ended on a transient error (an outage, throttling that
+ * outlasted TRANSIENT_RETRY_MS): not a verdict, so it is never committed under
+ * the checkpoint. The run tries it once more; if it still cannot be done, the
+ * run ends retryable and a run from the checkpoint tries it again.
+ */
+interface Deferred {
+  kind: 'deferred';
+  failure: ObjectFailure;
+}
+
+interface DeferredObject {
   slot: Slot<Outcome>;
-  outcome: Outcome;
+  obj: RunObject;
+  failure: ObjectFailure;
 }
 
 class Run {
-  /** Every finished object (progress), and those under the checkpoint (the base a resumed run adds to). */
-  private readonly done = new Tally();
-  private readonly committed = new Tally();
+  /** The last step of each object: counted, and committed under the checkpoint (record.ts). */
+  private readonly record: RunRecord;
   private readonly uploads: OpenUploads;
   private readonly warnings: string[] = [];
   private abortedUploads = 0;
   private readonly requests: Record<string, number> = {};
-  private readonly failures: ObjectFailure[] = [];
-  private readonly watermark: Watermark<Outcome>;
   private fatal: JobError | undefined;
-  private consecutiveFailures = 0;
-  private successes = 0;
-  /** Failures finished while nothing has succeeded yet: not under the checkpoint until something does. */
-  private held: HeldFailure[] = [];
+  private deferred: DeferredObject[] = [];
+  /** Objects deferred with none finished between them: the endpoint is down, not the objects. */
+  private deferredInARow = 0;
+  /** Why the run ends retryable: objects it could not get past transient errors. */
+  private transientEnd: TransientError | undefined;
+  /** Set by checkBucket, then owned by the object steps (which learn that ACLs are unsupported). */
   private aclMode: AclMode = 'preserve';
   private versioned = false;
-  private target!: ResolvedTarget;
+  /** GetBucketVersioning said Enabled; undefined when it could not be read (the lock reader needs the difference). */
+  private versioningEnabled: boolean | undefined;
+  /** inspect → decide → act → verify for one object; made once the target and the bucket are known. */
+  private steps!: ObjectSteps;
   /** Said by the connection, else known for AWS's own endpoints; never probed. */
   private readonly updateInPlaceAvailable: boolean;
   private readonly stop = new AbortController();
@@ -143,11 +148,12 @@ class Run {
   ) {
     this.updateInPlaceAvailable =
       plan.connection.supportsUpdateObjectEncryption ?? isAwsEndpoint(plan.connection.endpoint);
-    // Reports get outcomes as the checkpoint passes them, like the saved counters: the
-    // report of a stopped run and of its resumed run together name every key once.
-    this.watermark = new Watermark<Outcome>(plan.startAfter, (key, outcome) => {
-      this.committed.add(outcome);
-      this.opts.onOutcome?.(key, outcome);
+    this.record = new RunRecord({
+      startAfter: plan.startAfter,
+      maxFailuresKept: plan.maxFailuresKept ?? 100,
+      onCommit: (key, outcome) => this.opts.onOutcome?.(key, outcome),
+      fatal: () => this.fatal,
+      fail: (err) => this.fail(err),
     });
     this.uploads = new OpenUploads(plan.abandonedUploads ?? [], opts.recordUploads);
   }
@@ -157,20 +163,21 @@ class Run {
   }
 
   snapshot(): Progress {
-    const checkpoint = this.watermark.value;
+    const { done, committed, watermark } = this.record;
+    const checkpoint = watermark.value;
     return {
-      counters: this.done.copyCounters(),
-      skippedByReason: this.done.copySkips(),
+      counters: done.copyCounters(),
+      skippedByReason: done.copySkips(),
       ...(checkpoint !== undefined ? { checkpoint } : {}),
       committed: {
-        counters: this.committed.copyCounters(),
-        skippedByReason: this.committed.copySkips(),
-        planned: this.committed.copyPlanned(),
+        counters: committed.copyCounters(),
+        skippedByReason: committed.copySkips(),
+        planned: committed.copyPlanned(),
       },
       openUploads: this.uploads.list(),
-      planned: this.done.copyPlanned(),
+      planned: done.copyPlanned(),
       requests: { ...this.requests },
-      recentFailures: [...this.failures],
+      recentFailures: [...this.record.recentFailures],
       inFlight: this.active,
       ...(this.total !== undefined ? { total: this.total } : {}),
       ...(this.inventory
@@ -189,18 +196,29 @@ class Run {
     const s3 = this.clients.s3;
     try {
       validatePlan(this.plan);
-      this.target = await resolveTarget(this.clients.kms, this.plan.target);
+      const target = await resolveTarget(this.clients.kms, this.plan.target);
       await this.checkBucket(s3);
+      this.steps = new ObjectSteps({
+        s3,
+        plan: this.plan,
+        target,
+        updateInPlaceAvailable: this.updateInPlaceAvailable,
+        aclMode: this.aclMode,
+        lockReader: new ObjectLockReader(s3, this.plan.bucket, (op) => this.count(op), this.versioningEnabled),
+        uploads: this.uploads,
+        count: (op) => this.count(op),
+      });
       if (this.plan.inventoryManifest !== undefined) await this.loadInventory(s3);
       await this.abortAbandonedUploads(s3);
       await this.processAll(s3);
       if (this.fatal) throw this.fatal;
+      if (this.transientEnd) throw this.transientEnd;
       const noncurrent = this.versioned && !this.opts.signal?.aborted ? await this.noncurrentOrWarning(s3) : undefined;
       const stopped = this.opts.signal?.aborted === true;
       return {
         ...this.snapshot(),
         status: stopped ? 'Stopped' : 'Complete',
-        ...(this.target.kmsKeyArn ? { resolvedKmsKeyArn: this.target.kmsKeyArn } : {}),
+        ...(this.steps.target.kmsKeyArn ? { resolvedKmsKeyArn: this.steps.target.kmsKeyArn } : {}),
         ...(noncurrent !== undefined ? { noncurrentVersions: noncurrent } : {}),
         ...(this.warnings.length > 0 ? { warnings: [...this.warnings] } : {}),
         ...(this.abortedUploads > 0 ? { abortedUploads: this.abortedUploads } : {}),
@@ -267,8 +285,10 @@ class Run {
     try {
       const v = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
       this.versioned = v.Status === 'Enabled' || v.Status === 'Suspended';
+      this.versioningEnabled = v.Status === 'Enabled';
     } catch {
       this.versioned = false;
+      this.versioningEnabled = undefined;
     }
     try {
       const oc = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
@@ -305,139 +325,157 @@ class Run {
     const signal = AbortSignal.any(signals);
     // Every object listens on it (its HEAD, a transient backoff, a wait for the shared budget), and the back-pressure wait.
     setMaxListeners(Math.max(10, concurrency * 4), signal);
-    let listedCount = 0;
-    // Count beside the work, for a progress total; never waited for, stopped with the run.
-    // (An inventory's rows are counted already.)
     const counter = new AbortController();
-    if (plan.keys) this.total = keysOfRun(plan).length;
-    else if (!this.inventory)
-      void countObjects(s3, {
-        bucket: plan.bucket,
-        prefix: plan.prefix,
-        ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
-        ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
-        signal: counter.signal,
-      }).then(
-        (n) => {
-          this.total = plan.maxObjects !== undefined ? Math.min(n, plan.maxObjects) : n;
-        },
-        () => undefined,
-      );
+    this.startCounting(s3, counter.signal);
     // Progress is reported on a clock, not as the checkpoint moves: a slow object
     // holds the checkpoint back, never the counters of the objects after it.
     const interval = setInterval(() => this.opts.onProgress?.(this.snapshot()), this.opts.progressIntervalMs ?? 1000);
     try {
-      const listed:
-        AsyncIterable<ListedObject & { row?: InventoryEntry }> | Iterable<ListedObject & { row?: InventoryEntry }> =
-        this.inventory
-          ? fromInventory(this.inventory)
-          : plan.keys
-            ? fromKeys(keysOfRun(plan))
-            : listObjects(s3, {
-                bucket: plan.bucket,
-                prefix: plan.prefix,
-                ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
-                ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
-                signal,
-              });
-      for await (const obj of listed) {
+      let listedCount = 0;
+      for await (const obj of this.objectsOfRun(s3, signal)) {
         if (signal.aborted) break;
         if (this.opts.allowance && !this.opts.allowance.take()) break;
         listedCount++;
-        const slot = this.watermark.begin(obj.key);
-        if (!filter(obj.key)) {
-          this.finished(slot, { kind: 'skipped', reason: 'filtered' });
-        } else {
-          // Every row is HEADed: a row says how the object was when the report was made, not now.
-          void queue.add(async () => {
-            if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
-            this.active++;
-            let outcome: Outcome | undefined;
-            try {
-              outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
-            } finally {
-              this.active--;
-              this.opts.budget?.release();
-            }
-            // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
-            if (outcome && !abandonedByStop(outcome, signal)) this.finished(slot, outcome);
-          });
-        }
+        this.dispatch(s3, obj, filter, queue, signal);
         if (plan.maxObjects !== undefined && listedCount >= plan.maxObjects) break;
-        // Back-pressure: listing waits for the workers, so memory stays flat, and for
-        // a slow head of the window (its finished followers are held until it is
-        // done). Every wait ends at a stop: a stopped run abandons the head, so the
-        // window would never drain. (Not queue.onIdle() here: each call leaves a
-        // listener on the queue until it drains, which in a long run is only at the
-        // end: memory and CPU grew with the object count.)
-        while (!signal.aborted && (queue.size >= concurrency || this.watermark.pending >= maxWindow)) {
-          if (queue.size >= concurrency) await untilSettledOrAborted(queue.onSizeLessThan(concurrency), signal);
-          else await sleep(50, signal);
-        }
+        await this.waitForRoom(s3, queue, { concurrency, maxWindow }, signal);
       }
       await queue.onIdle();
+      await this.retryDeferred(s3, queue, signal, 'after the last object');
     } finally {
       counter.abort();
       this.inventory?.sorted.dispose();
       clearInterval(interval);
       queue.clear();
       await queue.onIdle();
-      // A run that ends without a fatal error and without a success: its failures were the objects' own.
-      if (!this.fatal && !signal.aborted) this.releaseHeld();
+      // A run that ends without a fatal error and without a write: its failures were the objects' own.
+      if (!this.fatal && !this.transientEnd && !signal.aborted) this.record.releaseHeld();
       this.opts.onProgress?.(this.snapshot());
     }
   }
 
+  /** Where the run's objects come from: the report's rows, the plan's keys, or a listing. */
+  private objectsOfRun(s3: S3Client, signal: AbortSignal): AsyncIterable<RunObject> | Iterable<RunObject> {
+    const plan = this.plan;
+    if (this.inventory) return fromInventory(this.inventory);
+    if (plan.keys) return fromKeys(keysOfRun(plan));
+    return listObjects(s3, {
+      bucket: plan.bucket,
+      prefix: plan.prefix,
+      ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+      ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
+      signal,
+    });
+  }
+
+  /** Counts beside the work, for a progress total; never waited for, stopped with the run. (An inventory's rows are counted already.) */
+  private startCounting(s3: S3Client, signal: AbortSignal): void {
+    const plan = this.plan;
+    if (plan.keys) {
+      this.total = keysOfRun(plan).length;
+      return;
+    }
+    if (this.inventory) return;
+    void countObjects(s3, {
+      bucket: plan.bucket,
+      prefix: plan.prefix,
+      ...(plan.startAfter ? { startAfter: plan.startAfter } : {}),
+      ...(plan.endAt !== undefined ? { endAt: plan.endAt } : {}),
+      signal,
+    }).then(
+      (n) => {
+        this.total = plan.maxObjects !== undefined ? Math.min(n, plan.maxObjects) : n;
+      },
+      () => undefined,
+    );
+  }
+
+  /** One listed object: settled at once (filtered, proven by the report), or queued for its journey. */
+  private dispatch(
+    s3: S3Client,
+    obj: RunObject,
+    filter: (key: string) => boolean,
+    queue: PQueue,
+    signal: AbortSignal,
+  ): void {
+    const slot = this.record.begin(obj.key);
+    if (!filter(obj.key)) {
+      this.record.finished(slot, { kind: 'skipped', reason: 'filtered' });
+      return;
+    }
+    // Every row is HEADed: a row says how the object was when the report was made, not now.
+    void queue.add(() => this.work(s3, obj, slot, signal));
+  }
+
+  /** One object's journey under the shared budget, and what becomes of its slot. */
+  private async work(s3: S3Client, obj: RunObject, slot: Slot<Outcome>, signal: AbortSignal): Promise<void> {
+    if (this.opts.budget && !(await this.opts.budget.acquire(signal))) return;
+    this.active++;
+    let outcome: Outcome | Deferred | undefined;
+    try {
+      outcome = signal.aborted ? undefined : await this.processObject(s3, obj, signal);
+    } finally {
+      this.active--;
+      this.opts.budget?.release();
+    }
+    // An object abandoned by a stop stays above the watermark: a resumed run redoes it.
+    if (!outcome || abandonedByStop(outcome, signal)) return;
+    if (outcome.kind === 'deferred') {
+      this.deferred.push({ slot, obj, failure: outcome.failure });
+      if (++this.deferredInARow >= DEFERRED_IN_A_ROW) this.endRetryable(`${this.deferredInARow} objects in a row`);
+      return;
+    }
+    this.deferredInARow = 0;
+    this.record.finished(slot, outcome);
+  }
+
   /**
-   * An object is done: count it now (progress), and under the checkpoint once
-   * every key before it is done. A failure goes under the checkpoint only when
-   * it is the object's own: once the run has a fatal error (bad credentials,
-   * an unusable target key, a fail-fast), a failure may be that error's, so it
-   * stays above the checkpoint and a resumed run, after the cause is fixed,
-   * tries the object again. Failures before the first success are held back
-   * for the same reason: if they add up to a fail-fast, the run keeps the
-   * checkpoint it started from; a success (or the end of the run) releases them.
+   * Tries the deferred objects once more (the outage may be over): after the
+   * listing, or when they fill the window. Those deferred again end the run
+   * retryable, above the checkpoint.
    */
-  private finished(slot: Slot<Outcome>, outcome: Outcome): void {
-    this.record(outcome);
-    if (outcome.kind === 'failed') {
-      if (this.fatal) return;
-      if (this.successes === 0) {
-        this.held.push({ slot, outcome });
-        return;
-      }
-    }
-    this.releaseHeld();
-    this.watermark.finish(slot, outcome);
+  private async retryDeferred(s3: S3Client, queue: PQueue, signal: AbortSignal, when: string): Promise<void> {
+    if (this.deferred.length === 0 || signal.aborted) return;
+    await queue.onIdle();
+    const again = this.deferred.splice(0);
+    this.deferredInARow = 0;
+    for (const d of again) void queue.add(() => this.work(s3, d.obj, d.slot, signal));
+    await queue.onIdle();
+    if (this.deferred.length > 0 && !signal.aborted) this.endRetryable(`tried again ${when}`);
   }
 
-  private releaseHeld(): void {
-    if (this.fatal) return; // a success in flight when the run failed proves nothing about the held failures
-    const held = this.held;
-    this.held = [];
-    for (const h of held) this.watermark.finish(h.slot, h.outcome);
+  /** Ends the run as retryable: no new object starts; the deferred ones stay above the checkpoint. */
+  private endRetryable(why: string): void {
+    const last = this.deferred.at(-1)?.failure;
+    const seconds = Math.round((this.opts.transientRetryMs ?? TRANSIENT_RETRY_MS) / 1000);
+    this.transientEnd ??= new TransientError(
+      'TransientFailures',
+      `${this.deferred.length} object(s) could not be done through transient errors for ${seconds} s each (${why}; ` +
+        `an outage or throttling${last ? `; last: ${last.operation} ${last.key}: ${last.code}: ${last.message}` : ''}): ` +
+        'they stay above the checkpoint, and a run from the checkpoint tries them again',
+    );
+    this.stop.abort();
   }
 
-  private record(outcome: Outcome): void {
-    this.done.add(outcome);
-    if (outcome.kind === 'failed') {
-      if (this.failures.length >= (this.plan.maxFailuresKept ?? 100)) this.failures.shift();
-      this.failures.push(outcome.failure);
-    }
-    if (outcome.kind === 'failed') {
-      this.consecutiveFailures++;
-      if (this.successes === 0 && this.consecutiveFailures >= FAIL_FAST_AFTER && !this.fatal) {
-        const f = outcome.failure;
-        this.fail(
-          new JobError(
-            f.code === 'AccessDenied' ? 'AccessDenied' : 'TooManyFailures',
-            `the first ${this.consecutiveFailures} objects all failed; last: ${f.operation} ${f.key}: ${f.code}: ${f.message}`,
-          ),
-        );
-      }
-    } else {
-      this.consecutiveFailures = 0;
-      this.successes++;
+  /**
+   * Back-pressure: listing waits for the workers, so memory stays flat, and for
+   * a slow head of the window (its finished followers are held until it is
+   * done). Every wait ends at a stop: a stopped run abandons the head, so the
+   * window would never drain. (Not queue.onIdle() here: each call leaves a
+   * listener on the queue until it drains, which in a long run is only at the
+   * end: memory and CPU grew with the object count.)
+   */
+  private async waitForRoom(
+    s3: S3Client,
+    queue: PQueue,
+    limits: { concurrency: number; maxWindow: number },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { concurrency, maxWindow } = limits;
+    while (!signal.aborted && (queue.size >= concurrency || this.record.watermark.pending >= maxWindow)) {
+      if (queue.size >= concurrency) await untilSettledOrAborted(queue.onSizeLessThan(concurrency), signal);
+      else if (this.deferred.length > 0) await this.retryDeferred(s3, queue, signal, 'when they filled the window');
+      else await sleep(50, signal);
     }
   }
 
@@ -446,252 +484,97 @@ class Run {
     this.stop.abort();
   }
 
-  // Per-object state of the run, used only by processObject and its helpers.
-  /** UpdateObjectEncryption answered NotImplemented/MethodNotAllowed: copy for the rest of the run. */
-  private uoeUnavailable: string | undefined;
-  /** Reads lock state that HEAD may hide (one GetObjectLockConfiguration per run). */
-  private lockReader: ObjectLockReader | undefined;
   /** The last check of the target key after a KMS error: reused for a while, so errors do not become a DescribeKey storm. */
   private targetCheck: { at: number; result: Promise<JobError | undefined> } | undefined;
+  /** The last HeadBucket after an error that needs a second opinion: true when it failed too. */
+  private bucketCheck: { at: number; result: Promise<boolean> } | undefined;
 
   /**
-   * `signal` only keeps an object from starting its write: a request already
-   * sent is never aborted, since S3 may complete it anyway and the outcome
-   * would be unknown. In-flight objects finish.
+   * One object, tried again through transient errors (transient-retry.ts),
+   * then judged: an error that is not the object's own fails the job.
+   * undefined: stopped before it was finished.
    */
   private async processObject(
     s3: S3Client,
     listed: ListedObject,
     signal: AbortSignal,
-    // Tries through transient errors: since when, how many, and whether a write of
-    // ours may have landed (its answer was lost), so that finding the object at the
-    // target afterwards counts as encrypted by this run, not as already encrypted.
-    retry: { since: number; round: number; wrote?: 'copy' | 'multipart-copy' | 'update-in-place' } = {
-      since: performance.now(),
-      round: 0,
-    },
-  ): Promise<Outcome | undefined> {
-    const { bucket } = this.plan;
-    const lockReader = (this.lockReader ??= new ObjectLockReader(s3, bucket, (op) => this.count(op)));
-    let operation = 'HeadObject';
-    let lastMissing: string | undefined;
-    let state: ObjectState | undefined;
-    /** Why UpdateObjectEncryption was refused for this object (Auto then copies). */
-    let uoeRefused: string | undefined;
-    try {
-      for (let attempt = 0; attempt < MAX_INSPECTIONS; attempt++) {
-        operation = 'HeadObject';
-        this.count(operation);
-        try {
-          state = await headObject(s3, bucket, listed.key, signal);
-        } catch (err) {
-          if (isNotFound(err)) return { kind: 'skipped', reason: 'vanished', detail: 'deleted after it was listed' };
-          if (!needsExplaining(err)) throw err;
-          // A bare 400/403: SSE-C without its key, or credentials, token, clock... The GET's error body tells.
-          operation = 'GetObject';
-          this.count(operation);
-          const meaning = await explainHeadError(s3, bucket, listed.key, err);
-          if (meaning.kind === 'sse-c') return { kind: 'skipped', reason: 'unsupported', detail: meaning.detail };
-          if (meaning.kind === 'job') {
-            const code = errorCode(meaning.error);
-            this.fail(new JobError(code, `HeadObject ${listed.key}: ${code}: ${errorMessage(meaning.error)}`));
-          }
-          operation = 'HeadObject';
-          throw meaning.error;
-        }
-        const action = decide(state, this.target, {
-          method: this.plan.method ?? 'Auto',
-          updateInPlaceAvailable: this.updateInPlaceAvailable && !this.uoeUnavailable && !uoeRefused,
-          multipartThreshold: this.plan.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
-          ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
-        });
-        if (action.kind === 'already') {
-          return retry.wrote
-            ? { kind: 'encrypted', method: retry.wrote, bytes: state.size }
-            : { kind: 'alreadyEncrypted' };
-        }
-        if (action.kind === 'skip') return { kind: 'skipped', reason: action.reason, detail: action.detail };
-        // Only a copy rewrites the metadata; an object already at the target, or changed in place, keeps it.
-        if (action.kind !== 'update-in-place' && state.missingMeta && state.missingMeta > 0) {
-          return this.failure(
-            listed.key,
-            operation,
-            'MissingMetadata',
-            `HEAD reports ${state.missingMeta} user metadata entries it cannot return as headers (x-amz-missing-meta): a copy would drop them`,
-          );
-        }
-        if (this.plan.dryRun) return { kind: 'wouldEncrypt', method: action.kind, bytes: state.size };
-        if (signal.aborted) return undefined;
-        const now = new Date();
-        let result: WrittenEncryption;
-        const wroteBefore = retry.wrote;
-        retry.wrote = action.kind;
-        try {
-          if (action.kind === 'update-in-place') {
-            operation = 'UpdateObjectEncryption';
-            this.count(operation);
-            result = await updateEncryptionInPlace(s3, state, { bucket, target: this.target });
-          } else {
-            operation = 'ObjectLock';
-            try {
-              await lockReader.complete(state);
-            } catch (err) {
-              if (err instanceof LockUnreadableError) {
-                retry.wrote = wroteBefore;
-                return this.failure(listed.key, err.operation, 'ObjectLockUnreadable', err.message);
-              }
-              throw err;
-            }
-            let grants: AclGrants | undefined;
-            const aclRead = this.aclMode === 'preserve';
-            if (aclRead) {
-              operation = 'GetObjectAcl';
-              this.count(operation);
-              grants = await this.readGrants(s3, listed.key, state.versionId);
-            }
-            const common = {
-              bucket,
-              target: this.target,
-              now,
-              ...(this.plan.storageClass ? { storageClass: this.plan.storageClass } : {}),
-              ...(grants ? { grants } : {}),
-              aclRead: aclRead && this.aclMode === 'preserve',
-            };
-            if (action.kind === 'copy') {
-              operation = 'CopyObject';
-              this.count(operation);
-              result = await copyInPlace(s3, state, common);
-            } else {
-              this.count('MultipartCopy');
-              operation = 'HeadObject';
-              const sourcePartSize =
-                state.partsCount && state.partsCount > 1 ? await firstPartSize(s3, bucket, listed.key) : undefined;
-              operation = 'UploadPartCopy';
-              result = await multipartCopyInPlace(s3, state, {
-                ...common,
-                defaultPartSize: this.plan.multipartPartSize ?? DEFAULT_PART_SIZE,
-                signal,
-                uploads: this.uploads,
-                ...(sourcePartSize ? { sourcePartSize } : {}),
-              });
-            }
-          }
-        } catch (err) {
-          // The object changed after HEAD, or is gone: look again; HEAD tells which.
-          // (A 412 to the SDK's retry may follow our own first attempt, which landed.)
-          if (isPreconditionFailed(err)) {
-            if (attemptsOf(err) === 1) retry.wrote = wroteBefore;
-            continue;
-          }
-          if (isNotFound(err)) {
-            if (lastMissing === state.etag) throw err; // HEAD sees it, the write says it is missing: a real failure
-            lastMissing = state.etag;
-            continue;
-          }
-          if (
-            action.kind === 'update-in-place' &&
-            (this.plan.method ?? 'Auto') === 'Auto' &&
-            (isAccessDenied(err) || isNotImplemented(err))
-          ) {
-            // Refused (a key of another account, a partition or server without the API): copy this object instead.
-            retry.wrote = wroteBefore;
-            uoeRefused = `UpdateObjectEncryption refused (${errorCode(err)}: ${errorMessage(err)}), copied instead`;
-            if (isNotImplemented(err)) this.uoeUnavailable ??= uoeRefused;
-            this.count('UpdateObjectEncryptionFallback');
-            attempt--; // the fallback is not another inspection of a changed object
-            continue;
-          }
-          // A refusal may be about an object that is no longer the one inspected
-          // (e.g. rewritten unencrypted just before UpdateObjectEncryption): look again.
-          if (!isTransient(err, DEFAULT_MAX_ATTEMPTS) && (await this.changedSince(s3, state))) {
-            retry.wrote = wroteBefore;
-            continue;
-          }
-          throw err;
-        }
-        operation = 'Verify';
-        const check = await this.verify(s3, state, action.kind, result);
-        if (typeof check === 'object') continue; // a newer version is current: bring that one to the target
-        if (check) return this.failure(listed.key, operation, 'NotAtTargetAfterWrite', check);
-        const notes = [
-          ...(uoeRefused ? [uoeRefused] : []),
-          ...(action.kind !== 'update-in-place' && retentionExpired(state, now)
-            ? [
-                `object-lock retention (${state.objectLockMode ?? 'mode unknown'}) expired on ${state.objectLockRetainUntilDate?.toISOString() ?? '?'}: not carried over`,
-              ]
-            : []),
-        ];
-        return {
-          kind: 'encrypted',
-          method: action.kind,
-          bytes: state.size,
-          ...(notes.length > 0 ? { detail: notes.join('; ') } : {}),
-        };
-      }
-      return this.failure(
-        listed.key,
-        operation,
-        'ObjectKeptChanging',
-        `changed during each of ${MAX_INSPECTIONS} attempts`,
-      );
-    } catch (err) {
-      const code = errorCode(err);
-      // An outage or throttling that outlasted the SDK's retries: wait, then look at the object again.
-      if (
-        !this.fatal &&
-        isTransient(err, DEFAULT_MAX_ATTEMPTS) &&
-        performance.now() - retry.since < TRANSIENT_RETRY_MS
-      ) {
-        if (!(await backoff(retry.round++, signal))) return undefined;
-        return this.processObject(s3, listed, signal, retry);
-      }
-      if (isKmsUnusable(err)) {
-        // S3 names KMS errors of the source object's key (Decrypt) and of the
-        // target key alike: only a failing target key ends the job.
-        const targetProblem = await this.checkTargetKey();
-        if (targetProblem) {
-          this.fail(
-            new JobError(
-              targetProblem.reason,
-              `${operation} ${listed.key}: ${code}: ${errorMessage(err)}; ${targetProblem.message}`,
-            ),
-          );
-          return this.failure(listed.key, operation, code, errorMessage(err));
-        }
-        const source =
-          state?.sse === 'aws:kms' || state?.sse === 'aws:kms:dsse'
-            ? ` (the object is encrypted under ${state.kmsKeyId ?? 'a KMS key'})`
-            : '';
-        return this.failure(
-          listed.key,
-          operation,
-          code,
-          `KMS refused a key for this object, and the target key is usable: the object's current key is the likely cause${source}: ${errorMessage(err)}`,
-        );
-      }
-      if (isJobLevel(err)) this.fail(new JobError(code, `${operation} ${listed.key}: ${code}: ${errorMessage(err)}`));
-      return this.failure(listed.key, operation, code, errorMessage(err));
+  ): Promise<Outcome | Deferred | undefined> {
+    const memory: ObjectMemory = {};
+    const tried = await tryThroughTransient(() => this.steps.attempt(listed, signal, memory), {
+      signal,
+      keepTrying: () => !this.fatal,
+      windowMs: this.opts.transientRetryMs ?? TRANSIENT_RETRY_MS,
+    });
+    if (tried.kind === 'stopped') return undefined;
+    if (tried.kind === 'done') return tried.value;
+    if (tried.transient && !this.fatal) {
+      const err = tried.error;
+      const operation = operationOf(err, 'HeadObject');
+      const seconds = ((performance.now() - tried.attempt.since) / 1000).toFixed(0);
+      const message = `${errorMessage(err)} (tried ${tried.attempt.n + 1} times over ${seconds} s)`;
+      return { kind: 'deferred', failure: { key: listed.key, operation, code: errorCode(err), message } };
     }
+    return this.judge(listed.key, tried.error, memory.inspected);
   }
 
-  /** Whether the object is no longer the inspected one (another ETag, version or LastModified, or gone). */
-  private async changedSince(s3: S3Client, state: ObjectState): Promise<boolean> {
-    this.count('HeadObject');
-    try {
-      const now = await headObject(s3, this.plan.bucket, state.key);
-      return (
-        now.etag !== state.etag ||
-        (now.versionId ?? '') !== (state.versionId ?? '') ||
-        (now.lastModified?.getTime() ?? 0) !== (state.lastModified?.getTime() ?? 0)
+  /** What an error that ended an object's tries means: this object's failure, and maybe the job's. */
+  private async judge(key: string, err: unknown, state: ObjectState | undefined): Promise<Outcome> {
+    const code = errorCode(err);
+    const operation = operationOf(err, 'HeadObject');
+    if (isKmsUnusable(err)) {
+      // S3 names KMS errors of the source object's key (Decrypt) and of the
+      // target key alike: only a failing target key ends the job.
+      const targetProblem = await this.checkTargetKey();
+      if (targetProblem) {
+        this.fail(
+          new JobError(
+            targetProblem.reason,
+            `${operation} ${key}: ${code}: ${errorMessage(err)}; ${targetProblem.message}`,
+          ),
+        );
+        return failure(key, operation, code, errorMessage(err));
+      }
+      const source =
+        state?.sse === 'aws:kms' || state?.sse === 'aws:kms:dsse'
+          ? ` (the object is encrypted under ${state.kmsKeyId ?? 'a KMS key'})`
+          : '';
+      return failure(
+        key,
+        operation,
+        code,
+        `KMS refused a key for this object, and the target key is usable: the object's current key is the likely cause${source}: ${errorMessage(err)}`,
       );
-    } catch (err) {
-      return isNotFound(err);
     }
+    if (isJobLevel(err) && (await this.sharedByOthers(err))) {
+      this.fail(new JobError(code, `${operation} ${key}: ${code}: ${errorMessage(err)}`));
+    }
+    return failure(key, operation, code, errorMessage(err));
+  }
+
+  /**
+   * Whether a job-level error is the job's, not just this request's: most
+   * codes say so alone (a revoked key, an expired token); a signature mismatch
+   * only when HeadBucket fails too (errors.ts needsSecondOpinion). Asked at most
+   * once a minute, so a broken job does not become a HeadBucket storm.
+   */
+  private async sharedByOthers(err: unknown): Promise<boolean> {
+    if (!needsSecondOpinion(err)) return true;
+    if (!this.bucketCheck || performance.now() - this.bucketCheck.at > 60_000) {
+      this.count('HeadBucket');
+      this.bucketCheck = {
+        at: performance.now(),
+        result: this.clients.s3.send(new HeadBucketCommand({ Bucket: this.plan.bucket })).then(
+          () => false,
+          () => true,
+        ),
+      };
+    }
+    return this.bucketCheck.result;
   }
 
   /** Whether the target key is still usable (DescribeKey), at most once a minute. */
   private async checkTargetKey(): Promise<JobError | undefined> {
-    if (this.target.type === 'AES256') return undefined;
+    if (this.steps.target.type === 'AES256') return undefined;
     if (!this.targetCheck || performance.now() - this.targetCheck.at > 60_000) {
       this.count('DescribeKey');
       this.targetCheck = {
@@ -703,76 +586,6 @@ class Run {
       };
     }
     return this.targetCheck.result;
-  }
-
-  /**
-   * Checks that the write really left the object at the target: from the
-   * write's response where it says, else with a HEAD. Some servers answer 200
-   * to a copy that changed nothing; that must never count as encrypted.
-   * 'changed': UpdateObjectEncryption re-keyed the inspected version, but
-   * another one is current now.
-   */
-  private async verify(
-    s3: S3Client,
-    inspected: ObjectState,
-    method: string,
-    written: WrittenEncryption,
-  ): Promise<{ changed: true } | string | undefined> {
-    const key = inspected.key;
-    let seen: { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } = written;
-    const kmsTarget = this.target.type !== 'AES256';
-    // A job that names no bucket key keeps the object's; compared only where the server reported it.
-    const bucketKey =
-      this.target.bucketKeyEnabled ?? (kmsTarget && inspected.bucketKeyEnabled === true ? true : undefined);
-    const responseSays = written.sse !== undefined && (!kmsTarget || written.kmsKeyId !== undefined);
-    if (
-      method === 'update-in-place' ||
-      !responseSays ||
-      (bucketKey !== undefined && written.bucketKeyEnabled === undefined)
-    ) {
-      this.count('HeadObject');
-      const h = await headObject(s3, this.plan.bucket, key);
-      if (
-        method === 'update-in-place' &&
-        (h.etag !== inspected.etag || (h.versionId ?? '') !== (inspected.versionId ?? ''))
-      )
-        return { changed: true };
-      seen = h;
-    }
-    // The AWS managed key (no key named) could not be resolved before the first write: accept what S3 used, and remember it.
-    if (
-      kmsTarget &&
-      !this.target.kmsKeyArn &&
-      !this.target.kmsKeyId &&
-      seen.sse === this.target.type &&
-      seen.kmsKeyId
-    ) {
-      this.target = { ...this.target, kmsKeyArn: seen.kmsKeyId };
-    }
-    const state = { key, size: 0, etag: '', storageClass: 'STANDARD', metadata: {}, ...seen } as ObjectState;
-    const target = bucketKey !== undefined ? { ...this.target, bucketKeyEnabled: bucketKey } : this.target;
-    if (isAtTarget(state, target)) return undefined;
-    return `the write succeeded but the object is ${seen.sse ?? 'unencrypted'}${seen.kmsKeyId ? ` with key ${seen.kmsKeyId}` : ''}${
-      bucketKey !== undefined ? ` (bucket key ${String(Boolean(seen.bucketKeyEnabled))})` : ''
-    }, not ${this.target.type}${this.target.kmsKeyArn ? ` with ${this.target.kmsKeyArn}` : ''}${bucketKey !== undefined ? ` (bucket key ${String(bucketKey)})` : ''}`;
-  }
-
-  private async readGrants(s3: S3Client, key: string, versionId: string | undefined) {
-    try {
-      return await getAclGrants(s3, this.plan.bucket, key, versionId);
-    } catch (err) {
-      const code = errorCode(err);
-      if (code === 'NotImplemented' || code === 'AccessControlListNotSupported') {
-        // The server keeps no ACLs: nothing to carry over, and no need to ask again.
-        this.aclMode = 'skip';
-        return undefined;
-      }
-      throw err;
-    }
-  }
-
-  private failure(key: string, operation: string, code: string, message: string): Outcome {
-    return { kind: 'failed', failure: { key, operation, code, message } };
   }
 
   /** Counting is bookkeeping after the work: a failure is a warning on the result, never a failed run. */
@@ -797,8 +610,11 @@ class Run {
   }
 }
 
+/** An object of the run: listed, named by the plan, or a report's row. */
+type RunObject = ListedObject & { row?: InventoryEntry };
+
 /** An inventory's sorted rows as listed objects, each with its row. */
-async function* fromInventory(inventory: RunInventory): AsyncGenerator<ListedObject & { row: InventoryEntry }> {
+async function* fromInventory(inventory: RunInventory): AsyncGenerator<RunObject> {
   for await (const row of inventory.sorted.entries()) {
     yield {
       key: row.key,

@@ -83,10 +83,15 @@ describe('HEAD errors on SeaweedFS', () => {
   it('bad signature (HEAD 403 without a body, GET says SignatureDoesNotMatch): the job fails with the reason', async () => {
     const bucket = await createBucket(s3, 'badsig');
     await putObjects(s3, bucket, ['a', 'b']);
+    // A wrong secret fails every request once the run is going: HeadBucket too, which the engine asks
+    // before it takes a signature mismatch for the job's (scenario 11: one request's own mismatch is not).
+    const started = () => proxy.requests.some((x) => x.bucket === bucket && x.operation === 'HeadObject');
     const unhook = proxy.hook({
-      match: (r) => r.bucket === bucket && (r.operation === 'HeadObject' || r.operation === 'GetObject'),
+      match: (r) =>
+        r.bucket === bucket &&
+        (r.operation === 'HeadObject' || r.operation === 'GetObject' || (r.operation === 'HeadBucket' && started())),
       answer: (r) =>
-        r.operation === 'HeadObject'
+        r.operation === 'HeadObject' || r.operation === 'HeadBucket'
           ? { status: 403 }
           : s3Error(
               403,

@@ -144,6 +144,18 @@ describe('lean CopyObject', () => {
     }
   });
 
+  it('a 200 whose body ends after the whitespace, without a CopyObjectResult, is not a copy (m7: its SSE headers came first)', async () => {
+    answer = { status: 200, headers: { 'x-amz-server-side-encryption': 'aws:kms' }, body: '\n   \n' };
+    const err = await lean()
+      .copyObject(input, {})
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(Error);
+    expect(isTransient(err, 8)).toBe(true);
+  });
+
   it.each([
     ['412 PreconditionFailed', 412, '<Error><Code>PreconditionFailed</Code><Message>At least one</Message></Error>'],
     [

@@ -120,6 +120,11 @@ async function main(): Promise<void> {
       '86400',
     )
     .option(
+      '--worker-start-grace <seconds>',
+      'how long worker pods may take to start (image pull, scheduling, quota) before the job turns Progressing=False with the reason',
+      '120',
+    )
+    .option(
       '--workers-cluster-role <name>',
       'the ClusterRole a namespace binds to the operator to allow worker pods (named in WorkersNotAllowed)',
       's3-encryption-operator-workers',
@@ -147,11 +152,14 @@ async function main(): Promise<void> {
     workerCommand: string;
     workerImagePullPolicy: string;
     workerJobTtl: string;
+    workerStartGrace: string;
     workersClusterRole: string;
   }>();
   const log = createLogger(opts.logLevel);
   if (!Number.isInteger(Number(opts.workerJobTtl)))
     throw new Error(`--worker-job-ttl must be a whole number of seconds, not "${opts.workerJobTtl}"`);
+  if (!(Number(opts.workerStartGrace) >= 0))
+    throw new Error(`--worker-start-grace must be a number of seconds, not "${opts.workerStartGrace}"`);
   const metrics = new Metrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -182,6 +190,7 @@ async function main(): Promise<void> {
       ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
       ...(Number(opts.workerJobTtl) >= 0 ? { ttlSecondsAfterFinished: Number(opts.workerJobTtl) } : {}),
       clusterRole: opts.workersClusterRole,
+      startGraceSeconds: Number(opts.workerStartGrace),
     },
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),

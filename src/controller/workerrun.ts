@@ -11,7 +11,7 @@
 // namespace allowed it through RBAC (a RoleBinding to the workers ClusterRole),
 // and acts only on Jobs whose owner reference names this EncryptionJob's uid.
 import type { V1Job } from '@kubernetes/client-node';
-import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
+import type { Condition, EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
 import { selectionFingerprint } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import { COMPONENT, replacing, type JobRunDeps } from './jobrun.js';
@@ -19,6 +19,9 @@ import { apiStatus, type KubeClient } from './kubeclient.js';
 import { describeShard, sumProgress } from './shardrun.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
+import { DEFAULT_START_GRACE_MS } from './worker-health.js';
+import { WorkerWatch } from './worker-watch.js';
+import { createForbidden, showWorkerHealth } from './worker-condition.js';
 import {
   GENERATION_LABEL,
   ownedBy,
@@ -138,6 +141,9 @@ export class WorkerRun {
   private readonly name: string;
   private last: JobProgress | undefined;
   private lastWritten = '';
+  /** Are the current worker Job's pods starting? Said on Progressing, once per change (worker-condition.ts). */
+  private readonly workers: WorkerWatch;
+  private heldProgressing: Condition | undefined;
 
   constructor(
     private readonly job: EncryptionJob,
@@ -148,6 +154,8 @@ export class WorkerRun {
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    const grace = deps.template.startGraceSeconds;
+    this.workers = new WorkerWatch(deps.client, grace === undefined ? DEFAULT_START_GRACE_MS : grace * 1000, deps.log);
     this.done = this.run()
       .catch((err: unknown) => {
         deps.log.error(
@@ -310,6 +318,7 @@ export class WorkerRun {
         );
         return 'ended';
       }
+      await this.watchWorkers(planJob);
       return 'planning';
     }
     if (planJob) await client.deleteBatchJob(this.ns, planName, planJob.metadata?.uid);
@@ -341,15 +350,32 @@ export class WorkerRun {
       );
       return 'ended';
     }
+    await this.watchWorkers(shardsJob);
     return 'running';
+  }
+
+  /** Progressing=False while the worker pods do not start (and back to True when they do), one Warning per cause. */
+  private async watchWorkers(current: V1Job | undefined): Promise<void> {
+    const change = await this.workers.look(current);
+    const shown = showWorkerHealth(this.conditions, change, this.generation, this.heldProgressing);
+    if (!shown) return;
+    this.conditions = shown.conditions;
+    this.heldProgressing = shown.held;
+    await this.writer.update({ conditions: this.conditions }, true);
+    if (shown.event) void this.event('Warning', shown.event.reason, shown.event.message);
   }
 
   private async create(step: WorkerStep, shards: number): Promise<void> {
     const manifest = workerJob(this.job, step, shards, this.deps.template);
     try {
       await this.deps.client.createBatchJob(manifest);
+      this.workers.createRefused(undefined);
       this.deps.log.info({ job: manifest.metadata?.name, step, shards }, 'created the worker Job');
     } catch (err) {
+      if (apiStatus(err) === 403) {
+        // Consent was checked; this is admission (e.g. a count/jobs.batch quota): said on Progressing, tried again.
+        return this.workers.createRefused(createForbidden(manifest, err));
+      }
       if (apiStatus(err) !== 409) throw err;
       // Created by an earlier look whose answer we did not see, or still terminating: look again next
       // time. Unless that Job is someone else's: then the name is taken.

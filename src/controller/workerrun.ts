@@ -144,6 +144,7 @@ export class WorkerRun {
   /** Are the current worker Job's pods starting? Said on Progressing, once per change (worker-condition.ts). */
   private readonly workers: WorkerWatch;
   private heldProgressing: Condition | undefined;
+  private planGone = false;
 
   constructor(
     private readonly job: EncryptionJob,
@@ -293,7 +294,8 @@ export class WorkerRun {
     const planName = workerJobName(this.name, 'plan');
     const shardsName = workerJobName(this.name, 'shards');
     // The Jobs before the shards: a Job that ended did so after its pods wrote their entries.
-    const planJob = await readOwnJob(client, this.job, 'plan');
+    // Once the shards are planned and the planning Job deleted, it is not read again (a GET that 404s every poll).
+    const planJob = this.planGone ? undefined : await readOwnJob(client, this.job, 'plan');
     const shardsJob = await readOwnJob(client, this.job, 'shards');
     const job = await client.getJob(this.ns, this.name);
     if ((job.metadata?.generation ?? 0) !== this.generation || job.spec.suspend) return 'planning'; // the reconciler stops us
@@ -301,6 +303,7 @@ export class WorkerRun {
     const plan = status.shardPlan;
     const shards = status.shards ?? [];
     if (plan?.spec !== fingerprint || shards.length === 0 || plan.failure) {
+      this.planGone = false;
       if (plan?.spec === fingerprint && plan.failure) {
         await this.failJob(plan.failure.reason, `planning the shards: ${plan.failure.message}`);
         return 'ended';
@@ -322,6 +325,7 @@ export class WorkerRun {
       return 'planning';
     }
     if (planJob) await client.deleteBatchJob(this.ns, planName, planJob.metadata?.uid);
+    this.planGone = true;
     if (!announced) await this.announce(shards.length);
 
     this.publish(shards);

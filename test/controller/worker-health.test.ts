@@ -69,6 +69,50 @@ async function eventsOn(name: string): Promise<{ type: string; reason: string; m
     .items;
 }
 
+/** A ResourceQuota in the test's namespace, once its controller has counted it (as admission needs). */
+async function applyQuota(name: string, hard: Record<string, string>): Promise<void> {
+  const quota = { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name, namespace }, spec: { hard } };
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(quota) });
+  await waitUntil(
+    `quota ${name} to be counted`,
+    async () => {
+      const q = JSON.parse((await kubectl(['get', 'resourcequota', name, '-n', namespace, '-o', 'json'])).stdout) as {
+        status?: { hard?: Record<string, string> };
+      };
+      return Object.keys(hard).every((k) => q.status?.hard?.[k] === hard[k]) ? true : undefined;
+    },
+    60_000,
+    logs,
+  );
+}
+
+/** An EncryptionJob with workers over `count` new objects in a new bucket; its keys. */
+async function workersJob(name: string, count: number): Promise<{ bucket: string; keys: string[] }> {
+  const bucket = await createBucket(s3, name);
+  const keys = Array.from({ length: count }, (_, i) => `logs/${String(i).padStart(3, '0')}.json`);
+  await putObjects(s3, bucket, keys);
+  await applyJob(
+    { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+    { prefix: 'logs/', parallelism: 2, workers: { serviceAccountName: 's3-encryption-worker' } },
+  );
+  return { bucket, keys };
+}
+
+/** Waits for Progressing=False on `name`; the condition and how long it took. */
+async function waitNotProgressing(name: string): Promise<{ c: Condition; ms: number }> {
+  const started = Date.now();
+  const c = await waitUntil(
+    `Progressing=False on ${name}`,
+    async () => {
+      const p = cond(await getJob(name), 'Progressing');
+      return p?.status === 'False' ? p : undefined;
+    },
+    90_000,
+    logs,
+  );
+  return { c, ms: Date.now() - started };
+}
+
 beforeAll(async () => {
   s3 = s3Client(info);
   proxy = await startFaultProxy({ target: info.s3Endpoint, protocol: 's3', seed: 5 });
@@ -104,48 +148,16 @@ afterAll(async () => {
 
 describe('worker pods that cannot start are said on the EncryptionJob', () => {
   it('issue 19 item 5: a ResourceQuota of 0 pods: Progressing=False naming the quota, one Warning; without it the job completes', async () => {
-    const quota = {
-      apiVersion: 'v1',
-      kind: 'ResourceQuota',
-      metadata: { name: 'no-worker-pods', namespace },
-      spec: { hard: { pods: '0' } },
-    };
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(quota) });
-    await waitUntil(
-      'the quota to be counted',
-      async () => {
-        const q = JSON.parse(
-          (await kubectl(['get', 'resourcequota', 'no-worker-pods', '-n', namespace, '-o', 'json'])).stdout,
-        ) as { status?: { hard?: Record<string, string> } };
-        return q.status?.hard?.pods === '0' ? true : undefined;
-      },
-      60_000,
-      logs,
-    );
-    const bucket = await createBucket(s3, 'podquota');
-    const keys = Array.from({ length: 12 }, (_, i) => `logs/${String(i).padStart(3, '0')}.json`);
-    await putObjects(s3, bucket, keys);
-    await applyJob(
-      { name: 'quota', namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
-      { prefix: 'logs/', parallelism: 2, workers: { serviceAccountName: 's3-encryption-worker' } },
-    );
+    await applyQuota('no-worker-pods', { pods: '0' });
+    const { bucket, keys } = await workersJob('quota', 12);
 
     // Before: Progressing=True "a worker pod is planning the shards" for ever, and nothing said why.
-    const started = Date.now();
-    const stuck = await waitUntil(
-      'Progressing=False WorkerPodsNotStarting',
-      async () => {
-        const p = cond(await getJob('quota'), 'Progressing');
-        return p?.status === 'False' ? p : undefined;
-      },
-      90_000,
-      logs,
-    );
-    expect(stuck.reason).toBe('WorkerPodsNotStarting');
-    expect(stuck.message).toContain('FailedCreate');
-    expect(stuck.message).toContain('quota-plan');
-    expect(stuck.message).toContain('exceeded quota: no-worker-pods');
-    expect(Date.now() - started).toBeLessThan(60_000);
+    const stuck = await waitNotProgressing('quota');
+    expect(stuck.c.reason).toBe('WorkerPodsNotStarting');
+    expect(stuck.c.message).toContain('FailedCreate');
+    expect(stuck.c.message).toContain('quota-plan');
+    expect(stuck.c.message).toContain('exceeded quota: no-worker-pods');
+    expect(stuck.ms).toBeLessThan(60_000);
     expect((await getJob('quota')).status?.phase).toBe('Running');
 
     // A while later (the Job controller keeps failing, the operator keeps looking): still one Warning for it.
@@ -155,7 +167,7 @@ describe('worker pods that cannot start are said on the EncryptionJob', () => {
     expect(warnings[0]?.count ?? 1).toBe(1);
     expect(warnings[0]?.message).toContain('exceeded quota: no-worker-pods');
 
-    // The admin lifts the quota: the pods start, Progressing is True again, the job completes.
+    // The admin lifts the quota: the pods start, the job completes.
     await kubectl(['delete', 'resourcequota', 'no-worker-pods', '-n', namespace]);
     const j = await waitForCondition<Job>(namespace, 'quota', 'Complete', { timeoutS: 300, logs });
     expect(cond(j, 'Complete')?.reason).toBe('Completed');
@@ -163,4 +175,26 @@ describe('worker pods that cannot start are said on the EncryptionJob', () => {
     const after = (await eventsOn('quota')).filter((e) => e.type === 'Warning');
     expect(after.map((e) => e.reason)).toEqual(['WorkerPodsNotStarting']);
   }, 480_000);
+
+  it('issue 19 item 5: a count/jobs.batch quota refuses the worker Job (403): Progressing=False with the reason, one Warning, no RunError loop', async () => {
+    await applyQuota('no-jobs', { 'count/jobs.batch': '0' });
+    const { bucket, keys } = await workersJob('jobquota', 6);
+
+    // Before: create threw, the run ended in RunError and was retried every 5 s, a Warning each time.
+    const stuck = await waitNotProgressing('jobquota');
+    expect(stuck.c.reason).toBe('WorkerPodsNotStarting');
+    expect(stuck.c.message).toContain('JobCreateForbidden');
+    expect(stuck.c.message).toContain('jobquota-plan');
+    expect(stuck.c.message).toContain('exceeded quota: no-jobs');
+    expect(stuck.ms).toBeLessThan(30_000);
+    await new Promise((r) => setTimeout(r, 15_000));
+    const warnings = (await eventsOn('jobquota')).filter((e) => e.type === 'Warning');
+    expect(warnings.map((e) => e.reason)).toEqual(['WorkerPodsNotStarting']);
+    expect(warnings[0]?.count ?? 1).toBe(1);
+
+    await kubectl(['delete', 'resourcequota', 'no-jobs', '-n', namespace]);
+    const j = await waitForCondition<Job>(namespace, 'jobquota', 'Complete', { timeoutS: 300, logs });
+    expect(cond(j, 'Complete')?.reason).toBe('Completed');
+    expectEachKeyCopiedOnce(proxy, bucket, keys);
+  }, 300_000);
 });

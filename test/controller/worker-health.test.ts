@@ -158,7 +158,10 @@ describe('worker pods that cannot start are said on the EncryptionJob', () => {
     expect(stuck.c.message).toContain('quota-plan');
     expect(stuck.c.message).toContain('exceeded quota: no-worker-pods');
     expect(stuck.ms).toBeLessThan(60_000);
-    expect((await getJob('quota')).status?.phase).toBe('Running');
+    const during = await getJob('quota');
+    expect(during.status?.phase).toBe('Running');
+    // What Flux and Argo CD read (kstatus): Stalled, as a Deployment past its progress deadline.
+    expect(cond(during, 'Stalled')).toMatchObject({ status: 'True', reason: 'WorkerPodsNotStarting' });
 
     // A while later (the Job controller keeps failing, the operator keeps looking): still one Warning for it.
     await new Promise((r) => setTimeout(r, 15_000));
@@ -171,6 +174,7 @@ describe('worker pods that cannot start are said on the EncryptionJob', () => {
     await kubectl(['delete', 'resourcequota', 'no-worker-pods', '-n', namespace]);
     const j = await waitForCondition<Job>(namespace, 'quota', 'Complete', { timeoutS: 300, logs });
     expect(cond(j, 'Complete')?.reason).toBe('Completed');
+    expect(cond(j, 'Stalled')?.status).toBe('False');
     expectEachKeyCopiedOnce(proxy, bucket, keys);
     const after = (await eventsOn('quota')).filter((e) => e.type === 'Warning');
     expect(after.map((e) => e.reason)).toEqual(['WorkerPodsNotStarting']);

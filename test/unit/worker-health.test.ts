@@ -156,8 +156,16 @@ describe('showWorkerHealth: what the EncryptionJob says', () => {
       message: 'FailedCreate: m-FailedCreate',
     });
     expect(shown?.event).toEqual({ reason: WORKERS_NOT_STARTING, message: 'FailedCreate: m-FailedCreate' });
-    // Reconciling says what it is doing, as for any other Progressing reason.
-    expect(shown?.conditions.find((c) => c.type === 'Reconciling')?.reason).toBe(WORKERS_NOT_STARTING);
+    // kstatus: Stalled (Failed, as a Deployment past its progress deadline) while still Reconciling.
+    expect(shown?.conditions.find((c) => c.type === 'Reconciling')).toMatchObject({
+      status: 'True',
+      reason: WORKERS_NOT_STARTING,
+    });
+    expect(shown?.conditions.find((c) => c.type === 'Stalled')).toMatchObject({
+      status: 'True',
+      reason: WORKERS_NOT_STARTING,
+      message: 'FailedCreate: m-FailedCreate',
+    });
     // Another cause: the condition follows, the held one stays the one from before.
     const other = showWorkerHealth(shown?.conditions, stuck('ImagePullBackOff', false), 1, shown?.held);
     expect(other?.event).toBeUndefined();
@@ -169,6 +177,7 @@ describe('showWorkerHealth: what the EncryptionJob says', () => {
       message: 'a worker pod is planning the shards',
     });
     expect(back?.event).toBeUndefined();
+    expect(back?.conditions.find((c) => c.type === 'Stalled')?.status).toBe('False');
   });
 
   it('recovered after the run said something else meanwhile (the shards started): left as it is', () => {

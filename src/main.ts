@@ -121,6 +121,11 @@ async function main(): Promise<void> {
       '86400',
     )
     .option(
+      '--worker-start-grace <seconds>',
+      'how long worker pods may take to start (image pull, scheduling, quota) before the job turns Progressing=False with the reason',
+      '120',
+    )
+    .option(
       '--workers-cluster-role <name>',
       'the ClusterRole a namespace binds to the operator to allow worker pods (named in WorkersNotAllowed)',
       's3-encryption-operator-workers',
@@ -153,6 +158,7 @@ async function main(): Promise<void> {
     workerCommand: string;
     workerImagePullPolicy: string;
     workerJobTtl: string;
+    workerStartGrace: string;
     workersClusterRole: string;
     workerSpillMib: string;
   }>();
@@ -161,6 +167,8 @@ async function main(): Promise<void> {
     throw new Error(`--worker-job-ttl must be a whole number of seconds, not "${opts.workerJobTtl}"`);
   if (!(Number.isInteger(Number(opts.workerSpillMib)) && Number(opts.workerSpillMib) > 0))
     throw new Error(`--worker-spill-mib must be a positive whole number of MiB, not "${opts.workerSpillMib}"`);
+  if (!(Number(opts.workerStartGrace) >= 0))
+    throw new Error(`--worker-start-grace must be a number of seconds, not "${opts.workerStartGrace}"`);
   const metrics = new Metrics();
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -192,6 +200,7 @@ async function main(): Promise<void> {
       ...(Number(opts.workerJobTtl) >= 0 ? { ttlSecondsAfterFinished: Number(opts.workerJobTtl) } : {}),
       clusterRole: opts.workersClusterRole,
       spillMiB: Number(opts.workerSpillMib),
+      startGraceSeconds: Number(opts.workerStartGrace),
     },
     maxInflightObjects: Number(opts.maxInflightObjects),
     retryBaseMs: Number(opts.runRetryDelay),

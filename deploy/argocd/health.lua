@@ -56,6 +56,16 @@ if suspended ~= nil or (obj.spec ~= nil and obj.spec.suspend == true) then
   return hs
 end
 
+-- Stalled while not over: waiting on a person (worker pods that cannot start: a quota, an image
+-- pull), Degraded as Argo CD shows a Deployment past its progress deadline; the job goes on by
+-- itself once the cause is fixed.
+local stalled = condition(conditions, "Stalled")
+if stalled ~= nil then
+  hs.status = "Degraded"
+  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
+  return hs
+end
+
 -- Waiting for something outside the job (its credentials Secret): say what.
 if status.phase == "Pending" and conditions ~= nil then
   for _, c in ipairs(conditions) do

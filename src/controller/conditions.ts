@@ -6,6 +6,7 @@
 // from the batch/v1 Job ones: setCondition keeps them in step, so no runner can
 // forget them.
 import type { Condition, ConditionType, JobProgress } from './api.js';
+import { WORKERS_NOT_STARTING } from './worker-health.js';
 
 type NewCondition = Omit<Condition, 'lastTransitionTime'>;
 
@@ -77,7 +78,10 @@ function withHealth(conditions: Condition[], gen: number | undefined, now: Date)
     // What it is doing (Encrypting, Retrying, SecretNotFound...): the Progressing reason.
     const doing = progressing?.reason ?? 'Pending';
     reconciling = on('Reconciling', 'True', doing, progressing?.message ?? '');
-    stalled = on('Stalled', 'False', doing, '');
+    // Worker pods that cannot start wait on a person (a quota, a pull secret): kstatus Failed, like a
+    // Deployment past its progress deadline, while the run goes on trying (Reconciling stays True).
+    const blocked = progressing?.status === 'False' && progressing.reason === WORKERS_NOT_STARTING;
+    stalled = on('Stalled', blocked ? 'True' : 'False', doing, blocked ? progressing.message : '');
   }
   return put(put(conditions, reconciling, now), stalled, now);
 }

@@ -76,6 +76,9 @@ export const KUBE_CALLS: readonly KubeCall[] = [
   { method: 'readNamespacedJob', group: 'batch', resource: 'jobs', verb: 'get', scope: 'worker-namespace' },
   { method: 'createNamespacedJob', group: 'batch', resource: 'jobs', verb: 'create', scope: 'worker-namespace' },
   { method: 'deleteNamespacedJob', group: 'batch', resource: 'jobs', verb: 'delete', scope: 'worker-namespace' },
+  // Do the worker pods start (worker-watch.ts)? The Job's pods, and its FailedCreate events when it has none.
+  { method: 'listNamespacedPod', group: '', resource: 'pods', verb: 'list', scope: 'worker-namespace' },
+  { method: 'listNamespacedEvent', group: '', resource: 'events', verb: 'list', scope: 'worker-namespace' },
   // Has this namespace allowed worker pods? Asked before anything is made (workerrun.ts checkConsent).
   {
     method: 'createSelfSubjectAccessReview',

@@ -16,6 +16,7 @@ import {
   type KubeConfig,
   type ObservableMiddleware,
   type V1Job,
+  type V1Pod,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, VERSION, type EncryptionJob, type EncryptionJobStatus, type ShardStatus } from './api.js';
@@ -163,6 +164,22 @@ export class KubeClient {
       if (apiStatus(err) === 404) return undefined;
       throw err;
     }
+  }
+
+  /** The pods the Job controller made for the Job of this uid (its controller-uid label), any phase. */
+  async listJobPods(namespace: string, jobUid: string): Promise<V1Pod[]> {
+    const list = await this.call(`list the pods of Job uid ${jobUid} in ${namespace}`, (o) =>
+      this.core.listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/controller-uid=${jobUid}` }, o),
+    );
+    return list.items;
+  }
+
+  /** The events with this reason about the object of this uid (e.g. the Job controller's FailedCreate on a Job). */
+  async listEventsAbout(namespace: string, uid: string, reason: string): Promise<CoreV1Event[]> {
+    const list = await this.call(`list the ${reason} events of uid ${uid} in ${namespace}`, (o) =>
+      this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.uid=${uid},reason=${reason}` }, o),
+    );
+    return list.items;
   }
 
   async createBatchJob(job: V1Job): Promise<V1Job> {

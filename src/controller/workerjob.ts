@@ -38,6 +38,8 @@ export interface WorkerTemplate {
   spillMiB?: number;
   /** The ClusterRole a namespace binds to the operator to allow worker pods (named when a namespace has not). */
   clusterRole?: string;
+  /** How long worker pods may take to start before the job says they do not (worker-health.ts); default 120 s. */
+  startGraceSeconds?: number;
 }
 
 /** The ClusterRole the chart and deploy/rbac ship for a namespace to bind to the operator (RBAC as consent). */

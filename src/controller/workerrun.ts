@@ -11,7 +11,7 @@
 // namespace allowed it through RBAC (a RoleBinding to the workers ClusterRole),
 // and acts only on Jobs whose owner reference names this EncryptionJob's uid.
 import type { V1Job } from '@kubernetes/client-node';
-import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
+import type { Condition, EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
 import { runFingerprint } from './checkpoint.js';
 import { planFitsSelection, resumeShards } from './shardplan.js';
 import { completedStatus, setCondition } from './conditions.js';
@@ -20,6 +20,9 @@ import { apiStatus, type KubeClient } from './kubeclient.js';
 import { describeShard, sumProgress } from './shardrun.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
+import { DEFAULT_START_GRACE_MS } from './worker-health.js';
+import { WorkerWatch } from './worker-watch.js';
+import { createForbidden, showWorkerHealth } from './worker-condition.js';
 import {
   GENERATION_LABEL,
   ownedBy,
@@ -139,6 +142,10 @@ export class WorkerRun {
   private readonly name: string;
   private last: JobProgress | undefined;
   private lastWritten = '';
+  /** Are the current worker Job's pods starting? Said on Progressing, once per change (worker-condition.ts). */
+  private readonly workers: WorkerWatch;
+  private heldProgressing: Condition | undefined;
+  private planGone = false;
 
   constructor(
     private readonly job: EncryptionJob,
@@ -149,6 +156,8 @@ export class WorkerRun {
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    const grace = deps.template.startGraceSeconds;
+    this.workers = new WorkerWatch(deps.client, grace === undefined ? DEFAULT_START_GRACE_MS : grace * 1000, deps.log);
     this.done = this.run()
       .catch((err: unknown) => {
         deps.log.error(
@@ -292,7 +301,8 @@ export class WorkerRun {
     const planName = workerJobName(this.name, 'plan');
     const shardsName = workerJobName(this.name, 'shards');
     // The Jobs before the shards: a Job that ended did so after its pods wrote their entries.
-    const planJob = await readOwnJob(client, this.job, 'plan');
+    // Once the shards are planned and the planning Job deleted, it is not read again (a GET that 404s every poll).
+    const planJob = this.planGone ? undefined : await readOwnJob(client, this.job, 'plan');
     const shardsJob = await readOwnJob(client, this.job, 'shards');
     const job = await client.getJob(this.ns, this.name);
     if ((job.metadata?.generation ?? 0) !== this.generation || job.spec.suspend) return 'planning'; // the reconciler stops us
@@ -301,6 +311,7 @@ export class WorkerRun {
     const shards = status.shards ?? [];
     const planned = planFitsSelection(plan, job);
     if (!planned || shards.length === 0 || plan?.failure) {
+      this.planGone = false;
       if (planned && plan?.failure) {
         await this.failJob(plan.failure.reason, `planning the shards: ${plan.failure.message}`);
         return 'ended';
@@ -318,9 +329,11 @@ export class WorkerRun {
         );
         return 'ended';
       }
+      await this.watchWorkers(planJob);
       return 'planning';
     }
     if (planJob) await client.deleteBatchJob(this.ns, planName, planJob.metadata?.uid);
+    this.planGone = true;
     if (!announced) await this.announce(shards.length);
 
     this.publish(shards);
@@ -349,15 +362,32 @@ export class WorkerRun {
       );
       return 'ended';
     }
+    await this.watchWorkers(shardsJob);
     return 'running';
+  }
+
+  /** Progressing=False while the worker pods do not start (and back to True when they do), one Warning per cause. */
+  private async watchWorkers(current: V1Job | undefined): Promise<void> {
+    const change = await this.workers.look(current);
+    const shown = showWorkerHealth(this.conditions, change, this.generation, this.heldProgressing);
+    if (!shown) return;
+    this.conditions = shown.conditions;
+    this.heldProgressing = shown.held;
+    await this.writer.update({ conditions: this.conditions }, true);
+    if (shown.event) void this.event('Warning', shown.event.reason, shown.event.message);
   }
 
   private async create(step: WorkerStep, shards: number): Promise<void> {
     const manifest = workerJob(this.job, step, shards, this.deps.template);
     try {
       await this.deps.client.createBatchJob(manifest);
+      this.workers.createRefused(undefined);
       this.deps.log.info({ job: manifest.metadata?.name, step, shards }, 'created the worker Job');
     } catch (err) {
+      if (apiStatus(err) === 403) {
+        // Consent was checked; this is admission (e.g. a count/jobs.batch quota): said on Progressing, tried again.
+        return this.workers.createRefused(createForbidden(manifest, err));
+      }
       if (apiStatus(err) !== 409) throw err;
       // Created by an earlier look whose answer we did not see, or still terminating: look again next
       // time. Unless that Job is someone else's: then the name is taken.

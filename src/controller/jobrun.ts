@@ -136,6 +136,8 @@ export interface JobRunDeps {
   budget?: Budget;
   /** First delay before a run that ended on a passing error is tried again (doubles each time). */
   retryBaseMs?: number;
+  /** Engine settings for every run (tests lower the multipart threshold to copy small objects part by part). */
+  planTuning?: Pick<Plan, 'multipartThreshold' | 'multipartPartSize'>;
 }
 
 export class JobRun {
@@ -250,9 +252,10 @@ export class JobRun {
     let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = {
       openUploads: abandonedUploads,
     };
+    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     const recordUploads = async (open: OpenUpload[]): Promise<void> => {
       checkpoint = { ...checkpoint, openUploads: open };
-      await this.writer.update({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } }, true);
+      await this.writer.durable({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } });
     };
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
@@ -298,6 +301,7 @@ export class JobRun {
     // maxObjects counts over the checkpoint's life: a resumed run gets what is left.
     const plan = {
       ...planFor(job, this.credentials, startAfter),
+      ...deps.planTuning,
       ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}),
       ...(abandonedUploads.length > 0 ? { abandonedUploads } : {}),
     };

@@ -336,10 +336,11 @@ export class ShardRun {
       this.failures.set(shard.index, p.recentFailures);
       void this.publish(false);
     };
+    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     const recordUploads = async (open: Progress['openUploads']): Promise<void> => {
       if (open.length > 0) shard.openUploads = open;
       else delete shard.openUploads;
-      await this.publish(true);
+      await this.publish(true, true);
     };
     const report = this.reports?.writer();
     const allowance = this.allowance?.forShard(shard);
@@ -422,22 +423,20 @@ export class ShardRun {
     }
   }
 
-  /** Writes the shards and their sum through the job's one (coalescing) writer. */
-  private publish(immediate: boolean): Promise<void> {
+  /** Writes the shards and their sum through the job's one (coalescing) writer; `durable`: rejects unless written. */
+  private publish(immediate: boolean, durable = false): Promise<void> {
     const progress = sumProgress(this.shards);
     if (progress.total) this.deps.metrics.progressRatio.set(this.labels(), progress.scanned / progress.total);
     const failures = [...this.failures.values()].flat().slice(-20);
-    return this.writer.update(
-      {
-        progress: replacing(progress),
-        ...shardsPatch(
-          this.dry,
-          this.shards.map((s) => ({ ...s })),
-        ),
-        recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
-      },
-      immediate,
-    );
+    const patch: EncryptionJobStatus = {
+      progress: replacing(progress),
+      ...shardsPatch(
+        this.dry,
+        this.shards.map((s) => ({ ...s })),
+      ),
+      recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
+    };
+    return durable ? this.writer.durable(patch) : this.writer.update(patch, immediate);
   }
 
   private labels(): { namespace: string; name: string } {

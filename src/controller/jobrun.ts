@@ -22,6 +22,7 @@ import { resumePoint } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
+import { answeredByFreshRun, FailedKeys } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 
@@ -214,6 +215,8 @@ export class JobRun {
         observedGeneration: gen,
       });
     }
+    // The failed keys of the selection, for a retry of them: those up to the checkpoint are the earlier runs'.
+    const failedKeys = dryRun ? undefined : FailedKeys.resuming(prev.failedKeys, startAfter);
     const initial: EncryptionJobStatus = {
       observedGeneration: gen,
       ...(prev.observedGeneration !== gen ? { retries: null } : {}),
@@ -229,6 +232,7 @@ export class JobRun {
           : { dryRunCheckpoint: null }
         : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
       ...(resumed ? {} : { recentFailures: null }),
+      ...(!dryRun && !resumed ? { failedKeys: null, ...answeredByFreshRun(job, now) } : {}),
       ...(spec.report ? {} : { report: null, reportParts: null }),
       ...(staleShards ? { shards: null, shardPlan: null } : {}),
       ...(spec.source?.inventory ? {} : { inventory: null }),
@@ -276,6 +280,9 @@ export class JobRun {
         recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
         ...(p.inventory ? { inventory: p.inventory } : {}),
       };
+      // Written with the checkpoint they belong to (failures are kept as the checkpoint passes them).
+      const failed = failedKeys?.take();
+      if (failed) status.failedKeys = failed;
       if (dryRun) {
         if (p.checkpoint !== undefined) {
           status.dryRunCheckpoint = {
@@ -315,7 +322,10 @@ export class JobRun {
     let result: RunResult;
     try {
       result = await runEngine(plan, {
-        ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
+        onOutcome: (key, outcome) => {
+          report?.add(key, outcome);
+          if (outcome.kind === 'failed') failedKeys?.add(key);
+        },
         signal: this.abort.signal,
         ...(deps.budget ? { budget: deps.budget } : {}),
         onProgress,

@@ -29,6 +29,7 @@ import {
   type JobRunDeps,
 } from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
+import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
@@ -252,6 +253,8 @@ export class ShardRun {
         // The shards carry the checkpoints now; a dry run's count is void once objects change.
         // A dry run's shards carry its own checkpoints: the real ones stay as they are.
         ...(this.dry ? {} : { checkpoint: null, dryRunShards: null, dryRunShardPlan: null }),
+        // Failed keys are kept for unsharded runs only: a retry of a sharded job looks at its whole selection.
+        ...(this.dry ? {} : { failedKeys: null, ...(resumed ? {} : answeredByFreshRun(job, now)) }),
         dryRunCheckpoint: null,
         ...(resumed ? {} : { recentFailures: null }),
         ...(resumed && spec.report ? {} : { report: null, reportParts: null }),

@@ -83,8 +83,10 @@ export class RetryRun {
       keys: ask.keys,
       ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
     };
-    // The keys were counted against spec.maxObjects when they first failed.
+    // The keys were counted against spec.maxObjects when they first failed, and each is HEADed
+    // (an inventory's row of them is not read again).
     delete plan.maxObjects;
+    delete plan.inventoryManifest;
     const labels = { namespace: this.ns, name: this.name };
     const result = await runEngine(plan, {
       signal: this.abort.signal,

@@ -25,6 +25,8 @@ export class StatusWriter {
   private timer: NodeJS.Timeout | undefined;
   private lastWrite = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** A flush waiting for the one in flight; not started yet. */
+  private queued: Promise<void> | undefined;
   /** Updates merged so far, the last one merged into `pending`, and the last one written (all before it are). */
   private merged = 0;
   private pendingUpTo = 0;
@@ -74,7 +76,11 @@ export class StatusWriter {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.chain = this.chain.then(async () => {
+    // One write at a time, and at most one waiting behind it (it writes whatever is pending when it
+    // starts): while the API server hangs, flushes do not pile up behind each other.
+    if (this.queued) return this.queued;
+    const next = this.chain.then(async () => {
+      this.queued = undefined;
       const patch = this.pending;
       const upTo = this.pendingUpTo;
       if (!patch) return;
@@ -96,7 +102,9 @@ export class StatusWriter {
         this.timer ??= setTimeout(() => void this.flush(), this.minIntervalMs);
       }
     });
-    return this.chain;
+    this.queued = next;
+    this.chain = next;
+    return next;
   }
 
   /**
@@ -123,12 +131,18 @@ export class StatusWriter {
     return this.merged;
   }
 
-  /** Flushes until update number `seq` is written; false once `maxMs` passed or the job is gone. */
+  /**
+   * Flushes until update number `seq` is written; false once `maxMs` passed or the job is gone.
+   * A write that hangs (its call has a deadline of its own) is not waited for past `maxMs`.
+   */
   private async retryUntil(seq: number, maxMs: number): Promise<boolean> {
     const deadline = Date.now() + maxMs;
     let delay = 250;
     for (;;) {
-      await this.flush();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
+      await Promise.race([this.flush(), late]);
+      clearTimeout(timer);
       if (this.writtenUpTo >= seq) return true;
       if (this.gone || Date.now() + delay > deadline) return false;
       await sleep(delay);

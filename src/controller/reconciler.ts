@@ -160,8 +160,14 @@ export class Reconciler {
       // The spec changed (concurrency, dryRun): restart from the checkpoint with the new spec.
       await this.stopRun(key, run);
     }
-    // A Complete job is looked at again only for a new s3encryption.dev/retry-failed value.
-    if (finished && !retryAsked(job)) {
+    // A finished job is looked at again only for a new s3encryption.dev/retry-failed value;
+    // one with nothing to retry is answered here, before any credential is read.
+    const asked = finished ? retryAsked(job) : undefined;
+    if (asked?.kind === 'nothing') {
+      await this.answerRetry(job, asked);
+      return undefined;
+    }
+    if (finished && !asked) {
       // After a restart or a leader change, finished jobs still need their condition series (alerts read them).
       this.deps.metrics.setJobCondition(namespace, name, isTrue(status.conditions, 'Failed') ? 'Failed' : 'Complete');
       return undefined;
@@ -207,10 +213,7 @@ export class Reconciler {
       log.debug('the cache lagged: the job is already finished for this generation');
       return undefined;
     }
-    if (ask?.kind === 'nothing') {
-      await this.answerRetry(fresh, ask);
-      return undefined;
-    }
+    if (ask?.kind === 'nothing') return undefined; // answered above, from the cache
     // The failed keys are not all kept: the job runs again over its whole selection (a new run below).
     const toRun = ask?.kind === 'rescan' ? await this.rescan(fresh, ask) : fresh;
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');

@@ -93,15 +93,17 @@ export type RetryAsk =
 
 /**
  * The retry a job asks for, if any: a value of the annotation not handled yet, on a job that is
- * Complete at its generation. Until then a new value waits (a run from the start, which looks at
- * every key anyway, marks it handled).
+ * Complete at its generation. While a run goes on a new value waits (a run from the start, which
+ * looks at every key anyway, marks it handled); on a Failed job it is answered: nothing to retry.
  */
 export function retryAsked(job: EncryptionJob): RetryAsk | undefined {
   const value = job.metadata?.annotations?.[RETRY_FAILED_ANNOTATION];
   const status = job.status ?? {};
   if (!value || value === status.retryFailed?.handled) return undefined;
-  if (!isTrue(status.conditions, 'Complete') || status.observedGeneration !== (job.metadata?.generation ?? 0))
-    return undefined;
+  if (status.observedGeneration !== (job.metadata?.generation ?? 0)) return undefined;
+  if (isTrue(status.conditions, 'Failed'))
+    return { value, kind: 'nothing', why: 'the job Failed: fix the cause, then edit its spec to run it again' };
+  if (!isTrue(status.conditions, 'Complete')) return undefined;
   if (job.spec.dryRun)
     return { value, kind: 'nothing', why: 'a dry run changes nothing: there is no failure to retry' };
   const failed = status.progress?.failed ?? 0;

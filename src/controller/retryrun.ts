@@ -166,6 +166,13 @@ export class RetryRun {
     await this.writer.settle();
     for (const e of done.events) void this.event(e.type, e.reason, e.message);
     void this.event(ended && progress.failed === 0 ? 'Normal' : 'Warning', 'RetriedFailures', message);
+    const c = result.counters;
+    const labels = { namespace: this.ns, name: this.name };
+    deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, c.encrypted);
+    deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, c.alreadyEncrypted);
+    deps.metrics.objects.inc({ ...labels, result: 'skipped' }, c.skipped);
+    deps.metrics.objects.inc({ ...labels, result: 'failed' }, c.failed);
+    deps.metrics.bytes.inc(labels, c.bytesEncrypted);
     deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
     deps.log.info({ status: result.status, counters: result.counters, message }, 'retry of failed keys ended');
   }

@@ -54,9 +54,11 @@ describe('scenario 3: retry the failures of a finished job (which retry a value 
     expect(retryAsked(job('1', { ...kept, retryFailed: { handled: '1' } }))).toBeUndefined();
     expect(retryAsked(job('2', { ...kept, retryFailed: { handled: '1' } }))?.kind).toBe('keys');
   });
-  it('a job not Complete at its generation waits (a run is going on, or it Failed)', () => {
+  it('a job not Complete at its generation waits (a run is going on); a Failed job is answered', () => {
     expect(retryAsked(job('1', { ...kept, conditions: [] }))).toBeUndefined();
     expect(retryAsked(job('1', { ...kept, observedGeneration: 1 }))).toBeUndefined();
+    const failed = setCondition(undefined, { type: 'Failed', status: 'True', reason: 'TooManyFailures', message: '' });
+    expect(retryAsked(job('1', { ...kept, conditions: failed }))?.kind).toBe('nothing');
   });
   it('no failures, or a dry run: nothing to retry, answered', () => {
     expect(retryAsked(job('1', { progress: { ...progress, failed: 0 } }))?.kind).toBe('nothing');

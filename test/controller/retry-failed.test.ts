@@ -131,6 +131,41 @@ describe('retry the failures of a finished job (SeaweedFS + kube-apiserver)', ()
     expect(proxy.requests.slice(mark2).filter((r) => r.bucket === bucket)).toEqual([]);
   }, 240_000);
 
+  it('scenario 3: failed keys beyond the status budget (32 KiB) are not kept: the retry looks at the whole selection again, and says so', async () => {
+    const bucket = await createBucket(s3, 'retryo');
+    // 60 keys of about 610 bytes (segments of 200: SeaweedFS refuses longer ones): more than the 32 KiB a status keeps.
+    const segment = (c: string): string => c.repeat(200);
+    const long = (i: number): string =>
+      `o/${String(i).padStart(2, '0')}/${segment('x')}/${segment('y')}/${segment('z')}`;
+    const failing = Array.from({ length: 60 }, (_, i) => long(i));
+    // The keys that copy sort first: a run whose first 25 objects fail stops (fail-fast) instead.
+    await putObjects(s3, bucket, [...failing, 'o/!ok-1', 'o/!ok-2']);
+    refuseCopies(bucket, failing);
+    const name = 'retryo';
+    await applyJob(
+      { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: proxy.url } },
+      { concurrency: 2 },
+    );
+    const first = await waitFor(name, 'Complete with failures', (s) => s.phase === 'Complete');
+    expect(first.progress).toMatchObject({ scanned: 62, encrypted: 2, failed: 60 });
+    expect(first.failedKeys).toEqual({ keys: [], overflow: true });
+    proxy.setRule(undefined);
+    const mark = proxy.requests.length;
+    await annotate(name, 'all');
+    const after = await waitFor(
+      name,
+      'Complete again after the re-scan',
+      (s) => s.retryFailed?.handled === 'all' && condition(s, 'Complete')?.status === 'True' && s.phase === 'Complete',
+      180_000,
+    );
+    expect(after.retryFailed?.message).toContain('more failed keys than fit in status');
+    expect(after.retryFailed?.message).toContain('the whole selection is looked at again from the start');
+    expect(after.progress).toMatchObject({ scanned: 62, encrypted: 60, alreadyEncrypted: 2, failed: 0 });
+    expect(after.failedKeys ?? null).toBeNull();
+    const listed = proxy.requests.slice(mark).filter((r) => r.bucket === bucket && r.operation === 'ListObjectsV2');
+    expect(listed.length).toBeGreaterThan(0);
+  }, 300_000);
+
   it('scenario 3: a sharded job keeps no failed keys: its retry looks at the whole selection again, and says so', async () => {
     const bucket = await createBucket(s3, 'retrys');
     const keys = Array.from({ length: 40 }, (_, i) => `s/${String(i).padStart(2, '0')}`);

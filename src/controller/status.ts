@@ -31,6 +31,7 @@ export class StatusWriter {
   private merged = 0;
   private pendingUpTo = 0;
   private writtenUpTo = 0;
+  private disposed = false;
   /** The job was deleted: nothing more can be written. */
   private gone = false;
   private lastError: unknown;
@@ -83,7 +84,8 @@ export class StatusWriter {
       this.queued = undefined;
       const patch = this.pending;
       const upTo = this.pendingUpTo;
-      if (!patch) return;
+      // Disposed: whoever gave up on this write has said so (settle's false); it is not made behind their back.
+      if (!patch || this.disposed) return;
       this.pending = undefined;
       this.lastWrite = Date.now();
       try {
@@ -99,7 +101,7 @@ export class StatusWriter {
         }
         this.log.warn({ err: String(err) }, 'status write failed; will retry with the next update');
         this.pending = { ...patch, ...(this.pending ?? {}) };
-        this.timer ??= setTimeout(() => void this.flush(), this.minIntervalMs);
+        if (!this.disposed) this.timer ??= setTimeout(() => void this.flush(), this.minIntervalMs);
       }
     });
     this.queued = next;
@@ -121,6 +123,7 @@ export class StatusWriter {
   }
 
   dispose(): void {
+    this.disposed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

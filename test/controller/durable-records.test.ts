@@ -13,11 +13,14 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { selectionFingerprint } from '../../src/controller/checkpoint.js';
 import { JobRun } from '../../src/controller/jobrun.js';
+import { EXIT_RETRY, runWorker } from '../../src/controller/workerpod.js';
 import { KubeClient } from '../../src/controller/kubeclient.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
-import { createBucket, createNamespace, getJob, jobYaml, kubectl, s3Client } from '../harness/context.js';
+import { createBucket, createNamespace, getJob, jobYaml, kubectl, putObjects, s3Client } from '../harness/context.js';
+import { applyJob, readJob } from '../harness/jobs.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { calls, startKubeProxy, type KubeProxy } from '../harness/kube-proxy.js';
 
@@ -123,4 +126,51 @@ describe('durable records (kube-apiserver behind the kube proxy, SeaweedFS behin
     expect(status?.phase).toBe('Complete');
     expect(status?.progress).toMatchObject({ encrypted: 2, failed: 0 });
   }, 180_000);
+
+  it('scenario 6: a worker whose final shard write fails exits non-zero, so the Job runs its index again', async () => {
+    const bucket = await createBucket(s3, 'durablew');
+    await putObjects(s3, bucket, ['a', 'b', 'c']);
+    const name = 'durable-worker';
+    await applyJob(
+      { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: s3proxy.url } },
+      { workers: { serviceAccountName: 'worker' }, concurrency: 1 },
+    );
+    // The shard plan a planning pod would have written: one shard, the whole bucket.
+    const job = await client.getJob(namespace, name);
+    await client.patchStatus(namespace, name, {
+      shards: [{ index: 0, startAfter: '', phase: 'Pending' }],
+      shardPlan: { spec: selectionFingerprint(job.spec), createdAt: new Date().toISOString() },
+    });
+    // From the copy of the last key on, the job's status gets no answer: the shard's final write is lost.
+    s3proxy.hook({
+      match: (r) => r.bucket === bucket && r.operation === 'CopyObject' && r.key === 'c',
+      times: 1,
+      before: () => {
+        kubeProxy.freeze(calls.statusWrite(name));
+        return Promise.resolve();
+      },
+    });
+    const args = { namespace, job: name, generation: job.metadata?.generation ?? 0, index: 0, plan: false };
+    const log = createLogger('silent');
+    // A worker pod gets the job's Secret as its environment (workerjob.ts).
+    process.env.AWS_ACCESS_KEY_ID = info.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = info.secretAccessKey;
+    let code: number;
+    try {
+      code = await runWorker(client, args, new AbortController().signal, log);
+      // The write in flight when the worker gave up ends frozen too (its call's deadline is 2 s).
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      kubeProxy.unfreeze();
+    }
+    // The objects are done, but the status does not say so: the index must run again, not count as succeeded.
+    expect(code).toBe(EXIT_RETRY);
+    type Shards = { status?: { shards?: { phase: string }[] } };
+    expect((await readJob<Shards>(namespace, name)).status?.shards?.[0]?.phase).not.toBe('Complete');
+    // The Job's next attempt of the index finds the objects at the target and records the shard Complete.
+    expect(await runWorker(client, args, new AbortController().signal, log)).toBe(0);
+    expect((await readJob<Shards>(namespace, name)).status?.shards?.[0]?.phase).toBe('Complete');
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+  }, 300_000);
 });

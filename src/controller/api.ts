@@ -134,6 +134,23 @@ export interface ShardStatus {
   message?: string;
 }
 
+/** The keys the real runs of the selection failed on, kept for a retry of exactly them (retryfailed.ts). */
+export interface FailedKeysStatus {
+  /** Every failed key below the checkpoint, in S3's order, while they fit in FAILED_KEYS_BYTES. */
+  keys: string[];
+  /** More failed than fit: no key is kept, and a retry looks at the whole selection again. */
+  overflow?: boolean;
+}
+
+/** What the operator did with the s3encryption.dev/retry-failed annotation. */
+export interface RetryFailedStatus {
+  /** The last annotation value acted on: another value asks for another retry. */
+  handled: string;
+  /** What that retry did, e.g. "retry of 12 failed keys: 10 encrypted, 1 still failed, 1 gone". */
+  message?: string;
+  time?: string;
+}
+
 export interface EncryptionJobStatus {
   observedGeneration?: number;
   phase?: Phase;
@@ -152,6 +169,10 @@ export interface EncryptionJobStatus {
   report?: string | null;
   /** Every part of the job's report so far, one per run segment, oldest first. */
   reportParts?: string[] | null;
+  /** The failed keys kept for s3encryption.dev/retry-failed (bounded; see FailedKeysStatus). */
+  failedKeys?: FailedKeysStatus | null;
+  /** The last s3encryption.dev/retry-failed request acted on, and what it did. */
+  retryFailed?: RetryFailedStatus | null;
   /** Runs of this generation that ended on a transient error and were started again. */
   retries?: number | null;
   /** The shards of a sharded job (spec.parallelism), planned once per selection. */

@@ -22,6 +22,7 @@ import { resumePoint, runFingerprint } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
+import { answeredByFreshRun, FailedKeys } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 
@@ -145,6 +146,8 @@ export interface JobRunDeps {
   budget?: Budget;
   /** First delay before a run that ended on a passing error is tried again (doubles each time). */
   retryBaseMs?: number;
+  /** Engine settings for every run (tests lower the multipart threshold to copy small objects part by part). */
+  planTuning?: Pick<Plan, 'multipartThreshold' | 'multipartPartSize'>;
 }
 
 export class JobRun {
@@ -221,6 +224,8 @@ export class JobRun {
         observedGeneration: gen,
       });
     }
+    // The failed keys of the selection, for a retry of them: those up to the checkpoint are the earlier runs'.
+    const failedKeys = dryRun ? undefined : FailedKeys.resuming(prev.failedKeys, startAfter);
     const initial: EncryptionJobStatus = {
       observedGeneration: gen,
       ...(prev.observedGeneration !== gen ? { retries: null } : {}),
@@ -236,6 +241,7 @@ export class JobRun {
           : { dryRunCheckpoint: null }
         : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
       ...(resumed ? {} : { recentFailures: null }),
+      ...(!dryRun && !resumed ? { failedKeys: null, ...answeredByFreshRun(job, now) } : {}),
       ...(spec.report ? {} : { report: null, reportParts: null }),
       ...(staleShards ? { shards: null, shardPlan: null } : {}),
       ...(spec.source?.inventory ? {} : { inventory: null }),
@@ -259,9 +265,10 @@ export class JobRun {
     let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = {
       openUploads: abandonedUploads,
     };
+    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     const recordUploads = async (open: OpenUpload[]): Promise<void> => {
       checkpoint = { ...checkpoint, openUploads: open };
-      await this.writer.update({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } }, true);
+      await this.writer.durable({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } });
     };
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
@@ -284,6 +291,9 @@ export class JobRun {
       };
       // A run that reached the end of its selection says what for (resumePoint, finishedRunChange).
       const completedFor = 'status' in p && p.status === 'Complete' ? runFingerprint(spec) : undefined;
+      // Written with the checkpoint they belong to (failures are kept as the checkpoint passes them).
+      const failed = failedKeys?.take();
+      if (failed) status.failedKeys = failed;
       if (dryRun) {
         if (p.checkpoint !== undefined || completedFor) {
           status.dryRunCheckpoint = {
@@ -316,6 +326,7 @@ export class JobRun {
     // maxObjects counts over the checkpoint's life: a resumed run gets what is left.
     const plan = {
       ...planFor(job, this.credentials, startAfter),
+      ...deps.planTuning,
       ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}),
       ...(abandonedUploads.length > 0 ? { abandonedUploads } : {}),
     };
@@ -329,7 +340,10 @@ export class JobRun {
     let result: RunResult;
     try {
       result = await runEngine(plan, {
-        ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
+        onOutcome: (key, outcome) => {
+          report?.add(key, outcome);
+          if (outcome.kind === 'failed') failedKeys?.add(key);
+        },
         signal: this.abort.signal,
         ...(deps.budget ? { budget: deps.budget } : {}),
         onProgress,

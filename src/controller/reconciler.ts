@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics.js';
 import { FINALIZER, type EncryptionJob, type EncryptionJobStatus } from './api.js';
 import { findCondition, isTrue, setCondition } from './conditions.js';
 import { JobRun } from './jobrun.js';
+import { rescanStatus, retryAsked, RETRY_FAILED_ANNOTATION, type RetryAsk } from './retryfailed.js';
+import { RetryRun } from './retryrun.js';
 import { ShardRun, usesShards } from './shardrun.js';
 import { deleteWorkers, WorkerRun } from './workerrun.js';
 import type { WorkerTemplate } from './workerjob.js';
@@ -57,8 +59,11 @@ function forGeneration(status: EncryptionJobStatus | undefined, gen: number): En
   return { observedGeneration: gen, ...(status?.observedGeneration !== gen ? { retries: null } : {}) };
 }
 
-/** A job's run in progress: one engine run (JobRun), its shards' runs (ShardRun) or its worker pods (WorkerRun). */
-type ActiveRun = JobRun | ShardRun | WorkerRun;
+/**
+ * A job's run in progress: one engine run (JobRun), its shards' runs (ShardRun), its worker pods
+ * (WorkerRun), or a retry of a Complete job's failed keys (RetryRun).
+ */
+type ActiveRun = JobRun | ShardRun | WorkerRun | RetryRun;
 
 export class Reconciler {
   private readonly runs = new Map<string, ActiveRun>();
@@ -155,7 +160,14 @@ export class Reconciler {
       // The spec changed (concurrency, dryRun): restart from the checkpoint with the new spec.
       await this.stopRun(key, run);
     }
-    if (finished) {
+    // A finished job is looked at again only for a new s3encryption.dev/retry-failed value;
+    // one with nothing to retry is answered here, before any credential is read.
+    const asked = finished ? retryAsked(job) : undefined;
+    if (asked?.kind === 'nothing') {
+      await this.answerRetry(job, asked);
+      return undefined;
+    }
+    if (finished && !asked) {
       // After a restart or a leader change, finished jobs still need their condition series (alerts read them).
       this.deps.metrics.setJobCondition(namespace, name, isTrue(status.conditions, 'Failed') ? 'Failed' : 'Complete');
       return undefined;
@@ -192,13 +204,18 @@ export class Reconciler {
     // The run takes its spec from the fresh object: a spec edited since the cache was read is judged again.
     if (checkTenancy(fresh, this.deps.policy)) return 1000;
     const freshStatus = fresh.status ?? {};
+    const ask = retryAsked(fresh);
     if (
       (isTrue(freshStatus.conditions, 'Complete') || isTrue(freshStatus.conditions, 'Failed')) &&
-      freshStatus.observedGeneration === gen
+      freshStatus.observedGeneration === gen &&
+      !ask
     ) {
       log.debug('the cache lagged: the job is already finished for this generation');
       return undefined;
     }
+    if (ask?.kind === 'nothing') return undefined; // answered above, from the cache
+    // The failed keys are not all kept: the job runs again over its whole selection (a new run below).
+    const toRun = ask?.kind === 'rescan' ? await this.rescan(fresh, ask) : fresh;
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
     const runDeps = {
       client: this.deps.client,
@@ -208,14 +225,17 @@ export class Reconciler {
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     };
     // A job that ran as worker pods and now runs in the operator: no pod of the old Job may still work on its shards.
-    if (!fresh.spec.workers && (fresh.status?.shards?.length ?? 0) > 0)
-      await deleteWorkers(this.deps.client, fresh, log);
+    if (!toRun.spec.workers && (toRun.status?.shards?.length ?? 0) > 0)
+      await deleteWorkers(this.deps.client, toRun, log);
     // With spec.workers the pods get the Secret as env from the Job: its value is read above only to wait for it.
-    const next: ActiveRun = fresh.spec.workers
-      ? new WorkerRun(fresh, { ...runDeps, template: this.workerTemplate() })
-      : usesShards(fresh)
-        ? new ShardRun(fresh, credentials, runDeps)
-        : new JobRun(fresh, credentials, runDeps);
+    const next: ActiveRun =
+      ask?.kind === 'keys'
+        ? new RetryRun(toRun, credentials, ask, runDeps)
+        : toRun.spec.workers
+          ? new WorkerRun(toRun, { ...runDeps, template: this.workerTemplate() })
+          : usesShards(toRun)
+            ? new ShardRun(toRun, credentials, runDeps)
+            : new JobRun(toRun, credentials, runDeps);
     this.runs.set(key, next);
     next.done
       .then(() => {
@@ -229,6 +249,38 @@ export class Reconciler {
       })
       .catch((err: unknown) => log.error({ err: String(err) }, 'cleaning up after a run failed'));
     return undefined;
+  }
+
+  /** A retry-failed value with nothing to retry: answered in status and an event, once. */
+  private async answerRetry(job: EncryptionJob, ask: RetryAsk): Promise<void> {
+    const why = ask.kind === 'keys' ? '' : ask.why;
+    const message = `nothing retried (${RETRY_FAILED_ANNOTATION}: ${ask.value}): ${why}`;
+    const ns = job.metadata?.namespace ?? '';
+    const name = job.metadata?.name ?? '';
+    await this.deps.client.patchStatus(ns, name, {
+      retryFailed: { handled: ask.value, message, time: new Date().toISOString() },
+    });
+    await this.deps.client
+      .event(job, { type: 'Normal', reason: 'RetriedFailures', message }, 's3-encryption-operator')
+      .catch(() => undefined);
+  }
+
+  /**
+   * The failed keys of a Complete job are not all kept (more than fit, or a sharded job): its
+   * checkpoint and shards are dropped, so the run started next looks at its whole selection again.
+   */
+  private async rescan(job: EncryptionJob, ask: RetryAsk): Promise<EncryptionJob> {
+    const log = this.deps.log.child({ namespace: job.metadata?.namespace, name: job.metadata?.name });
+    // No pod of the finished worker Job may write to the shards the new run plans.
+    if (job.spec.workers || (job.status?.shards?.length ?? 0) > 0) await deleteWorkers(this.deps.client, job, log);
+    const status = rescanStatus(job, ask, new Date().toISOString());
+    const updated = await this.deps.client.patchStatus(job.metadata?.namespace ?? '', job.metadata?.name ?? '', status);
+    const message = status.retryFailed?.message ?? '';
+    log.info({ value: ask.value }, message);
+    await this.deps.client
+      .event(job, { type: 'Warning', reason: 'RetryingFailures', message }, 's3-encryption-operator')
+      .catch(() => undefined);
+    return updated;
   }
 
   /** Says the job waits for its Secret (once per change), and when to look again. */

@@ -35,6 +35,7 @@ import {
   type JobRunDeps,
 } from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
+import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
@@ -262,6 +263,8 @@ export class ShardRun {
         // The shards carry the checkpoints now; a dry run's count is void once objects change.
         // A dry run's shards carry its own checkpoints: the real ones stay as they are.
         ...(this.dry ? {} : { checkpoint: null, dryRunShards: null, dryRunShardPlan: null }),
+        // Failed keys are kept for unsharded runs only: a retry of a sharded job looks at its whole selection.
+        ...(this.dry ? {} : { failedKeys: null, ...(resumed ? {} : answeredByFreshRun(job, now)) }),
         dryRunCheckpoint: null,
         ...(resumed ? {} : { recentFailures: null }),
         ...(resumed && spec.report ? {} : { report: null, reportParts: null }),
@@ -346,10 +349,11 @@ export class ShardRun {
       this.failures.set(shard.index, p.recentFailures);
       void this.publish(false);
     };
+    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     const recordUploads = async (open: Progress['openUploads']): Promise<void> => {
       if (open.length > 0) shard.openUploads = open;
       else delete shard.openUploads;
-      await this.publish(true);
+      await this.publish(true, true);
     };
     const report = this.reports?.writer();
     const allowance = this.allowance?.forShard(shard);
@@ -432,22 +436,20 @@ export class ShardRun {
     }
   }
 
-  /** Writes the shards and their sum through the job's one (coalescing) writer. */
-  private publish(immediate: boolean): Promise<void> {
+  /** Writes the shards and their sum through the job's one (coalescing) writer; `durable`: rejects unless written. */
+  private publish(immediate: boolean, durable = false): Promise<void> {
     const progress = sumProgress(this.shards);
     if (progress.total) this.deps.metrics.progressRatio.set(this.labels(), progress.scanned / progress.total);
     const failures = [...this.failures.values()].flat().slice(-20);
-    return this.writer.update(
-      {
-        progress: replacing(progress),
-        ...shardsPatch(
-          this.dry,
-          this.shards.map((s) => ({ ...s })),
-        ),
-        recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
-      },
-      immediate,
-    );
+    const patch: EncryptionJobStatus = {
+      progress: replacing(progress),
+      ...shardsPatch(
+        this.dry,
+        this.shards.map((s) => ({ ...s })),
+      ),
+      recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
+    };
+    return durable ? this.writer.durable(patch) : this.writer.update(patch, immediate);
   }
 
   private labels(): { namespace: string; name: string } {

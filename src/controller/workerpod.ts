@@ -190,17 +190,18 @@ async function shardStep(
     shard.phase = 'Failed';
     shard.message = clip(`${err.reason}: ${err.message}`);
     await publish(true);
-    await writer.settle();
+    const written = await writer.settle();
     writer.dispose();
-    return EXIT_SHARD_FAILED;
+    return written ? EXIT_SHARD_FAILED : EXIT_RETRY;
   }
   const result: RunResult = await runEngine(plan, {
     signal,
     onProgress,
+    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     recordUploads: async (open) => {
       if (open.length > 0) shard.openUploads = open;
       else delete shard.openUploads;
-      await publish(true);
+      await writer.durable({ shards: [entry()] });
     },
   });
   onProgress(result);
@@ -222,8 +223,16 @@ async function shardStep(
     code = signal.aborted ? EXIT_STOPPED : EXIT_RETRY;
   }
   await publish(true);
-  await writer.settle(signal.aborted ? 20_000 : 120_000);
+  const written = await writer.settle(signal.aborted ? 20_000 : 120_000);
   writer.dispose();
+  // A result the status does not hold is no result: the Job runs the index again, from the checkpoint it does hold.
+  if (!written && code !== EXIT_STOPPED) {
+    log.error(
+      { shard: index, status: result.status },
+      "the shard's final status was not written: exiting to be run again",
+    );
+    code = EXIT_RETRY;
+  }
   log.info(
     { shard: index, status: result.status, reason: result.reason, counters: result.counters, code },
     'shard run ended',

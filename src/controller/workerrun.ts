@@ -17,6 +17,7 @@ import { planFitsSelection, resumeShards } from './shardplan.js';
 import { completedStatus, setCondition } from './conditions.js';
 import { COMPONENT, replacing, type JobRunDeps } from './jobrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
+import { answeredByFreshRun } from './retryfailed.js';
 import { describeShard, sumProgress } from './shardrun.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
@@ -251,6 +252,9 @@ export class WorkerRun {
       dryRunCheckpoint: null,
       report: null,
       reportParts: null,
+      // Failed keys are kept for unsharded runs only: a retry of a sharded job looks at its whole selection.
+      failedKeys: null,
+      ...(samePlan ? {} : answeredByFreshRun(this.job, now)),
     };
     if (fresh) {
       initial.retries = null;

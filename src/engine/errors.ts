@@ -28,6 +28,18 @@ export class TransientError extends Error {
   }
 }
 
+/**
+ * The record a later run depends on (an open multipart upload's id) could not be
+ * written: the object's write does not go on, and the object fails as transient
+ * (looked at again later, never a verdict on the object).
+ */
+export class CheckpointWriteFailed extends TransientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CheckpointWriteFailed', message, options);
+    this.name = 'CheckpointWriteFailed';
+  }
+}
+
 interface AwsLikeError {
   name?: string;
   Code?: string;
@@ -153,6 +165,8 @@ const TRANSIENT_CODES = new Set([
   'KMS.ThrottlingException',
   'TooManyRequestsException',
   'RequestLimitExceeded',
+  // Ours: the run's own record could not be written (the controller's status, the CLI's file).
+  'CheckpointWriteFailed',
 ]);
 
 /**

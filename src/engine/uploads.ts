@@ -9,11 +9,14 @@
 // uploading the same key, another tool). Listing the bucket's uploads and
 // guessing by key or time could.
 import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
-import { errorCode, errorMessage } from './errors.js';
+import { CheckpointWriteFailed, errorCode, errorMessage } from './errors.js';
 import type { OpenUpload } from './types.js';
 
 export interface UploadJournal {
-  /** Resolves once the upload is recorded where a later run can find it. */
+  /**
+   * Resolves once the upload is recorded where a later run can find it; rejects
+   * (CheckpointWriteFailed, transient) when it could not be: no part may be copied then.
+   */
   opened(upload: OpenUpload): Promise<void>;
   /** The upload is completed or aborted: no later run needs to abort it. */
   closed(upload: OpenUpload): void;
@@ -31,7 +34,14 @@ export class OpenUploads implements UploadJournal {
 
   async opened(upload: OpenUpload): Promise<void> {
     this.open.set(upload.uploadId, upload);
-    await this.record?.(this.list());
+    try {
+      await this.record?.(this.list());
+    } catch (err) {
+      throw new CheckpointWriteFailed(
+        `recording the multipart upload ${upload.uploadId} of ${upload.key} failed: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
   }
 
   closed(upload: OpenUpload): void {

@@ -70,6 +70,8 @@ export interface ProxiedRequest {
   key?: string;
   /** amz-sdk-invocation-id: the same for every retry of one SDK call. */
   invocationId?: string;
+  /** The uploadId query parameter (multipart parts, Complete, Abort). */
+  uploadId?: string;
   /** From amz-sdk-request: attempt=N; max=M. */
   attempt: number;
   fault: Fault | 'blackout';
@@ -319,6 +321,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       method: req.method ?? 'GET',
       ...classified,
       ...(typeof invocation === 'string' ? { invocationId: invocation } : {}),
+      ...(url.searchParams.get('uploadId') ? { uploadId: url.searchParams.get('uploadId') ?? '' } : {}),
       attempt: attemptHeader ? Number(attemptHeader[1]) : 1,
       fault: 'none',
     };

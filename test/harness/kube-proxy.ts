@@ -25,6 +25,8 @@ export interface KubeRequest {
   status?: number;
   /** Held by a freeze: never forwarded. */
   frozen?: boolean;
+  /** The request body of a write (PATCH, POST, PUT), once it has arrived. */
+  body?: string;
 }
 
 export type RequestMatch = (method: string, path: string) => boolean;
@@ -76,6 +78,11 @@ export async function startKubeProxy(opts: { kubeconfig: string; dir: string }):
     const path = req.url ?? '/';
     const rec: KubeRequest = { at: Date.now(), method, path };
     requests.push(rec);
+    if (method !== 'GET') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => (rec.body = Buffer.concat(chunks).toString('utf8')));
+    }
     if (freezeMatch?.(method, path)) {
       rec.frozen = true;
       frozen.add(res);

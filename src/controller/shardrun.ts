@@ -38,7 +38,7 @@ import { planFor, type Credentials } from './plan.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
-import type { ReportWriter } from '../engine/report.js';
+import type { ReportWriter } from '../engine/bookkeeping/report.js';
 
 /**
  * Whether a job runs as shards: a run with parallelism above 1, or one whose

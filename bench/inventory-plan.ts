@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
-import { directoryInventorySource, inventoryKeys, readManifest } from '../src/engine/inventory.js';
-import { loadRunInventory } from '../src/engine/inventory-source.js';
+import { directoryInventorySource, inventoryKeys, readManifest } from '../src/engine/keys/inventory.js';
+import { loadRunInventory } from '../src/engine/keys/inventory-source.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { compareKeys, KeySampler, planShards, type Shard } from '../src/engine/shards.js';
+import { compareKeys, KeySampler, planShards, type Shard } from '../src/engine/keys/shards.js';
 
 const BUCKET = 'source-bucket';
 const INV = 'inventory-bucket';

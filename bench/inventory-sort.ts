@@ -20,9 +20,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { directoryInventorySource } from '../src/engine/inventory.js';
-import { loadRunInventory } from '../src/engine/inventory-source.js';
-import { compareKeys } from '../src/engine/shards.js';
+import { directoryInventorySource } from '../src/engine/keys/inventory.js';
+import { loadRunInventory } from '../src/engine/keys/inventory-source.js';
+import { compareKeys } from '../src/engine/keys/shards.js';
 
 const BUCKET = 'source-bucket';
 const INV = 'inventory-bucket';

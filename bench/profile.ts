@@ -80,7 +80,7 @@ function originalFrames(): (frame: ProfileNode['callFrame']) => { url: string; l
     }
     const entry = map?.findEntry(frame.lineNumber, frame.columnNumber);
     if (!entry || !('originalSource' in entry)) return asIs;
-    // Sources are relative to dist/: ../src/engine/lean.ts, ../node_modules/@smithy/...
+    // Sources are relative to dist/: ../src/engine/s3/lean.ts, ../node_modules/@smithy/...
     const source = entry.originalSource.replace(/^(\.\.\/)+/, '');
     const url = source.startsWith('src/') ? `file:///dist/${source.slice(4).replace(/\.ts$/, '.js')}` : source;
     return { url, line: entry.originalLine + 1 };

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { runEngine, type Connection, type Plan, type RunResult } from '../src/engine/index.js';
-import { planShards, sampleKeys } from '../src/engine/shards.js';
+import { planShards, sampleKeys } from '../src/engine/keys/shards.js';
 import { startSeaweed, type S3Env } from '../test/harness/s3servers.js';
 import { toolPath } from '../test/harness/process.js';
 import { deleteBucketDeep } from './lib/datasets.js';

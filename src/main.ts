@@ -11,7 +11,7 @@ import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
 import { addressGuardFor, parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
 import { DEFAULT_WORKER_SPILL_MIB } from './controller/workerjob.js';
-import { setProcessAddressGuard } from './engine/address-guard.js';
+import { setProcessAddressGuard } from './engine/s3/address-guard.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 

@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { KubeClient } from './controller/kubeclient.js';
 import { METADATA_RANGES } from './controller/tenancy.js';
-import { AddressGuard, setProcessAddressGuard } from './engine/address-guard.js';
+import { AddressGuard, setProcessAddressGuard } from './engine/s3/address-guard.js';
 import { EXIT_RETRY, EXIT_STOPPED, runWorker } from './controller/workerpod.js';
 import { createLogger } from './log.js';
 

@@ -2,7 +2,7 @@
 // kept up to date, the progress shown, the report written, and SIGINT/SIGTERM
 // turned into a clean stop.
 import { addCounters, createClients, runEngine, type Outcome, type Plan, type RunResult } from '../engine/index.js';
-import { ReportWriter } from '../engine/report.js';
+import { ReportWriter } from '../engine/bookkeeping/report.js';
 import type { Flags } from './args.js';
 import { ProgressDisplay } from './progress.js';
 import type { ResumeFile } from './resume-file.js';

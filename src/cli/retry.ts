@@ -6,9 +6,9 @@
 // is refused before any object is looked at.
 import { createReadStream } from 'node:fs';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { errorCode, errorMessage } from '../engine/errors.js';
+import { errorCode, errorMessage } from '../engine/s3/errors.js';
 import type { Outcome } from '../engine/index.js';
-import { NotAReportError, reportFailures, reportRows, type ReportRow } from '../engine/report-read.js';
+import { NotAReportError, reportFailures, reportRows, type ReportRow } from '../engine/bookkeeping/report-read.js';
 import { UsageError } from './args.js';
 
 export interface RetryKeys {

@@ -13,8 +13,8 @@ import {
   type Progress,
   type RunResult,
 } from '../engine/index.js';
-import { ReportWriter } from '../engine/report.js';
-import { uploadSegment } from '../engine/report-upload.js';
+import { ReportWriter } from '../engine/bookkeeping/report.js';
+import { uploadSegment } from '../engine/bookkeeping/report-upload.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';

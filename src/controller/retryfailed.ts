@@ -4,7 +4,7 @@
 // them again. Annotations do not bump the generation, so the value acted on is
 // remembered in status.retryFailed.handled. Pure, so every case is unit-tested;
 // retryrun.ts runs the retry.
-import { compareKeys } from '../engine/shards.js';
+import { compareKeys } from '../engine/keys/shards.js';
 import type { Progress, RunResult } from '../engine/index.js';
 import type { EncryptionJob, EncryptionJobStatus, FailedKeysStatus, JobProgress } from './api.js';
 import { isTrue, setCondition } from './conditions.js';

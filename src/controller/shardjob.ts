@@ -3,8 +3,8 @@
 // and one report (spec.report: one part per shard run, and a manifest that
 // lists every part so far).
 import { createClients, type Connection } from '../engine/index.js';
-import { ReportWriter } from '../engine/report.js';
-import { uploadSegment } from '../engine/report-upload.js';
+import { ReportWriter } from '../engine/bookkeeping/report.js';
+import { uploadSegment } from '../engine/bookkeeping/report-upload.js';
 import type { JobProgress, ShardStatus } from './api.js';
 
 /**

@@ -4,9 +4,9 @@
 // sampling LIST pass, and carry over what an earlier unsharded run of the same
 // selection already did (its checkpoint, its open multipart uploads).
 import { createClients, JobError, type Plan } from '../engine/index.js';
-import { errorCode, errorMessage, TransientError } from '../engine/errors.js';
-import { sampleInventory } from '../engine/inventory-source.js';
-import { planShards, sampleKeys, type KeySample } from '../engine/shards.js';
+import { errorCode, errorMessage, TransientError } from '../engine/s3/errors.js';
+import { sampleInventory } from '../engine/keys/inventory-source.js';
+import { planShards, sampleKeys, type KeySample } from '../engine/keys/shards.js';
 import type { EncryptionJob, EncryptionJobStatus, ShardStatus } from './api.js';
 import { finishedRunChange, resumePoint, selectionChange, selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 

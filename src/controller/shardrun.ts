@@ -39,7 +39,7 @@ import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
-import type { ReportWriter } from '../engine/report.js';
+import type { ReportWriter } from '../engine/bookkeeping/report.js';
 
 /**
  * Whether a job runs as shards: a run with parallelism above 1, or one whose

@@ -5,7 +5,7 @@
 // comes from operator flags (chart values) an admin owns, like the namespace
 // selector of external-secrets' ClusterSecretStore; nothing in a job's spec
 // can widen it. Pure: no I/O, so every rule is unit-tested without a server.
-import { AddressGuard, type DeniedRange, type Resolver } from '../engine/address-guard.js';
+import { AddressGuard, type DeniedRange, type Resolver } from '../engine/s3/address-guard.js';
 import type { EncryptionJob } from './api.js';
 
 export interface TenancyPolicy {

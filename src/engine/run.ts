@@ -11,8 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
-import type { Budget } from './budget.js';
-import { createClients, type Clients, type RequestObserver } from './clients.js';
+import type { Budget } from './bookkeeping/budget.js';
+import { createClients, type Clients, type RequestObserver } from './s3/clients.js';
 import {
   errorCode,
   errorMessage,
@@ -22,25 +22,25 @@ import {
   needsSecondOpinion,
   TransientError,
   TRANSIENT_RETRY_MS,
-} from './errors.js';
-import { keyFilter } from './filter.js';
-import { fromKeys, keysOfRun } from './keylist-source.js';
-import { ObjectLockReader } from './objectlock.js';
-import type { ObjectState } from './inspect.js';
-import { resolveTarget } from './kms.js';
-import { failure, ObjectSteps, operationOf, type ObjectMemory } from './object-steps.js';
-import { tryThroughTransient } from './transient-retry.js';
-import { countObjects, listObjects, type ListedObject } from './lister.js';
-import { estimateCost } from './cost.js';
-import { sleep, untilSettledOrAborted } from './abortable.js';
-import { countNoncurrent } from './noncurrent.js';
-import { loadRunInventory, type RunInventory } from './inventory-source.js';
-import type { InventoryEntry } from './inventory.js';
-import { FAIL_FAST_AFTER, RunRecord } from './record.js';
+} from './s3/errors.js';
+import { keyFilter } from './keys/filter.js';
+import { fromKeys, keysOfRun } from './keys/keylist-source.js';
+import { ObjectLockReader } from './object/objectlock.js';
+import type { ObjectState } from './object/inspect.js';
+import { resolveTarget } from './s3/kms.js';
+import { failure, ObjectSteps, operationOf, type ObjectMemory } from './object/object-steps.js';
+import { tryThroughTransient } from './s3/transient-retry.js';
+import { countObjects, listObjects, type ListedObject } from './keys/lister.js';
+import { estimateCost } from './bookkeeping/cost.js';
+import { sleep, untilSettledOrAborted } from './s3/abortable.js';
+import { countNoncurrent } from './keys/noncurrent.js';
+import { loadRunInventory, type RunInventory } from './keys/inventory-source.js';
+import type { InventoryEntry } from './keys/inventory.js';
+import { FAIL_FAST_AFTER, RunRecord } from './bookkeeping/record.js';
 import type { ObjectFailure, OpenUpload, Outcome, Plan, Progress, ProgressListener, RunResult } from './types.js';
-import { abortUpload, OpenUploads } from './uploads.js';
+import { abortUpload, OpenUploads } from './object/uploads.js';
 import { isAwsEndpoint, validatePlan } from './validate.js';
-import type { Slot } from './watermark.js';
+import type { Slot } from './bookkeeping/watermark.js';
 
 export interface RunOptions {
   /**

@@ -1,6 +1,6 @@
 // Checking a plan before any request, so bad input gets a clear answer naming
 // the field, whichever front end (CLI, controller) built the plan.
-import { JobError } from './errors.js';
+import { JobError } from './s3/errors.js';
 import { SSE_TYPES, type Plan } from './types.js';
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

@@ -8,7 +8,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { compareKeys } from '../../src/engine/shards.js';
+import { compareKeys } from '../../src/engine/keys/shards.js';
 import { startControllerManager } from '../harness/controller-manager.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import {

@@ -8,10 +8,10 @@ import type { LookupAddress } from 'node:dns';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { addressGuardFor, defaultPolicy } from '../../src/controller/tenancy.js';
-import { EndpointNotAllowed, type Resolver } from '../../src/engine/address-guard.js';
-import { createClients } from '../../src/engine/clients.js';
+import { EndpointNotAllowed, type Resolver } from '../../src/engine/s3/address-guard.js';
+import { createClients } from '../../src/engine/s3/clients.js';
 import { runEngine, type RunResult } from '../../src/engine/index.js';
-import { sampleKeys } from '../../src/engine/shards.js';
+import { sampleKeys } from '../../src/engine/keys/shards.js';
 import { connectionFor, createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
 
 const info = inject('seaweed');

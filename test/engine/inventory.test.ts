@@ -5,8 +5,13 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { JobError } from '../../src/engine/errors.js';
-import { inventoryKeys, readManifest, s3InventorySource, type InventoryEntry } from '../../src/engine/inventory.js';
+import { JobError } from '../../src/engine/s3/errors.js';
+import {
+  inventoryKeys,
+  readManifest,
+  s3InventorySource,
+  type InventoryEntry,
+} from '../../src/engine/keys/inventory.js';
 import { createBucket, s3Client } from '../harness/context.js';
 
 const SCHEMA = 'Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, EncryptionStatus, BucketKeyStatus';

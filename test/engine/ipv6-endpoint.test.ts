@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createClients, leanOf } from '../../src/engine/clients.js';
+import { createClients, leanOf } from '../../src/engine/s3/clients.js';
 import { runEngine } from '../../src/engine/index.js';
 import { connectionFor, createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
 import type { ManagedProcess } from '../harness/process.js';

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runEngine } from '../../src/engine/index.js';
-import { countNoncurrent } from '../../src/engine/noncurrent.js';
-import { inRange, planShards, sampleKeys } from '../../src/engine/shards.js';
+import { countNoncurrent } from '../../src/engine/keys/noncurrent.js';
+import { inRange, planShards, sampleKeys } from '../../src/engine/keys/shards.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { connectionFor, createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
 

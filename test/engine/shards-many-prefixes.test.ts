@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { SAMPLE_REQUESTS_PER_SUB_PREFIX } from '../../src/controller/shardplan.js';
-import { inRange, planShards, sampleKeys } from '../../src/engine/shards.js';
+import { inRange, planShards, sampleKeys } from '../../src/engine/keys/shards.js';
 import { createBucket, putObjects, s3Client } from '../harness/context.js';
 
 describe('shard planning over many sub-prefixes (SeaweedFS)', () => {

@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { compareKeys, inRange, planShards, sampleKeys } from '../../src/engine/shards.js';
-import { listObjects } from '../../src/engine/lister.js';
+import { compareKeys, inRange, planShards, sampleKeys } from '../../src/engine/keys/shards.js';
+import { listObjects } from '../../src/engine/keys/lister.js';
 import { runEngine } from '../../src/engine/run.js';
 import { createBucket, enginePlan, putObjects, s3Client } from '../harness/context.js';
 

@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isTransient } from '../../src/engine/errors.js';
+import { isTransient } from '../../src/engine/s3/errors.js';
 import { createBucket, putObjects, s3Client } from './context.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { EncryptionJob } from '../../src/controller/api.js';
 import { addressGuardFor, checkTenancy, defaultPolicy, type TenancyPolicy } from '../../src/controller/tenancy.js';
-import { embeddedIPv4, EndpointNotAllowed, type Resolver } from '../../src/engine/address-guard.js';
+import { embeddedIPv4, EndpointNotAllowed, type Resolver } from '../../src/engine/s3/address-guard.js';
 
 const policy = (extra: Partial<TenancyPolicy> = {}): TenancyPolicy => ({ ...defaultPolicy('op'), ...extra });
 const at = (endpoint: string): EncryptionJob => ({

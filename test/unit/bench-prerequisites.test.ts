@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { missingPrerequisites, toolVersion } from '../../bench/lib/prerequisites.js';
-import { toolPath } from '../../test/harness/process.js';
+import { toolPath } from '../harness/process.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 let saved: string | undefined;

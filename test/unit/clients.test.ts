@@ -1,7 +1,7 @@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Agent } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { createClients, socketsFor } from '../../src/engine/clients.js';
+import { createClients, socketsFor } from '../../src/engine/s3/clients.js';
 
 describe('connection pool', () => {
   it('has a keep-alive socket for every object in flight, never fewer than the SDK default of 50', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide, isAtTarget, type DecideOptions } from '../../src/engine/decide.js';
-import type { ObjectState } from '../../src/engine/inspect.js';
-import type { ResolvedTarget } from '../../src/engine/kms.js';
+import { decide, isAtTarget, type DecideOptions } from '../../src/engine/object/decide.js';
+import type { ObjectState } from '../../src/engine/object/inspect.js';
+import type { ResolvedTarget } from '../../src/engine/s3/kms.js';
 
 const ARN = 'arn:aws:kms:us-east-1:111122223333:key/aaaa';
 const kms: ResolvedTarget = { type: 'aws:kms', kmsKeyId: 'alias/a', kmsKeyArn: ARN, kmsKeyBareId: 'aaaa' };

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import type { EncryptionJobStatus } from '../../src/controller/api.js';
 import type { KubeClient } from '../../src/controller/kubeclient.js';
 import { StatusWriteError, StatusWriter } from '../../src/controller/status.js';
-import { multipartCopyInPlace } from '../../src/engine/copy.js';
-import { CheckpointWriteFailed, errorCode, isTransient } from '../../src/engine/errors.js';
-import type { ObjectState } from '../../src/engine/inspect.js';
-import { OpenUploads } from '../../src/engine/uploads.js';
+import { multipartCopyInPlace } from '../../src/engine/object/copy.js';
+import { CheckpointWriteFailed, errorCode, isTransient } from '../../src/engine/s3/errors.js';
+import type { ObjectState } from '../../src/engine/object/inspect.js';
+import { OpenUploads } from '../../src/engine/object/uploads.js';
 import { createLogger } from '../../src/log.js';
 
 const log = createLogger('silent');

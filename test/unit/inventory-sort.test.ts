@@ -5,10 +5,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobError } from '../../src/engine/errors.js';
-import { sortEntries, spillLimitBytes } from '../../src/engine/inventory-sort.js';
-import type { InventoryEntry } from '../../src/engine/inventory.js';
-import { compareKeys } from '../../src/engine/shards.js';
+import { JobError } from '../../src/engine/s3/errors.js';
+import { sortEntries, spillLimitBytes } from '../../src/engine/keys/inventory-sort.js';
+import type { InventoryEntry } from '../../src/engine/keys/inventory.js';
+import { compareKeys } from '../../src/engine/keys/shards.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'inv-sort-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCsvLine, parseS3Url } from '../../src/engine/inventory.js';
+import { parseCsvLine, parseS3Url } from '../../src/engine/keys/inventory.js';
 
 describe('inventory parsing', () => {
   it('reads quoted CSV fields, doubled quotes and empty fields', () => {

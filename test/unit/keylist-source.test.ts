@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keysOfRun } from '../../src/engine/keylist-source.js';
+import { keysOfRun } from '../../src/engine/keys/keylist-source.js';
 
 describe('keysOfRun (the keys of a retry)', () => {
   it('sorts in S3 order, drops duplicates and keys outside the prefix and the shard', () => {

@@ -6,10 +6,10 @@ import { CopyObjectCommand, HeadObjectCommand, type CopyObjectCommandInput } fro
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClients, isThrottle, leanOf, type Clients, type RequestEvent } from '../../src/engine/clients.js';
-import { errorCode, httpStatus, isNotFound, isPreconditionFailed, isTransient } from '../../src/engine/errors.js';
-import { needsExplaining } from '../../src/engine/headerror.js';
-import { errorFrom } from '../../src/engine/lean.js';
+import { createClients, isThrottle, leanOf, type Clients, type RequestEvent } from '../../src/engine/s3/clients.js';
+import { errorCode, httpStatus, isNotFound, isPreconditionFailed, isTransient } from '../../src/engine/s3/errors.js';
+import { needsExplaining } from '../../src/engine/object/headerror.js';
+import { errorFrom } from '../../src/engine/s3/lean.js';
 
 interface Seen {
   method: string;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { choosePartSize, copySource } from '../../src/engine/copy.js';
-import { keyFilter } from '../../src/engine/filter.js';
-import { decodeS3Url } from '../../src/engine/lister.js';
+import { choosePartSize, copySource } from '../../src/engine/object/copy.js';
+import { keyFilter } from '../../src/engine/keys/filter.js';
+import { decodeS3Url } from '../../src/engine/keys/lister.js';
 import { validatePlan } from '../../src/engine/validate.js';
 import { setCondition } from '../../src/controller/conditions.js';
 import { WorkQueue } from '../../src/controller/workqueue.js';
-import type { ObjectState } from '../../src/engine/inspect.js';
+import type { ObjectState } from '../../src/engine/object/inspect.js';
 
 describe('keys and filters', () => {
   it('decodes EncodingType=url keys (space as +)', () => {
@@ -88,7 +88,7 @@ describe('WorkQueue', () => {
 
 describe('Budget', () => {
   it('caps objects in flight across users and hands slots on in order', async () => {
-    const { Budget } = await import('../../src/engine/budget.js');
+    const { Budget } = await import('../../src/engine/bookkeeping/budget.js');
     const b = new Budget(2);
     await b.acquire();
     await b.acquire();

@@ -5,8 +5,8 @@
 // test/engine/least-privilege.test.ts; this pins the reasoning branch by branch.)
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import type { ObjectState } from '../../src/engine/inspect.js';
-import { LockUnreadableError, ObjectLockReader } from '../../src/engine/objectlock.js';
+import type { ObjectState } from '../../src/engine/object/inspect.js';
+import { LockUnreadableError, ObjectLockReader } from '../../src/engine/object/objectlock.js';
 
 const denied = (): Error =>
   Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ReportWriter } from '../../src/engine/report.js';
-import { NotAReportError, reportFailures, reportRows } from '../../src/engine/report-read.js';
+import { ReportWriter } from '../../src/engine/bookkeeping/report.js';
+import { NotAReportError, reportFailures, reportRows } from '../../src/engine/bookkeeping/report-read.js';
 import type { Outcome } from '../../src/engine/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'report-read-'));

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ReportWriter } from '../../src/engine/report.js';
+import { ReportWriter } from '../../src/engine/bookkeeping/report.js';
 
 describe('report file', () => {
   it('a full disk fails close() with the path, and nothing is thrown at the process', async () => {

@@ -2,12 +2,12 @@
 // retention (#6), the conditions of a single copy (#1, #2), SSE-C recognised by
 // its error (#4), KMS and precondition error classes (#13, #1).
 import { describe, expect, it } from 'vitest';
-import { copyConditions, copySource, retentionExpired } from '../../src/engine/copy.js';
-import { decide, type DecideOptions } from '../../src/engine/decide.js';
-import { isJobLevel, isKmsUnusable, isPreconditionFailed, isTransient } from '../../src/engine/errors.js';
-import { isSseCRefusal } from '../../src/engine/headerror.js';
-import type { ObjectState } from '../../src/engine/inspect.js';
-import type { ResolvedTarget } from '../../src/engine/kms.js';
+import { copyConditions, copySource, retentionExpired } from '../../src/engine/object/copy.js';
+import { decide, type DecideOptions } from '../../src/engine/object/decide.js';
+import { isJobLevel, isKmsUnusable, isPreconditionFailed, isTransient } from '../../src/engine/s3/errors.js';
+import { isSseCRefusal } from '../../src/engine/object/headerror.js';
+import type { ObjectState } from '../../src/engine/object/inspect.js';
+import type { ResolvedTarget } from '../../src/engine/s3/kms.js';
 
 const ARN = 'arn:aws:kms:us-east-1:111122223333:key/aaaa';
 const kms: ResolvedTarget = { type: 'aws:kms', kmsKeyId: 'alias/a', kmsKeyArn: ARN, kmsKeyBareId: 'aaaa' };

@@ -2,8 +2,8 @@
 // run stop after endAt in S3's order, without reading the pages after it.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { countObjects, listObjects } from '../../src/engine/lister.js';
-import { compareKeys } from '../../src/engine/shards.js';
+import { countObjects, listObjects } from '../../src/engine/keys/lister.js';
+import { compareKeys } from '../../src/engine/keys/shards.js';
 
 /** A stand-in S3 that answers ListObjectsV2 over a fixed key set in S3's order, and counts the pages it served. */
 function fakeS3(keys: string[]): { s3: S3Client; pages: () => number } {

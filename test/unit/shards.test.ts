@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareKeys, inRange, KeySampler, planShards, type Shard } from '../../src/engine/shards.js';
+import { compareKeys, inRange, KeySampler, planShards, type Shard } from '../../src/engine/keys/shards.js';
 
 /** Seeded generator so a failing property prints a reproducible case. */
 function rng(seed: number): () => number {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { sleep, untilSettledOrAborted } from '../../src/engine/abortable.js';
-import { Budget } from '../../src/engine/budget.js';
-import { Tally } from '../../src/engine/tally.js';
-import { OpenUploads } from '../../src/engine/uploads.js';
+import { sleep, untilSettledOrAborted } from '../../src/engine/s3/abortable.js';
+import { Budget } from '../../src/engine/bookkeeping/budget.js';
+import { Tally } from '../../src/engine/bookkeeping/tally.js';
+import { OpenUploads } from '../../src/engine/object/uploads.js';
 
 describe('waits a stop cuts short', () => {
   it('untilSettledOrAborted ends at the abort even if the promise never settles', async () => {

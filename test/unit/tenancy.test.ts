@@ -10,7 +10,7 @@ import {
   parseRoleRules,
   type TenancyPolicy,
 } from '../../src/controller/tenancy.js';
-import { manifestKey, partKey } from '../../src/engine/report-upload.js';
+import { manifestKey, partKey } from '../../src/engine/bookkeeping/report-upload.js';
 
 function job(namespace: string, spec: Partial<EncryptionJobSpec> = {}): EncryptionJob {
   return {

@@ -1,8 +1,8 @@
 // The one wrapper that tries a step again through transient errors: the tries
 // are data (attempt n, since, reason), the step is never re-entered by itself.
 import { describe, expect, it } from 'vitest';
-import { isTransient, needsSecondOpinion, TransientError } from '../../src/engine/errors.js';
-import { tryThroughTransient, type Attempt } from '../../src/engine/transient-retry.js';
+import { isTransient, needsSecondOpinion, TransientError } from '../../src/engine/s3/errors.js';
+import { tryThroughTransient, type Attempt } from '../../src/engine/s3/transient-retry.js';
 
 const slowDown = (): Error => Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
 const denied = (): Error => Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Watermark } from '../../src/engine/watermark.js';
+import { Watermark } from '../../src/engine/bookkeeping/watermark.js';
 
 describe('Watermark', () => {
   it('advances only over a finished prefix and commits in listing order', () => {

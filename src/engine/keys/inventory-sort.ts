@@ -19,7 +19,7 @@ import { statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { JobError } from './errors.js';
+import { JobError } from '../s3/errors.js';
 import type { InventoryEntry } from './inventory.js';
 import { compareKeys } from './shards.js';
 

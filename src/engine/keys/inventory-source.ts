@@ -21,7 +21,7 @@ import {
 } from './inventory.js';
 import { sortEntries, type SortedEntries, type SpillOptions } from './inventory-sort.js';
 import { compareKeys, KeySampler, type KeySample } from './shards.js';
-import type { Plan } from './types.js';
+import type { Plan } from '../types.js';
 
 export interface RunInventory {
   manifest: string;

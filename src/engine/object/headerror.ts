@@ -4,7 +4,7 @@
 // all look alike. A ranged GET of one byte carries the XML error body, and so
 // the real code: only an SSE-C refusal is a skip, anything else is an error.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { errorCode, errorMessage, httpStatus, isJobLevel } from './errors.js';
+import { errorCode, errorMessage, httpStatus, isJobLevel } from '../s3/errors.js';
 
 export type HeadErrorMeaning =
   /** Encrypted with a customer-provided key: cannot be read or copied without it. */

@@ -1,8 +1,8 @@
 // Counting the noncurrent versions a run leaves as they are (versioned buckets).
 // It is bookkeeping after the work: the caller turns a failure into a warning.
 import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
-import { backoff, isTransient, TRANSIENT_RETRY_MS } from './errors.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../s3/clients.js';
+import { backoff, isTransient, TRANSIENT_RETRY_MS } from '../s3/errors.js';
 import { inRange } from './shards.js';
 
 /**

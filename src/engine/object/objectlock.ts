@@ -21,7 +21,7 @@ import {
   GetObjectRetentionCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { errorCode, errorMessage, httpStatus } from './errors.js';
+import { errorCode, errorMessage, httpStatus } from '../s3/errors.js';
 import type { ObjectState } from './inspect.js';
 
 /** The object's lock state cannot be read: copying it could drop a retention or legal hold. */

@@ -1,6 +1,6 @@
 // What a real run would cost, from a dry run's counts. Prices are us-east-1
 // list prices; they are an estimate to size a job, not a bill.
-import type { CostEstimate, Plan } from './types.js';
+import type { CostEstimate, Plan } from '../types.js';
 
 const USD_PER_1000_WRITES = 0.005; // LIST, COPY, PUT-class requests
 const USD_PER_1000_READS = 0.0004; // HEAD, GET-class requests

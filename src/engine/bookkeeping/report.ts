@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, typ
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Outcome } from './types.js';
+import type { Outcome } from '../types.js';
 
 export type ReportFormat = 'csv' | 'jsonl';
 

@@ -11,7 +11,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { processAddressGuard, type AddressGuard } from './address-guard.js';
 import { LeanS3 } from './lean.js';
 import { TokenBucket } from './ratelimit.js';
-import type { Connection } from './types.js';
+import type { Connection } from '../types.js';
 
 export interface RequestEvent {
   service: 's3' | 'kms';

@@ -17,11 +17,11 @@ import {
   type Tag,
 } from '@aws-sdk/client-s3';
 import { getAclGrants, getTags, headObject, tagsToQuery, type AclGrants, type ObjectState } from './inspect.js';
-import type { ResolvedTarget } from './kms.js';
-import { StoppedError } from './abortable.js';
+import type { ResolvedTarget } from '../s3/kms.js';
+import { StoppedError } from '../s3/abortable.js';
 import { abortUpload, type UploadJournal } from './uploads.js';
-import { leanOf } from './clients.js';
-import { leanCopyable } from './lean.js';
+import { leanOf } from '../s3/clients.js';
+import { leanCopyable } from '../s3/lean.js';
 
 export interface CopyOptions {
   bucket: string;

@@ -3,7 +3,7 @@
 // object is touched.
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { errorCode, errorMessage, JobError, TransientError } from './errors.js';
-import type { TargetEncryption } from './types.js';
+import type { TargetEncryption } from '../types.js';
 
 export interface ResolvedTarget extends TargetEncryption {
   /** Key ARN (aws:kms*): what HEAD should report once an object is at the target. */

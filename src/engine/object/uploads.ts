@@ -9,8 +9,8 @@
 // uploading the same key, another tool). Listing the bucket's uploads and
 // guessing by key or time could.
 import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CheckpointWriteFailed, errorCode, errorMessage } from './errors.js';
-import type { OpenUpload } from './types.js';
+import { CheckpointWriteFailed, errorCode, errorMessage } from '../s3/errors.js';
+import type { OpenUpload } from '../types.js';
 
 export interface UploadJournal {
   /**

@@ -7,7 +7,7 @@ import {
   type S3Client,
   type Tag,
 } from '@aws-sdk/client-s3';
-import { leanOf } from './clients.js';
+import { leanOf } from '../s3/clients.js';
 
 export interface ObjectState {
   key: string;

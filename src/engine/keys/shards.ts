@@ -13,7 +13,7 @@
 // key vs a private-use-area key), and a key could fall in no shard or in two.
 // compareKeys compares in code point order, so it agrees with S3.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { JobError } from './errors.js';
+import { JobError } from '../s3/errors.js';
 import { decodeS3Url } from './lister.js';
 
 export interface Shard {

@@ -7,7 +7,7 @@
 // before a crash) is skipped for the next number.
 import { createReadStream, statSync } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isPreconditionFailed } from './errors.js';
+import { isPreconditionFailed } from '../s3/errors.js';
 
 /** How many taken numbers a segment skips before giving up. */
 const MAX_TAKEN = 50;

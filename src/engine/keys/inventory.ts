@@ -15,8 +15,8 @@ import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
-import { errorCode, errorMessage, isTransient, JobError, TransientError } from './errors.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../s3/clients.js';
+import { errorCode, errorMessage, isTransient, JobError, TransientError } from '../s3/errors.js';
 import { decodeS3Url } from './lister.js';
 
 export interface InventoryFile {

@@ -4,7 +4,7 @@
 // transient-retry.ts and records what comes out (run.ts). Which request an
 // error came from travels with the error (`during`), not in a shared label.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_MAX_ATTEMPTS } from './clients.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../s3/clients.js';
 import {
   copyInPlace,
   multipartCopyInPlace,
@@ -23,13 +23,13 @@ import {
   isNotImplemented,
   isPreconditionFailed,
   isTransient,
-} from './errors.js';
+} from '../s3/errors.js';
 import { explainHeadError, needsExplaining } from './headerror.js';
 import { firstPartSize, getAclGrants, headObject, type AclGrants, type ObjectState } from './inspect.js';
-import type { ResolvedTarget } from './kms.js';
-import type { ListedObject } from './lister.js';
+import type { ResolvedTarget } from '../s3/kms.js';
+import type { ListedObject } from '../keys/lister.js';
 import { LockUnreadableError, type ObjectLockReader } from './objectlock.js';
-import type { ObjectFailure, Outcome, Plan } from './types.js';
+import type { ObjectFailure, Outcome, Plan } from '../types.js';
 import type { UploadJournal } from './uploads.js';
 
 const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3;

@@ -1,9 +1,9 @@
 // The last step of an object's journey: recording its outcome. Counted at once
 // (progress), and committed under the checkpoint in listing order (the low
 // watermark) -- a failure only once the run shows it is the object's own.
-import { JobError } from './errors.js';
+import { JobError } from '../s3/errors.js';
 import { Tally } from './tally.js';
-import type { ObjectFailure, Outcome } from './types.js';
+import type { ObjectFailure, Outcome } from '../types.js';
 import { Watermark, type Slot } from './watermark.js';
 
 /** Give up on the job when this many objects fail before any is written. */

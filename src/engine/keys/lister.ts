@@ -1,9 +1,9 @@
 // Streaming the keys under a prefix, in S3's order, one page at a time: the
 // caller pulls, so memory holds one page however many objects there are.
 import { ListObjectsV2Command, type _Object, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import { errorCode, errorMessage, JobError, TransientError } from './errors.js';
+import { errorCode, errorMessage, JobError, TransientError } from '../s3/errors.js';
 import { compareKeys } from './shards.js';
-import { tryThroughTransient } from './transient-retry.js';
+import { tryThroughTransient } from '../s3/transient-retry.js';
 
 export interface ListedObject {
   key: string;

@@ -3,7 +3,7 @@
 // show), and the objects at or below the checkpoint (what a resumed run takes
 // as its base). They differ by the finished objects above the checkpoint, which
 // a resumed run looks at again.
-import { emptyCounters, type Counters, type Outcome, type SkipReason } from './types.js';
+import { emptyCounters, type Counters, type Outcome, type SkipReason } from '../types.js';
 
 export type SkipCounts = Record<SkipReason, number>;
 

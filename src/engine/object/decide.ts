@@ -1,8 +1,8 @@
 // What to do with one object: a pure function of what HEAD said and the target,
 // so every branch is unit-tested without a server.
 import type { ObjectState } from './inspect.js';
-import type { ResolvedTarget } from './kms.js';
-import type { Method, SkipReason } from './types.js';
+import type { ResolvedTarget } from '../s3/kms.js';
+import type { Method, SkipReason } from '../types.js';
 
 export type Action =
   | { kind: 'already' }

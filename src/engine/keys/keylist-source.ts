@@ -2,7 +2,7 @@
 // failed on, in S3's order, so the watermark and checkpoint work as for a listing.
 import type { ListedObject } from './lister.js';
 import { compareKeys, inRange } from './shards.js';
-import type { Plan } from './types.js';
+import type { Plan } from '../types.js';
 
 /** The plan's keys inside its prefix and `(startAfter, endAt]`, sorted in S3's order, each once. */
 export function keysOfRun(plan: Pick<Plan, 'keys' | 'prefix' | 'startAfter' | 'endAt'>): string[] {

@@ -79,8 +79,9 @@ function reasons(): { found: Set<string>; unknown: string[] } {
     // Reasons as types: `reason: 'A' | 'B'` (SecretNotReady), `type TenancyReason = 'A' | ...`.
     for (const m of text.matchAll(/(?:reason: |type \w+Reason =\s*)((?:'[A-Z]\w+'\s*\|\s*)+'[A-Z]\w+')/g))
       for (const l of literals(m[1] ?? '')) found.add(l);
-    // Per-object failure codes: this.failure(key, operation, 'X', ...).
-    for (const m of text.matchAll(/this\.failure\([^;]*?,\s*'([A-Z][A-Za-z]+)',/g)) found.add(m[1] ?? '');
+    // Per-object failure codes: failure(key, operation, 'X', ...) or this.failure(...).
+    for (const m of text.matchAll(/(?:\bthis\.|(?<![\w.]))failure\(\s*[^,]+,\s*[^,]+,\s*'([A-Z][A-Za-z]+)',/g))
+      found.add(m[1] ?? '');
     // Lookup tables of reasons, e.g. KMS error code -> reason.
     for (const m of text.matchAll(/^\s+\w+:\s*'(KMS[A-Z][A-Za-z]+)',$/gm)) found.add(m[1] ?? '');
     // S3's own codes that end the job as they are (new JobError(code, ...) after isJobLevel()).

@@ -24,6 +24,7 @@ import {
   startOperator,
   type OperatorProcess,
 } from '../harness/context.js';
+import { startFaultProxy } from '../harness/fault-proxy.js';
 import { installOperatorApi } from '../harness/global-setup.js';
 import { startKube, type KubeEnv } from '../harness/kube.js';
 
@@ -216,6 +217,14 @@ describe('operator resilience', () => {
     const namespace = await createNamespace('many');
     await createCredentialsSecret(namespace, info);
     const op = await startOperator({ watchNamespace: namespace, args: ['--max-inflight-objects=3'] });
+    // Each request takes 40-80 ms, so the runs last long enough (several seconds) for the
+    // once-a-second in-flight gauge to be sampled while objects are in flight.
+    const proxy = await startFaultProxy({
+      target: info.s3Endpoint,
+      protocol: 's3',
+      seed: 17,
+      rates: { latency: 1, latencyMs: [40, 80] },
+    });
     try {
       const buckets = await Promise.all([0, 1, 2, 3].map(() => createBucket(s3, 'many')));
       await Promise.all(buckets.map((b) => putObjects(s3, b, keys(60))));
@@ -226,7 +235,7 @@ describe('operator resilience', () => {
             namespace,
             bucket,
             encryption: { type: 'AES256' },
-            s3: info,
+            s3: { ...info, s3Endpoint: proxy.url },
             concurrency: 16,
           }),
         });
@@ -250,6 +259,7 @@ describe('operator resilience', () => {
       expect(maxInflight).toBeGreaterThan(0);
       expect(maxInflight).toBeLessThanOrEqual(3);
     } finally {
+      await proxy.stop();
       await op.stop();
     }
   });

@@ -96,56 +96,56 @@ export class ObjectLockReader {
       enabled === true
         ? `s3://${this.bucket}/${state.key} is in a bucket with object lock and`
         : `s3://${this.bucket}/${state.key} may be in a bucket with object lock (its configuration could not be read: ${this.configError ?? '?'}; versioning ${this.versioningEnabled === undefined ? 'could not be read' : 'is Enabled'}), and`;
+    const ask = { where, versionId, ...(signal ? { signal } : {}) };
     if (!state.objectLockMode) {
-      this.count('GetObjectRetention');
-      try {
-        const out = await this.s3.send(
-          new GetObjectRetentionCommand({ Bucket: this.bucket, Key: state.key, VersionId: versionId }),
-          {
-            abortSignal: signal,
-          },
-        );
-        if (out.Retention?.Mode) state.objectLockMode = out.Retention.Mode;
-        if (out.Retention?.RetainUntilDate) state.objectLockRetainUntilDate = out.Retention.RetainUntilDate;
-      } catch (err) {
-        if (bucketHasNoLock(err)) {
-          this.bucketLock = Promise.resolve(false);
-          return;
-        }
-        if (!isNone(err)) {
-          throw new LockUnreadableError(
-            'GetObjectRetention',
-            errorCode(err),
-            `${where} its retention cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
-              'a copy could drop it; allow s3:GetObjectRetention (or s3:GetBucketObjectLockConfiguration)',
-          );
-        }
-      }
+      const out = await this.read('GetObjectRetention', 'retention', state.key, ask, (input, options) =>
+        this.s3.send(new GetObjectRetentionCommand(input), options),
+      );
+      if (out === 'noLock') return;
+      if (out?.Retention?.Mode) state.objectLockMode = out.Retention.Mode;
+      if (out?.Retention?.RetainUntilDate) state.objectLockRetainUntilDate = out.Retention.RetainUntilDate;
     }
     if (!state.objectLockLegalHold) {
-      this.count('GetObjectLegalHold');
-      try {
-        const out = await this.s3.send(
-          new GetObjectLegalHoldCommand({ Bucket: this.bucket, Key: state.key, VersionId: versionId }),
-          {
-            abortSignal: signal,
-          },
-        );
-        if (out.LegalHold?.Status) state.objectLockLegalHold = out.LegalHold.Status;
-      } catch (err) {
-        if (bucketHasNoLock(err)) {
-          this.bucketLock = Promise.resolve(false);
-          return;
-        }
-        if (!isNone(err)) {
-          throw new LockUnreadableError(
-            'GetObjectLegalHold',
-            errorCode(err),
-            `${where} its legal hold cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
-              'a copy could drop it; allow s3:GetObjectLegalHold (or s3:GetBucketObjectLockConfiguration)',
-          );
-        }
+      const out = await this.read('GetObjectLegalHold', 'legal hold', state.key, ask, (input, options) =>
+        this.s3.send(new GetObjectLegalHoldCommand(input), options),
+      );
+      if (out === 'noLock') return;
+      if (out?.LegalHold?.Status) state.objectLockLegalHold = out.LegalHold.Status;
+    }
+  }
+
+  /**
+   * One of the object's lock reads: its answer, undefined when the object has none, 'noLock'
+   * when S3 says the bucket has no object lock (remembered for the run); a refusal throws.
+   */
+  private async read<T>(
+    operation: 'GetObjectRetention' | 'GetObjectLegalHold',
+    what: string,
+    key: string,
+    ask: { where: string; versionId: string | undefined; signal?: AbortSignal },
+    send: (
+      input: { Bucket: string; Key: string; VersionId: string | undefined },
+      options: { abortSignal?: AbortSignal },
+    ) => Promise<T>,
+  ): Promise<T | 'noLock' | undefined> {
+    this.count(operation);
+    try {
+      return await send(
+        { Bucket: this.bucket, Key: key, VersionId: ask.versionId },
+        ask.signal ? { abortSignal: ask.signal } : {},
+      );
+    } catch (err) {
+      if (bucketHasNoLock(err)) {
+        this.bucketLock = Promise.resolve(false);
+        return 'noLock';
       }
+      if (isNone(err)) return undefined;
+      throw new LockUnreadableError(
+        operation,
+        errorCode(err),
+        `${ask.where} its ${what} cannot be read (${errorCode(err)}: ${errorMessage(err)}): ` +
+          `a copy could drop it; allow s3:${operation} (or s3:GetBucketObjectLockConfiguration)`,
+      );
     }
   }
 }

@@ -10,9 +10,9 @@ import { hostname } from 'node:os';
 import { LeaderElector } from './controller/leader.js';
 import { Manager } from './controller/manager.js';
 import { addressGuardFor, parseRoleRules, splitList, type TenancyPolicy } from './controller/tenancy.js';
-import { DEFAULT_WORKER_SPILL_MIB } from './controller/workerjob.js';
+import { DEFAULT_WORKER_SPILL_MIB, type WorkerTemplate } from './controller/workerjob.js';
 import { setProcessAddressGuard } from './engine/s3/address-guard.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 
 function podNamespace(): string {
@@ -44,10 +44,36 @@ function splitWords(value: string): string[] {
   return value.split(/\s+/).filter(Boolean);
 }
 
-async function main(): Promise<void> {
-  const program = new Command()
-    .name('s3-encryption-operator')
-    .description('Kubernetes operator that re-encrypts the objects already stored in S3 buckets')
+type Flags = {
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionId: string;
+  maxConcurrentReconciles: string;
+  watchNamespace: string;
+  maxInflightObjects: string;
+  runRetryDelay: string;
+  stallTimeout: string;
+  logLevel: string;
+  ambientIdentityNamespaces?: string;
+  allowedRoleArns: string;
+  allowedReportDestinations: string;
+  reportPrefix: string;
+  allowedEndpointHosts: string;
+  deniedEndpointAddresses: string;
+  workerImage: string;
+  workerCommand: string;
+  workerImagePullPolicy: string;
+  workerJobTtl: string;
+  workerStartGrace: string;
+  workersClusterRole: string;
+  workerSpillMib: string;
+};
+
+/** The process's own flags: servers, leader election, reconcilers, logging. */
+function processFlags(program: Command): Command {
+  return program
     .option('--metrics-bind-address <addr>', 'address of the Prometheus /metrics endpoint', ':8080')
     .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz', ':8081')
     .option('--leader-elect', 'elect a leader with a coordination.k8s.io Lease before doing any work', false)
@@ -70,7 +96,12 @@ async function main(): Promise<void> {
       '/healthz fails when a reconcile runs longer than this, or the watch of jobs fails for longer',
       '300',
     )
-    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info');
+}
+
+/** What a job may ask of the operator's identity and network (docs/install.md, "Multi-tenant clusters"). */
+function tenancyFlags(program: Command): Command {
+  return program
     .option(
       '--ambient-identity-namespaces <list>',
       'namespaces whose jobs may use the operator\'s own AWS identity without a Secret ("*" = all; default: the operator\'s namespace)',
@@ -99,7 +130,12 @@ async function main(): Promise<void> {
       '--denied-endpoint-addresses <list>',
       'address ranges (CIDR) no endpoint may resolve to, besides the metadata services (e.g. the cluster service CIDR)',
       '',
-    )
+    );
+}
+
+/** The worker pods of spec.workers jobs. */
+function workerFlags(program: Command): Command {
+  return program
     .option(
       '--worker-image <image>',
       'image of the worker pods of spec.workers jobs (default: $WORKER_IMAGE, the operator image the chart sets)',
@@ -134,46 +170,26 @@ async function main(): Promise<void> {
       '--worker-spill-mib <n>',
       "MiB of each worker pod's volume for inventory sorts (its TMPDIR; S3EO_SPILL_LIMIT_MIB)",
       String(DEFAULT_WORKER_SPILL_MIB),
-    )
-    .parse();
-  const opts = program.opts<{
-    metricsBindAddress: string;
-    healthProbeBindAddress: string;
-    leaderElect: boolean;
-    leaderElectionNamespace?: string;
-    leaderElectionId: string;
-    maxConcurrentReconciles: string;
-    watchNamespace: string;
-    maxInflightObjects: string;
-    runRetryDelay: string;
-    stallTimeout: string;
-    logLevel: string;
-    ambientIdentityNamespaces?: string;
-    allowedRoleArns: string;
-    allowedReportDestinations: string;
-    reportPrefix: string;
-    allowedEndpointHosts: string;
-    deniedEndpointAddresses: string;
-    workerImage: string;
-    workerCommand: string;
-    workerImagePullPolicy: string;
-    workerJobTtl: string;
-    workerStartGrace: string;
-    workersClusterRole: string;
-    workerSpillMib: string;
-  }>();
-  const log = createLogger(opts.logLevel);
+    );
+}
+
+function parseFlags(): Flags {
+  const program = new Command()
+    .name('s3-encryption-operator')
+    .description('Kubernetes operator that re-encrypts the objects already stored in S3 buckets');
+  workerFlags(tenancyFlags(processFlags(program))).parse();
+  const opts = program.opts<Flags>();
   if (!Number.isInteger(Number(opts.workerJobTtl)))
     throw new Error(`--worker-job-ttl must be a whole number of seconds, not "${opts.workerJobTtl}"`);
   if (!(Number.isInteger(Number(opts.workerSpillMib)) && Number(opts.workerSpillMib) > 0))
     throw new Error(`--worker-spill-mib must be a positive whole number of MiB, not "${opts.workerSpillMib}"`);
   if (!(Number(opts.workerStartGrace) >= 0))
     throw new Error(`--worker-start-grace must be a number of seconds, not "${opts.workerStartGrace}"`);
-  const metrics = new Metrics();
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  return opts;
+}
 
-  const policy: TenancyPolicy = {
+function tenancyPolicy(opts: Flags): TenancyPolicy {
+  return {
     ambientNamespaces:
       opts.ambientIdentityNamespaces === undefined ? [podNamespace()] : splitList(opts.ambientIdentityNamespaces),
     allowedRoles: parseRoleRules(opts.allowedRoleArns),
@@ -182,33 +198,24 @@ async function main(): Promise<void> {
     endpointHosts: splitList(opts.allowedEndpointHosts),
     deniedAddresses: splitList(opts.deniedEndpointAddresses),
   };
-  log.info({ tenancy: policy }, 'tenancy policy');
-  // Every S3, KMS and STS connection the operator makes is judged on its address, after resolution.
-  setProcessAddressGuard(addressGuardFor(policy));
-  const manager = new Manager({
-    kubeConfig: kc,
-    metrics,
-    log,
-    workers: Number(opts.maxConcurrentReconciles),
-    policy,
-    workerTemplate: {
-      image: opts.workerImage,
-      command: opts.workerCommand.trim().startsWith('[')
-        ? (JSON.parse(opts.workerCommand) as string[])
-        : splitWords(opts.workerCommand),
-      ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
-      ...(Number(opts.workerJobTtl) >= 0 ? { ttlSecondsAfterFinished: Number(opts.workerJobTtl) } : {}),
-      clusterRole: opts.workersClusterRole,
-      spillMiB: Number(opts.workerSpillMib),
-      startGraceSeconds: Number(opts.workerStartGrace),
-    },
-    maxInflightObjects: Number(opts.maxInflightObjects),
-    retryBaseMs: Number(opts.runRetryDelay),
-    ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),
-  });
-  let ready = false;
+}
 
-  const metricsServer = createServer((req, res) => {
+function workerTemplate(opts: Flags): WorkerTemplate {
+  return {
+    image: opts.workerImage,
+    command: opts.workerCommand.trim().startsWith('[')
+      ? (JSON.parse(opts.workerCommand) as string[])
+      : splitWords(opts.workerCommand),
+    ...(opts.workerImagePullPolicy ? { imagePullPolicy: opts.workerImagePullPolicy } : {}),
+    ...(Number(opts.workerJobTtl) >= 0 ? { ttlSecondsAfterFinished: Number(opts.workerJobTtl) } : {}),
+    clusterRole: opts.workersClusterRole,
+    spillMiB: Number(opts.workerSpillMib),
+    startGraceSeconds: Number(opts.workerStartGrace),
+  };
+}
+
+function metricsServer(metrics: Metrics): Server {
+  return createServer((req, res) => {
     if (req.url?.startsWith('/metrics')) {
       metrics.registry
         .metrics()
@@ -225,8 +232,10 @@ async function main(): Promise<void> {
     res.writeHead(404);
     res.end();
   });
-  const stallMs = Number(opts.stallTimeout) * 1000;
-  const probeServer = createServer((req, res) => {
+}
+
+function probeServer(manager: Manager, stallMs: number, isReady: () => boolean, log: Logger): Server {
+  return createServer((req, res) => {
     if (req.url?.startsWith('/healthz')) {
       // A wedged worker or a lost watch does not mend itself: let the kubelet restart us.
       const health = manager.health(stallMs);
@@ -236,6 +245,7 @@ async function main(): Promise<void> {
       return;
     }
     if (req.url?.startsWith('/readyz')) {
+      const ready = isReady();
       res.writeHead(ready ? 200 : 503);
       res.end(ready ? 'ok' : 'not ready');
       return;
@@ -243,8 +253,35 @@ async function main(): Promise<void> {
     res.writeHead(404);
     res.end();
   });
-  await listen(metricsServer, opts.metricsBindAddress);
-  await listen(probeServer, opts.healthProbeBindAddress);
+}
+
+async function main(): Promise<void> {
+  const opts = parseFlags();
+  const log = createLogger(opts.logLevel);
+  const metrics = new Metrics();
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+
+  const policy = tenancyPolicy(opts);
+  log.info({ tenancy: policy }, 'tenancy policy');
+  // Every S3, KMS and STS connection the operator makes is judged on its address, after resolution.
+  setProcessAddressGuard(addressGuardFor(policy));
+  const manager = new Manager({
+    kubeConfig: kc,
+    metrics,
+    log,
+    workers: Number(opts.maxConcurrentReconciles),
+    policy,
+    workerTemplate: workerTemplate(opts),
+    maxInflightObjects: Number(opts.maxInflightObjects),
+    retryBaseMs: Number(opts.runRetryDelay),
+    ...(opts.watchNamespace ? { namespace: opts.watchNamespace } : {}),
+  });
+  let ready = false;
+  const metricsHttp = metricsServer(metrics);
+  const probeHttp = probeServer(manager, Number(opts.stallTimeout) * 1000, () => ready, log);
+  await listen(metricsHttp, opts.metricsBindAddress);
+  await listen(probeHttp, opts.healthProbeBindAddress);
   log.info({ metrics: opts.metricsBindAddress, probes: opts.healthProbeBindAddress }, 'serving metrics and probes');
 
   const elector = opts.leaderElect
@@ -271,8 +308,8 @@ async function main(): Promise<void> {
     await manager.stop();
     await elector?.release();
     clearTimeout(timer);
-    metricsServer.close();
-    probeServer.close();
+    metricsHttp.close();
+    probeHttp.close();
     log.info('stopped');
     process.exit(0);
   };

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import { directoryInventorySource, inventoryKeys, readManifest } from '../src/engine/keys/inventory.js';
-import { loadRunInventory } from '../src/engine/keys/inventory-source.js';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { compareKeys, KeySampler, planShards, type Shard } from '../src/engine/keys/shards.js';
+
+import { timedInventoryLoad } from './lib/inventory-load.js';
 
 const BUCKET = 'source-bucket';
 const INV = 'inventory-bucket';
@@ -112,33 +112,11 @@ async function plan(dir: string, url: string, n: number): Promise<void> {
 
 /** One run's inventory load over the whole report (no S3 client: the files are local). */
 async function load(dir: string, url: string): Promise<void> {
-  const started = performance.now();
-  const inv = await loadRunInventory(
-    {} as S3Client,
-    { bucket: BUCKET, prefix: 'data/', inventoryManifest: url },
-    {
-      source: directoryInventorySource(dir),
-    },
-  );
-  const loadSeconds = (performance.now() - started) / 1000;
-  let n = 0;
-  let last = '';
-  let ordered = true;
-  const t = performance.now();
-  for await (const e of inv.sorted.entries()) {
-    if (n > 0 && compareKeys(last, e.key) >= 0) ordered = false;
-    last = e.key;
-    n++;
-  }
-  const mergeSeconds = (performance.now() - t) / 1000;
-  inv.sorted.dispose();
+  const timed = await timedInventoryLoad(dir, url, BUCKET, 'data/');
   console.log(
     JSON.stringify({
       runLoad: {
-        rows: n,
-        ordered,
-        loadSeconds: Number(loadSeconds.toFixed(1)),
-        mergeSeconds: Number(mergeSeconds.toFixed(1)),
+        ...timed,
         peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       },
     }),

@@ -19,10 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { directoryInventorySource } from '../src/engine/keys/inventory.js';
-import { loadRunInventory } from '../src/engine/keys/inventory-source.js';
-import { compareKeys } from '../src/engine/keys/shards.js';
+
+import { timedInventoryLoad } from './lib/inventory-load.js';
 
 const BUCKET = 'source-bucket';
 const INV = 'inventory-bucket';
@@ -82,31 +80,12 @@ async function generate(dir: string, rows: number): Promise<{ url: string; repor
 async function load(dir: string, url: string): Promise<void> {
   const started = performance.now();
   try {
-    const inv = await loadRunInventory(
-      {} as S3Client,
-      { bucket: BUCKET, prefix: 'data/', inventoryManifest: url },
-      { source: directoryInventorySource(dir) },
-    );
-    const loadSeconds = (performance.now() - started) / 1000;
-    let n = 0;
-    let last = '';
-    let ordered = true;
-    const t = performance.now();
-    for await (const e of inv.sorted.entries()) {
-      if (n > 0 && compareKeys(last, e.key) >= 0) ordered = false;
-      last = e.key;
-      n++;
-    }
-    const mergeSeconds = (performance.now() - t) / 1000;
-    inv.sorted.dispose();
+    const { spilledBytes, ...timed } = await timedInventoryLoad(dir, url, BUCKET, 'data/');
     console.log(
       JSON.stringify({
-        rows: n,
-        ordered,
-        loadSeconds: Number(loadSeconds.toFixed(1)),
-        mergeSeconds: Number(mergeSeconds.toFixed(1)),
-        spillMiB: Number((inv.sorted.spilledBytes / 2 ** 20).toFixed(1)),
-        spillBytesPerRow: Number((inv.sorted.spilledBytes / n).toFixed(1)),
+        ...timed,
+        spillMiB: Number((spilledBytes / 2 ** 20).toFixed(1)),
+        spillBytesPerRow: Number((spilledBytes / timed.rows).toFixed(1)),
         peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       }),
     );

@@ -6,6 +6,8 @@ export const VERSION = 'v1alpha1';
 export const PLURAL = 'encryptionjobs';
 export const KIND = 'EncryptionJob';
 export const FINALIZER = 's3encryption.dev/finalizer';
+export const SHARD_PLURAL = 'encryptionshards';
+export const SHARD_KIND = 'EncryptionShard';
 
 export interface EncryptionJobSpec {
   bucket: string;
@@ -32,8 +34,10 @@ export interface EncryptionJobSpec {
   method?: 'Auto' | 'Copy' | 'UpdateObjectEncryption';
   maxRequestsPerSecond?: number;
   storageClass?: string;
-  /** Shards worked on at once, in the operator's process (default 1: one listing, as before shards). */
+  /** Shards worked on at once, in the operator's process or as worker pods (default 1: one listing, as before shards). */
   parallelism?: number;
+  /** Key ranges the plan cuts (default: parallelism); more than parallelism keeps each small. */
+  shards?: number;
   /** Run the shards as pods of a batch/v1 Indexed Job in the job's namespace (workerrun.ts). */
   workers?: {
     /** A ServiceAccount of the job's namespace labelled s3encryption.dev/worker=true. */
@@ -175,8 +179,13 @@ export interface EncryptionJobStatus {
   retryFailed?: RetryFailedStatus | null;
   /** Runs of this generation that ended on a transient error and were started again. */
   retries?: number | null;
-  /** The shards of a sharded job (spec.parallelism), planned once per selection. */
+  /**
+   * Deprecated (operators before EncryptionShard objects): the shards as a list in the job. Read only to carry
+   * them over into shard objects, then cleared. In memory, the shards a run works with (shardstore.ts).
+   */
   shards?: ShardStatus[] | null;
+  /** Shards of the current plan by phase (each is an EncryptionShard object). */
+  shardCounts?: ShardCounts | null;
   /** A sharded dry run's own shards and plan: it never touches shards/shardPlan (the real runs'). */
   dryRunShards?: ShardStatus[] | null;
   dryRunShardPlan?: EncryptionJobStatus['shardPlan'];
@@ -188,11 +197,52 @@ export interface EncryptionJobStatus {
     createdAt: string;
     estimatedObjects?: number;
     sampleRequests?: number;
+    /** Shards in the plan (EncryptionShard objects). */
+    shards?: number;
     /** A planning worker pod could not plan (spec.workers): the job fails with this reason. */
     failure?: { reason: string; message: string } | null;
     /** Set when every shard completed: the run fingerprint of that spec (as JobCheckpoint.completedFor). */
     completedFor?: string | null;
   } | null;
+}
+
+export interface ShardCounts {
+  total: number;
+  pending: number;
+  running: number;
+  complete: number;
+  failed: number;
+}
+
+/** The fixed part of a shard: its key range and the plan it belongs to. */
+export interface EncryptionShardSpec {
+  /** The EncryptionJob (same namespace). */
+  job: string;
+  index: number;
+  startAfter: string;
+  endAt?: string;
+  /** The selection fingerprint of the plan (the job's status.shardPlan.spec). */
+  plan: string;
+  dryRun?: boolean;
+}
+
+/** What the shard's runner writes; null removes a field (a merge patch). */
+export interface EncryptionShardStatus {
+  phase?: ShardPhase;
+  checkpoint?: string | null;
+  checkpointProgress?: JobProgress | null;
+  progress?: JobProgress | null;
+  openUploads?: { key: string; uploadId: string }[] | null;
+  budgetHeld?: number | null;
+  noncurrentVersions?: number | null;
+  message?: string | null;
+  updatedAt?: string;
+}
+
+/** One key range of a sharded job as its own object, owned by the job (shardstore.ts). */
+export interface EncryptionShard extends KubernetesObject {
+  spec: EncryptionShardSpec;
+  status?: EncryptionShardStatus;
 }
 
 export interface EncryptionJob extends KubernetesObject {

@@ -148,6 +148,8 @@ export interface JobRunDeps {
   retryBaseMs?: number;
   /** Engine settings for every run (tests lower the multipart threshold to copy small objects part by part). */
   planTuning?: Pick<Plan, 'multipartThreshold' | 'multipartPartSize'>;
+  /** How often one shard object is written (default: from the shards running at once, shardWriteIntervalMs). */
+  shardStatusIntervalMs?: number;
 }
 
 export class JobRun {

@@ -59,6 +59,51 @@ export const KUBE_CALLS: readonly KubeCall[] = [
     verb: 'patch',
     scope: 'cluster',
   },
+  // A sharded job's EncryptionShard objects (shardstore.ts, shard-informer.ts): planned, watched, written by
+  // the operator's shard runs, deleted when a new plan replaces them.
+  {
+    method: 'listCustomObjectForAllNamespaces',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards',
+    verb: 'list',
+    scope: 'cluster',
+  },
+  {
+    method: 'listNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards',
+    verb: 'list',
+    scope: 'cluster',
+  },
+  { method: 'makeInformer', group: 's3encryption.dev', resource: 'encryptionshards', verb: 'watch', scope: 'cluster' },
+  {
+    method: 'getNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards',
+    verb: 'get',
+    scope: 'cluster',
+  },
+  {
+    method: 'createNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards',
+    verb: 'create',
+    scope: 'cluster',
+  },
+  {
+    method: 'deleteNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards',
+    verb: 'delete',
+    scope: 'cluster',
+  },
+  {
+    method: 'patchNamespacedCustomObjectStatus',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards/status',
+    verb: 'patch',
+    scope: 'cluster',
+  },
   // Always the job's own namespace (reconciler.ts credentials()).
   { method: 'readNamespacedSecret', group: '', resource: 'secrets', verb: 'get', scope: 'cluster' },
   // >>> Waiting for a Secret that does not exist yet (controller robustness work) may add
@@ -123,15 +168,30 @@ export const KUBE_CALLS: readonly KubeCall[] = [
  * The calls a worker pod makes (src/worker.ts, workerpod.ts) with its
  * ServiceAccount: a Role in the job's namespace, bound to the marked
  * ServiceAccount (deploy/workers, the chart's workers.namespaces). A worker reads
- * its job and writes its own shard entry (server-side apply) or the plan (merge
- * patch) on the status subresource; nothing else.
+ * its job; the planning pod makes the shard objects and writes the plan's summary;
+ * a shard's pod writes its own shard object's status; nothing else.
  */
 export const WORKER_CALLS: readonly Omit<KubeCall, 'scope'>[] = [
   { method: 'getNamespacedCustomObject', group: 's3encryption.dev', resource: 'encryptionjobs', verb: 'get' },
+  // The planning pod writes the plan's summary (status.shardPlan).
   {
     method: 'patchNamespacedCustomObjectStatus',
     group: 's3encryption.dev',
     resource: 'encryptionjobs/status',
+    verb: 'patch',
+  },
+  // The planning pod makes the shard objects; a shard's pod reads its own and writes its status.
+  { method: 'getNamespacedCustomObject', group: 's3encryption.dev', resource: 'encryptionshards', verb: 'get' },
+  {
+    method: 'createNamespacedCustomObject',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards',
+    verb: 'create',
+  },
+  {
+    method: 'patchNamespacedCustomObjectStatus',
+    group: 's3encryption.dev',
+    resource: 'encryptionshards/status',
     verb: 'patch',
   },
 ];

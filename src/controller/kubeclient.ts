@@ -19,7 +19,16 @@ import {
   type V1Pod,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { GROUP, KIND, PLURAL, VERSION, type EncryptionJob, type EncryptionJobStatus, type ShardStatus } from './api.js';
+import {
+  GROUP,
+  PLURAL,
+  SHARD_PLURAL,
+  VERSION,
+  type EncryptionJob,
+  type EncryptionJobStatus,
+  type EncryptionShard,
+  type EncryptionShardStatus,
+} from './api.js';
 
 /** How long one API call may take by default (client-go's clients leave it to the caller; we bound every one). */
 export const API_CALL_TIMEOUT_MS = 30_000;
@@ -120,30 +129,77 @@ export class KubeClient {
     )) as EncryptionJob;
   }
 
-  /**
-   * Server-side apply of one shard's entry in status.shards (a list-map keyed
-   * by index): a worker owns its own entry under its own field manager, so
-   * workers never overwrite each other's progress.
-   */
-  async applyShardStatus(namespace: string, name: string, fieldManager: string, shard: ShardStatus): Promise<void> {
-    await this.call(`apply shard ${shard.index} of EncryptionJob ${namespace}/${name}`, (o) =>
+  /** Every EncryptionShard the operator may see (one namespace, or all): the shard informer's list. */
+  async listAllShards(
+    namespace?: string,
+  ): Promise<{ items: EncryptionShard[]; metadata?: { resourceVersion?: string } }> {
+    type List = { items: EncryptionShard[]; metadata?: { resourceVersion?: string } };
+    if (namespace) {
+      return (await this.call(`list EncryptionShards in ${namespace}`, (o) =>
+        this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: SHARD_PLURAL }, o),
+      )) as List;
+    }
+    return (await this.call('list EncryptionShards', (o) =>
+      this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: SHARD_PLURAL }, o),
+    )) as List;
+  }
+
+  /** The EncryptionShards of a namespace with these labels (the job's, by its label). */
+  async listShards(namespace: string, labelSelector: string): Promise<EncryptionShard[]> {
+    const list = (await this.call(`list EncryptionShards in ${namespace} (${labelSelector})`, (o) =>
+      this.custom.listNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: SHARD_PLURAL, labelSelector },
+        o,
+      ),
+    )) as { items: EncryptionShard[] };
+    return list.items;
+  }
+
+  /** The EncryptionShard, or undefined when there is none. */
+  async getShard(namespace: string, name: string): Promise<EncryptionShard | undefined> {
+    try {
+      return (await this.call(`get EncryptionShard ${namespace}/${name}`, (o) =>
+        this.custom.getNamespacedCustomObject(
+          { group: GROUP, version: VERSION, namespace, plural: SHARD_PLURAL, name },
+          o,
+        ),
+      )) as EncryptionShard;
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async createShard(shard: EncryptionShard): Promise<EncryptionShard> {
+    const namespace = shard.metadata?.namespace ?? '';
+    return (await this.call(`create EncryptionShard ${namespace}/${shard.metadata?.name ?? ''}`, (o) =>
+      this.custom.createNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: SHARD_PLURAL, body: shard },
+        o,
+      ),
+    )) as EncryptionShard;
+  }
+
+  /** Deletes that very EncryptionShard (uid precondition); one already gone is fine. */
+  async deleteShard(namespace: string, name: string, uid: string): Promise<void> {
+    try {
+      await this.call(`delete EncryptionShard ${namespace}/${name}`, (o) =>
+        this.custom.deleteNamespacedCustomObject(
+          { group: GROUP, version: VERSION, namespace, plural: SHARD_PLURAL, name, body: { preconditions: { uid } } },
+          o,
+        ),
+      );
+    } catch (err) {
+      if (apiStatus(err) !== 404 && apiStatus(err) !== 409) throw err;
+    }
+  }
+
+  /** JSON merge patch of a shard's /status: only its runner writes it. */
+  async patchShardStatus(namespace: string, name: string, status: EncryptionShardStatus): Promise<void> {
+    await this.call(`patch the status of EncryptionShard ${namespace}/${name}`, (o) =>
       this.custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: PLURAL,
-          name,
-          fieldManager,
-          force: true,
-          body: {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: KIND,
-            metadata: { name, namespace },
-            status: { shards: [shard] },
-          },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply, o),
+        { group: GROUP, version: VERSION, namespace, plural: SHARD_PLURAL, name, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o),
       ),
     );
   }

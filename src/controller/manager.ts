@@ -10,6 +10,7 @@ import { KubeClient } from './kubeclient.js';
 import { Reconciler } from './reconciler.js';
 import type { WorkerTemplate } from './workerjob.js';
 import { ShardMetrics } from './shard-metrics.js';
+import { ShardInformer } from './shard-informer.js';
 import { Backoff } from './backoff.js';
 import type { TenancyPolicy } from './tenancy.js';
 import { WorkQueue } from './workqueue.js';
@@ -47,6 +48,9 @@ export class Manager {
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
   private informer: (Informer<EncryptionJob> & ObjectCache<EncryptionJob>) | undefined;
+  /** Every shard object: its cache is what worker runs read, its events keep the per-shard metrics. */
+  readonly shards: ShardInformer;
+  private readonly shardMetrics: ShardMetrics;
   private synced = false;
   private stopping = false;
   private workers: Promise<void>[] = [];
@@ -79,6 +83,17 @@ export class Manager {
     opts.metrics.workqueueDepth.set(labels, 0);
     opts.metrics.workqueueAdds.inc(labels, 0);
     opts.metrics.workqueueRetries.inc(labels, 0);
+    this.shardMetrics = new ShardMetrics(opts.metrics);
+    this.shards = new ShardInformer(
+      opts.kubeConfig,
+      this.client,
+      opts.log,
+      {
+        changed: (o) => this.shardMetrics.observe(o),
+        deleted: (o) => this.shardMetrics.forget(o),
+      },
+      opts.namespace,
+    );
     this.reconciler = new Reconciler({
       client: this.client,
       metrics: opts.metrics,
@@ -86,6 +101,7 @@ export class Manager {
       budget: new Budget(opts.maxInflightObjects ?? 256),
       ...(opts.retryBaseMs ? { retryBaseMs: opts.retryBaseMs } : {}),
       getJob: (namespace, name) => this.informer?.get(name, namespace),
+      shardCache: this.shards,
       policy: opts.policy,
       requeue: (key, afterMs) => this.queue.addAfter(key, afterMs),
       ...(opts.workerTemplate ? { workerTemplate: opts.workerTemplate } : {}),
@@ -128,17 +144,15 @@ export class Manager {
     });
     this.informer = informer;
     const enqueue = (obj: EncryptionJob): void => this.queue.add(jobKey(obj));
-    const shardMetrics = new ShardMetrics(this.opts.metrics);
     const onEvent = (obj: EncryptionJob): void => {
       this.watchWorks();
-      shardMetrics.observe(obj);
       enqueue(obj);
     };
     informer.on('add', onEvent);
     informer.on('update', onEvent);
     informer.on('delete', (obj) => {
       this.watchWorks();
-      shardMetrics.forget(obj.metadata?.namespace ?? '', obj.metadata?.name ?? '');
+      for (const shard of this.shards.forJob(obj)) this.shardMetrics.forget(shard);
       enqueue(obj);
     });
     informer.on('connect', () => {
@@ -171,6 +185,8 @@ export class Manager {
           informer.start().catch((e: unknown) => this.opts.log.warn({ err: String(e) }, 'informer restart failed'));
       }, delay);
     });
+    // The shards first: a worker run adopted at start reads them from this cache.
+    await this.shards.start();
     await informer.start();
     this.synced = true;
     for (const job of informer.list()) enqueue(job);
@@ -222,6 +238,7 @@ export class Manager {
     if (this.watchSettle) clearTimeout(this.watchSettle);
     if (this.watchHealthy) clearTimeout(this.watchHealthy);
     await this.informer?.stop();
+    await this.shards.stop();
     this.queue.shutdown();
     await this.reconciler.stopAll();
     await Promise.all(this.workers);

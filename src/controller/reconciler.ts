@@ -2,6 +2,8 @@
 // progress (if any) and start, stop or leave it; write what it means to status.
 import type { Budget } from '../engine/index.js';
 import type { Logger } from '../log.js';
+import { ShardStore } from './shardstore.js';
+import type { ShardCache } from './workerrun.js';
 import type { Metrics } from '../metrics.js';
 import { FINALIZER, type EncryptionJob, type EncryptionJobStatus } from './api.js';
 import { findCondition, isTrue, setCondition } from './conditions.js';
@@ -30,6 +32,13 @@ export interface ReconcilerDeps {
   requeue?: (key: string, afterMs: number) => void;
   /** The image and command of worker pods (spec.workers). */
   workerTemplate?: WorkerTemplate;
+  /** The shard informer's cache (worker runs read the shards from it); absent: read from the API server. */
+  shardCache?: ShardCache;
+}
+
+/** Did the job run as shards (a plan in its status, or the list an earlier operator kept)? */
+function hadShards(job: EncryptionJob): boolean {
+  return !!job.status?.shardPlan || (job.status?.shards?.length ?? 0) > 0;
 }
 
 /**
@@ -95,7 +104,7 @@ export class Reconciler {
     if (job.metadata?.deletionTimestamp) {
       if (run) await this.stopRun(key, run);
       // Worker pods stop (and stop writing to the job) before the finalizer goes, also after an operator restart.
-      if (job.spec.workers || (job.status?.shards?.length ?? 0) > 0) await deleteWorkers(this.deps.client, job, log);
+      if (job.spec.workers || hadShards(job)) await deleteWorkers(this.deps.client, job, log);
       this.secretWaits.delete(key);
       await this.removeFinalizer(namespace, name);
       await this.deps.metrics.forgetJob(namespace, name);
@@ -215,7 +224,9 @@ export class Reconciler {
     }
     if (ask?.kind === 'nothing') return undefined; // answered above, from the cache
     // The failed keys are not all kept: the job runs again over its whole selection (a new run below).
-    const toRun = ask?.kind === 'rescan' ? await this.rescan(fresh, ask) : fresh;
+    const rescanned = ask?.kind === 'rescan' ? await this.rescan(fresh, ask) : fresh;
+    // The shards are objects of their own: the run sees them in the job's status (shardstore.ts hydrate).
+    const toRun = await this.withShards(rescanned, log);
     log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
     const runDeps = {
       client: this.deps.client,
@@ -225,14 +236,18 @@ export class Reconciler {
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     };
     // A job that ran as worker pods and now runs in the operator: no pod of the old Job may still work on its shards.
-    if (!toRun.spec.workers && (toRun.status?.shards?.length ?? 0) > 0)
-      await deleteWorkers(this.deps.client, toRun, log);
+    if (!toRun.spec.workers && hadShards(toRun)) await deleteWorkers(this.deps.client, toRun, log);
     // With spec.workers the pods get the Secret as env from the Job: its value is read above only to wait for it.
     const next: ActiveRun =
       ask?.kind === 'keys'
         ? new RetryRun(toRun, credentials, ask, runDeps)
         : toRun.spec.workers
-          ? new WorkerRun(toRun, { ...runDeps, template: this.workerTemplate() })
+          ? new WorkerRun(toRun, {
+              ...runDeps,
+              template: this.workerTemplate(),
+              getJob: this.deps.getJob,
+              ...(this.deps.shardCache ? { shardCache: this.deps.shardCache } : {}),
+            })
           : usesShards(toRun)
             ? new ShardRun(toRun, credentials, runDeps)
             : new JobRun(toRun, credentials, runDeps);
@@ -249,6 +264,24 @@ export class Reconciler {
       })
       .catch((err: unknown) => log.error({ err: String(err) }, 'cleaning up after a run failed'));
     return undefined;
+  }
+
+  /**
+   * The job with its shard objects read into its status (hydrate). Shard objects no run of it will
+   * use (of another selection, a plan cut short, or a job that now runs unsharded) are retired first:
+   * their open uploads handed to the job's checkpoint, then deleted. A workers job's run does that
+   * itself, before it starts a planning pod (one may be making objects now).
+   */
+  private async withShards(job: EncryptionJob, log: Logger): Promise<EncryptionJob> {
+    const store = new ShardStore(this.deps.client, log);
+    const { job: view, stale } = await store.hydrate(job);
+    if (job.spec.workers) return view;
+    const dryRun = job.spec.dryRun ?? false;
+    const unused = usesShards(view) ? stale : (await store.list(job)).filter((o) => !dryRun || o.spec.dryRun);
+    if (unused.length === 0) return view;
+    await store.retire(job, unused);
+    return (await store.hydrate(await this.deps.client.getJob(job.metadata?.namespace ?? '', job.metadata?.name ?? '')))
+      .job;
   }
 
   /** A retry-failed value with nothing to retry: answered in status and an event, once. */
@@ -272,9 +305,19 @@ export class Reconciler {
   private async rescan(job: EncryptionJob, ask: RetryAsk): Promise<EncryptionJob> {
     const log = this.deps.log.child({ namespace: job.metadata?.namespace, name: job.metadata?.name });
     // No pod of the finished worker Job may write to the shards the new run plans.
-    if (job.spec.workers || (job.status?.shards?.length ?? 0) > 0) await deleteWorkers(this.deps.client, job, log);
-    const status = rescanStatus(job, ask, new Date().toISOString());
-    const updated = await this.deps.client.patchStatus(job.metadata?.namespace ?? '', job.metadata?.name ?? '', status);
+    if (job.spec.workers || hadShards(job)) await deleteWorkers(this.deps.client, job, log);
+    const ns = job.metadata?.namespace ?? '';
+    const name = job.metadata?.name ?? '';
+    // The shards go (the run plans again): their open uploads are handed to the checkpoint first.
+    const store = new ShardStore(this.deps.client, log);
+    const shards = (await store.list(job)).filter((o) => !o.spec.dryRun);
+    let current = job;
+    if (shards.length > 0) {
+      await store.retire(job, shards);
+      current = await this.deps.client.getJob(ns, name);
+    }
+    const status = rescanStatus(current, ask, new Date().toISOString());
+    const updated = await this.deps.client.patchStatus(ns, name, status);
     const message = status.retryFailed?.message ?? '';
     log.info({ value: ask.value }, message);
     await this.deps.client

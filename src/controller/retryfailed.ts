@@ -108,7 +108,7 @@ export function retryAsked(job: EncryptionJob): RetryAsk | undefined {
     return { value, kind: 'nothing', why: 'a dry run changes nothing: there is no failure to retry' };
   const failed = status.progress?.failed ?? 0;
   if (failed === 0) return { value, kind: 'nothing', why: 'the job has no failed keys' };
-  if ((status.shards?.length ?? 0) > 0)
+  if ((status.shards?.length ?? 0) > 0 || status.shardPlan)
     return { value, kind: 'rescan', why: 'a sharded job does not keep its failed keys' };
   const kept = status.failedKeys;
   if (kept?.overflow)
@@ -182,7 +182,9 @@ export function rescanStatus(job: EncryptionJob, ask: RetryAsk, now: string): En
     phase: 'Pending',
     conditions,
     checkpoint: { startAfter: null, spec: null, progress: null, updatedAt: now, openUploads },
-    ...((status.shards?.length ?? 0) > 0 ? { shards: null, shardPlan: null } : {}),
+    ...((status.shards?.length ?? 0) > 0 || status.shardPlan
+      ? { shards: null, shardPlan: null, shardCounts: null }
+      : {}),
     failedKeys: null,
     retryFailed: { handled: ask.value, message, time: now },
   };

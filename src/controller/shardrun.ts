@@ -14,7 +14,15 @@ import {
   type Progress,
   type RunResult,
 } from '../engine/index.js';
-import type { EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
+import type {
+  Condition,
+  EncryptionJob,
+  EncryptionJobStatus,
+  EncryptionShardStatus,
+  JobProgress,
+  ShardCounts,
+  ShardStatus,
+} from './api.js';
 import { runFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import {
@@ -38,6 +46,7 @@ import { planFor, type Credentials } from './plan.js';
 import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
+import { ShardStore, shardStatusPatch, shardWriteIntervalMs } from './shardstore.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
 import type { ReportWriter } from '../engine/bookkeeping/report.js';
 
@@ -49,7 +58,7 @@ import type { ReportWriter } from '../engine/bookkeeping/report.js';
  */
 export function usesShards(job: EncryptionJob): boolean {
   const spec = job.spec;
-  if ((spec.parallelism ?? 1) > 1) return true;
+  if ((spec.parallelism ?? 1) > 1 || (spec.shards ?? 1) > 1) return true;
   const status = job.status ?? {};
   const { shards, plan } = ownShards(status, spec.dryRun ?? false);
   return (shards?.length ?? 0) > 0 && planFitsSelection(plan, job);
@@ -63,16 +72,6 @@ function ownShards(
   return dryRun
     ? { shards: status.dryRunShards, plan: status.dryRunShardPlan }
     : { shards: status.shards, plan: status.shardPlan };
-}
-
-/** A status patch with the run's shards (and plan) in its own fields. */
-function shardsPatch(
-  dryRun: boolean,
-  shards: ShardStatus[],
-  plan?: EncryptionJobStatus['shardPlan'],
-): EncryptionJobStatus {
-  if (dryRun) return { dryRunShards: shards, ...(plan !== undefined ? { dryRunShardPlan: plan } : {}) };
-  return { shards, ...(plan !== undefined ? { shardPlan: plan } : {}) };
 }
 
 /** Sums the shards' counters; the total only once every shard has one. */
@@ -121,6 +120,40 @@ interface Ended {
   result: RunResult;
 }
 
+/** The shards a run works on and what it says about them when it starts. */
+interface Prepared {
+  plan: NonNullable<EncryptionJobStatus['shardPlan']>;
+  resumed: boolean;
+  restartReason?: string;
+  /** The inventory a new plan read (null: none), or undefined when the plan was resumed. */
+  inventory?: EncryptionJobStatus['inventory'];
+}
+
+/** How many key ranges the job's plan cuts: spec.shards, else one per shard worked on at once. */
+export function shardCount(spec: EncryptionJob['spec']): number {
+  return Math.max(1, spec.shards ?? spec.parallelism ?? 1);
+}
+
+/** The shards by phase, for the job's status. */
+export function countShards(shards: readonly ShardStatus[]): ShardCounts {
+  const counts: ShardCounts = { total: shards.length, pending: 0, running: 0, complete: 0, failed: 0 };
+  for (const s of shards) {
+    if (s.phase === 'Running') counts.running++;
+    else if (s.phase === 'Complete') counts.complete++;
+    else if (s.phase === 'Failed') counts.failed++;
+    else counts.pending++;
+  }
+  return counts;
+}
+
+/** Complete, Failed and Suspended are False while a run of generation `gen` is under way. */
+export function runningConditions(conditions: Condition[] | undefined, gen: number): Condition[] | undefined {
+  let out = conditions;
+  for (const type of ['Complete', 'Failed', 'Suspended'] as const)
+    out = setCondition(out, { type, status: 'False', reason: 'Running', message: '', observedGeneration: gen });
+  return out;
+}
+
 export class ShardRun {
   readonly generation: number;
   private readonly abort = new AbortController();
@@ -140,8 +173,12 @@ export class ShardRun {
   private shardPlan: EncryptionJobStatus['shardPlan'] = null;
   /** spec.report: one part per shard run. */
   private reports: ShardReports | undefined;
-  /** A dry run: its own shards (status.dryRunShards), no uploads recorded, nothing real touched. */
+  /** A dry run: its own shards (dry-run shard objects), no uploads recorded, nothing real touched. */
   private readonly dry: boolean;
+  private readonly store: ShardStore;
+  /** One coalescing writer per shard object being run. */
+  private readonly shardWriters = new Map<number, StatusWriter<EncryptionShardStatus>>();
+  private shardIntervalMs = 1000;
   retryAfterMs: number | undefined;
 
   constructor(
@@ -155,6 +192,7 @@ export class ShardRun {
     this.conditions = job.status?.conditions;
     this.dry = job.spec.dryRun ?? false;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    this.store = new ShardStore(deps.client, deps.log);
     this.done = this.run().catch((err: unknown) => {
       deps.log.error(
         { err: String(err), stack: (err as Error).stack },
@@ -176,12 +214,9 @@ export class ShardRun {
   }
 
   private async run(): Promise<void> {
-    const { job, deps } = this;
-    const spec = job.spec;
+    const { job } = this;
     const prev = job.status ?? {};
-    const gen = this.generation;
-    const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
-    const parallelism = Math.max(1, spec.parallelism ?? 1);
+    const prevRetries = prev.observedGeneration === this.generation ? (prev.retries ?? 0) : 0;
     const basePlan = planFor(job, this.credentials, undefined);
     // maxObjects is the job's, shared by the shards (JobAllowance), not each shard's.
     delete basePlan.maxObjects;
@@ -191,48 +226,81 @@ export class ShardRun {
       if (err instanceof JobError) return this.failJob(err.reason, err.message);
       throw err;
     }
+    const prepared = await this.prepare(basePlan);
+    if (prepared === undefined) return; // stopped while sampling: nothing was written
+    if ('reason' in prepared) {
+      if (prepared.retryable) return this.retryOrFail(prevRetries, prepared.reason, prepared.message);
+      return this.failJob(prepared.reason, prepared.message);
+    }
+    if (job.spec.maxObjects !== undefined) this.allowance = new JobAllowance(job.spec.maxObjects, this.shards);
+    if (job.spec.report) this.reports = this.reportsFor(basePlan, prepared.resumed);
+    await this.start(prepared);
+    const ended = await this.runShards(basePlan);
+    await this.finish(ended, basePlan, prevRetries);
+  }
 
-    const own = ownShards(prev, this.dry);
-    const samePlan = (own.shards?.length ?? 0) > 0 && own.plan && planFitsSelection(own.plan, job);
-    let resumed = !!samePlan;
-    let shardPlan = own.plan ?? null;
-    let inventory: EncryptionJobStatus['inventory'] | undefined;
-    let restartReason: string | undefined;
-    if (samePlan && own.plan) {
+  /**
+   * The shards this run works on, as objects: those of the job's plan for this selection (resumed),
+   * or a new plan. The objects are written before the job says the run started.
+   */
+  private async prepare(basePlan: Plan): Promise<Prepared | PlanningFailure | undefined> {
+    const { job } = this;
+    const own = ownShards(job.status ?? {}, this.dry);
+    const known = own.shards ?? undefined;
+    let prepared: Prepared;
+    if ((known?.length ?? 0) > 0 && own.plan && planFitsSelection(own.plan, job)) {
       // A new generation looks at every shard again from its checkpoint, or from its start after a finished
       // run of another spec (resumeShards).
-      const next = resumeShards(job, own.shards ?? [], own.plan);
+      const next = resumeShards(job, known ?? [], own.plan);
       this.shards = next.shards;
-      shardPlan = next.plan;
-      restartReason = next.restartReason;
-      resumed = restartReason === undefined;
+      prepared = {
+        plan: next.plan,
+        resumed: next.restartReason === undefined,
+        ...(next.restartReason ? { restartReason: next.restartReason } : {}),
+      };
     } else {
-      const planned = await this.plan(basePlan, parallelism);
-      if (planned === undefined) return; // stopped while sampling: nothing was written
-      if ('reason' in planned) {
-        if (planned.retryable) return this.retryOrFail(prevRetries, planned.reason, planned.message);
-        return this.failJob(planned.reason, planned.message);
-      }
+      const planned = await this.plan(basePlan, shardCount(job.spec));
+      if (planned === undefined || 'reason' in planned) return planned;
       this.shards = planned.shards;
-      shardPlan = planned.shardPlan;
-      inventory = planned.inventory ?? null;
-      resumed = this.shards[0]?.checkpoint !== undefined;
+      prepared = {
+        plan: planned.shardPlan,
+        resumed: this.shards[0]?.checkpoint !== undefined,
+        inventory: planned.inventory ?? null,
+      };
     }
-    this.shardPlan = shardPlan;
-    if (spec.maxObjects !== undefined) this.allowance = new JobAllowance(spec.maxObjects, this.shards);
-    if (spec.report) {
-      // A resumed job adds parts to the report of the runs before it; a new plan begins a new report.
-      this.reports = new ShardReports(
-        {
-          destination: spec.report.destination,
-          all: spec.report.all ?? false,
-          connection: basePlan.connection,
-          job: `${this.ns}/${this.name}`,
-        },
-        resumed ? (prev.reportParts ?? []) : [],
-        resumed ? (prev.report ?? undefined) : undefined,
-      );
-    }
+    prepared.plan = { ...prepared.plan, shards: this.shards.length };
+    this.shardPlan = prepared.plan;
+    // A carried-over list (status.shards of an earlier operator) is written into objects here.
+    const carried = (this.dry ? job.status?.dryRunShards : job.status?.shards) ?? [];
+    await this.store.sync(job, this.shards, prepared.plan.spec, this.dry, carried.length > 0 ? undefined : known);
+    // A real run changes objects: a dry run's count (its shards too) is void.
+    if (!this.dry) await this.store.deleteKind(job, true);
+    return prepared;
+  }
+
+  private reportsFor(basePlan: Plan, resumed: boolean): ShardReports {
+    const prev = this.job.status ?? {};
+    const report = this.job.spec.report ?? { destination: '' };
+    // A resumed job adds parts to the report of the runs before it; a new plan begins a new report.
+    return new ShardReports(
+      {
+        destination: report.destination,
+        all: report.all ?? false,
+        connection: basePlan.connection,
+        job: `${this.ns}/${this.name}`,
+      },
+      resumed ? (prev.reportParts ?? []) : [],
+      resumed ? (prev.report ?? undefined) : undefined,
+    );
+  }
+
+  /** The job's status and event say the run started (how many shards, how many at once, resumed or not). */
+  private async start({ plan, resumed, restartReason, inventory }: Prepared): Promise<void> {
+    const { job } = this;
+    const spec = job.spec;
+    const prev = job.status ?? {};
+    const gen = this.generation;
+    const parallelism = Math.max(1, spec.parallelism ?? 1);
     const now = new Date().toISOString();
     const todo = this.shards.filter((s) => s.phase !== 'Complete').length;
     this.conditions = setCondition(this.conditions, {
@@ -242,15 +310,7 @@ export class ShardRun {
       message: `${this.dry ? 'dry run: counting what would change' : 'encrypting objects'} in ${this.shards.length} shards, ${Math.min(parallelism, todo)} at a time${resumed ? `; ${todo} shards not complete, each resuming from its checkpoint` : ''}${restartReason ? ` (${restartReason})` : ''}`,
       observedGeneration: gen,
     });
-    for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
-      this.conditions = setCondition(this.conditions, {
-        type,
-        status: 'False',
-        reason: 'Running',
-        message: '',
-        observedGeneration: gen,
-      });
-    }
+    this.conditions = runningConditions(this.conditions, gen);
     await this.writer.update(
       {
         observedGeneration: gen,
@@ -260,15 +320,19 @@ export class ShardRun {
         startTime: resumed && prev.startTime ? prev.startTime : now,
         completionTime: null,
         progress: replacing(sumProgress(this.shards)),
+        shardCounts: countShards(this.shards),
         // The shards carry the checkpoints now; a dry run's count is void once objects change.
         // A dry run's shards carry its own checkpoints: the real ones stay as they are.
-        ...(this.dry ? {} : { checkpoint: null, dryRunShards: null, dryRunShardPlan: null }),
+        ...(this.dry ? {} : { checkpoint: null, dryRunShardPlan: null }),
         // Failed keys are kept for unsharded runs only: a retry of a sharded job looks at its whole selection.
         ...(this.dry ? {} : { failedKeys: null, ...(resumed ? {} : answeredByFreshRun(job, now)) }),
         dryRunCheckpoint: null,
         ...(resumed ? {} : { recentFailures: null }),
         ...(resumed && spec.report ? {} : { report: null, reportParts: null }),
-        ...shardsPatch(this.dry, this.shards, shardPlan),
+        // The shards are objects now: a list an earlier operator kept here is carried over (prepare).
+        ...(this.dry
+          ? { dryRunShards: null, dryRunShardPlan: plan }
+          : { shards: null, dryRunShards: null, shardPlan: plan }),
         ...(inventory !== undefined ? { inventory } : {}),
       },
       true,
@@ -278,13 +342,19 @@ export class ShardRun {
       resumed ? 'Resumed' : 'Started',
       `${this.dry ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type} in ${this.shards.length} shards, ${parallelism} at a time${restartReason ? ` (${restartReason})` : ''}`,
     );
-    const labels = { namespace: this.ns, name: this.name };
-    deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
-    for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
+    const labels = this.labels();
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+    for (const service of ['s3', 'kms']) this.deps.metrics.throttles.inc({ ...labels, service }, 0);
     for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
-      deps.metrics.objects.inc({ ...labels, result }, 0);
+      this.deps.metrics.objects.inc({ ...labels, result }, 0);
+  }
 
+  /** Up to spec.parallelism shards at once, in key order, until all ran or one failed for good. */
+  private async runShards(basePlan: Plan): Promise<Ended[]> {
+    const parallelism = Math.max(1, this.job.spec.parallelism ?? 1);
     const queue = this.shards.filter((s) => s.phase !== 'Complete');
+    const running = Math.min(parallelism, queue.length);
+    this.shardIntervalMs = this.deps.shardStatusIntervalMs ?? shardWriteIntervalMs(running);
     const ended: Ended[] = [];
     const worker = async (): Promise<void> => {
       for (let shard = queue.shift(); shard !== undefined; shard = queue.shift()) {
@@ -294,8 +364,8 @@ export class ShardRun {
         if (result.status === 'Failed' && !result.retryable) this.failStop.abort();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(parallelism, queue.length) }, worker));
-    await this.finish(ended, basePlan, prevRetries);
+    await Promise.all(Array.from({ length: running }, worker));
+    return ended;
   }
 
   /** Cuts the key space (shardplan.ts); carries over the checkpoint of an unsharded run of this selection. */
@@ -328,7 +398,7 @@ export class ShardRun {
     };
     shard.phase = 'Running';
     delete shard.message;
-    void this.publish(true);
+    void this.publish(shard, true);
     const onProgress = (p: Progress): void => {
       shard.progress = add(base, p, this.dry);
       if (p.checkpoint !== undefined) {
@@ -347,13 +417,13 @@ export class ShardRun {
       deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
       this.lastCounters.set(shard.index, { ...c });
       this.failures.set(shard.index, p.recentFailures);
-      void this.publish(false);
+      void this.publish(shard, false);
     };
     // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     const recordUploads = async (open: Progress['openUploads']): Promise<void> => {
       if (open.length > 0) shard.openUploads = open;
       else delete shard.openUploads;
-      await this.publish(true, true);
+      await this.publish(shard, true, true);
     };
     const report = this.reports?.writer();
     const allowance = this.allowance?.forShard(shard);
@@ -386,6 +456,7 @@ export class ShardRun {
     } else {
       shard.phase = 'Pending';
     }
+    await this.settleShard(shard);
     deps.log.info(
       { shard: shard.index, status: result.status, reason: result.reason, counters: result.counters },
       'shard run ended',
@@ -436,20 +507,38 @@ export class ShardRun {
     }
   }
 
-  /** Writes the shards and their sum through the job's one (coalescing) writer; `durable`: rejects unless written. */
-  private publish(immediate: boolean, durable = false): Promise<void> {
+  /**
+   * Writes the shard's object (its own writer: at most one write per shardIntervalMs, at once when
+   * `immediate`; `durable` rejects unless written) and the job's totals (at most one write a second,
+   * whatever the shard count).
+   */
+  private publish(shard: ShardStatus, immediate: boolean, durable = false): Promise<void> {
     const progress = sumProgress(this.shards);
     if (progress.total) this.deps.metrics.progressRatio.set(this.labels(), progress.scanned / progress.total);
     const failures = [...this.failures.values()].flat().slice(-20);
-    const patch: EncryptionJobStatus = {
+    void this.writer.update({
       progress: replacing(progress),
-      ...shardsPatch(
-        this.dry,
-        this.shards.map((s) => ({ ...s })),
-      ),
+      shardCounts: countShards(this.shards),
       recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
-    };
-    return durable ? this.writer.durable(patch) : this.writer.update(patch, immediate);
+    });
+    let writer = this.shardWriters.get(shard.index);
+    if (!writer) {
+      writer = this.store.writer(this.job, shard.index, this.dry, this.shardIntervalMs);
+      this.shardWriters.set(shard.index, writer);
+    }
+    const patch = shardStatusPatch(shard);
+    return durable ? writer.durable(patch) : writer.update(patch, immediate);
+  }
+
+  /** The shard's last status, written (retried until it is, or given up): its next run starts from it. */
+  private async settleShard(shard: ShardStatus): Promise<void> {
+    await this.publish(shard, true);
+    const writer = this.shardWriters.get(shard.index);
+    this.shardWriters.delete(shard.index);
+    if (!writer) return;
+    const written = await writer.settle();
+    writer.dispose();
+    if (!written) this.deps.log.error({ shard: shard.index }, "the shard's final status was not written");
   }
 
   private labels(): { namespace: string; name: string } {
@@ -526,17 +615,7 @@ export class ShardRun {
   }
 
   private async publishFinal(progress: JobProgress, extra: EncryptionJobStatus): Promise<void> {
-    await this.writer.update(
-      {
-        ...extra,
-        progress: replacing(progress),
-        ...shardsPatch(
-          this.dry,
-          this.shards.map((s) => ({ ...s })),
-        ),
-      },
-      true,
-    );
+    await this.writer.update({ ...extra, progress: replacing(progress), shardCounts: countShards(this.shards) }, true);
     await this.writer.settle();
   }
 

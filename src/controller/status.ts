@@ -20,8 +20,9 @@ export class StatusWriteError extends Error {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export class StatusWriter {
-  private pending: EncryptionJobStatus | undefined;
+/** Coalesces the status writes of one object: an EncryptionJob by default, an EncryptionShard with its own `write`. */
+export class StatusWriter<T extends object = EncryptionJobStatus> {
+  private pending: T | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastWrite = 0;
   private chain: Promise<void> = Promise.resolve();
@@ -43,16 +44,17 @@ export class StatusWriter {
     private readonly name: string,
     private readonly log: Logger,
     private readonly minIntervalMs = 1000,
-    /** How a coalesced update is written (default: a merge patch of /status); a worker applies its shard instead. */
-    private readonly write: (status: EncryptionJobStatus) => Promise<unknown> = (status) =>
-      client.patchStatus(namespace, name, status),
+    /** How a coalesced update is written (default: a merge patch of the job's /status). */
+    private readonly write: (status: T) => Promise<unknown> = (status) => client.patchStatus(namespace, name, status),
+    /** The kind of object written, for error messages. */
+    private readonly kind = 'EncryptionJob',
   ) {}
 
   /**
    * Merges into the pending patch; writes now if `immediate` or the interval has passed.
    * Resolves whether or not the write was made: a failed one is tried again with the next.
    */
-  update(status: EncryptionJobStatus, immediate = false): Promise<void> {
+  update(status: T, immediate = false): Promise<void> {
     this.merge(status);
     const wait = this.lastWrite + this.minIntervalMs - Date.now();
     if (immediate || wait <= 0) return this.flush();
@@ -65,11 +67,13 @@ export class StatusWriter {
    * `maxMs`; resolves only once it is written, and rejects with a StatusWriteError when it
    * could not be: the caller must not go on as if it were recorded.
    */
-  async durable(status: EncryptionJobStatus, maxMs = DURABLE_WRITE_MS): Promise<void> {
+  async durable(status: T, maxMs = DURABLE_WRITE_MS): Promise<void> {
     const mine = this.merge(status);
     if (await this.retryUntil(mine, maxMs)) return;
-    const why = this.gone ? 'the job is gone' : `not written within ${maxMs} ms: ${String(this.lastError)}`;
-    throw new StatusWriteError(`writing the status of EncryptionJob ${this.namespace}/${this.name}: ${why}`, {
+    const why = this.gone
+      ? `the ${this.kind === 'EncryptionJob' ? 'job' : this.kind} is gone`
+      : `not written within ${maxMs} ms: ${String(this.lastError)}`;
+    throw new StatusWriteError(`writing the status of ${this.kind} ${this.namespace}/${this.name}: ${why}`, {
       cause: this.lastError,
     });
   }
@@ -128,7 +132,7 @@ export class StatusWriter {
     this.timer = undefined;
   }
 
-  private merge(status: EncryptionJobStatus): number {
+  private merge(status: T): number {
     this.pending = { ...this.pending, ...status };
     this.pendingUpTo = ++this.merged;
     return this.merged;

@@ -1,11 +1,11 @@
 // What one worker pod of a spec.workers job does (src/worker.ts is its entry
-// point): either plan the shards (the planning step, one pod) or run the one
-// shard its JOB_COMPLETION_INDEX names, from that shard's checkpoint, with the
-// pod's own identity (its ServiceAccount's, or the job's Secret as env). It
-// writes only its own entry of status.shards, by server-side apply under its
-// own field manager, coalesced like the operator's status writes; the operator
-// sums the entries. The exit code tells the Job's pod failure policy what
-// happened (workerjob.ts).
+// point): either plan the shards (the planning step, one pod: it makes the
+// job's EncryptionShard objects) or run the one shard its JOB_COMPLETION_INDEX
+// names, from that shard's checkpoint, with the pod's own identity (its
+// ServiceAccount's, or the job's Secret as env). A shard's pod writes only its
+// own EncryptionShard's status, coalesced; the operator sums the shards into the
+// job. The exit code tells the Job's pod failure policy what happened
+// (workerjob.ts).
 import {
   JobError,
   runEngine,
@@ -16,18 +16,16 @@ import {
   type RunResult,
 } from '../engine/index.js';
 import type { Logger } from '../log.js';
-import type { EncryptionJob, ShardStatus } from './api.js';
+import type { EncryptionJob } from './api.js';
 import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { add, addCounted } from './jobrun.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor } from './plan.js';
 import { planFitsSelection, planJobShards } from './shardplan.js';
-import { StatusWriter } from './status.js';
+import { shardCount } from './shardrun.js';
+import { ShardStore, shardStatusPatch, shardWriteIntervalMs, toShardStatus } from './shardstore.js';
 import { clip } from './tenancy.js';
 import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
-
-/** Longest interval between two progress writes of one worker, in seconds. */
-const MAX_SPREAD_S = 30;
 
 /** A transient failure: the Job controller runs the index again (backoffLimitPerIndex). */
 export const EXIT_RETRY = 1;
@@ -42,10 +40,6 @@ export interface WorkerArgs {
   /** JOB_COMPLETION_INDEX: the shard (0 for the planning step). */
   index: number;
   plan: boolean;
-}
-
-export function fieldManager(index: number): string {
-  return `s3eo-worker-${index}`;
 }
 
 /** Why the job this pod was made for is not the job as it is now, if it is not. */
@@ -72,13 +66,14 @@ export async function runWorker(
   return args.plan ? planStep(client, job, signal, log) : shardStep(client, job, args.index, signal, log);
 }
 
-/** Samples the key space with the pod's identity and writes status.shards and status.shardPlan. */
+/** Samples the key space with the pod's identity, makes the shard objects and writes status.shardPlan. */
 async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSignal, log: Logger): Promise<number> {
   const ns = job.metadata?.namespace ?? '';
   const name = job.metadata?.name ?? '';
   const status = job.status ?? {};
   const fingerprint = selectionFingerprint(job.spec);
-  if ((status.shards?.length ?? 0) > 0 && planFitsSelection(status.shardPlan, job) && !status.shardPlan?.failure) {
+  const done = status.shardPlan?.shards !== undefined && !status.shardPlan.failure;
+  if (done && planFitsSelection(status.shardPlan, job)) {
     log.info('the shards are planned already');
     return 0;
   }
@@ -100,8 +95,7 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
     if (err instanceof JobError) return fail(err.reason, err.message);
     throw err;
   }
-  const n = Math.max(1, job.spec.parallelism ?? 1);
-  const planned = await planJobShards(job, basePlan, n, { signal, dryRun: false });
+  const planned = await planJobShards(job, basePlan, shardCount(job.spec), { signal, dryRun: false });
   if (planned === undefined) return EXIT_STOPPED;
   if (!('shards' in planned)) {
     if (!planned.retryable) return fail(planned.reason, planned.message);
@@ -109,9 +103,10 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
     return EXIT_RETRY;
   }
   const { shards, inventory } = planned;
-  const shardPlan = { ...planned.shardPlan, failure: null };
-  // A merge patch replaces the list: the plan is written before any shard pod exists.
-  await client.patchStatus(ns, name, { shards, shardPlan, ...(inventory ? { inventory } : {}) });
+  const shardPlan = { ...planned.shardPlan, shards: shards.length, failure: null };
+  // The objects before the plan that names them: a pod stopped in between plans again.
+  await new ShardStore(client, log).create(job, shards, shardPlan.spec);
+  await client.patchStatus(ns, name, { shards: null, shardPlan, ...(inventory ? { inventory } : {}) });
   log.info(
     { shards: shards.length, requests: planned.requests, estimatedObjects: shardPlan.estimatedObjects },
     'planned shards',
@@ -127,30 +122,22 @@ async function shardStep(
   signal: AbortSignal,
   log: Logger,
 ): Promise<number> {
-  const ns = job.metadata?.namespace ?? '';
-  const name = job.metadata?.name ?? '';
   const status = job.status ?? {};
-  const planned = status.shards?.find((s) => s.index === index);
-  if (!planned || !planFitsSelection(status.shardPlan, job)) {
+  const store = new ShardStore(client, log);
+  const object = await store.get(job, index);
+  if (!object || !planFitsSelection(status.shardPlan, job) || object.spec.plan !== status.shardPlan?.spec) {
     log.warn({ index }, 'no shard of the current plan has this index: exiting without work');
     return EXIT_STALE;
   }
-  if (planned.phase === 'Complete') {
+  const shard = toShardStatus(object);
+  if (shard.phase === 'Complete') {
     log.info({ index }, 'the shard is complete already');
     return 0;
   }
-  const shard: ShardStatus = { ...planned };
-  const manager = fieldManager(index);
-  // Every field is sent each time (an empty list rather than none): server-side apply then owns them all.
-  const entry = (): ShardStatus => ({ ...shard, openUploads: shard.openUploads ?? [] });
-  // Every worker writes to the one job: spread out, they add up to about one write a second for up to
-  // MAX_SPREAD_S workers (phase changes and open multipart uploads are written at once).
-  const intervalMs = 1000 * Math.min(MAX_SPREAD_S, Math.max(1, job.spec.parallelism ?? 1));
-  const writer = new StatusWriter(client, ns, name, log, intervalMs, async (st) => {
-    const s = st.shards?.[0];
-    if (s) await client.applyShardStatus(ns, name, manager, s);
-  });
-  const publish = (immediate: boolean): Promise<void> => writer.update({ shards: [entry()] }, immediate);
+  // The shards of a job are written spread out: about 8 writes a second for the whole job (shardWriteIntervalMs).
+  const running = Math.min(status.shardPlan?.shards ?? 1, Math.max(1, job.spec.parallelism ?? 1));
+  const writer = store.writer(job, index, false, shardWriteIntervalMs(running));
+  const publish = (immediate: boolean): Promise<void> => writer.update(shardStatusPatch(shard), immediate);
 
   const base = shard.checkpointProgress ?? ZERO_PROGRESS;
   const from = shard.checkpoint ?? shard.startAfter;
@@ -201,7 +188,7 @@ async function shardStep(
     recordUploads: async (open) => {
       if (open.length > 0) shard.openUploads = open;
       else delete shard.openUploads;
-      await writer.durable({ shards: [entry()] });
+      await writer.durable(shardStatusPatch(shard));
     },
   });
   onProgress(result);

@@ -11,14 +11,22 @@
 // namespace allowed it through RBAC (a RoleBinding to the workers ClusterRole),
 // and acts only on Jobs whose owner reference names this EncryptionJob's uid.
 import type { V1Job } from '@kubernetes/client-node';
-import type { Condition, EncryptionJob, EncryptionJobStatus, JobProgress, ShardStatus } from './api.js';
+import type {
+  Condition,
+  EncryptionJob,
+  EncryptionJobStatus,
+  EncryptionShard,
+  JobProgress,
+  ShardStatus,
+} from './api.js';
 import { runFingerprint } from './checkpoint.js';
 import { planFitsSelection, resumeShards } from './shardplan.js';
 import { completedStatus, setCondition } from './conditions.js';
 import { COMPONENT, replacing, type JobRunDeps } from './jobrun.js';
 import { apiStatus, type KubeClient } from './kubeclient.js';
 import { answeredByFreshRun } from './retryfailed.js';
-import { describeShard, sumProgress } from './shardrun.js';
+import { countShards, describeShard, runningConditions, sumProgress } from './shardrun.js';
+import { hydrate, ShardStore } from './shardstore.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
 import { DEFAULT_START_GRACE_MS } from './worker-health.js';
@@ -43,6 +51,16 @@ const STOP_WAIT_MS = 90_000;
 export interface WorkerRunDeps extends JobRunDeps {
   template: WorkerTemplate;
   pollMs?: number;
+  /** The shard informer's cache: the shards are read from it, not asked of the API server on every look. */
+  shardCache?: ShardCache;
+  /** The job informer's cache. */
+  getJob?: (namespace: string, name: string) => EncryptionJob | undefined;
+}
+
+/** What the operator's shard informer holds (shard-informer.ts). */
+export interface ShardCache {
+  readonly ready: boolean;
+  forJob(job: EncryptionJob): EncryptionShard[];
 }
 
 /** The reason a job ends with when its ServiceAccount may not run workers. */
@@ -147,6 +165,7 @@ export class WorkerRun {
   private readonly workers: WorkerWatch;
   private heldProgressing: Condition | undefined;
   private planGone = false;
+  private readonly store: ShardStore;
 
   constructor(
     private readonly job: EncryptionJob,
@@ -157,6 +176,7 @@ export class WorkerRun {
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    this.store = new ShardStore(deps.client, deps.log);
     const grace = deps.template.startGraceSeconds;
     this.workers = new WorkerWatch(deps.client, grace === undefined ? DEFAULT_START_GRACE_MS : grace * 1000, deps.log);
     this.done = this.run()
@@ -233,15 +253,7 @@ export class WorkerRun {
         : 'a worker pod is planning the shards',
       observedGeneration: gen,
     });
-    for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
-      this.conditions = setCondition(this.conditions, {
-        type,
-        status: 'False',
-        reason: 'Running',
-        message: '',
-        observedGeneration: gen,
-      });
-    }
+    this.conditions = runningConditions(this.conditions, gen);
     const initial: EncryptionJobStatus = {
       observedGeneration: gen,
       phase: 'Running',
@@ -259,11 +271,18 @@ export class WorkerRun {
     if (fresh) {
       initial.retries = null;
       initial.startTime = samePlan && prev.startTime ? prev.startTime : now;
-      if (resumedShards) {
-        initial.shards = resumedShards.shards;
-        initial.shardPlan = resumedShards.plan;
-      }
     }
+    const plan = resumedShards?.plan ?? prev.shardPlan;
+    if (samePlan && plan) {
+      // The shards are objects: written with what a new generation resets (resumeShards), or made from
+      // the list an earlier operator kept in the job's status (carried over: its plan has no count).
+      const shards = resumedShards?.shards ?? prev.shards ?? [];
+      const known = plan.shards === undefined ? undefined : (prev.shards ?? undefined);
+      await this.store.sync(this.job, shards, plan.spec, false, known);
+      initial.shardPlan = { ...plan, shards: shards.length };
+      initial.shardCounts = countShards(shards);
+    }
+    initial.shards = null;
     await this.writer.update(initial, true);
     void this.event(
       'Normal',
@@ -308,11 +327,12 @@ export class WorkerRun {
     // Once the shards are planned and the planning Job deleted, it is not read again (a GET that 404s every poll).
     const planJob = this.planGone ? undefined : await readOwnJob(client, this.job, 'plan');
     const shardsJob = await readOwnJob(client, this.job, 'shards');
-    const job = await client.getJob(this.ns, this.name);
+    // A worker Job that ended did so after its pods wrote their shards: those are read from the API
+    // server then, not from a cache that may not have seen the last writes yet.
+    const ended = [planJob, shardsJob].some((j) => jobCondition(j, 'Complete') || jobCondition(j, 'Failed'));
+    const { job, shards } = await this.look(ended);
     if ((job.metadata?.generation ?? 0) !== this.generation || job.spec.suspend) return 'planning'; // the reconciler stops us
-    const status = job.status ?? {};
-    const plan = status.shardPlan;
-    const shards = status.shards ?? [];
+    const plan = job.status?.shardPlan;
     const planned = planFitsSelection(plan, job);
     if (!planned || shards.length === 0 || plan?.failure) {
       this.planGone = false;
@@ -321,6 +341,10 @@ export class WorkerRun {
         return 'ended';
       }
       if (!planJob) {
+        // Shard objects of another plan (or one cut short) go first, their open uploads handed to the
+        // job's checkpoint: the planning pod gives those to the first shard of the new plan.
+        const stale = (await this.store.list(job)).filter((o) => !o.spec.dryRun);
+        if (stale.length > 0 || job.status?.shardPlan) await this.store.retire(job, stale);
         await this.create('plan', 1);
       } else if (jobCondition(planJob, 'Complete')) {
         // Completed, yet no plan for this selection (its pod writes the plan before it exits 0, so this is a
@@ -368,6 +392,15 @@ export class WorkerRun {
     }
     await this.watchWorkers(shardsJob);
     return 'running';
+  }
+
+  /** The job and the shards of its plan (hydrate): from the informers' caches, or from the API server. */
+  private async look(fresh: boolean): Promise<{ job: EncryptionJob; shards: ShardStatus[] }> {
+    const { client, shardCache, getJob } = this.deps;
+    const cached = fresh ? undefined : getJob?.(this.ns, this.name);
+    const job = cached ?? (await client.getJob(this.ns, this.name));
+    const objects = !fresh && cached && shardCache?.ready ? shardCache.forJob(job) : await this.store.list(job);
+    return { job, shards: hydrate(job, objects).job.status?.shards ?? [] };
   }
 
   /** Progressing=False while the worker pods do not start (and back to True when they do), one Warning per cause. */
@@ -427,14 +460,18 @@ export class WorkerRun {
     }
     this.last = progress;
     if (progress.total) this.deps.metrics.progressRatio.set(labels, progress.scanned / progress.total);
-    const text = JSON.stringify(progress);
-    if (text !== this.lastWritten) void this.writer.update({ progress: replacing(progress) });
+    const shardCounts = countShards(shards);
+    const text = JSON.stringify({ progress, shardCounts });
+    if (text !== this.lastWritten) void this.writer.update({ progress: replacing(progress), shardCounts });
     this.lastWritten = text;
     return progress;
   }
 
   private async publishFinal(shards: ShardStatus[], extra: EncryptionJobStatus): Promise<void> {
-    await this.writer.update({ ...extra, progress: replacing(sumProgress(shards)) }, true);
+    await this.writer.update(
+      { ...extra, progress: replacing(sumProgress(shards)), shardCounts: countShards(shards) },
+      true,
+    );
     await this.writer.settle();
   }
 

@@ -17,7 +17,7 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
-import { applyJob } from '../harness/jobs.js';
+import { applyJob, readJob } from '../harness/jobs.js';
 
 const info = inject('seaweed');
 let s3: S3Client;
@@ -45,8 +45,7 @@ interface Status {
 }
 
 async function status(name: string): Promise<Status> {
-  const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
-  return (JSON.parse(out.stdout) as { status?: Status }).status ?? {};
+  return (await readJob<{ status?: Status }>(namespace, name)).status ?? {};
 }
 
 async function generation(name: string): Promise<number> {

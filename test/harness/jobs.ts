@@ -4,6 +4,8 @@
 import { expect } from 'vitest';
 import { jobYaml, kubectl, type JobManifest } from './context.js';
 import type { FaultProxy } from './fault-proxy.js';
+import type { EncryptionJob, EncryptionShard } from '../../src/controller/api.js';
+import { jobLabelValue, SHARD_JOB_LABEL, shardOwnedBy, toShardStatus } from '../../src/controller/shardstore.js';
 
 /** Applies the job `jobYaml` makes, with `spec` merged over its spec (the fields jobYaml has no option for). */
 export async function applyJob(j: JobManifest, spec: Record<string, unknown> = {}): Promise<void> {
@@ -12,9 +14,32 @@ export async function applyJob(j: JobManifest, spec: Record<string, unknown> = {
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
 }
 
+/**
+ * The job, with its shards as a user sees them (`kubectl get eshard -l s3encryption.dev/job=NAME`):
+ * the job's own EncryptionShard objects, in index order, put in status.shards (status.dryRunShards
+ * for a dry run's) so the tests read each range where they always did. A job whose status still has
+ * the list (an operator before shard objects) keeps it.
+ */
 export async function readJob<T>(namespace: string, name: string): Promise<T> {
   const out = await kubectl(['get', 'encryptionjob', name, '-n', namespace, '-o', 'json']);
-  return JSON.parse(out.stdout) as T;
+  const job = JSON.parse(out.stdout) as EncryptionJob;
+  const objects = await shardObjects(namespace, job);
+  const status = job.status ?? {};
+  for (const dry of [false, true]) {
+    const mine = objects.filter((o) => (o.spec.dryRun ?? false) === dry);
+    if (mine.length === 0 || ((dry ? status.dryRunShards : status.shards)?.length ?? 0) > 0) continue;
+    const shards = mine.sort((a, b) => a.spec.index - b.spec.index).map(toShardStatus);
+    job.status = { ...job.status, ...(dry ? { dryRunShards: shards } : { shards }) };
+  }
+  return job as T;
+}
+
+/** The job's own EncryptionShard objects (by its label and owner uid). */
+export async function shardObjects(namespace: string, job: EncryptionJob): Promise<EncryptionShard[]> {
+  const selector = `${SHARD_JOB_LABEL}=${jobLabelValue(job.metadata?.name ?? '')}`;
+  const out = await kubectl(['get', 'encryptionshards', '-n', namespace, '-l', selector, '-o', 'json']);
+  const items = (JSON.parse(out.stdout) as { items: EncryptionShard[] }).items;
+  return items.filter((o) => shardOwnedBy(o, job));
 }
 
 /** Waits for the condition; on a timeout fails with the job's status and `logs()` (the operator's log tail). */

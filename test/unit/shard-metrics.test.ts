@@ -1,7 +1,8 @@
-// Per-shard gauges from status.shards: set from what the status says, and
-// removed when a shard leaves the status or the job goes (no unbounded labels).
+// Per-shard gauges from the EncryptionShard objects: set from what each shard's
+// status says, and removed when a shard object goes (no unbounded labels).
 import { describe, expect, it } from 'vitest';
-import type { EncryptionJob, ShardStatus } from '../../src/controller/api.js';
+import type { EncryptionShard, ShardStatus } from '../../src/controller/api.js';
+import { shardObject, shardStatusPatch } from '../../src/controller/shardstore.js';
 import { ShardMetrics, shardRatio } from '../../src/controller/shard-metrics.js';
 import { Metrics } from '../../src/metrics.js';
 
@@ -15,14 +16,17 @@ const progress = (scanned: number, encrypted: number, failed = 0, total?: number
   ...(total !== undefined ? { total } : {}),
 });
 
-function job(shards: ShardStatus[] | undefined, name = 'j'): EncryptionJob {
-  return {
-    apiVersion: 's3encryption.dev/v1alpha1',
-    kind: 'EncryptionJob',
-    metadata: { namespace: 'ns', name },
-    spec: { bucket: 'b', encryption: { type: 'AES256' } },
-    ...(shards ? { status: { shards } } : {}),
-  };
+const owner = {
+  apiVersion: 's3encryption.dev/v1alpha1',
+  kind: 'EncryptionJob',
+  metadata: { namespace: 'ns', name: 'j', uid: 'u1' },
+  spec: { bucket: 'b', encryption: { type: 'AES256' as const } },
+};
+
+/** The shard objects of job `name` holding these statuses. */
+function objects(shards: ShardStatus[], name = 'j', dryRun = false): EncryptionShard[] {
+  const job = { ...owner, metadata: { ...owner.metadata, name } };
+  return shards.map((s) => ({ ...shardObject(job, s, 'v2:x', dryRun), status: shardStatusPatch(s) }));
 }
 
 async function series(m: Metrics): Promise<string[]> {
@@ -43,12 +47,11 @@ describe('per-shard metrics', () => {
   it('sets objects by result, the progress ratio and the phase of each shard', async () => {
     const m = new Metrics();
     const sm = new ShardMetrics(m);
-    sm.observe(
-      job([
-        { index: 0, startAfter: '', endAt: 'm', phase: 'Complete', progress: progress(10, 9, 1) },
-        { index: 1, startAfter: 'm', phase: 'Running', progress: progress(5, 5, 0, 20) },
-      ]),
-    );
+    for (const o of objects([
+      { index: 0, startAfter: '', endAt: 'm', phase: 'Complete', progress: progress(10, 9, 1) },
+      { index: 1, startAfter: 'm', phase: 'Running', progress: progress(5, 5, 0, 20) },
+    ]))
+      sm.observe(o);
     const s = await series(m);
     expect(s).toContain('s3encryption_shard_objects{j/0 encrypted}=9');
     expect(s).toContain('s3encryption_shard_objects{j/0 failed}=1');
@@ -63,7 +66,7 @@ describe('per-shard metrics', () => {
     expect(shardRatio({ index: 0, startAfter: '', phase: 'Pending' })).toBeUndefined();
   });
 
-  it('removes the series of shards that left the status, of a job back to one run, and of a deleted job', async () => {
+  it('removes the series of deleted shard objects and of shards being deleted; a dry run has none', async () => {
     const m = new Metrics();
     const sm = new ShardMetrics(m);
     const four = [0, 1, 2, 3].map((index) => ({
@@ -72,24 +75,23 @@ describe('per-shard metrics', () => {
       phase: 'Running' as const,
       progress: progress(1, 1, 0, 4),
     }));
-    sm.observe(job(four));
-    sm.observe(job(four, 'other'));
+    for (const o of [...objects(four), ...objects(four, 'other')]) sm.observe(o);
     expect((await series(m)).filter((x) => x.includes('{j/3')).length).toBeGreaterThan(0);
-    sm.observe(job(four.slice(0, 2)));
+    for (const o of objects(four).slice(2)) sm.forget(o);
     const two = await series(m);
     expect(two.filter((x) => x.includes('{j/2') || x.includes('{j/3'))).toEqual([]);
     expect(two.filter((x) => x.includes('{j/1')).length).toBe(4 + 1 + 4);
-    sm.observe(job(undefined));
-    expect((await series(m)).filter((x) => x.includes('{j/'))).toEqual([]);
-    sm.observe(job(four));
-    sm.forget('ns', 'j');
+    for (const o of objects(four)) sm.forget(o);
     const left = await series(m);
     expect(left.filter((x) => x.includes('{j/'))).toEqual([]);
     expect(left.filter((x) => x.includes('{other/')).length).toBe(4 * 9);
-    // A job being deleted (deletionTimestamp set) loses its series at once.
-    const deleting = job(four, 'other');
-    deleting.metadata = { ...deleting.metadata, deletionTimestamp: new Date() };
-    sm.observe(deleting);
+    // A shard being deleted (deletionTimestamp set) loses its series at once.
+    for (const o of objects(four, 'other')) {
+      o.metadata = { ...o.metadata, deletionTimestamp: new Date() };
+      sm.observe(o);
+    }
+    expect(await series(m)).toEqual([]);
+    for (const o of objects(four, 'j', true)) sm.observe(o);
     expect(await series(m)).toEqual([]);
   });
 });

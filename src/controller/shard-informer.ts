@@ -1,0 +1,75 @@
+// The operator's view of every EncryptionShard it may see: an informer (list
+// once, then watch) whose cache the worker runs read instead of asking the API
+// server on every look, and whose events keep the per-shard metrics current.
+import { makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from '../log.js';
+import { GROUP, SHARD_PLURAL, VERSION, type EncryptionJob, type EncryptionShard } from './api.js';
+import { Backoff } from './backoff.js';
+import type { KubeClient } from './kubeclient.js';
+import { SHARD_JOB_LABEL, jobLabelValue, shardOwnedBy } from './shardstore.js';
+
+export interface ShardEvents {
+  changed(shard: EncryptionShard): void;
+  deleted(shard: EncryptionShard): void;
+}
+
+export class ShardInformer {
+  private informer: (Informer<EncryptionShard> & ObjectCache<EncryptionShard>) | undefined;
+  private stopping = false;
+  private readonly backoff = new Backoff(1000, 30_000);
+  private synced = false;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly client: KubeClient,
+    private readonly log: Logger,
+    private readonly events: ShardEvents,
+    private readonly namespace?: string,
+  ) {}
+
+  /** Has the first list come back (a cache that is not synced says nothing about what is missing)? */
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  async start(): Promise<void> {
+    const ns = this.namespace;
+    const path = ns
+      ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${SHARD_PLURAL}`
+      : `/apis/${GROUP}/${VERSION}/${SHARD_PLURAL}`;
+    const informer = makeInformer<EncryptionShard>(this.kc, path, async () => {
+      const list = await this.client.listAllShards(ns);
+      this.synced = true;
+      return list;
+    });
+    this.informer = informer;
+    informer.on('add', (o) => this.events.changed(o));
+    informer.on('update', (o) => this.events.changed(o));
+    informer.on('delete', (o) => this.events.deleted(o));
+    informer.on('connect', () => this.backoff.reset());
+    informer.on('error', (err) => {
+      if (this.stopping) return;
+      const delay = this.backoff.next();
+      this.log.warn({ err: String(err), retryInMs: delay }, 'watch of EncryptionShards failed; restarting it');
+      setTimeout(() => {
+        if (!this.stopping)
+          informer.start().catch((e: unknown) => this.log.warn({ err: String(e) }, 'shard informer restart failed'));
+      }, delay).unref();
+    });
+    await informer.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.informer?.stop();
+  }
+
+  /** The job's own shard objects as the cache holds them (real and dry run alike). */
+  forJob(job: EncryptionJob): EncryptionShard[] {
+    const ns = job.metadata?.namespace ?? '';
+    const label = jobLabelValue(job.metadata?.name ?? '');
+    return (this.informer?.list(ns) ?? []).filter(
+      (o) => o.metadata?.labels?.[SHARD_JOB_LABEL] === label && shardOwnedBy(o, job),
+    );
+  }
+}

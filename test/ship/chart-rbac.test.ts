@@ -8,9 +8,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createNamespace, kubectl, waitUntil } from '../harness/context.js';
 import { CHART, helm, helmTemplate, parseObjects } from './tools.js';
 
-/** `kubectl auth can-i VERB RESOURCE -n NS --as=USER`: "yes" or "no". */
-async function canI(user: string, verb: string, resource: string, ns: string): Promise<string> {
-  const res = await kubectl(['auth', 'can-i', verb, resource, '-n', ns, `--as=${user}`], { allowFailure: true });
+/** `kubectl auth can-i VERB RESOURCE -n NS --as=USER [--subresource=SUB]`: "yes" or "no". */
+async function canI(user: string, verb: string, resource: string, ns: string, subresource?: string): Promise<string> {
+  const sub = subresource ? [`--subresource=${subresource}`] : [];
+  const res = await kubectl(['auth', 'can-i', verb, resource, '-n', ns, `--as=${user}`, ...sub], {
+    allowFailure: true,
+  });
   return res.stdout.trim();
 }
 
@@ -49,6 +52,11 @@ describe('the chart: RBAC as consent for worker pods (helm install, kubectl auth
     // What it still may do everywhere it watches (docs/install.md says so): its jobs' Secrets and status.
     expect(await canI(operator, 'get', 'secrets', 'kube-system')).toBe('yes');
     expect(await canI(operator, 'watch', 'encryptionjobs.s3encryption.dev', tenant)).toBe('yes');
+    // Its jobs' shards (EncryptionShard objects), which it plans, runs and deletes.
+    for (const verb of ['create', 'watch', 'delete'])
+      expect(await canI(operator, verb, 'encryptionshards.s3encryption.dev', tenant), verb).toBe('yes');
+    expect(await canI(operator, 'patch', 'encryptionshards.s3encryption.dev', tenant, 'status')).toBe('yes');
+    expect(await canI(operator, 'update', 'encryptionshards.s3encryption.dev', tenant)).toBe('no');
   });
 
   it('workers.namespaces and watchNamespace: Jobs only in the namespace that allowed them, Secrets only there', async () => {
@@ -74,6 +82,16 @@ describe('the chart: RBAC as consent for worker pods (helm install, kubectl auth
     expect(await canI(operator, 'get', 'secrets', tenant)).toBe('yes');
     expect(await canI(operator, 'get', 'secrets', 'kube-system')).toBe('no');
     expect(await canI(operator, 'list', 'encryptionjobs.s3encryption.dev', 'kube-system')).toBe('no');
+    expect(await canI(operator, 'list', 'encryptionshards.s3encryption.dev', 'kube-system')).toBe('no');
+    expect(await canI(operator, 'create', 'encryptionshards.s3encryption.dev', tenant)).toBe('yes');
+    // The worker pods' ServiceAccount: make their job's shards and write their status, nothing more.
+    const worker = `system:serviceaccount:${tenant}:s3eo-scoped-worker`;
+    expect(await canI(worker, 'create', 'encryptionshards.s3encryption.dev', tenant)).toBe('yes');
+    expect(await canI(worker, 'get', 'encryptionshards.s3encryption.dev', tenant)).toBe('yes');
+    expect(await canI(worker, 'patch', 'encryptionshards.s3encryption.dev', tenant, 'status')).toBe('yes');
+    expect(await canI(worker, 'delete', 'encryptionshards.s3encryption.dev', tenant)).toBe('no');
+    expect(await canI(worker, 'list', 'encryptionshards.s3encryption.dev', tenant)).toBe('no');
+    expect(await canI(worker, 'create', 'encryptionshards.s3encryption.dev', ns)).toBe('no');
     const sa = JSON.parse(
       (await kubectl(['get', 'serviceaccount', 's3eo-scoped-worker', '-n', tenant, '-o', 'json'])).stdout,
     ) as { metadata: { labels: Record<string, string>; annotations: Record<string, string> } };

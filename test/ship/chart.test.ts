@@ -2,6 +2,8 @@
 // the security and HA properties of the Deployment, the clear failure when
 // monitoring CRDs are missing, the values schema, and every rendered object
 // accepted by the real kube-apiserver (kubectl apply --dry-run=server).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createNamespace, kubectl } from '../harness/context.js';
 import {
@@ -86,6 +88,7 @@ describe('helm chart', () => {
       'ClusterRole/s3-encryption-operator-workers',
       'ClusterRoleBinding/s3-encryption-operator',
       'CustomResourceDefinition/encryptionjobs.s3encryption.dev',
+      'CustomResourceDefinition/encryptionshards.s3encryption.dev',
       'Deployment/s3-encryption-operator',
       'PodDisruptionBudget/s3-encryption-operator',
       'Role/s3-encryption-operator-leader-election',
@@ -100,14 +103,19 @@ describe('helm chart', () => {
     }
   });
 
-  it('keeps the CRD on helm uninstall unless crds.keep=false; crds.install=false leaves it out', async () => {
-    expect(find(defaults, 'CustomResourceDefinition').metadata.annotations).toEqual({
-      'helm.sh/resource-policy': 'keep',
-    });
+  it('keeps both CRDs on helm uninstall unless crds.keep=false; crds.install=false leaves them out', async () => {
+    const crds = (objects: K8sObject[]): K8sObject[] => objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(crds(defaults)).toHaveLength(2);
+    for (const crd of crds(defaults))
+      expect(crd.metadata.annotations, crd.metadata.name).toEqual({ 'helm.sh/resource-policy': 'keep' });
     const noKeep = parseObjects(await helmTemplate(['--set', 'crds.keep=false']));
-    expect(find(noKeep, 'CustomResourceDefinition').metadata.annotations).toBeUndefined();
+    expect(crds(noKeep)).toHaveLength(2);
+    for (const crd of crds(noKeep)) expect(crd.metadata.annotations, crd.metadata.name).toBeUndefined();
     const noCrd = parseObjects(await helmTemplate(['--set', 'crds.install=false']));
     expect(noCrd.some((o) => o.kind === 'CustomResourceDefinition')).toBe(false);
+    // Templates, not a chart crds/ directory (Helm installs those once and never upgrades them):
+    // docs/install.md tells users that `helm upgrade` adds the EncryptionShard CRD.
+    expect(existsSync(join(CHART, 'crds'))).toBe(false);
   });
 
   it('runs 2 leader-elected replicas, non-root, read-only, no capabilities, RuntimeDefault seccomp, with probes and POD_NAMESPACE', () => {
@@ -167,10 +175,13 @@ describe('helm chart', () => {
   it('turns every option into the object it names', () => {
     const kinds = new Set(everything.map((o) => o.kind));
     for (const k of ['ServiceMonitor', 'PrometheusRule', 'ConfigMap']) expect(kinds, k).toContain(k);
-    expect(find(everything, 'CustomResourceDefinition').metadata.annotations).toEqual({
-      'helm.sh/resource-policy': 'keep',
-      'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false',
-    });
+    const crds = everything.filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(crds).toHaveLength(2);
+    for (const crd of crds)
+      expect(crd.metadata.annotations, crd.metadata.name).toEqual({
+        'helm.sh/resource-policy': 'keep',
+        'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false',
+      });
     const sa = find(everything, 'ServiceAccount');
     expect(sa.metadata.annotations).toEqual({
       'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/s3-encryption-operator',
@@ -297,7 +308,7 @@ describe('helm chart', () => {
       expect(install.stdout).toContain(
         `kubectl -n ${namespace} rollout status deployment/s3eo-notes-s3-encryption-operator`,
       );
-      expect(install.stdout).toContain('did not install the EncryptionJob CRD');
+      expect(install.stdout).toContain('did not install the EncryptionJob and EncryptionShard CRDs');
       expect(install.stdout).toContain('dryRun: true');
       expect(install.stdout).toContain('--set serviceAccount.annotations.eks');
     });

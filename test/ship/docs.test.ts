@@ -103,6 +103,19 @@ describe('docs/install.md', () => {
     expect(doc).toMatch(/## 5\. The real run/);
   });
 
+  it('names every CRD of crds/, and the upgrade steps its second one needs', () => {
+    const kinds = readdirSync(join(ROOT, 'crds'))
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => /\n {4}kind: (\w+)\n/.exec(readFileSync(join(ROOT, 'crds', f), 'utf8'))?.[1]);
+    expect(kinds.sort()).toEqual(['EncryptionJob', 'EncryptionShard']);
+    for (const kind of kinds) expect(doc, `${kind ?? ''}`).toContain(`**${kind ?? ''}**`);
+    const at = doc.indexOf('### Upgrading from a version without EncryptionShard');
+    expect(at, 'the upgrade section').toBeGreaterThan(0);
+    const upgrade = doc.slice(at, doc.indexOf('\n### ', at + 4));
+    expect(upgrade).toContain('kubectl apply -f crds/');
+    expect(upgrade).toContain('kubectl apply -k deploy/workers/');
+  });
+
   it('explains every failure reason the operator writes', () => {
     const { found: all, unknown } = reasons();
     expect(unknown, 'reasons the test cannot follow: add their source to reasons()').toEqual([]);

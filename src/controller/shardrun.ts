@@ -46,7 +46,7 @@ import { planFor, type Credentials } from './plan.js';
 import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
-import { ShardStore, shardStatusPatch, shardWriteIntervalMs } from './shardstore.js';
+import { SHARD_MAX_OPEN_UPLOADS, ShardStore, shardStatusPatch, shardWriteIntervalMs } from './shardstore.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
 import type { ReportWriter } from '../engine/bookkeeping/report.js';
 
@@ -270,9 +270,9 @@ export class ShardRun {
     }
     prepared.plan = { ...prepared.plan, shards: this.shards.length };
     this.shardPlan = prepared.plan;
-    // A carried-over list (status.shards of an earlier operator) is written into objects here.
-    const carried = (this.dry ? job.status?.dryRunShards : job.status?.shards) ?? [];
-    await this.store.sync(job, this.shards, prepared.plan.spec, this.dry, carried.length > 0 ? undefined : known);
+    // A list an earlier operator kept in the job's status (its plan has no count) is carried into objects here.
+    const carried = own.plan?.shards === undefined;
+    await this.store.sync(job, this.shards, prepared.plan.spec, this.dry, carried ? undefined : known);
     // A real run changes objects: a dry run's count (its shards too) is void.
     if (!this.dry) await this.store.deleteKind(job, true);
     return prepared;
@@ -395,6 +395,7 @@ export class ShardRun {
       ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
       ...(shard.startAfter ? { shardStartAfter: shard.startAfter } : {}),
       ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
+      maxOpenUploads: SHARD_MAX_OPEN_UPLOADS,
     };
     shard.phase = 'Running';
     delete shard.message;

@@ -23,7 +23,13 @@ import type { KubeClient } from './kubeclient.js';
 import { planFor } from './plan.js';
 import { planFitsSelection, planJobShards } from './shardplan.js';
 import { shardCount } from './shardrun.js';
-import { ShardStore, shardStatusPatch, shardWriteIntervalMs, toShardStatus } from './shardstore.js';
+import {
+  SHARD_MAX_OPEN_UPLOADS,
+  ShardStore,
+  shardStatusPatch,
+  shardWriteIntervalMs,
+  toShardStatus,
+} from './shardstore.js';
 import { clip } from './tenancy.js';
 import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
 
@@ -148,6 +154,7 @@ async function shardStep(
     ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
     ...(shard.startAfter ? { shardStartAfter: shard.startAfter } : {}),
     ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
+    maxOpenUploads: SHARD_MAX_OPEN_UPLOADS,
   };
   shard.phase = 'Running';
   delete shard.message;

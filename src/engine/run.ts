@@ -155,7 +155,7 @@ class Run {
       fatal: () => this.fatal,
       fail: (err) => this.fail(err),
     });
-    this.uploads = new OpenUploads(plan.abandonedUploads ?? [], opts.recordUploads);
+    this.uploads = new OpenUploads(plan.abandonedUploads ?? [], opts.recordUploads, plan.maxOpenUploads);
   }
 
   count(operation: string): void {

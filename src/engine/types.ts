@@ -81,6 +81,12 @@ export interface Plan {
    * and may have left open (it crashed): this run aborts them before any work.
    */
   abandonedUploads?: OpenUpload[];
+  /**
+   * Multipart uploads open at once (objects above the multipart threshold being copied); more wait
+   * for one to end. The controller bounds them so a shard's record of its open uploads stays small.
+   * Default: no bound beyond the run's concurrency.
+   */
+  maxOpenUploads?: number;
 }
 
 /** A multipart upload of ours that is not completed or aborted yet. */

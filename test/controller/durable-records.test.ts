@@ -22,6 +22,7 @@ import { Metrics } from '../../src/metrics.js';
 import { createBucket, createNamespace, getJob, jobYaml, kubectl, putObjects, s3Client } from '../harness/context.js';
 import { applyJob, readJob } from '../harness/jobs.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
+import { ShardStore } from '../../src/controller/shardstore.js';
 import { calls, startKubeProxy, type KubeProxy } from '../harness/kube-proxy.js';
 
 const info = inject('seaweed');
@@ -135,18 +136,23 @@ describe('durable records (kube-apiserver behind the kube proxy, SeaweedFS behin
       { name, namespace, bucket, encryption: { type: 'AES256' }, s3: { ...info, s3Endpoint: s3proxy.url } },
       { workers: { serviceAccountName: 'worker' }, concurrency: 1 },
     );
-    // The shard plan a planning pod would have written: one shard, the whole bucket.
+    // The shard plan a planning pod would have made: one shard object, the whole bucket.
     const job = await client.getJob(namespace, name);
+    const spec = selectionFingerprint(job.spec);
+    await new ShardStore(client, createLogger('silent')).create(
+      job,
+      [{ index: 0, startAfter: '', phase: 'Pending' }],
+      spec,
+    );
     await client.patchStatus(namespace, name, {
-      shards: [{ index: 0, startAfter: '', phase: 'Pending' }],
-      shardPlan: { spec: selectionFingerprint(job.spec), createdAt: new Date().toISOString() },
+      shardPlan: { spec, shards: 1, createdAt: new Date().toISOString() },
     });
-    // From the copy of the last key on, the job's status gets no answer: the shard's final write is lost.
+    // From the copy of the last key on, the shard's status gets no answer: its final write is lost.
     s3proxy.hook({
       match: (r) => r.bucket === bucket && r.operation === 'CopyObject' && r.key === 'c',
       times: 1,
       before: () => {
-        kubeProxy.freeze(calls.statusWrite(name));
+        kubeProxy.freeze(calls.shardStatusWrite(name));
         return Promise.resolve();
       },
     });

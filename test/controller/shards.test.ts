@@ -18,6 +18,8 @@ import {
   type OperatorProcess,
   startOperator,
 } from '../harness/context.js';
+import { selectionFingerprint } from '../../src/controller/checkpoint.js';
+import type { EncryptionJobSpec } from '../../src/controller/api.js';
 import { applyJob, copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
 
 const info = inject('seaweed');
@@ -297,4 +299,69 @@ describe('sharded jobs in the operator (spec.parallelism; SeaweedFS through the 
     expect(after.status?.progress).toMatchObject({ scanned: 200, encrypted: 0, alreadyEncrypted: 200 });
     expectEveryKeyCopiedOnce(bucket, keys);
   }, 600_000);
+
+  it("item 8: a job an earlier operator kept as status.shards continues from each shard's checkpoint, as EncryptionShard objects", async () => {
+    const bucket = await createBucket(s3, 'legacy');
+    const keys = Array.from({ length: 200 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+    await putObjects(s3, bucket, keys);
+    await apply('legacy', bucket, { parallelism: 2, suspend: true });
+    await waitFor('legacy', 'Suspended');
+    // What an operator before shard objects left: two shards in the job's status, each halfway.
+    const spec = JSON.parse(
+      (await kubectl(['get', 'ej', 'legacy', '-n', namespace, '-o', 'jsonpath={.spec}'])).stdout,
+    ) as EncryptionJobSpec;
+    const half = { scanned: 50, encrypted: 0, alreadyEncrypted: 50, skipped: 0, failed: 0, bytesEncrypted: 0 };
+    const legacy = {
+      shards: [
+        {
+          index: 0,
+          startAfter: '',
+          endAt: 'k099',
+          phase: 'Running',
+          checkpoint: 'k049',
+          checkpointProgress: half,
+          progress: half,
+        },
+        {
+          index: 1,
+          startAfter: 'k099',
+          phase: 'Pending',
+          checkpoint: 'k149',
+          checkpointProgress: half,
+          progress: half,
+        },
+      ],
+      shardPlan: { spec: selectionFingerprint(spec), createdAt: new Date().toISOString() },
+    };
+    await kubectl([
+      'patch',
+      'ej',
+      'legacy',
+      '-n',
+      namespace,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: legacy }),
+    ]);
+    await kubectl(['patch', 'ej', 'legacy', '-n', namespace, '--type=merge', '-p', '{"spec":{"suspend":false}}']);
+    const done = await waitFor('legacy', 'Complete');
+    // The keys under each checkpoint were not looked at again; every other key was copied once.
+    const copied = copies(bucket);
+    const below = keys.filter((k) => k <= 'k049' || (k > 'k099' && k <= 'k149'));
+    expect(below.filter((k) => copied.has(k))).toEqual([]);
+    expectEveryKeyCopiedOnce(
+      bucket,
+      keys.filter((k) => !below.includes(k)),
+    );
+    expect(done.status?.progress).toMatchObject({ scanned: 200, encrypted: 100, alreadyEncrypted: 100, failed: 0 });
+    // The shards are objects now, with the ranges they had; the job's list is gone.
+    expect((done.status?.shards ?? []).map((s) => [s.startAfter, s.endAt, s.phase])).toEqual([
+      ['', 'k099', 'Complete'],
+      ['k099', undefined, 'Complete'],
+    ]);
+    const raw = JSON.parse((await kubectl(['get', 'ej', 'legacy', '-n', namespace, '-o', 'json'])).stdout) as Job;
+    expect(raw.status?.shards).toBeUndefined();
+    expect(raw.status?.shardPlan).toMatchObject({ shards: 2 });
+  });
 });

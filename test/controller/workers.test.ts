@@ -197,15 +197,24 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
     expect(shardJob?.spec).toMatchObject({ completionMode: 'Indexed', completions: 4, parallelism: 4 });
     expect(runner.started.slice(started).filter((p) => p.startsWith('w4-plan-'))).toHaveLength(1);
     expect(runner.started.slice(started).filter((p) => p.startsWith('w4-workers-'))).toHaveLength(4);
-    // Each worker wrote its own entry by server-side apply, under its own field manager.
-    const managed = JSON.parse(
-      (await kubectl(['get', 'encryptionjob', 'w4', '-n', namespace, '-o', 'json', '--show-managed-fields'])).stdout,
-    ) as { metadata: { managedFields?: { manager: string; operation: string; subresource?: string }[] } };
-    const appliers = (managed.metadata.managedFields ?? [])
-      .filter((f) => f.operation === 'Apply' && f.subresource === 'status')
-      .map((f) => f.manager)
-      .sort();
-    expect(appliers).toEqual(['s3eo-worker-0', 's3eo-worker-1', 's3eo-worker-2', 's3eo-worker-3']);
+    // Each shard is its own object, owned by the job; the job holds totals and counts, no list of shards.
+    const raw = JSON.parse((await kubectl(['get', 'encryptionjob', 'w4', '-n', namespace, '-o', 'json'])).stdout) as {
+      metadata: { uid: string };
+      status: { shards?: unknown; shardCounts?: unknown; shardPlan?: { shards?: number } };
+    };
+    expect(raw.status.shards).toBeUndefined();
+    expect(raw.status.shardCounts).toEqual({ total: 4, pending: 0, running: 0, complete: 4, failed: 0 });
+    expect(raw.status.shardPlan?.shards).toBe(4);
+    const objects = JSON.parse(
+      (await kubectl(['get', 'eshard', '-n', namespace, '-l', 's3encryption.dev/job=w4', '-o', 'json'])).stdout,
+    ) as {
+      items: { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] }; spec: { index: number } }[];
+    };
+    expect(objects.items.map((o) => o.spec.index).sort()).toEqual([0, 1, 2, 3]);
+    for (const o of objects.items)
+      expect(o.metadata.ownerReferences).toEqual([
+        expect.objectContaining({ uid: raw.metadata.uid, controller: true }),
+      ]);
   }, 600_000);
 
   it('suspended mid-run the worker pods stop and are gone; resumed, every object ends at the target written once', async () => {

@@ -135,4 +135,27 @@ describe('multipart copies and stops (SeaweedFS through the fault proxy)', () =>
     release();
     await first;
   }, 180_000);
+
+  it('maxOpenUploads bounds the multipart uploads open at once (a shard records at most that many)', async () => {
+    const bucket = await createBucket(s3, 'mpslots');
+    const keys = ['a', 'b', 'c', 'd', 'e'];
+    for (const key of keys)
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(9 * MiB, 1) }));
+    // Each part copy takes a while, so the uploads would overlap if nothing held them back.
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'UploadPartCopy' ? { delayMs: 300 } : undefined));
+    let most = 0;
+    const result = await runEngine(plan(bucket, { concurrency: 5, maxOpenUploads: 2 }), {
+      recordUploads: (open) => {
+        most = Math.max(most, open.length);
+      },
+    });
+    proxy.setRule(undefined);
+    expect(result.status).toBe('Complete');
+    expect(result.counters).toMatchObject({ scanned: 5, encrypted: 5, failed: 0 });
+    expect(most).toBe(2);
+    expect(requestsFor(bucket, 'CompleteMultipartUpload')).toBe(5);
+    expect(await openUploads(bucket)).toEqual([]);
+    for (const key of keys)
+      expect((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ServerSideEncryption).toBe('AES256');
+  }, 120_000);
 });

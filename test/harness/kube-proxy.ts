@@ -198,5 +198,10 @@ export const calls = {
     (name: string) =>
     (method: string, path: string): boolean =>
       method === 'PATCH' && path.split('?')[0]!.endsWith(`/encryptionjobs/${name}/status`),
+  /** A status write of any shard object of job `name` (shardstore.ts names them NAME-shard-N). */
+  shardStatusWrite:
+    (name: string) =>
+    (method: string, path: string): boolean =>
+      method === 'PATCH' && new RegExp(`/encryptionshards/${name}-shard-\\d+/status$`).test(path.split('?')[0]!),
   secretRead: (method: string, path: string): boolean => method === 'GET' && path.includes('/secrets/'),
 };

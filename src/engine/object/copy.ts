@@ -238,6 +238,22 @@ export async function multipartCopyInPlace(
   const tags = await getTags(s3, opts.bucket, state.key, state.versionId, opts.signal);
   const props = preservedProperties(state, opts);
   if (opts.signal?.aborted) throw stopped();
+  const release = await opts.uploads?.slot?.();
+  try {
+    return await copyThroughUpload(s3, state, opts, { tags, props, stopped });
+  } finally {
+    release?.();
+  }
+}
+
+/** Creates the upload, records it, copies the parts and completes it; aborts it on any failure. */
+async function copyThroughUpload(
+  s3: S3Client,
+  state: ObjectState,
+  opts: MultipartOptions,
+  { tags, props, stopped }: { tags: Tag[]; props: ReturnType<typeof preservedProperties>; stopped: () => StoppedError },
+): Promise<WrittenEncryption> {
+  if (opts.signal?.aborted) throw stopped();
   const created = await s3.send(
     // No abort signal: a Create cut off mid-flight could leave an upload whose id we never learn.
     withRawHeaders(

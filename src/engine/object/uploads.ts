@@ -20,16 +20,39 @@ export interface UploadJournal {
   opened(upload: OpenUpload): Promise<void>;
   /** The upload is completed or aborted: no later run needs to abort it. */
   closed(upload: OpenUpload): void;
+  /**
+   * Waits for room for one more open upload (Plan.maxOpenUploads); the returned function gives it
+   * back once the upload is completed or aborted.
+   */
+  slot?(): Promise<() => void>;
 }
 
 export class OpenUploads implements UploadJournal {
   private readonly open = new Map<string, OpenUpload>();
+  /** Uploads this run has under way (slots taken), and the copies waiting for one. */
+  private taken = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(
     initial: readonly OpenUpload[],
     private readonly record: ((open: OpenUpload[]) => Promise<void> | void) | undefined,
+    private readonly maxOpen = Infinity,
   ) {
     for (const u of initial) this.open.set(u.uploadId, { key: u.key, uploadId: u.uploadId });
+  }
+
+  async slot(): Promise<() => void> {
+    if (this.taken >= this.maxOpen) await new Promise<void>((r) => this.waiting.push(r));
+    else this.taken++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      // Handed on to a waiting copy (the count stays), or given back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.taken--;
+    };
   }
 
   async opened(upload: OpenUpload): Promise<void> {

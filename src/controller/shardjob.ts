@@ -4,7 +4,7 @@
 // lists every part so far).
 import { createClients, type Connection } from '../engine/index.js';
 import { ReportWriter } from '../engine/bookkeeping/report.js';
-import { uploadSegment } from '../engine/bookkeeping/report-upload.js';
+import { readManifestParts, uploadSegment } from '../engine/bookkeeping/report-upload.js';
 import type { JobProgress, ShardStatus } from './api.js';
 
 /**
@@ -75,8 +75,11 @@ export class ShardReports {
 
   constructor(
     private readonly opts: { destination: string; all: boolean; connection: Connection; job: string },
-    /** Every part so far (a resumed job continues its report), oldest first. */
-    public parts: string[],
+    /**
+     * Every part so far (a resumed job continues its report), oldest first; undefined: those the
+     * manifest lists (the job's status keeps only the manifest: its size does not grow with the report).
+     */
+    private parts: string[] | undefined,
     public manifest: string | undefined,
   ) {}
 
@@ -89,6 +92,7 @@ export class ShardReports {
     const next = this.chain.then(async () => {
       const clients = createClients(this.opts.connection);
       try {
+        this.parts ??= this.manifest ? await readManifestParts(clients.s3, this.manifest) : [];
         const file = await report.closeFile();
         const out = await uploadSegment(clients.s3, {
           destination: this.opts.destination,

@@ -289,7 +289,8 @@ export class ShardRun {
         connection: basePlan.connection,
         job: `${this.ns}/${this.name}`,
       },
-      resumed ? (prev.reportParts ?? []) : [],
+      // An earlier operator kept the parts in the status; now the manifest lists them.
+      resumed ? (prev.reportParts ?? undefined) : [],
       resumed ? (prev.report ?? undefined) : undefined,
     );
   }
@@ -496,7 +497,8 @@ export class ShardRun {
     if (!this.reports) return;
     try {
       const out = await this.reports.upload(report);
-      await this.writer.update({ report: out.manifest, reportParts: out.parts }, true);
+      // The manifest lists every part: the job keeps its address only, not a list that grows per shard run.
+      await this.writer.update({ report: out.manifest, reportParts: null }, true);
     } catch (err) {
       void this.event(
         'Warning',

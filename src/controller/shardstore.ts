@@ -28,7 +28,7 @@ export const SHARD_DRY_RUN_LABEL = 's3encryption.dev/dry-run';
  * Multipart uploads a shard run keeps open at once (objects above the multipart threshold; more
  * wait): each is recorded in the shard's object, whose size this bounds (a key is up to 1 KiB).
  */
-export const SHARD_MAX_OPEN_UPLOADS = 6;
+export const SHARD_MAX_OPEN_UPLOADS = 4;
 
 /** How many shard objects are created or deleted at once (a plan of 1,024 takes seconds, not minutes). */
 const CREATE_CONCURRENCY = 16;

@@ -22,6 +22,7 @@ export interface KubeInfo {
   server: string;
   adminKubeconfig: string;
   operatorKubeconfig: string;
+  etcdUrl: string;
 }
 
 declare module 'vitest' {
@@ -59,6 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       server: kube.server,
       adminKubeconfig: kube.adminKubeconfig,
       operatorKubeconfig: kube.operatorKubeconfig,
+      etcdUrl: kube.etcdUrl,
     });
     project.provide('seaweed', info(seaweed));
     project.provide('moto', info(moto));

@@ -45,6 +45,8 @@ export interface KubeEnv {
   adminKubeconfig: string;
   /** Kubeconfig file of the operator's ServiceAccount user (only what RBAC grants it). */
   operatorKubeconfig: string;
+  /** etcd's client URL (plain HTTP on loopback): its /metrics says what the apiserver wrote. */
+  etcdUrl: string;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Stops kube-apiserver and starts it again on the same port, with the same data. */
   restartApiserver(): Promise<void>;
@@ -335,6 +337,7 @@ export async function startKube(opts: { workDir: string }): Promise<KubeEnv> {
 
   const env: KubeEnv = {
     server,
+    etcdUrl,
     adminKubeconfig,
     operatorKubeconfig,
     async kubectl(args, kopts = {}) {

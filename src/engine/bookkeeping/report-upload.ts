@@ -6,7 +6,7 @@
 // that exists already (an earlier job of the same name, or a part uploaded just
 // before a crash) is skipped for the next number.
 import { createReadStream, statSync } from 'node:fs';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isPreconditionFailed } from '../s3/errors.js';
 
 /** How many taken numbers a segment skips before giving up. */
@@ -117,4 +117,19 @@ export async function uploadSegment(
       return { parts, manifest: `s3://${dest.bucket}/${key}` };
     }
   }
+}
+
+/**
+ * The parts a report manifest lists (the parts so far of a job whose status keeps only the
+ * manifest's address: a sharded job's report grows by a part per shard run).
+ */
+export async function readManifestParts(s3: S3Client, uri: string): Promise<string[]> {
+  const where = parseS3Uri(uri);
+  if (!where) throw new Error(`report manifest "${uri}" is not s3://BUCKET/KEY`);
+  const out = await s3.send(new GetObjectCommand({ Bucket: where.bucket, Key: where.key }));
+  const text = (await out.Body?.transformToString()) ?? '';
+  const manifest = JSON.parse(text) as Partial<Manifest>;
+  if (!Array.isArray(manifest.parts) || manifest.parts.some((p) => typeof p !== 'string'))
+    throw new Error(`report manifest ${uri} lists no parts`);
+  return manifest.parts;
 }

@@ -32,21 +32,13 @@ import {
   type PlannedShards,
   type PlanningFailure,
 } from './shardplan.js';
-import {
-  add,
-  addCommitted,
-  addCounted,
-  COMPONENT,
-  dryRunCostUSD,
-  MAX_RETRIES,
-  replacing,
-  type JobRunDeps,
-} from './jobrun.js';
+import { addCounted, COMPONENT, dryRunCostUSD, MAX_RETRIES, replacing, type JobRunDeps } from './jobrun.js';
 import { planFor, type Credentials } from './plan.js';
 import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
-import { SHARD_MAX_OPEN_UPLOADS, ShardStore, shardStatusPatch, shardWriteIntervalMs } from './shardstore.js';
+import { applyProgress, endShard, setOpenUploads, shardBase, shardPlan, startShard } from './shardwork.js';
+import { ShardStore, shardStatusPatch, shardWriteIntervalMs } from './shardstore.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
 import type { ReportWriter } from '../engine/bookkeeping/report.js';
 
@@ -385,52 +377,25 @@ export class ShardRun {
   }
 
   private async runShard(shard: ShardStatus, basePlan: Plan): Promise<RunResult> {
-    const { deps } = this;
-    const labels = { namespace: this.ns, name: this.name };
-    const base = shard.checkpointProgress ?? ZERO_PROGRESS;
-    const from = shard.checkpoint ?? shard.startAfter;
-    const abandoned = shard.openUploads ?? [];
-    const plan: Plan = {
-      ...basePlan,
-      ...(from ? { startAfter: from } : {}),
-      ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
-      ...(shard.startAfter ? { shardStartAfter: shard.startAfter } : {}),
-      ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
-      maxOpenUploads: SHARD_MAX_OPEN_UPLOADS,
-    };
-    shard.phase = 'Running';
-    delete shard.message;
+    const base = shardBase(shard);
+    startShard(shard);
     void this.publish(shard, true);
     const onProgress = (p: Progress): void => {
-      shard.progress = add(base, p, this.dry);
-      if (p.checkpoint !== undefined) {
-        shard.checkpoint = p.checkpoint;
-        shard.checkpointProgress = addCommitted(base, p.committed, this.dry);
-      }
-      if (p.openUploads.length > 0) shard.openUploads = p.openUploads;
-      else delete shard.openUploads;
-      const last = this.lastCounters.get(shard.index) ?? { ...ZERO_PROGRESS };
-      const c = p.counters;
-      const delta = (k: keyof Counters): number => c[k] - last[k];
-      deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
-      deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
-      deps.metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
-      deps.metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
-      deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
-      this.lastCounters.set(shard.index, { ...c });
+      applyProgress(shard, base, p, this.dry);
+      this.countObjects(shard.index, p.counters);
       this.failures.set(shard.index, p.recentFailures);
       void this.publish(shard, false);
     };
     // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     const recordUploads = async (open: Progress['openUploads']): Promise<void> => {
-      if (open.length > 0) shard.openUploads = open;
-      else delete shard.openUploads;
+      setOpenUploads(shard, open);
       await this.publish(shard, true, true);
     };
     const report = this.reports?.writer();
     const allowance = this.allowance?.forShard(shard);
     let result: RunResult;
     try {
+      const plan = shardPlan(basePlan, shard);
       result = await this.runEngineFor(plan, onProgress, this.dry ? undefined : recordUploads, report, allowance);
     } catch (err) {
       report?.dispose();
@@ -446,24 +411,27 @@ export class ShardRun {
     if (held > 0) shard.budgetHeld = held;
     else delete shard.budgetHeld;
     this.lastCounters.delete(shard.index);
-    if (result.status === 'Complete') {
-      shard.phase = 'Complete';
-      const p = shard.progress ?? { ...ZERO_PROGRESS };
-      shard.progress = { ...p, total: p.scanned, summary: `${p.encrypted + p.alreadyEncrypted}/${p.scanned}` };
-      if (result.noncurrentVersions !== undefined) shard.noncurrentVersions = result.noncurrentVersions;
-      else delete shard.noncurrentVersions;
-    } else if (result.status === 'Failed') {
-      shard.phase = 'Failed';
-      shard.message = clip(`${result.reason ?? 'Failed'}: ${result.message ?? 'the run failed'}`);
-    } else {
-      shard.phase = 'Pending';
-    }
+    endShard(shard, result);
     await this.settleShard(shard);
-    deps.log.info(
+    this.deps.log.info(
       { shard: shard.index, status: result.status, reason: result.reason, counters: result.counters },
       'shard run ended',
     );
     return result;
+  }
+
+  /** The job's object and byte counters: what the shard's run finished since its last progress. */
+  private countObjects(index: number, c: Counters): void {
+    const { metrics } = this.deps;
+    const labels = this.labels();
+    const last = this.lastCounters.get(index) ?? { ...ZERO_PROGRESS };
+    const delta = (k: keyof Counters): number => c[k] - last[k];
+    metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
+    metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
+    metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
+    metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
+    metrics.bytes.inc(labels, delta('bytesEncrypted'));
+    this.lastCounters.set(index, { ...c });
   }
 
   private runEngineFor(

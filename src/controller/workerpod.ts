@@ -16,20 +16,15 @@ import {
   type RunResult,
 } from '../engine/index.js';
 import type { Logger } from '../log.js';
-import type { EncryptionJob } from './api.js';
-import { selectionFingerprint, ZERO_PROGRESS } from './checkpoint.js';
-import { add, addCounted } from './jobrun.js';
+import type { EncryptionJob, EncryptionShardStatus, ShardStatus } from './api.js';
+import { selectionFingerprint } from './checkpoint.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor } from './plan.js';
 import { planFitsSelection, planJobShards } from './shardplan.js';
 import { shardCount } from './shardrun.js';
-import {
-  SHARD_MAX_OPEN_UPLOADS,
-  ShardStore,
-  shardStatusPatch,
-  shardWriteIntervalMs,
-  toShardStatus,
-} from './shardstore.js';
+import { ShardStore, shardStatusPatch, shardWriteIntervalMs, toShardStatus } from './shardstore.js';
+import type { StatusWriter } from './status.js';
+import { applyProgress, endShard, setOpenUploads, shardBase, shardPlan, startShard } from './shardwork.js';
 import { clip } from './tenancy.js';
 import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
 
@@ -120,7 +115,7 @@ async function planStep(client: KubeClient, job: EncryptionJob, signal: AbortSig
   return 0;
 }
 
-/** Runs one shard from its checkpoint and keeps its status entry current. */
+/** Runs one shard from its checkpoint and keeps its shard object's status current. */
 async function shardStep(
   client: KubeClient,
   job: EncryptionJob,
@@ -143,22 +138,55 @@ async function shardStep(
   // The shards of a job are written spread out: about 8 writes a second for the whole job (shardWriteIntervalMs).
   const running = Math.min(status.shardPlan?.shards ?? 1, Math.max(1, job.spec.parallelism ?? 1));
   const writer = store.writer(job, index, false, shardWriteIntervalMs(running));
-  const publish = (immediate: boolean): Promise<void> => writer.update(shardStatusPatch(shard), immediate);
+  const plan = shardPlan(planFor(job, undefined, undefined), shard);
+  startShard(shard);
+  await writer.update(shardStatusPatch(shard), true);
+  let result: RunResult | undefined;
+  try {
+    validatePlan(plan);
+    result = await runShardEngine(plan, shard, writer, signal, log);
+    endShard(shard, result);
+  } catch (err) {
+    if (!(err instanceof JobError)) throw err;
+    shard.phase = 'Failed';
+    shard.message = clip(`${err.reason}: ${err.message}`);
+  }
+  let code = exitCode(shard, result, signal);
+  await writer.update(shardStatusPatch(shard), true);
+  const written = await writer.settle(signal.aborted ? 20_000 : 120_000);
+  writer.dispose();
+  // A result the status does not hold is no result: the Job runs the index again, from the checkpoint it does hold.
+  if (!written && code !== EXIT_STOPPED) {
+    log.error(
+      { shard: index, phase: shard.phase },
+      "the shard's final status was not written: exiting to be run again",
+    );
+    code = EXIT_RETRY;
+  }
+  log.info(
+    { shard: index, status: result?.status, reason: result?.reason, counters: result?.counters, code },
+    'shard run ended',
+  );
+  return code;
+}
 
-  const base = shard.checkpointProgress ?? ZERO_PROGRESS;
-  const from = shard.checkpoint ?? shard.startAfter;
-  const abandoned = shard.openUploads ?? [];
-  const plan: Plan = {
-    ...planFor(job, undefined, undefined),
-    ...(from ? { startAfter: from } : {}),
-    ...(shard.endAt !== undefined ? { endAt: shard.endAt } : {}),
-    ...(shard.startAfter ? { shardStartAfter: shard.startAfter } : {}),
-    ...(abandoned.length > 0 ? { abandonedUploads: abandoned } : {}),
-    maxOpenUploads: SHARD_MAX_OPEN_UPLOADS,
-  };
-  shard.phase = 'Running';
-  delete shard.message;
-  await publish(true);
+/** What the pod's exit says to the Job's pod failure policy (workerjob.ts). */
+function exitCode(shard: ShardStatus, result: RunResult | undefined, signal: AbortSignal): number {
+  if (shard.phase === 'Complete') return 0;
+  if (shard.phase === 'Failed') return EXIT_SHARD_FAILED;
+  // Stopped, or a transient failure: the next attempt of this index resumes from the checkpoint.
+  return result?.status === 'Stopped' || signal.aborted ? EXIT_STOPPED : EXIT_RETRY;
+}
+
+/** The engine run of the shard; its progress and open uploads go to the shard's writer (uploads durably). */
+async function runShardEngine(
+  plan: Plan,
+  shard: ShardStatus,
+  writer: StatusWriter<EncryptionShardStatus>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<RunResult> {
+  const base = shardBase(shard);
   // Per-object failures go to the pod's log (the job's status.recentFailures is the in-process runs').
   const logged = new Set<ObjectFailure>();
   const onProgress = (p: Progress): void => {
@@ -168,68 +196,18 @@ async function shardStep(
       logged.add(f);
       log.warn({ key: f.key, operation: f.operation, code: f.code, message: f.message }, 'object failed');
     }
-    shard.progress = add(base, p, false);
-    if (p.checkpoint !== undefined) {
-      shard.checkpoint = p.checkpoint;
-      shard.checkpointProgress = addCounted(base, p.committed);
-    }
-    if (p.openUploads.length > 0) shard.openUploads = p.openUploads;
-    else delete shard.openUploads;
-    void publish(false);
+    applyProgress(shard, base, p, false);
+    void writer.update(shardStatusPatch(shard));
   };
-  try {
-    validatePlan(plan);
-  } catch (err) {
-    if (!(err instanceof JobError)) throw err;
-    shard.phase = 'Failed';
-    shard.message = clip(`${err.reason}: ${err.message}`);
-    await publish(true);
-    const written = await writer.settle();
-    writer.dispose();
-    return written ? EXIT_SHARD_FAILED : EXIT_RETRY;
-  }
-  const result: RunResult = await runEngine(plan, {
+  const result = await runEngine(plan, {
     signal,
     onProgress,
     // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
     recordUploads: async (open) => {
-      if (open.length > 0) shard.openUploads = open;
-      else delete shard.openUploads;
+      setOpenUploads(shard, open);
       await writer.durable(shardStatusPatch(shard));
     },
   });
   onProgress(result);
-  let code: number;
-  if (result.status === 'Complete') {
-    shard.phase = 'Complete';
-    const p = shard.progress ?? { ...ZERO_PROGRESS };
-    shard.progress = { ...p, total: p.scanned, summary: `${p.encrypted + p.alreadyEncrypted}/${p.scanned}` };
-    if (result.noncurrentVersions !== undefined) shard.noncurrentVersions = result.noncurrentVersions;
-    code = 0;
-  } else if (result.status === 'Failed' && !result.retryable) {
-    shard.phase = 'Failed';
-    shard.message = clip(`${result.reason ?? 'Failed'}: ${result.message ?? 'the run failed'}`);
-    code = EXIT_SHARD_FAILED;
-  } else {
-    // Stopped, or a transient failure: the next attempt of this index resumes from the checkpoint.
-    shard.phase = 'Pending';
-    if (result.status === 'Failed') shard.message = clip(`${result.reason ?? 'Failed'}: ${result.message ?? ''}`);
-    code = signal.aborted ? EXIT_STOPPED : EXIT_RETRY;
-  }
-  await publish(true);
-  const written = await writer.settle(signal.aborted ? 20_000 : 120_000);
-  writer.dispose();
-  // A result the status does not hold is no result: the Job runs the index again, from the checkpoint it does hold.
-  if (!written && code !== EXIT_STOPPED) {
-    log.error(
-      { shard: index, status: result.status },
-      "the shard's final status was not written: exiting to be run again",
-    );
-    code = EXIT_RETRY;
-  }
-  log.info(
-    { shard: index, status: result.status, reason: result.reason, counters: result.counters, code },
-    'shard run ended',
-  );
-  return code;
+  return result;
 }

@@ -232,10 +232,29 @@ export class WorkerRun {
       await deleteWorkers(deps.client, this.job, deps.log);
       return this.failJob(SA_REFUSED, refused);
     }
-    const gen = this.generation;
-    const prev = this.job.status ?? {};
     await this.stopEarlierGenerations();
     if (this.abort.signal.aborted) return;
+    const samePlan = await this.start();
+    let announced = samePlan;
+    while (!this.abort.signal.aborted) {
+      const ended = await this.step(announced);
+      if (ended === 'ended') return;
+      if (ended === 'running') announced = true;
+      await sleep(this.deps.pollMs ?? POLL_MS, this.abort.signal);
+    }
+    // Stopped: the reconciler writes why (Suspended, deleted, a new generation); the pods save their checkpoints.
+    await this.writer.settle(10_000);
+    if (!this.detached) deps.log.info('worker run stopped');
+  }
+
+  /**
+   * The job's status and event say the run started; the shards of a plan of this selection are written
+   * first (what a new generation resets, or the list an earlier operator kept). True when such a plan
+   * exists (the run resumes it), false when a planning pod is to cut one.
+   */
+  private async start(): Promise<boolean> {
+    const gen = this.generation;
+    const prev = this.job.status ?? {};
     const samePlan = (prev.shards?.length ?? 0) > 0 && planFitsSelection(prev.shardPlan, this.job);
     const fresh = prev.observedGeneration !== gen;
     // A new generation looks at every shard again from its checkpoint (as in-process), or from its start
@@ -267,11 +286,9 @@ export class WorkerRun {
       // Failed keys are kept for unsharded runs only: a retry of a sharded job looks at its whole selection.
       failedKeys: null,
       ...(samePlan ? {} : answeredByFreshRun(this.job, now)),
+      ...(fresh ? { retries: null, startTime: samePlan && prev.startTime ? prev.startTime : now } : {}),
+      shards: null,
     };
-    if (fresh) {
-      initial.retries = null;
-      initial.startTime = samePlan && prev.startTime ? prev.startTime : now;
-    }
     const plan = resumedShards?.plan ?? prev.shardPlan;
     if (samePlan && plan) {
       // The shards are objects: written with what a new generation resets (resumeShards), or made from
@@ -282,28 +299,17 @@ export class WorkerRun {
       initial.shardPlan = { ...plan, shards: shards.length };
       initial.shardCounts = countShards(shards);
     }
-    initial.shards = null;
     await this.writer.update(initial, true);
     void this.event(
       'Normal',
       samePlan ? 'Resumed' : 'Started',
       `run started as worker pods (ServiceAccount ${this.job.spec.workers?.serviceAccountName})`,
     );
-    deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
     const labels = { namespace: this.ns, name: this.name };
     for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
-      deps.metrics.objects.inc({ ...labels, result }, 0);
-
-    let announced = samePlan;
-    while (!this.abort.signal.aborted) {
-      const ended = await this.step(announced);
-      if (ended === 'ended') return;
-      if (ended === 'running') announced = true;
-      await sleep(this.deps.pollMs ?? POLL_MS, this.abort.signal);
-    }
-    // Stopped: the reconciler writes why (Suspended, deleted, a new generation); the pods save their checkpoints.
-    await this.writer.settle(10_000);
-    if (!this.detached) deps.log.info('worker run stopped');
+      this.deps.metrics.objects.inc({ ...labels, result }, 0);
+    return samePlan;
   }
 
   /** Jobs of an earlier generation are stopped first: their pods must not write into the new run's shards. */

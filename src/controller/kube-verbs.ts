@@ -119,6 +119,9 @@ export const KUBE_CALLS: readonly KubeCall[] = [
     scope: 'worker-namespace',
   },
   { method: 'readNamespacedJob', group: 'batch', resource: 'jobs', verb: 'get', scope: 'worker-namespace' },
+  // The worker Job informer of a namespace that allowed worker pods (worker-informer.ts).
+  { method: 'listNamespacedJob', group: 'batch', resource: 'jobs', verb: 'list', scope: 'worker-namespace' },
+  { method: 'makeInformer', group: 'batch', resource: 'jobs', verb: 'watch', scope: 'worker-namespace' },
   { method: 'createNamespacedJob', group: 'batch', resource: 'jobs', verb: 'create', scope: 'worker-namespace' },
   { method: 'deleteNamespacedJob', group: 'batch', resource: 'jobs', verb: 'delete', scope: 'worker-namespace' },
   // Do the worker pods start (worker-watch.ts)? The Job's pods, and its FailedCreate events when it has none.

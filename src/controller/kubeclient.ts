@@ -16,6 +16,7 @@ import {
   type KubeConfig,
   type ObservableMiddleware,
   type V1Job,
+  type V1JobList,
   type V1Pod,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
@@ -220,6 +221,13 @@ export class KubeClient {
       if (apiStatus(err) === 404) return undefined;
       throw err;
     }
+  }
+
+  /** The namespace's Jobs with these labels (the worker Job informer's list). */
+  async listWorkerJobs(namespace: string, labelSelector: string): Promise<V1JobList> {
+    return this.call(`list worker Jobs in ${namespace}`, (o) =>
+      this.batch.listNamespacedJob({ namespace, labelSelector }, o),
+    );
   }
 
   /** The pods the Job controller made for the Job of this uid (its controller-uid label), any phase. */

@@ -11,6 +11,7 @@ import { Reconciler } from './reconciler.js';
 import type { WorkerTemplate } from './workerjob.js';
 import { ShardMetrics } from './shard-metrics.js';
 import { ShardInformer } from './shard-informer.js';
+import { WorkerJobInformers } from './worker-informer.js';
 import { Backoff } from './backoff.js';
 import type { TenancyPolicy } from './tenancy.js';
 import { WorkQueue } from './workqueue.js';
@@ -50,6 +51,8 @@ export class Manager {
   private informer: (Informer<EncryptionJob> & ObjectCache<EncryptionJob>) | undefined;
   /** Every shard object: its cache is what worker runs read, its events keep the per-shard metrics. */
   readonly shards: ShardInformer;
+  /** The worker Jobs of the namespaces that allowed worker pods. */
+  private readonly workerJobs: WorkerJobInformers;
   private readonly shardMetrics: ShardMetrics;
   private synced = false;
   private stopping = false;
@@ -94,6 +97,7 @@ export class Manager {
       },
       opts.namespace,
     );
+    this.workerJobs = new WorkerJobInformers(opts.kubeConfig, this.client, opts.log);
     this.reconciler = new Reconciler({
       client: this.client,
       metrics: opts.metrics,
@@ -102,6 +106,7 @@ export class Manager {
       ...(opts.retryBaseMs ? { retryBaseMs: opts.retryBaseMs } : {}),
       getJob: (namespace, name) => this.informer?.get(name, namespace),
       shardCache: this.shards,
+      workerJobs: this.workerJobs,
       policy: opts.policy,
       requeue: (key, afterMs) => this.queue.addAfter(key, afterMs),
       ...(opts.workerTemplate ? { workerTemplate: opts.workerTemplate } : {}),
@@ -239,6 +244,7 @@ export class Manager {
     if (this.watchHealthy) clearTimeout(this.watchHealthy);
     await this.informer?.stop();
     await this.shards.stop();
+    await this.workerJobs.stop();
     this.queue.shutdown();
     await this.reconciler.stopAll();
     await Promise.all(this.workers);

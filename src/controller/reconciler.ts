@@ -3,7 +3,7 @@
 import type { Budget } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import { ShardStore } from './shardstore.js';
-import type { ShardCache } from './workerrun.js';
+import type { ShardCache, WorkerJobCache } from './workerrun.js';
 import type { Metrics } from '../metrics.js';
 import { FINALIZER, type EncryptionJob, type EncryptionJobStatus } from './api.js';
 import { findCondition, isTrue, setCondition } from './conditions.js';
@@ -34,6 +34,8 @@ export interface ReconcilerDeps {
   workerTemplate?: WorkerTemplate;
   /** The shard informer's cache (worker runs read the shards from it); absent: read from the API server. */
   shardCache?: ShardCache;
+  /** The worker Job informers' caches (worker runs read their Jobs from them). */
+  workerJobs?: WorkerJobCache;
 }
 
 /** Did the job run as shards (a plan in its status, or the list an earlier operator kept)? */
@@ -247,6 +249,7 @@ export class Reconciler {
               template: this.workerTemplate(),
               getJob: this.deps.getJob,
               ...(this.deps.shardCache ? { shardCache: this.deps.shardCache } : {}),
+              ...(this.deps.workerJobs ? { workerJobs: this.deps.workerJobs } : {}),
             })
           : usesShards(toRun)
             ? new ShardRun(toRun, credentials, runDeps)

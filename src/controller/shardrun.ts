@@ -218,15 +218,15 @@ export class ShardRun {
       if (err instanceof JobError) return this.failJob(err.reason, err.message);
       throw err;
     }
-    const prepared = await this.prepare(basePlan);
-    if (prepared === undefined) return; // stopped while sampling: nothing was written
-    if ('reason' in prepared) {
-      if (prepared.retryable) return this.retryOrFail(prevRetries, prepared.reason, prepared.message);
-      return this.failJob(prepared.reason, prepared.message);
+    const planned = await this.prepare(basePlan);
+    if (planned === undefined) return; // stopped while sampling: nothing was written
+    if ('reason' in planned) {
+      if (planned.retryable) return this.retryOrFail(prevRetries, planned.reason, planned.message);
+      return this.failJob(planned.reason, planned.message);
     }
     if (job.spec.maxObjects !== undefined) this.allowance = new JobAllowance(job.spec.maxObjects, this.shards);
-    if (job.spec.report) this.reports = this.reportsFor(basePlan, prepared.resumed);
-    await this.start(prepared);
+    if (job.spec.report) this.reports = this.reportsFor(basePlan, planned.resumed);
+    await this.start(planned);
     const ended = await this.runShards(basePlan);
     await this.finish(ended, basePlan, prevRetries);
   }

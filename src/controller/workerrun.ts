@@ -55,6 +55,14 @@ export interface WorkerRunDeps extends JobRunDeps {
   shardCache?: ShardCache;
   /** The job informer's cache. */
   getJob?: (namespace: string, name: string) => EncryptionJob | undefined;
+  /** The worker Job informers' caches (worker-informer.ts). */
+  workerJobs?: WorkerJobCache;
+}
+
+/** What the operator's worker Job informers hold. */
+export interface WorkerJobCache {
+  watch(namespace: string): void;
+  get(namespace: string, name: string): { known: boolean; job?: V1Job };
 }
 
 /** What the operator's shard informer holds (shard-informer.ts). */
@@ -74,6 +82,8 @@ export const JOB_NAME_TAKEN = 'WorkerJobNameTaken';
 const WORKER_ACCESS = [
   { verb: 'create', group: 'batch', resource: 'jobs' },
   { verb: 'get', group: 'batch', resource: 'jobs' },
+  { verb: 'list', group: 'batch', resource: 'jobs' },
+  { verb: 'watch', group: 'batch', resource: 'jobs' },
   { verb: 'delete', group: 'batch', resource: 'jobs' },
   { verb: 'get', group: '', resource: 'serviceaccounts' },
 ] as const;
@@ -225,6 +235,8 @@ export class WorkerRun {
     // Asked of the API server before anything is made: has the namespace allowed worker pods?
     const notAllowed = await this.checkConsent();
     if (notAllowed) return this.failJob(WORKERS_NOT_ALLOWED, notAllowed);
+    // The namespace allowed worker pods (list and watch of Jobs too): its worker Jobs are watched from now on.
+    deps.workerJobs?.watch(this.ns);
     const refused = await this.checkServiceAccount();
     if (refused) {
       // Checked at every start (each generation, each operator start): an admin who took the mark away
@@ -331,8 +343,10 @@ export class WorkerRun {
     const shardsName = workerJobName(this.name, 'shards');
     // The Jobs before the shards: a Job that ended did so after its pods wrote their entries.
     // Once the shards are planned and the planning Job deleted, it is not read again (a GET that 404s every poll).
+    // The planning Job from the API server: a cache that lags would have us retire the shards a
+    // planning pod is making now. The shard Job from the cache (a lag costs a 409 on create at most).
     const planJob = this.planGone ? undefined : await readOwnJob(client, this.job, 'plan');
-    const shardsJob = await readOwnJob(client, this.job, 'shards');
+    const shardsJob = await this.shardsJob();
     // A worker Job that ended did so after its pods wrote their shards: those are read from the API
     // server then, not from a cache that may not have seen the last writes yet.
     const ended = [planJob, shardsJob].some((j) => jobCondition(j, 'Complete') || jobCondition(j, 'Failed'));
@@ -398,6 +412,20 @@ export class WorkerRun {
     }
     await this.watchWorkers(shardsJob);
     return 'running';
+  }
+
+  /**
+   * The shard Job of this run's generation from the worker Job informer's cache; from the API server
+   * when the cache cannot say, or holds another generation's Job (its delete not seen yet).
+   */
+  private async shardsJob(): Promise<V1Job | undefined> {
+    const name = workerJobName(this.name, 'shards');
+    const cached = this.deps.workerJobs?.get(this.ns, name);
+    const current = (j: V1Job | undefined): boolean =>
+      j?.metadata?.labels?.[GENERATION_LABEL] === String(this.generation);
+    if (!cached?.known || (cached.job && !current(cached.job))) return readOwnJob(this.deps.client, this.job, 'shards');
+    if (cached.job && !ownedBy(cached.job, this.job)) throw new JobNameTaken(this.ns, name);
+    return cached.job;
   }
 
   /** The job and the shards of its plan (hydrate): from the informers' caches, or from the API server. */

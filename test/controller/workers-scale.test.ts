@@ -169,6 +169,10 @@ describe('64 worker pods (real Job controller, kubelet stand-in, SeaweedFS throu
     const operatorJobWrites = kubeProxy.requests.filter(
       (r) => r.method === 'PATCH' && r.path.split('?')[0]!.endsWith('/encryptionjobs/w64/status'),
     );
+    // The operator reads the worker Job, the job and its shards from its informers' caches, not on every look.
+    const gets = (suffix: string): number =>
+      kubeProxy.requests.filter((r) => r.method === 'GET' && r.path.split('?')[0]!.endsWith(suffix)).length;
+    const operatorGets = { workerJob: gets('/jobs/w64-workers'), job: gets('/encryptionjobs/w64') };
     const minutes = seconds / 60;
     const numbers = {
       workerPods: pods.length,
@@ -178,9 +182,13 @@ describe('64 worker pods (real Job controller, kubelet stand-in, SeaweedFS throu
       shardStatusWritesPerSecond: Number(((after.shardWrites - before.shardWrites) / seconds).toFixed(2)),
       jobStatusWritesPerSecond: Number(((after.jobWrites - before.jobWrites) / seconds).toFixed(2)),
       etcdWalBytesPerMinute: Math.round((after.walBytes - before.walBytes) / minutes),
+      operatorGets,
     };
     console.log(`64 worker pods: ${JSON.stringify(numbers)}`);
     // The job is written at most once a second, whatever the shard count.
     expect(numbers.operatorJobWritesPerSecond).toBeLessThanOrEqual(1);
+    // Polling every 2 s with GETs would be about 35 of each in 70 s.
+    expect(operatorGets.workerJob).toBeLessThanOrEqual(5);
+    expect(operatorGets.job).toBeLessThanOrEqual(10);
   }, 1_200_000);
 });

@@ -6,23 +6,13 @@
 // shards' progress is summed into status.progress and written coalesced.
 import {
   JobError,
-  runEngine,
   validatePlan,
   type Counters,
   type ObjectFailure,
   type Plan,
-  type Progress,
   type RunResult,
 } from '../engine/index.js';
-import type {
-  Condition,
-  EncryptionJob,
-  EncryptionJobStatus,
-  EncryptionShardStatus,
-  JobProgress,
-  ShardCounts,
-  ShardStatus,
-} from './api.js';
+import type { Condition, EncryptionJob, EncryptionJobStatus, JobProgress, ShardCounts, ShardStatus } from './api.js';
 import { runFingerprint, ZERO_PROGRESS } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import {
@@ -37,8 +27,8 @@ import { planFor, type Credentials } from './plan.js';
 import { answeredByFreshRun } from './retryfailed.js';
 import { StatusWriter } from './status.js';
 import { clip } from './tenancy.js';
-import { applyProgress, endShard, setOpenUploads, shardBase, shardPlan, startShard } from './shardwork.js';
-import { ShardStore, shardStatusPatch, shardWriteIntervalMs } from './shardstore.js';
+import { ShardRunner, type ShardRunHooks } from './shardwork.js';
+import { ShardStore, shardWriteIntervalMs } from './shardstore.js';
 import { JobAllowance, reachedMaxObjects, ShardReports } from './shardjob.js';
 import type { ReportWriter } from '../engine/bookkeeping/report.js';
 
@@ -168,8 +158,6 @@ export class ShardRun {
   /** A dry run: its own shards (dry-run shard objects), no uploads recorded, nothing real touched. */
   private readonly dry: boolean;
   private readonly store: ShardStore;
-  /** One coalescing writer per shard object being run. */
-  private readonly shardWriters = new Map<number, StatusWriter<EncryptionShardStatus>>();
   private shardIntervalMs = 1000;
   retryAfterMs: number | undefined;
 
@@ -377,42 +365,41 @@ export class ShardRun {
   }
 
   private async runShard(shard: ShardStatus, basePlan: Plan): Promise<RunResult> {
-    const base = shardBase(shard);
-    startShard(shard);
-    void this.publish(shard, true);
-    const onProgress = (p: Progress): void => {
-      applyProgress(shard, base, p, this.dry);
-      this.countObjects(shard.index, p.counters);
-      this.failures.set(shard.index, p.recentFailures);
-      void this.publish(shard, false);
-    };
-    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
-    const recordUploads = async (open: Progress['openUploads']): Promise<void> => {
-      setOpenUploads(shard, open);
-      await this.publish(shard, true, true);
-    };
     const report = this.reports?.writer();
     const allowance = this.allowance?.forShard(shard);
+    const writer = this.store.writer(this.job, shard.index, this.dry, this.shardIntervalMs);
+    const runner = new ShardRunner(shard, writer);
+    this.publish();
     let result: RunResult;
+    let written: boolean;
     try {
-      const plan = shardPlan(basePlan, shard);
-      result = await this.runEngineFor(plan, onProgress, this.dry ? undefined : recordUploads, report, allowance);
+      ({ result, written } = await runner.run(basePlan, {
+        engine: this.engineOptions(report, allowance),
+        dryRun: this.dry,
+        onProgress: (p) => {
+          this.countObjects(shard.index, p.counters);
+          this.failures.set(shard.index, p.recentFailures);
+          this.publish();
+        },
+        beforeEnd: async (r, base) => {
+          if (report) await this.uploadReport(report, shard);
+          // The budget this shard took above its checkpoint stays its own until a run of it completes.
+          const held =
+            allowance && r.status !== 'Complete'
+              ? allowance.stillHeld((shard.checkpointProgress?.scanned ?? 0) - base.scanned)
+              : 0;
+          if (held > 0) shard.budgetHeld = held;
+          else delete shard.budgetHeld;
+        },
+      }));
     } catch (err) {
       report?.dispose();
       throw err;
     }
-    onProgress(result);
-    if (report) await this.uploadReport(report, shard);
-    // The budget this shard took above its checkpoint stays its own until a run of it completes.
-    const held =
-      allowance && result.status !== 'Complete'
-        ? allowance.stillHeld((shard.checkpointProgress?.scanned ?? 0) - base.scanned)
-        : 0;
-    if (held > 0) shard.budgetHeld = held;
-    else delete shard.budgetHeld;
     this.lastCounters.delete(shard.index);
-    endShard(shard, result);
-    await this.settleShard(shard);
+    this.publish();
+    // Its next run starts from the checkpoint its object holds: nothing is lost, some work is done again.
+    if (!written) this.deps.log.error({ shard: shard.index }, "the shard's final status was not written");
     this.deps.log.info(
       { shard: shard.index, status: result.status, reason: result.reason, counters: result.counters },
       'shard run ended',
@@ -434,22 +421,17 @@ export class ShardRun {
     this.lastCounters.set(index, { ...c });
   }
 
-  private runEngineFor(
-    plan: Plan,
-    onProgress: (p: Progress) => void,
-    recordUploads: ((open: Progress['openUploads']) => Promise<void>) | undefined,
+  private engineOptions(
     report: ReportWriter | undefined,
     allowance: { take(): boolean } | undefined,
-  ): Promise<RunResult> {
+  ): ShardRunHooks['engine'] {
     const { deps } = this;
     const labels = this.labels();
-    return runEngine(plan, {
+    return {
       signal: AbortSignal.any([this.abort.signal, this.failStop.signal]),
       ...(deps.budget ? { budget: deps.budget } : {}),
       ...(allowance ? { allowance } : {}),
       ...(report ? { onOutcome: (key, outcome) => report.add(key, outcome) } : {}),
-      onProgress,
-      ...(recordUploads ? { recordUploads } : {}),
       observer: (e) => {
         deps.metrics.requestDuration.observe(
           { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
@@ -457,7 +439,7 @@ export class ShardRun {
         );
         if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
       },
-    });
+    };
   }
 
   /** One shard run's part of the job's report; a failure to write it is an event, not a failed job (as unsharded). */
@@ -478,12 +460,8 @@ export class ShardRun {
     }
   }
 
-  /**
-   * Writes the shard's object (its own writer: at most one write per shardIntervalMs, at once when
-   * `immediate`; `durable` rejects unless written) and the job's totals (at most one write a second,
-   * whatever the shard count).
-   */
-  private publish(shard: ShardStatus, immediate: boolean, durable = false): Promise<void> {
+  /** The shards' sum, counts and recent failures in the job's status: at most one write a second. */
+  private publish(): void {
     const progress = sumProgress(this.shards);
     if (progress.total) this.deps.metrics.progressRatio.set(this.labels(), progress.scanned / progress.total);
     const failures = [...this.failures.values()].flat().slice(-20);
@@ -492,24 +470,6 @@ export class ShardRun {
       shardCounts: countShards(this.shards),
       recentFailures: failures.map((f) => ({ ...f, message: clip(f.message) })),
     });
-    let writer = this.shardWriters.get(shard.index);
-    if (!writer) {
-      writer = this.store.writer(this.job, shard.index, this.dry, this.shardIntervalMs);
-      this.shardWriters.set(shard.index, writer);
-    }
-    const patch = shardStatusPatch(shard);
-    return durable ? writer.durable(patch) : writer.update(patch, immediate);
-  }
-
-  /** The shard's last status, written (retried until it is, or given up): its next run starts from it. */
-  private async settleShard(shard: ShardStatus): Promise<void> {
-    await this.publish(shard, true);
-    const writer = this.shardWriters.get(shard.index);
-    this.shardWriters.delete(shard.index);
-    if (!writer) return;
-    const written = await writer.settle();
-    writer.dispose();
-    if (!written) this.deps.log.error({ shard: shard.index }, "the shard's final status was not written");
   }
 
   private labels(): { namespace: string; name: string } {

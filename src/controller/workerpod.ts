@@ -6,25 +6,16 @@
 // own EncryptionShard's status, coalesced; the operator sums the shards into the
 // job. The exit code tells the Job's pod failure policy what happened
 // (workerjob.ts).
-import {
-  JobError,
-  runEngine,
-  validatePlan,
-  type ObjectFailure,
-  type Plan,
-  type Progress,
-  type RunResult,
-} from '../engine/index.js';
+import { JobError, validatePlan, type ObjectFailure, type Progress, type RunResult } from '../engine/index.js';
 import type { Logger } from '../log.js';
-import type { EncryptionJob, EncryptionShardStatus, ShardStatus } from './api.js';
+import type { EncryptionJob, ShardStatus } from './api.js';
 import { selectionFingerprint } from './checkpoint.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor } from './plan.js';
 import { planFitsSelection, planJobShards } from './shardplan.js';
 import { shardCount } from './shardrun.js';
 import { ShardStore, shardStatusPatch, shardWriteIntervalMs, toShardStatus } from './shardstore.js';
-import type { StatusWriter } from './status.js';
-import { applyProgress, endShard, setOpenUploads, shardBase, shardPlan, startShard } from './shardwork.js';
+import { ShardRunner, shardPlan } from './shardwork.js';
 import { clip } from './tenancy.js';
 import { EXIT_SHARD_FAILED, EXIT_STALE } from './workerjob.js';
 
@@ -138,23 +129,26 @@ async function shardStep(
   // The shards of a job are written spread out: about 8 writes a second for the whole job (shardWriteIntervalMs).
   const running = Math.min(status.shardPlan?.shards ?? 1, Math.max(1, job.spec.parallelism ?? 1));
   const writer = store.writer(job, index, false, shardWriteIntervalMs(running));
-  const plan = shardPlan(planFor(job, undefined, undefined), shard);
-  startShard(shard);
-  await writer.update(shardStatusPatch(shard), true);
+  const plan = planFor(job, undefined, undefined);
   let result: RunResult | undefined;
+  let written: boolean;
   try {
-    validatePlan(plan);
-    result = await runShardEngine(plan, shard, writer, signal, log);
-    endShard(shard, result);
+    validatePlan(shardPlan(plan, shard));
+    ({ result, written } = await new ShardRunner(shard, writer).run(plan, {
+      engine: { signal },
+      dryRun: false,
+      onProgress: logFailures(log),
+      settleMs: () => (signal.aborted ? 20_000 : 120_000),
+    }));
   } catch (err) {
     if (!(err instanceof JobError)) throw err;
     shard.phase = 'Failed';
     shard.message = clip(`${err.reason}: ${err.message}`);
+    await writer.update(shardStatusPatch(shard), true);
+    written = await writer.settle();
+    writer.dispose();
   }
   let code = exitCode(shard, result, signal);
-  await writer.update(shardStatusPatch(shard), true);
-  const written = await writer.settle(signal.aborted ? 20_000 : 120_000);
-  writer.dispose();
   // A result the status does not hold is no result: the Job runs the index again, from the checkpoint it does hold.
   if (!written && code !== EXIT_STOPPED) {
     log.error(
@@ -170,44 +164,23 @@ async function shardStep(
   return code;
 }
 
-/** What the pod's exit says to the Job's pod failure policy (workerjob.ts). */
-function exitCode(shard: ShardStatus, result: RunResult | undefined, signal: AbortSignal): number {
-  if (shard.phase === 'Complete') return 0;
-  if (shard.phase === 'Failed') return EXIT_SHARD_FAILED;
-  // Stopped, or a transient failure: the next attempt of this index resumes from the checkpoint.
-  return result?.status === 'Stopped' || signal.aborted ? EXIT_STOPPED : EXIT_RETRY;
-}
-
-/** The engine run of the shard; its progress and open uploads go to the shard's writer (uploads durably). */
-async function runShardEngine(
-  plan: Plan,
-  shard: ShardStatus,
-  writer: StatusWriter<EncryptionShardStatus>,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<RunResult> {
-  const base = shardBase(shard);
-  // Per-object failures go to the pod's log (the job's status.recentFailures is the in-process runs').
+/** Per-object failures go to the pod's log (the job's status.recentFailures is the in-process runs'). */
+function logFailures(log: Logger): (p: Progress) => void {
   const logged = new Set<ObjectFailure>();
-  const onProgress = (p: Progress): void => {
+  return (p) => {
     for (const f of p.recentFailures) {
       if (logged.has(f)) continue;
       if (logged.size > 1000) logged.clear();
       logged.add(f);
       log.warn({ key: f.key, operation: f.operation, code: f.code, message: f.message }, 'object failed');
     }
-    applyProgress(shard, base, p, false);
-    void writer.update(shardStatusPatch(shard));
   };
-  const result = await runEngine(plan, {
-    signal,
-    onProgress,
-    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
-    recordUploads: async (open) => {
-      setOpenUploads(shard, open);
-      await writer.durable(shardStatusPatch(shard));
-    },
-  });
-  onProgress(result);
-  return result;
+}
+
+/** What the pod's exit says to the Job's pod failure policy (workerjob.ts). */
+function exitCode(shard: ShardStatus, result: RunResult | undefined, signal: AbortSignal): number {
+  if (shard.phase === 'Complete') return 0;
+  if (shard.phase === 'Failed') return EXIT_SHARD_FAILED;
+  // Stopped, or a transient failure: the next attempt of this index resumes from the checkpoint.
+  return result?.status === 'Stopped' || signal.aborted ? EXIT_STOPPED : EXIT_RETRY;
 }

@@ -125,8 +125,8 @@ beforeAll(async () => {
   kcm = await startControllerManager({
     workDir: join(work, 'kcm'),
     kubeconfig: adminKubeconfig,
-    // The quota's usage is counted by its controller, as in a cluster.
-    controllers: [...JOB_CONTROLLERS, 'resourcequota-controller'],
+    // The quota's usage is counted by its controller, as in a cluster (every test's manager runs it).
+    controllers: JOB_CONTROLLERS,
   });
   runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace, logDir: join(work, 'pods') });
   operator = await startOperator({

@@ -15,13 +15,17 @@ import { startProcess, toolPath, type ManagedProcess } from './process.js';
 /**
  * What a batch/v1 Job needs: the Job controller creates and counts the pods, the
  * garbage collector deletes them with their Job, pod GC removes terminated pods
- * beyond its threshold, ttl-after-finished honours ttlSecondsAfterFinished.
+ * beyond its threshold, ttl-after-finished honours ttlSecondsAfterFinished. And
+ * the ResourceQuota controller: whichever file's manager leads serves them all,
+ * so each runs every controller any file needs (a quota test must not wait on a
+ * leader that does not count quotas).
  */
 export const JOB_CONTROLLERS = [
   'job-controller',
   'garbage-collector-controller',
   'pod-garbage-collector-controller',
   'ttl-after-finished-controller',
+  'resourcequota-controller',
 ];
 
 const READY_TIMEOUT_MS = 90_000;

@@ -11,14 +11,15 @@ import {
   type OpenUpload,
   type Plan,
   type Progress,
+  type RequestObserver,
   type RunResult,
 } from '../engine/index.js';
 import { ReportWriter } from '../engine/bookkeeping/report.js';
 import { uploadSegment } from '../engine/bookkeeping/report-upload.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
-import { resumePoint, runFingerprint } from './checkpoint.js';
+import type { Condition, EncryptionJob, EncryptionJobStatus, JobProgress } from './api.js';
+import { resumePoint, runFingerprint, type ResumePoint } from './checkpoint.js';
 import { completedStatus, setCondition } from './conditions.js';
 import type { KubeClient } from './kubeclient.js';
 import { planFor, type Credentials } from './plan.js';
@@ -124,6 +125,26 @@ function nothingToDo(): RunResult {
   };
 }
 
+/** The report a run wrote: its manifest and parts. */
+type ReportLocation = { manifest: string; parts: string[] };
+
+/**
+ * What this run found replaces what an earlier run found, also when it found nothing; a stopped
+ * run has not looked at everything, so it leaves the earlier findings alone.
+ */
+function foundStatus(result: RunResult, reportLocation: ReportLocation | undefined): EncryptionJobStatus {
+  const ended = result.status !== 'Stopped';
+  return {
+    ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : ended ? { kmsKeyArn: null } : {}),
+    ...(result.noncurrentVersions !== undefined
+      ? { noncurrentVersions: result.noncurrentVersions }
+      : ended
+        ? { noncurrentVersions: null }
+        : {}),
+    ...(reportLocation ? { report: reportLocation.manifest, reportParts: reportLocation.parts } : {}),
+  };
+}
+
 /** Runs that end on a passing error are started again this many times, like a Job's backoffLimit. */
 export const MAX_RETRIES = 6;
 
@@ -137,6 +158,225 @@ function retriesBefore(result: RunResult, prevRetries: number): number {
 }
 
 const ZERO: Counters = { scanned: 0, encrypted: 0, alreadyEncrypted: 0, skipped: 0, failed: 0, bytesEncrypted: 0 };
+
+/** What an earlier run left behind that this run must clean up. */
+interface LeftOpen {
+  /** A shard plan of another selection (this run is not sharded): its shards' records go. */
+  staleShards: boolean;
+  /** Multipart uploads a crashed run left open: aborted by this run, whatever it resumes, so kept recorded until then. */
+  abandonedUploads: OpenUpload[];
+}
+
+function leftOpen(prev: EncryptionJobStatus, dryRun: boolean): LeftOpen {
+  // A dry run opens no upload, so it aborts none: the stale shards' uploads wait for a real run.
+  const staleShards = !dryRun && (prev.shards?.length ?? 0) > 0;
+  return {
+    staleShards,
+    abandonedUploads: [
+      ...(prev.checkpoint?.openUploads ?? []),
+      ...(staleShards ? (prev.shards ?? []).flatMap((s) => s.openUploads ?? []) : []),
+    ],
+  };
+}
+
+/** Why a checkpoint was not resumed, as a suffix for the start's condition and event. */
+function restartNote(resume: ResumePoint): string {
+  return resume.restartReason ? ` (${resume.restartReason})` : '';
+}
+
+/** A starting run's conditions: Progressing says what it does; none of the end conditions holds yet. */
+function startingConditions(
+  conditions: Condition[] | undefined,
+  gen: number,
+  dryRun: boolean,
+  resume: ResumePoint,
+): Condition[] {
+  const resumed = resume.startAfter !== undefined;
+  let out = setCondition(conditions, {
+    type: 'Progressing',
+    status: 'True',
+    reason: dryRun ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
+    message: `${dryRun ? 'dry run: counting what would change' : resumed ? `resuming after "${resume.startAfter}"` : 'encrypting objects'}${restartNote(resume)}`,
+    observedGeneration: gen,
+  });
+  for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
+    out = setCondition(out, { type, status: 'False', reason: 'Running', message: '', observedGeneration: gen });
+  }
+  return out;
+}
+
+/**
+ * The status a run starts with, written at once. A merge patch keeps what it does not name: what
+ * an earlier run left that this one does not carry on (its failures, report, shards) is named null.
+ */
+function initialStatus(
+  job: EncryptionJob,
+  conditions: Condition[],
+  resume: ResumePoint,
+  left: LeftOpen,
+  now: string,
+): EncryptionJobStatus {
+  const { spec } = job;
+  const prev = job.status ?? {};
+  const gen = job.metadata?.generation ?? 0;
+  const dryRun = spec.dryRun ?? false;
+  const resumed = resume.startAfter !== undefined;
+  return {
+    observedGeneration: gen,
+    ...(prev.observedGeneration !== gen ? { retries: null } : {}),
+    phase: 'Running',
+    conditions,
+    startTime: resumed && prev.startTime ? prev.startTime : now,
+    completionTime: null,
+    progress: replacing({ ...resume.base }),
+    // A dry run keeps the real checkpoint; a real run changes the bucket, so a dry run's count is void.
+    ...(dryRun
+      ? resumed
+        ? {}
+        : { dryRunCheckpoint: null }
+      : {
+          dryRunCheckpoint: null,
+          ...(resumed ? {} : { checkpoint: freshCheckpoint(left.abandonedUploads, now) }),
+        }),
+    ...(resumed ? {} : { recentFailures: null }),
+    ...(!dryRun && !resumed ? { failedKeys: null, ...answeredByFreshRun(job, now) } : {}),
+    ...(spec.report ? {} : { report: null, reportParts: null }),
+    ...(left.staleShards ? { shards: null, shardPlan: null } : {}),
+    ...(spec.source?.inventory ? {} : { inventory: null }),
+    // A sharded dry run's count: void once a real run changes objects, or of another selection.
+    ...((prev.dryRunShards?.length ?? 0) > 0 ? { dryRunShards: null, dryRunShardPlan: null } : {}),
+  };
+}
+
+/** What status.checkpoint (a real run's) says now. */
+interface CheckpointRecord {
+  startAfter?: string;
+  spec?: string;
+  progress?: JobProgress;
+  openUploads: OpenUpload[];
+  completedFor?: string;
+}
+
+/**
+ * Builds the status patches of one run from the engine's progress. It remembers the checkpoint on
+ * record: open uploads are written at once (before parts are copied), and a later patch must know
+ * whether uploads are on record that it has to clear.
+ */
+class ProgressStatus {
+  private checkpoint: CheckpointRecord;
+  private readonly dryRun: boolean;
+
+  constructor(
+    private readonly spec: EncryptionJob['spec'],
+    private readonly resume: ResumePoint,
+    abandonedUploads: OpenUpload[],
+    /** The selection's failed keys (a real run's), for a retry of them. */
+    private readonly failedKeys: FailedKeys | undefined,
+  ) {
+    this.dryRun = spec.dryRun ?? false;
+    this.checkpoint = { openUploads: abandonedUploads };
+  }
+
+  /** The checkpoint patch that records these open uploads. */
+  uploads(open: OpenUpload[]): EncryptionJobStatus {
+    this.checkpoint = { ...this.checkpoint, openUploads: open };
+    return { checkpoint: { ...this.checkpoint, updatedAt: new Date().toISOString() } };
+  }
+
+  patch(p: Progress, progress: JobProgress): EncryptionJobStatus {
+    const status: EncryptionJobStatus = {
+      progress,
+      // Messages come from the endpoint: one clipped line each, never a response body.
+      recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
+      ...(p.inventory ? { inventory: p.inventory } : {}),
+    };
+    // A run that reached the end of its selection says what for (resumePoint, finishedRunChange).
+    const completedFor = 'status' in p && p.status === 'Complete' ? runFingerprint(this.spec) : undefined;
+    // Written with the checkpoint they belong to (failures are kept as the checkpoint passes them).
+    const failed = this.failedKeys?.take();
+    if (failed) status.failedKeys = failed;
+    if (this.dryRun) this.dryRunCheckpoint(status, p, completedFor);
+    else this.realCheckpoint(status, p, completedFor);
+    return status;
+  }
+
+  private dryRunCheckpoint(status: EncryptionJobStatus, p: Progress, completedFor: string | undefined): void {
+    if (p.checkpoint === undefined && !completedFor) return;
+    const { base, fingerprint } = this.resume;
+    status.dryRunCheckpoint = {
+      ...(p.checkpoint !== undefined
+        ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCommitted(base, p.committed, true) }
+        : {}),
+      updatedAt: new Date().toISOString(),
+      ...(completedFor ? { completedFor } : {}),
+    };
+  }
+
+  private realCheckpoint(status: EncryptionJobStatus, p: Progress, completedFor: string | undefined): void {
+    // Uploads on record are cleared by the first patch that has none open.
+    const changed =
+      p.checkpoint !== undefined || p.openUploads.length > 0 || this.checkpoint.openUploads.length > 0 || completedFor;
+    if (!changed) return;
+    const { base, fingerprint } = this.resume;
+    // The counters saved with the checkpoint are those of the keys up to it (committed), not every finished object.
+    this.checkpoint = {
+      ...(p.checkpoint !== undefined
+        ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCounted(base, p.committed) }
+        : {}),
+      openUploads: p.openUploads,
+      ...(completedFor ? { completedFor } : {}),
+    };
+    status.checkpoint = { ...this.checkpoint, updatedAt: new Date().toISOString() };
+  }
+}
+
+/** One run's metrics: object counts as increments of the engine's running totals, requests, throttles. */
+class RunMetrics {
+  private last = { ...ZERO };
+  private readonly labels: { namespace: string; name: string };
+
+  constructor(
+    private readonly metrics: Metrics,
+    namespace: string,
+    name: string,
+  ) {
+    this.labels = { namespace, name };
+  }
+
+  /** Every series exists from the start: a rate over a series that appears late misses its first increase. */
+  start(): void {
+    for (const service of ['s3', 'kms']) this.metrics.throttles.inc({ ...this.labels, service }, 0);
+    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
+      this.metrics.objects.inc({ ...this.labels, result }, 0);
+  }
+
+  progress(p: Progress, progress: JobProgress): void {
+    const { metrics, labels } = this;
+    const c = p.counters;
+    const delta = (k: keyof typeof c): number => c[k] - this.last[k];
+    metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
+    metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
+    metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
+    metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
+    metrics.bytes.inc(labels, delta('bytesEncrypted'));
+    this.last = { ...c };
+    metrics.inFlight.set(labels, p.inFlight);
+    // Finished objects over all objects, once the count beside the run has a total.
+    if (progress.total) metrics.progressRatio.set(labels, progress.scanned / progress.total);
+  }
+
+  readonly request: RequestObserver = (e) => {
+    this.metrics.requestDuration.observe(
+      { ...this.labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
+      e.seconds,
+    );
+    if (e.throttled) this.metrics.throttles.inc({ ...this.labels, service: e.service });
+  };
+
+  done(): void {
+    this.metrics.progressRatio.set(this.labels, 1);
+  }
+}
 
 export interface JobRunDeps {
   client: KubeClient;
@@ -152,6 +392,15 @@ export interface JobRunDeps {
   shardStatusIntervalMs?: number;
 }
 
+/** What a run carries from its start to its end. */
+interface RunContext {
+  plan: Plan;
+  base: JobProgress;
+  prevRetries: number;
+  dryRun: boolean;
+  resumed: boolean;
+}
+
 export class JobRun {
   readonly generation: number;
   private readonly abort = new AbortController();
@@ -160,6 +409,7 @@ export class JobRun {
   private conditions;
   private readonly ns: string;
   private readonly name: string;
+  private readonly metrics: RunMetrics;
   /** Set when the run ended on a passing error: look at the job again after this long. */
   retryAfterMs: number | undefined;
 
@@ -173,6 +423,7 @@ export class JobRun {
     this.name = job.metadata?.name ?? '';
     this.conditions = job.status?.conditions;
     this.writer = new StatusWriter(deps.client, this.ns, this.name, deps.log);
+    this.metrics = new RunMetrics(deps.metrics, this.ns, this.name);
     // Never rejects: an unexpected error (a temp file that cannot be created, a
     // bug) is logged and the job is looked at again after a backoff.
     this.done = this.run().catch((err: unknown) => {
@@ -190,155 +441,69 @@ export class JobRun {
   }
 
   private async run(): Promise<RunResult | undefined> {
-    const { job, deps } = this;
-    const spec = job.spec;
-    const dryRun = spec.dryRun ?? false;
+    const { job } = this;
+    const dryRun = job.spec.dryRun ?? false;
     const prev = job.status ?? {};
-    const gen = this.generation;
     // The checkpoint is resumed only for the selection it was made for (checkpoint.ts).
     const resume = resumePoint(job);
-    const { startAfter, base, fingerprint } = resume;
-    const resumed = startAfter !== undefined;
-    const now = new Date().toISOString();
     // status.retries belongs to a generation: a spec edit starts the count again.
-    const prevRetries = prev.observedGeneration === gen ? (prev.retries ?? 0) : 0;
-    // Multipart uploads a crashed run left open: aborted by this run, whatever it resumes, so kept recorded until then.
-    // A shard plan of another selection (this run is not sharded): its shards' uploads are aborted here too.
-    const staleShards = !dryRun && (prev.shards?.length ?? 0) > 0;
-    const abandonedUploads = [
-      ...(prev.checkpoint?.openUploads ?? []),
-      ...(staleShards ? (prev.shards ?? []).flatMap((s) => s.openUploads ?? []) : []),
-    ];
-
-    this.conditions = setCondition(this.conditions, {
-      type: 'Progressing',
-      status: 'True',
-      reason: dryRun ? 'Planning' : resumed ? 'Resumed' : 'Encrypting',
-      message: `${dryRun ? 'dry run: counting what would change' : resumed ? `resuming after "${startAfter}"` : 'encrypting objects'}${resume.restartReason ? ` (${resume.restartReason})` : ''}`,
-      observedGeneration: gen,
-    });
-    for (const type of ['Complete', 'Failed', 'Suspended'] as const) {
-      this.conditions = setCondition(this.conditions, {
-        type,
-        status: 'False',
-        reason: 'Running',
-        message: '',
-        observedGeneration: gen,
-      });
-    }
+    const prevRetries = prev.observedGeneration === this.generation ? (prev.retries ?? 0) : 0;
+    const left = leftOpen(prev, dryRun);
+    await this.start(resume, left);
     // The failed keys of the selection, for a retry of them: those up to the checkpoint are the earlier runs'.
-    const failedKeys = dryRun ? undefined : FailedKeys.resuming(prev.failedKeys, startAfter);
-    const initial: EncryptionJobStatus = {
-      observedGeneration: gen,
-      ...(prev.observedGeneration !== gen ? { retries: null } : {}),
-      phase: 'Running',
-      conditions: this.conditions,
-      startTime: resumed && prev.startTime ? prev.startTime : now,
-      completionTime: null,
-      progress: replacing({ ...base }),
-      // A dry run keeps the real checkpoint; a real run changes the bucket, so a dry run's count is void.
-      ...(dryRun
-        ? resumed
-          ? {}
-          : { dryRunCheckpoint: null }
-        : { dryRunCheckpoint: null, ...(resumed ? {} : { checkpoint: freshCheckpoint(abandonedUploads, now) }) }),
-      ...(resumed ? {} : { recentFailures: null }),
-      ...(!dryRun && !resumed ? { failedKeys: null, ...answeredByFreshRun(job, now) } : {}),
-      ...(spec.report ? {} : { report: null, reportParts: null }),
-      ...(staleShards ? { shards: null, shardPlan: null } : {}),
-      ...(spec.source?.inventory ? {} : { inventory: null }),
-      // A sharded dry run's count: void once a real run changes objects, or of another selection.
-      ...((prev.dryRunShards?.length ?? 0) > 0 ? { dryRunShards: null, dryRunShardPlan: null } : {}),
+    const failedKeys = dryRun ? undefined : FailedKeys.resuming(prev.failedKeys, resume.startAfter);
+    const progress = new ProgressStatus(job.spec, resume, left.abandonedUploads, failedKeys);
+    // maxObjects counts over the checkpoint's life: a resumed run gets what is left.
+    const plan = {
+      ...planFor(job, this.credentials, resume.startAfter),
+      ...this.deps.planTuning,
+      ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}),
+      ...(left.abandonedUploads.length > 0 ? { abandonedUploads: left.abandonedUploads } : {}),
     };
-    await this.writer.update(initial, true);
+    const ctx: RunContext = { plan, base: resume.base, prevRetries, dryRun, resumed: resume.startAfter !== undefined };
+    if (resume.maxObjects !== undefined && resume.maxObjects <= 0) return this.finish(nothingToDo(), ctx, undefined);
+    const report = job.spec.report
+      ? new ReportWriter({ destination: job.spec.report.destination, all: job.spec.report.all ?? false })
+      : undefined;
+    const result = await this.execute(ctx, progress, failedKeys, report);
+    // A resumed run adds a part to the report of the runs before it; a run from the start begins a new report.
+    const reportLocation = report
+      ? await this.writeReport(report, plan.connection, ctx.resumed ? (prev.reportParts ?? []) : [])
+      : undefined;
+    return this.finish(result, ctx, reportLocation);
+  }
+
+  /** Says the run has started: its first status (written at once), an event and the condition metric. */
+  private async start(resume: ResumePoint, left: LeftOpen): Promise<void> {
+    const { spec } = this.job;
+    const dryRun = spec.dryRun ?? false;
+    const resumed = resume.startAfter !== undefined;
+    const now = new Date().toISOString();
+    this.conditions = startingConditions(this.conditions, this.generation, dryRun, resume);
+    await this.writer.update(initialStatus(this.job, this.conditions, resume, left, now), true);
     void this.event(
       'Normal',
       resumed ? 'Resumed' : 'Started',
-      `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${startAfter}"` : ''}${resume.restartReason ? ` (${resume.restartReason})` : ''}`,
+      `${dryRun ? 'dry run' : 'run'} started on s3://${spec.bucket}/${spec.prefix ?? ''} to ${spec.encryption.type}${resumed ? ` after "${resume.startAfter}"` : ''}${restartNote(resume)}`,
     );
-    deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Progressing');
+    this.metrics.start();
+  }
 
-    let lastCounters = { ...ZERO };
-    const labels = { namespace: this.ns, name: this.name };
-    for (const service of ['s3', 'kms']) deps.metrics.throttles.inc({ ...labels, service }, 0);
-    for (const result of ['encrypted', 'already_encrypted', 'skipped', 'failed'])
-      deps.metrics.objects.inc({ ...labels, result }, 0);
-    // What status.checkpoint says now; the open uploads are written at once (before parts are copied).
-    let checkpoint: { startAfter?: string; progress?: JobProgress; openUploads: OpenUpload[] } = {
-      openUploads: abandonedUploads,
-    };
-    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
-    const recordUploads = async (open: OpenUpload[]): Promise<void> => {
-      checkpoint = { ...checkpoint, openUploads: open };
-      await this.writer.durable({ checkpoint: { ...checkpoint, updatedAt: new Date().toISOString() } });
-    };
+  /** The engine's run, its progress into status and metrics, its outcomes into the report and failed keys. */
+  private async execute(
+    { plan, base, dryRun }: RunContext,
+    status: ProgressStatus,
+    failedKeys: FailedKeys | undefined,
+    report: ReportWriter | undefined,
+  ): Promise<RunResult> {
     const onProgress = (p: Progress): void => {
       const progress = add(base, p, dryRun);
-      const c = p.counters;
-      const delta = (k: keyof typeof c): number => c[k] - lastCounters[k];
-      deps.metrics.objects.inc({ ...labels, result: 'encrypted' }, delta('encrypted'));
-      deps.metrics.objects.inc({ ...labels, result: 'already_encrypted' }, delta('alreadyEncrypted'));
-      deps.metrics.objects.inc({ ...labels, result: 'skipped' }, delta('skipped'));
-      deps.metrics.objects.inc({ ...labels, result: 'failed' }, delta('failed'));
-      deps.metrics.bytes.inc(labels, delta('bytesEncrypted'));
-      lastCounters = { ...c };
-      deps.metrics.inFlight.set(labels, p.inFlight);
-      // Finished objects over all objects, once the count beside the run has a total.
-      if (progress.total) deps.metrics.progressRatio.set(labels, progress.scanned / progress.total);
-      const status: EncryptionJobStatus = {
-        progress,
-        // Messages come from the endpoint: one clipped line each, never a response body.
-        recentFailures: p.recentFailures.slice(-20).map((f) => ({ ...f, message: clip(f.message) })),
-        ...(p.inventory ? { inventory: p.inventory } : {}),
-      };
-      // A run that reached the end of its selection says what for (resumePoint, finishedRunChange).
-      const completedFor = 'status' in p && p.status === 'Complete' ? runFingerprint(spec) : undefined;
-      // Written with the checkpoint they belong to (failures are kept as the checkpoint passes them).
-      const failed = failedKeys?.take();
-      if (failed) status.failedKeys = failed;
-      if (dryRun) {
-        if (p.checkpoint !== undefined || completedFor) {
-          status.dryRunCheckpoint = {
-            ...(p.checkpoint !== undefined
-              ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCommitted(base, p.committed, true) }
-              : {}),
-            updatedAt: new Date().toISOString(),
-            ...(completedFor ? { completedFor } : {}),
-          };
-        }
-      } else if (
-        p.checkpoint !== undefined ||
-        p.openUploads.length > 0 ||
-        checkpoint.openUploads.length > 0 ||
-        completedFor
-      ) {
-        // The counters saved with the checkpoint are those of the keys up to it (committed), not every finished object.
-        checkpoint = {
-          ...(p.checkpoint !== undefined
-            ? { startAfter: p.checkpoint, spec: fingerprint, progress: addCounted(base, p.committed) }
-            : {}),
-          openUploads: p.openUploads,
-          ...(completedFor ? { completedFor } : {}),
-        };
-        status.checkpoint = { ...checkpoint, updatedAt: new Date().toISOString() };
-      }
-      void this.writer.update(status);
+      this.metrics.progress(p, progress);
+      void this.writer.update(status.patch(p, progress));
     };
-
-    // maxObjects counts over the checkpoint's life: a resumed run gets what is left.
-    const plan = {
-      ...planFor(job, this.credentials, startAfter),
-      ...deps.planTuning,
-      ...(resume.maxObjects !== undefined ? { maxObjects: resume.maxObjects } : {}),
-      ...(abandonedUploads.length > 0 ? { abandonedUploads } : {}),
-    };
-    if (resume.maxObjects !== undefined && resume.maxObjects <= 0) {
-      const result = nothingToDo();
-      return this.finish(result, plan, base, prevRetries, dryRun, undefined);
-    }
-    const report = spec.report
-      ? new ReportWriter({ destination: spec.report.destination, all: spec.report.all ?? false })
-      : undefined;
+    // Rejects when the record could not be written: the engine then aborts the upload and fails the object as transient.
+    const recordUploads = (open: OpenUpload[]): Promise<void> => this.writer.durable(status.uploads(open));
     let result: RunResult;
     try {
       result = await runEngine(plan, {
@@ -347,116 +512,95 @@ export class JobRun {
           if (outcome.kind === 'failed') failedKeys?.add(key);
         },
         signal: this.abort.signal,
-        ...(deps.budget ? { budget: deps.budget } : {}),
+        ...(this.deps.budget ? { budget: this.deps.budget } : {}),
         onProgress,
         ...(!dryRun ? { recordUploads } : {}),
-        observer: (e) => {
-          deps.metrics.requestDuration.observe(
-            { ...labels, service: e.service, operation: e.operation, outcome: e.error ? 'error' : 'ok' },
-            e.seconds,
-          );
-          if (e.throttled) deps.metrics.throttles.inc({ ...labels, service: e.service });
-        },
+        observer: this.metrics.request,
       });
     } catch (err) {
       report?.dispose();
       throw err;
     }
     onProgress(result);
-    // A resumed run adds a part to the report of the runs before it; a run from the start begins a new report.
-    const reportLocation = report
-      ? await this.writeReport(report, plan.connection, resumed ? (prev.reportParts ?? []) : [])
-      : undefined;
-    return this.finish(result, plan, base, prevRetries, dryRun, reportLocation);
+    return result;
   }
 
   /** The final status of a run: conditions, counters, events, metrics; retry or not. */
   private async finish(
     result: RunResult,
-    plan: Plan,
-    base: JobProgress,
-    prevRetries: number,
-    dryRun: boolean,
-    reportLocation: { manifest: string; parts: string[] } | undefined,
+    { plan, base, prevRetries, dryRun }: RunContext,
+    reportLocation: ReportLocation | undefined,
   ): Promise<RunResult> {
-    const { deps } = this;
-    const gen = this.generation;
-    const labels = { namespace: this.ns, name: this.name };
     const progress = add(base, result, dryRun);
     // From the totals, not result.estimate: that one knows only the objects after the checkpoint.
     if (dryRun) progress.estimatedCostUSD = dryRunCostUSD(plan, progress).toFixed(4);
     const end = new Date().toISOString();
-    const ended = result.status !== 'Stopped';
-    const final: EncryptionJobStatus = {
-      // What this run found replaces what an earlier run found, also when it found nothing.
-      ...(result.resolvedKmsKeyArn ? { kmsKeyArn: result.resolvedKmsKeyArn } : ended ? { kmsKeyArn: null } : {}),
-      ...(result.noncurrentVersions !== undefined
-        ? { noncurrentVersions: result.noncurrentVersions }
-        : ended
-          ? { noncurrentVersions: null }
-          : {}),
-      ...(reportLocation ? { report: reportLocation.manifest, reportParts: reportLocation.parts } : {}),
-    };
-    if (result.status === 'Complete') {
-      // Done: the total is what was seen, and the summary says how many are at the target.
-      progress.total = progress.scanned;
-      progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
-      const done = completedStatus(this.conditions, {
-        progress,
-        dryRun,
-        warnings: result.warnings ?? [],
-        failuresAt: 'status.recentFailures',
-        generation: gen,
-      });
-      this.conditions = done.conditions;
-      Object.assign(final, { phase: 'Complete', completionTime: end, conditions: this.conditions });
-      deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
-      deps.metrics.progressRatio.set(labels, 1);
-      for (const e of done.events) void this.event(e.type, e.reason, e.message);
-    } else if (result.status === 'Failed' && result.retryable && retriesBefore(result, prevRetries) < MAX_RETRIES) {
-      // A transient error: keep the checkpoint, say so, and let the reconciler try again later.
-      const retries = retriesBefore(result, prevRetries) + 1;
-      const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${clip(result.message ?? result.reason ?? '')}`;
-      this.conditions = setCondition(this.conditions, {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'Retrying',
-        message: msg,
-        observedGeneration: gen,
-      });
-      Object.assign(final, { conditions: this.conditions, retries });
-      this.retryAfterMs = Math.min((deps.retryBaseMs ?? 5000) * 2 ** (retries - 1), 300_000);
-      void this.event('Warning', 'Retrying', msg);
-    } else if (result.status === 'Failed') {
-      const msg = clip(result.message ?? 'the run failed');
-      this.conditions = setCondition(this.conditions, {
-        type: 'Progressing',
-        status: 'False',
-        reason: result.reason ?? 'Failed',
-        message: msg,
-        observedGeneration: gen,
-      });
-      this.conditions = setCondition(this.conditions, {
-        type: 'Failed',
-        status: 'True',
-        reason: result.reason ?? 'Failed',
-        message: msg,
-        observedGeneration: gen,
-      });
-      Object.assign(final, { phase: 'Failed', completionTime: end, conditions: this.conditions });
-      deps.metrics.setJobCondition(this.ns, this.name, 'Failed');
-      void this.event('Warning', result.reason ?? 'Failed', msg);
-    }
+    const final = foundStatus(result, reportLocation);
+    if (result.status === 'Complete') Object.assign(final, this.completed(result, progress, dryRun, end));
+    else if (result.status === 'Failed' && result.retryable && retriesBefore(result, prevRetries) < MAX_RETRIES)
+      Object.assign(final, this.retrying(result, prevRetries));
+    else if (result.status === 'Failed') Object.assign(final, this.failed(result, end));
     // Stopped: keep the checkpoint and counters; the reconciler writes why (suspend, shutdown).
     final.progress = replacing(progress);
     await this.writer.update(final, true);
     await this.writer.settle();
     this.writer.dispose();
-    deps.log.info(
+    this.deps.log.info(
       { status: result.status, reason: result.reason, counters: result.counters, writes: this.writer.writes },
       'run ended',
     );
     return result;
+  }
+
+  /** Done: the total is what was seen, and the summary says how many are at the target. */
+  private completed(result: RunResult, progress: JobProgress, dryRun: boolean, end: string): EncryptionJobStatus {
+    progress.total = progress.scanned;
+    progress.summary = `${progress.encrypted + progress.alreadyEncrypted}/${progress.scanned}`;
+    const done = completedStatus(this.conditions, {
+      progress,
+      dryRun,
+      warnings: result.warnings ?? [],
+      failuresAt: 'status.recentFailures',
+      generation: this.generation,
+    });
+    this.conditions = done.conditions;
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Complete');
+    this.metrics.done();
+    for (const e of done.events) void this.event(e.type, e.reason, e.message);
+    return { phase: 'Complete', completionTime: end, conditions: this.conditions };
+  }
+
+  /** A transient error: keep the checkpoint, say so, and let the reconciler try again later. */
+  private retrying(result: RunResult, prevRetries: number): EncryptionJobStatus {
+    const retries = retriesBefore(result, prevRetries) + 1;
+    const msg = `attempt ${retries} of ${MAX_RETRIES} failed, retrying from the checkpoint: ${clip(result.message ?? result.reason ?? '')}`;
+    this.conditions = setCondition(this.conditions, {
+      type: 'Progressing',
+      status: 'True',
+      reason: 'Retrying',
+      message: msg,
+      observedGeneration: this.generation,
+    });
+    this.retryAfterMs = Math.min((this.deps.retryBaseMs ?? 5000) * 2 ** (retries - 1), 300_000);
+    void this.event('Warning', 'Retrying', msg);
+    return { conditions: this.conditions, retries };
+  }
+
+  private failed(result: RunResult, end: string): EncryptionJobStatus {
+    const msg = clip(result.message ?? 'the run failed');
+    const reason = result.reason ?? 'Failed';
+    for (const type of ['Progressing', 'Failed'] as const) {
+      this.conditions = setCondition(this.conditions, {
+        type,
+        status: type === 'Failed' ? 'True' : 'False',
+        reason,
+        message: msg,
+        observedGeneration: this.generation,
+      });
+    }
+    this.deps.metrics.setJobCondition(this.ns, this.name, 'Failed');
+    void this.event('Warning', reason, msg);
+    return { phase: 'Failed', completionTime: end, conditions: this.conditions };
   }
 
   /** Uploads the run's report as the job's next part; a failure to write it is an event, not a failed job. */
@@ -464,7 +608,7 @@ export class JobRun {
     report: ReportWriter,
     connection: Connection,
     previous: string[],
-  ): Promise<{ manifest: string; parts: string[] } | undefined> {
+  ): Promise<ReportLocation | undefined> {
     const clients = createClients(connection);
     const destination = this.job.spec.report?.destination ?? '';
     try {

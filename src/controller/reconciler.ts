@@ -70,6 +70,31 @@ function forGeneration(status: EncryptionJobStatus | undefined, gen: number): En
   return { observedGeneration: gen, ...(status?.observedGeneration !== gen ? { retries: null } : {}) };
 }
 
+/** Complete or Failed for the generation it has now: a verdict stands until the spec changes. */
+function isFinished(job: EncryptionJob): boolean {
+  const status = job.status ?? {};
+  return (
+    (isTrue(status.conditions, 'Complete') || isTrue(status.conditions, 'Failed')) &&
+    status.observedGeneration === (job.metadata?.generation ?? 0)
+  );
+}
+
+/** A step that ends this reconcile: look at the job again after this long (undefined: at its next event). */
+interface Stop {
+  requeueAfterMs: number | undefined;
+}
+
+/** The job may run, with these credentials (none: the default chain). */
+interface Admitted {
+  credentials: Credentials | undefined;
+}
+
+/** The job as the API server has it now, and the retry of failed keys it asks for. */
+interface Fresh {
+  job: EncryptionJob;
+  ask: RetryAsk | undefined;
+}
+
 /**
  * A job's run in progress: one engine run (JobRun), its shards' runs (ShardRun), its worker pods
  * (WorkerRun), or a retry of a Complete job's failed keys (RetryRun).
@@ -95,141 +120,208 @@ export class Reconciler {
     const log = this.deps.log.child({ namespace, name });
     const job = this.deps.getJob(namespace, name);
     const run = this.runs.get(key);
-
-    if (!job) {
-      this.notBefore.delete(key);
-      this.secretWaits.delete(key);
-      if (run) await this.stopRun(key, run);
-      await this.deps.metrics.forgetJob(namespace, name);
-      return undefined;
-    }
-    if (job.metadata?.deletionTimestamp) {
-      if (run) await this.stopRun(key, run);
-      // Worker pods stop (and stop writing to the job) before the finalizer goes, also after an operator restart.
-      if (job.spec.workers || hadShards(job)) await deleteWorkers(this.deps.client, job, log);
-      this.secretWaits.delete(key);
-      await this.removeFinalizer(namespace, name);
-      await this.deps.metrics.forgetJob(namespace, name);
-      log.info('job deleted: run stopped, finalizer removed');
-      return undefined;
-    }
-    if (!(job.metadata?.finalizers ?? []).includes(FINALIZER)) {
-      // The finalizer lets a delete wait until the run has stopped cleanly.
-      await this.deps.client.patchJob(namespace, name, {
-        metadata: {
-          finalizers: [...(job.metadata?.finalizers ?? []), FINALIZER],
-          resourceVersion: job.metadata?.resourceVersion,
-        },
-      });
-      return undefined; // the update event brings us back
-    }
+    if (!job) return this.handleGone(key, namespace, name, run);
+    if (job.metadata?.deletionTimestamp) return this.handleDeleted(key, job, run, log);
+    if (!(job.metadata?.finalizers ?? []).includes(FINALIZER)) return this.ensureFinalizer(job);
+    if (job.spec.suspend) return this.handleSuspend(key, job, run, log);
 
     const gen = job.metadata?.generation ?? 0;
-    const status = job.status ?? {};
-    if (job.spec.suspend) {
-      if (!run && job.spec.workers && status.phase !== 'Suspended') await deleteWorkers(this.deps.client, job, log);
-      if (run) {
-        await this.stopRun(key, run);
-        this.deps.client
-          .event(
-            job,
-            { type: 'Normal', reason: 'Suspended', message: 'suspended: in-flight objects finished, checkpoint saved' },
-            's3-encryption-operator',
-          )
-          .catch(() => undefined);
-      }
-      if (!isTrue(status.conditions, 'Suspended') || status.observedGeneration !== gen) {
-        let conditions = setCondition(status.conditions, {
-          type: 'Suspended',
-          status: 'True',
-          reason: 'Suspended',
-          message: 'spec.suspend is true',
-          observedGeneration: gen,
-        });
-        conditions = setCondition(conditions, {
-          type: 'Progressing',
-          status: 'False',
-          reason: 'Suspended',
-          message: 'spec.suspend is true',
-          observedGeneration: gen,
-        });
-        await this.deps.client.patchStatus(namespace, name, {
-          ...forGeneration(status, gen),
-          phase: 'Suspended',
-          conditions,
-        });
-        this.deps.metrics.setJobCondition(namespace, name, 'Suspended');
-      }
-      return undefined;
-    }
-
-    const finished =
-      (isTrue(status.conditions, 'Complete') || isTrue(status.conditions, 'Failed')) &&
-      status.observedGeneration === gen;
     if (run) {
       if (run.generation === gen) return undefined;
       // The spec changed (concurrency, dryRun): restart from the checkpoint with the new spec.
       await this.stopRun(key, run);
     }
-    // A finished job is looked at again only for a new s3encryption.dev/retry-failed value;
-    // one with nothing to retry is answered here, before any credential is read.
-    const asked = finished ? retryAsked(job) : undefined;
-    if (asked?.kind === 'nothing') {
-      await this.answerRetry(job, asked);
-      return undefined;
-    }
-    if (finished && !asked) {
-      // After a restart or a leader change, finished jobs still need their condition series (alerts read them).
-      this.deps.metrics.setJobCondition(namespace, name, isTrue(status.conditions, 'Failed') ? 'Failed' : 'Complete');
-      return undefined;
-    }
+    if (isFinished(job) && !(await this.retryWanted(job))) return undefined;
 
+    // A run that ended on a transient error holds its job back for its backoff (track).
     const wait = (this.notBefore.get(key) ?? 0) - Date.now();
     if (wait > 0) return wait;
     this.notBefore.delete(key);
 
+    const admitted = await this.admit(key, job, log);
+    if ('requeueAfterMs' in admitted) return admitted.requeueAfterMs;
+    const fresh = await this.readFresh(job, log);
+    if ('requeueAfterMs' in fresh) return fresh.requeueAfterMs;
+    await this.startRun(key, fresh.job, fresh.ask, admitted.credentials, log);
+    return undefined;
+  }
+
+  /** The job is gone from the cache: its run stops and nothing of it is remembered. */
+  private async handleGone(key: string, namespace: string, name: string, run?: ActiveRun): Promise<undefined> {
+    this.notBefore.delete(key);
+    this.secretWaits.delete(key);
+    if (run) await this.stopRun(key, run);
+    await this.deps.metrics.forgetJob(namespace, name);
+    return undefined;
+  }
+
+  private async handleDeleted(
+    key: string,
+    job: EncryptionJob,
+    run: ActiveRun | undefined,
+    log: Logger,
+  ): Promise<undefined> {
+    const namespace = job.metadata?.namespace ?? '';
+    const name = job.metadata?.name ?? '';
+    if (run) await this.stopRun(key, run);
+    // Worker pods stop (and stop writing to the job) before the finalizer goes, also after an operator restart.
+    if (job.spec.workers || hadShards(job)) await deleteWorkers(this.deps.client, job, log);
+    this.secretWaits.delete(key);
+    await this.removeFinalizer(namespace, name);
+    await this.deps.metrics.forgetJob(namespace, name);
+    log.info('job deleted: run stopped, finalizer removed');
+    return undefined;
+  }
+
+  /** The finalizer lets a delete wait until the run has stopped cleanly. */
+  private async ensureFinalizer(job: EncryptionJob): Promise<undefined> {
+    await this.deps.client.patchJob(job.metadata?.namespace ?? '', job.metadata?.name ?? '', {
+      metadata: {
+        finalizers: [...(job.metadata?.finalizers ?? []), FINALIZER],
+        resourceVersion: job.metadata?.resourceVersion,
+      },
+    });
+    return undefined; // the update event brings us back
+  }
+
+  private async handleSuspend(
+    key: string,
+    job: EncryptionJob,
+    run: ActiveRun | undefined,
+    log: Logger,
+  ): Promise<undefined> {
+    const namespace = job.metadata?.namespace ?? '';
+    const name = job.metadata?.name ?? '';
+    const gen = job.metadata?.generation ?? 0;
+    const status = job.status ?? {};
+    if (!run && job.spec.workers && status.phase !== 'Suspended') await deleteWorkers(this.deps.client, job, log);
+    if (run) {
+      await this.stopRun(key, run);
+      this.deps.client
+        .event(
+          job,
+          { type: 'Normal', reason: 'Suspended', message: 'suspended: in-flight objects finished, checkpoint saved' },
+          's3-encryption-operator',
+        )
+        .catch(() => undefined);
+    }
+    if (isTrue(status.conditions, 'Suspended') && status.observedGeneration === gen) return undefined;
+    let conditions = setCondition(status.conditions, {
+      type: 'Suspended',
+      status: 'True',
+      reason: 'Suspended',
+      message: 'spec.suspend is true',
+      observedGeneration: gen,
+    });
+    conditions = setCondition(conditions, {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'Suspended',
+      message: 'spec.suspend is true',
+      observedGeneration: gen,
+    });
+    await this.deps.client.patchStatus(namespace, name, {
+      ...forGeneration(status, gen),
+      phase: 'Suspended',
+      conditions,
+    });
+    this.deps.metrics.setJobCondition(namespace, name, 'Suspended');
+    return undefined;
+  }
+
+  /**
+   * A finished job is looked at again only for a new s3encryption.dev/retry-failed value; one
+   * with nothing to retry is answered here, before any credential is read.
+   */
+  private async retryWanted(job: EncryptionJob): Promise<boolean> {
+    const asked = retryAsked(job);
+    if (asked?.kind === 'nothing') {
+      await this.answerRetry(job, asked);
+      return false;
+    }
+    if (asked) return true;
+    // After a restart or a leader change, finished jobs still need their condition series (alerts read them).
+    const failed = isTrue(job.status?.conditions, 'Failed');
+    this.deps.metrics.setJobCondition(
+      job.metadata?.namespace ?? '',
+      job.metadata?.name ?? '',
+      failed ? 'Failed' : 'Complete',
+    );
+    return false;
+  }
+
+  /**
+   * The job may run: the tenancy policy allows it and its Secret is there. A refused job fails; one
+   * whose Secret is not there yet waits for it.
+   */
+  private async admit(key: string, job: EncryptionJob, log: Logger): Promise<Admitted | Stop> {
     const refused = checkTenancy(job, this.deps.policy);
     if (refused) {
       log.warn({ reason: refused.reason }, refused.message);
       await this.failJob(job, refused.reason, refused.message);
-      return undefined;
+      return { requeueAfterMs: undefined };
     }
     let credentials: Credentials | undefined;
     try {
       credentials = await this.credentials(job);
     } catch (err) {
-      if (err instanceof SecretNotReady) return this.waitForSecret(key, job, err);
+      if (err instanceof SecretNotReady) return { requeueAfterMs: await this.waitForSecret(key, job, err) };
       // The API server did not answer (network, 5xx): the work queue tries again with backoff.
       if (err instanceof SecretReadFailed) throw err;
       await this.failJob(job, 'CredentialsUnavailable', (err as Error).message);
-      return undefined;
+      return { requeueAfterMs: undefined };
     }
     this.secretWaits.delete(key);
-    // Re-read: the cache may lag behind a status the last run just wrote (its
-    // checkpoint, or its end): decide on the fresh object, never on the cache.
-    const fresh = await this.deps.client.getJob(namespace, name);
+    return { credentials };
+  }
+
+  /**
+   * Re-reads the job: the cache may lag behind a status the last run just wrote (its checkpoint,
+   * or its end), so whether to run is decided on the fresh object, never on the cache.
+   */
+  private async readFresh(job: EncryptionJob, log: Logger): Promise<Fresh | Stop> {
+    const gen = job.metadata?.generation ?? 0;
+    const fresh = await this.deps.client.getJob(job.metadata?.namespace ?? '', job.metadata?.name ?? '');
     // The cache is behind (suspend, delete or a newer spec): its event is on the
     // way; look again shortly rather than in a tight loop of GETs.
-    if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return 1000;
-    if ((fresh.metadata?.generation ?? 0) !== gen) return 1000;
+    if (fresh.spec.suspend || fresh.metadata?.deletionTimestamp) return { requeueAfterMs: 1000 };
+    if ((fresh.metadata?.generation ?? 0) !== gen) return { requeueAfterMs: 1000 };
     // The run takes its spec from the fresh object: a spec edited since the cache was read is judged again.
-    if (checkTenancy(fresh, this.deps.policy)) return 1000;
-    const freshStatus = fresh.status ?? {};
+    if (checkTenancy(fresh, this.deps.policy)) return { requeueAfterMs: 1000 };
     const ask = retryAsked(fresh);
-    if (
-      (isTrue(freshStatus.conditions, 'Complete') || isTrue(freshStatus.conditions, 'Failed')) &&
-      freshStatus.observedGeneration === gen &&
-      !ask
-    ) {
+    if (isFinished(fresh) && !ask) {
       log.debug('the cache lagged: the job is already finished for this generation');
-      return undefined;
+      return { requeueAfterMs: undefined };
     }
-    if (ask?.kind === 'nothing') return undefined; // answered above, from the cache
+    if (ask?.kind === 'nothing') return { requeueAfterMs: undefined }; // answered from the cache
+    return { job: fresh, ask };
+  }
+
+  /** Starts the run the fresh job asks for and tracks it until it ends. */
+  private async startRun(
+    key: string,
+    fresh: EncryptionJob,
+    ask: RetryAsk | undefined,
+    credentials: Credentials | undefined,
+    log: Logger,
+  ): Promise<void> {
     // The failed keys are not all kept: the job runs again over its whole selection (a new run below).
     const rescanned = ask?.kind === 'rescan' ? await this.rescan(fresh, ask) : fresh;
     // The shards are objects of their own: the run sees them in the job's status (shardstore.ts hydrate).
     const toRun = await this.withShards(rescanned, log);
-    log.info({ generation: gen, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
+    log.info({ generation: fresh.metadata?.generation ?? 0, dryRun: fresh.spec.dryRun ?? false }, 'starting run');
+    // A job that ran as worker pods and now runs in the operator: no pod of the old Job may still work on its shards.
+    if (!toRun.spec.workers && hadShards(toRun)) await deleteWorkers(this.deps.client, toRun, log);
+    this.track(key, this.newRun(toRun, credentials, ask, log), log);
+  }
+
+  /** The kind of run the job asks for. */
+  private newRun(
+    job: EncryptionJob,
+    credentials: Credentials | undefined,
+    ask: RetryAsk | undefined,
+    log: Logger,
+  ): ActiveRun {
     const runDeps = {
       client: this.deps.client,
       metrics: this.deps.metrics,
@@ -237,36 +329,33 @@ export class Reconciler {
       ...(this.deps.budget ? { budget: this.deps.budget } : {}),
       ...(this.deps.retryBaseMs ? { retryBaseMs: this.deps.retryBaseMs } : {}),
     };
-    // A job that ran as worker pods and now runs in the operator: no pod of the old Job may still work on its shards.
-    if (!toRun.spec.workers && hadShards(toRun)) await deleteWorkers(this.deps.client, toRun, log);
-    // With spec.workers the pods get the Secret as env from the Job: its value is read above only to wait for it.
-    const next: ActiveRun =
-      ask?.kind === 'keys'
-        ? new RetryRun(toRun, credentials, ask, runDeps)
-        : toRun.spec.workers
-          ? new WorkerRun(toRun, {
-              ...runDeps,
-              template: this.workerTemplate(),
-              getJob: this.deps.getJob,
-              ...(this.deps.shardCache ? { shardCache: this.deps.shardCache } : {}),
-              ...(this.deps.workerJobs ? { workerJobs: this.deps.workerJobs } : {}),
-            })
-          : usesShards(toRun)
-            ? new ShardRun(toRun, credentials, runDeps)
-            : new JobRun(toRun, credentials, runDeps);
-    this.runs.set(key, next);
-    next.done
+    if (ask?.kind === 'keys') return new RetryRun(job, credentials, ask, runDeps);
+    // With spec.workers the pods get the Secret as env from the Job: its value is read only to wait for it.
+    if (job.spec.workers)
+      return new WorkerRun(job, {
+        ...runDeps,
+        template: this.workerTemplate(),
+        getJob: this.deps.getJob,
+        ...(this.deps.shardCache ? { shardCache: this.deps.shardCache } : {}),
+        ...(this.deps.workerJobs ? { workerJobs: this.deps.workerJobs } : {}),
+      });
+    return usesShards(job) ? new ShardRun(job, credentials, runDeps) : new JobRun(job, credentials, runDeps);
+  }
+
+  /** Forgets the run when it ends; one that ended on a passing error holds the job back, then looks again. */
+  private track(key: string, run: ActiveRun, log: Logger): void {
+    this.runs.set(key, run);
+    run.done
       .then(() => {
-        if (this.runs.get(key) === next) this.runs.delete(key);
-        if (next.retryAfterMs !== undefined) {
-          this.notBefore.set(key, Date.now() + next.retryAfterMs);
+        if (this.runs.get(key) === run) this.runs.delete(key);
+        if (run.retryAfterMs !== undefined) {
+          this.notBefore.set(key, Date.now() + run.retryAfterMs);
           // Not left to the next watch event or the resync: that event may already
           // have been handled while this run was still finishing.
-          this.deps.requeue?.(key, next.retryAfterMs);
+          this.deps.requeue?.(key, run.retryAfterMs);
         }
       })
       .catch((err: unknown) => log.error({ err: String(err) }, 'cleaning up after a run failed'));
-    return undefined;
   }
 
   /**

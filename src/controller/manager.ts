@@ -92,12 +92,17 @@ export class Manager {
       this.client,
       opts.log,
       {
-        changed: (o) => this.shardMetrics.observe(o),
+        changed: (o) => {
+          this.shardMetrics.observe(o);
+          this.reconciler.poke(o.metadata?.namespace ?? '', o.spec.job);
+        },
         deleted: (o) => this.shardMetrics.forget(o),
       },
       opts.namespace,
     );
-    this.workerJobs = new WorkerJobInformers(opts.kubeConfig, this.client, opts.log);
+    this.workerJobs = new WorkerJobInformers(opts.kubeConfig, this.client, opts.log, (ns, name) =>
+      this.reconciler.poke(ns, name),
+    );
     this.reconciler = new Reconciler({
       client: this.client,
       metrics: opts.metrics,

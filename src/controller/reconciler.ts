@@ -110,6 +110,12 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
+  /** A shard or worker Job of the job changed: its worker run looks again soon (its caches are current). */
+  poke(namespace: string, name: string): void {
+    const run = this.runs.get(`${namespace}/${name}`);
+    if (run instanceof WorkerRun) run.poke();
+  }
+
   get activeRuns(): number {
     return this.runs.size;
   }

@@ -2,9 +2,11 @@
 // allowed worker pods (a namespace-scoped list and watch of the Jobs labelled
 // as this operator's workers: the RoleBinding of the workers ClusterRole grants
 // it there, and nowhere else), started when a workers run begins there. Worker
-// runs read their Jobs from it instead of asking the API server on every look.
+// runs read their Jobs from it instead of asking the API server on every look,
+// and its events wake the run of the EncryptionJob that owns the Job.
 import { makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Job } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
+import { KIND } from './api.js';
 import { Backoff } from './backoff.js';
 import type { KubeClient } from './kubeclient.js';
 
@@ -26,6 +28,8 @@ export class WorkerJobInformers {
     private readonly kc: KubeConfig,
     private readonly client: KubeClient,
     private readonly log: Logger,
+    /** A worker Job changed: the namespace and name of the EncryptionJob that owns it. */
+    private readonly changed: (namespace: string, jobName: string) => void,
   ) {}
 
   /** Watches the namespace's worker Jobs from now on (once per namespace); its consent was checked. */
@@ -47,6 +51,13 @@ export class WorkerJobInformers {
       backoff: new Backoff(1000, 60_000),
     };
     this.byNamespace.set(namespace, watched);
+    const onEvent = (job: V1Job): void => {
+      const owner = job.metadata?.ownerReferences?.find((r) => r.kind === KIND && r.controller);
+      if (owner) this.changed(namespace, owner.name);
+    };
+    watched.informer.on('add', onEvent);
+    watched.informer.on('update', onEvent);
+    watched.informer.on('delete', onEvent);
     watched.informer.on('connect', () => watched.backoff.reset());
     watched.informer.on('error', (err) => {
       // Until it lists again the cache says nothing: the runs ask the API server (a namespace whose

@@ -45,6 +45,9 @@ import {
 
 /** How often the operator looks at the worker Job and the shards' entries. */
 const POLL_MS = 2000;
+/** With informers, a look happens when a shard or the worker Job changes (at most one a second), else this often. */
+const INFORMED_POLL_MS = 10_000;
+const MIN_LOOK_MS = 1000;
 /** How long a stop waits for the worker pods to be gone (their grace period is 60 s). */
 const STOP_WAIT_MS = 90_000;
 
@@ -175,6 +178,9 @@ export class WorkerRun {
   private readonly workers: WorkerWatch;
   private heldProgressing: Condition | undefined;
   private planGone = false;
+  /** An informer event came since the last look; `wake` ends the wait for the next one. */
+  private poked = false;
+  private wake: (() => void) | undefined;
   private readonly store: ShardStore;
 
   constructor(
@@ -199,6 +205,39 @@ export class WorkerRun {
         void this.event('Warning', 'RunError', `the run stopped on an unexpected error: ${String(err)}`);
       })
       .finally(() => this.writer.dispose());
+  }
+
+  /** A shard or the worker Job changed (an informer event): look again soon rather than at the next poll. */
+  poke(): void {
+    this.poked = true;
+    this.wake?.();
+  }
+
+  /**
+   * Waits for the next look: a poke (at most one look a second), or the poll interval (a safety net
+   * when informers feed the run; the only clock without them).
+   */
+  private async nextLook(): Promise<void> {
+    const informed = this.deps.shardCache !== undefined && this.deps.workerJobs !== undefined;
+    const pollMs = this.deps.pollMs ?? (informed ? INFORMED_POLL_MS : POLL_MS);
+    await sleep(Math.min(MIN_LOOK_MS, pollMs), this.abort.signal);
+    if (this.poked || this.abort.signal.aborted) {
+      this.poked = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, pollMs - Math.min(MIN_LOOK_MS, pollMs));
+      const signal = this.abort.signal;
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      this.wake = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
+    this.wake = undefined;
+    this.poked = false;
   }
 
   /** Suspend, delete or a new generation: the worker pods stop (each saves its checkpoint) and are gone. */
@@ -252,7 +291,7 @@ export class WorkerRun {
       const ended = await this.step(announced);
       if (ended === 'ended') return;
       if (ended === 'running') announced = true;
-      await sleep(this.deps.pollMs ?? POLL_MS, this.abort.signal);
+      await this.nextLook();
     }
     // Stopped: the reconciler writes why (Suspended, deleted, a new generation); the pods save their checkpoints.
     await this.writer.settle(10_000);

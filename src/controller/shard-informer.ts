@@ -4,7 +4,7 @@
 import { makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { GROUP, SHARD_PLURAL, VERSION, type EncryptionJob, type EncryptionShard } from './api.js';
-import { Backoff } from './backoff.js';
+import { keepWatching } from './keep-watching.js';
 import type { KubeClient } from './kubeclient.js';
 import { SHARD_JOB_LABEL, jobLabelValue, shardOwnedBy } from './shardstore.js';
 
@@ -15,8 +15,7 @@ export interface ShardEvents {
 
 export class ShardInformer {
   private informer: (Informer<EncryptionShard> & ObjectCache<EncryptionShard>) | undefined;
-  private stopping = false;
-  private readonly backoff = new Backoff(1000, 30_000);
+  private watching: { stop(): void } | undefined;
   private synced = false;
 
   constructor(
@@ -46,21 +45,12 @@ export class ShardInformer {
     informer.on('add', (o) => this.events.changed(o));
     informer.on('update', (o) => this.events.changed(o));
     informer.on('delete', (o) => this.events.deleted(o));
-    informer.on('connect', () => this.backoff.reset());
-    informer.on('error', (err) => {
-      if (this.stopping) return;
-      const delay = this.backoff.next();
-      this.log.warn({ err: String(err), retryInMs: delay }, 'watch of EncryptionShards failed; restarting it');
-      setTimeout(() => {
-        if (!this.stopping)
-          informer.start().catch((e: unknown) => this.log.warn({ err: String(e) }, 'shard informer restart failed'));
-      }, delay).unref();
-    });
+    this.watching = keepWatching(informer, { log: this.log, what: 'EncryptionShards' });
     await informer.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.watching?.stop();
     await this.informer?.stop();
   }
 

@@ -30,8 +30,13 @@ export const SHARD_DRY_RUN_LABEL = 's3encryption.dev/dry-run';
  */
 export const SHARD_MAX_OPEN_UPLOADS = 4;
 
-/** How many shard objects are created or deleted at once (a plan of 1,024 takes seconds, not minutes). */
+/** How many shard objects are created or deleted at once, and how many such calls a second at most. */
 const CREATE_CONCURRENCY = 16;
+/**
+ * A plan of 1,024 shards is 1,024 creates: paced so that it is no burst against the API server (its
+ * priority and fairness would answer 429 on a busy cluster); about 20 s for 1,024.
+ */
+const CREATE_CALLS_PER_SECOND = 50;
 
 /** A label value (at most 63 characters) for the job's name. */
 export function jobLabelValue(jobName: string): string {
@@ -123,13 +128,36 @@ export function shardObject(job: EncryptionJob, s: ShardStatus, plan: string, dr
   };
 }
 
-/** Runs `fn` over `items`, `n` at a time. */
+/** Runs `fn` over `items`, `n` at a time, starting at most CREATE_CALLS_PER_SECOND a second. */
 async function eachLimited<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
+  let next = Date.now();
+  const gap = 1000 / CREATE_CALLS_PER_SECOND;
   const worker = async (): Promise<void> => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      const at = Math.max(Date.now(), next);
+      next = at + gap;
+      if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now()));
+      await fn(item);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(n, queue.length) }, worker));
+}
+
+/** A shard as planned with nothing done: what a new object without a status already says. */
+function untouched(s: ShardStatus): boolean {
+  const p = s.progress;
+  const counted = p ? p.scanned + p.encrypted + p.alreadyEncrypted + p.skipped + p.failed > 0 : false;
+  return (
+    s.phase === 'Pending' &&
+    !counted &&
+    s.checkpoint === undefined &&
+    s.checkpointProgress === undefined &&
+    (s.openUploads?.length ?? 0) === 0 &&
+    s.budgetHeld === undefined &&
+    s.noncurrentVersions === undefined &&
+    s.message === undefined
+  );
 }
 
 /** What a job's shard objects hold, split by run kind and by whether they make up the job's current plan. */
@@ -241,10 +269,11 @@ export class ShardStore {
         await this.client.deleteShard(ns, name, found.metadata?.uid ?? '');
         found = undefined;
       }
-      if (!found) await this.createOne(body);
-      // A shard object that already holds this status is not written again (a resume of 1,024 shards).
-      if (!found || before.get(s.index) !== statusText(s))
-        await this.client.patchShardStatus(ns, name, shardStatusPatch(s));
+      const created = !found && (await this.createOne(body));
+      if (!found && !created) await this.expectOwn(job, body, s.index);
+      // A new object already says Pending; one that holds this status is not written again (a resume of 1,024 shards).
+      const write = created ? !untouched(s) : !found || before.get(s.index) !== statusText(s);
+      if (write) await this.client.patchShardStatus(ns, name, shardStatusPatch(s));
     });
     const extra = [...existing.values()].filter((o) => !wanted.has(o.metadata?.name ?? '') && shardOwnedBy(o, job));
     await this.delete(extra);
@@ -267,16 +296,12 @@ export class ShardStore {
     await eachLimited(shards, CREATE_CONCURRENCY, async (s) => {
       const body = shardObject(job, s, plan, false);
       const name = body.metadata?.name ?? '';
-      try {
-        await this.client.createShard(body);
-      } catch (err) {
-        if (apiStatus(err) !== 409) throw err;
-        const found = await this.client.getShard(ns, name);
-        if (!found || !shardOwnedBy(found, job) || JSON.stringify(found.spec) !== JSON.stringify(body.spec))
-          throw new Error(`EncryptionShard ${ns}/${name} exists and is not shard ${s.index} of this plan`, {
-            cause: err,
-          });
+      if (await this.createOne(body)) {
+        if (!untouched(s)) await this.client.patchShardStatus(ns, name, shardStatusPatch(s));
+        return;
       }
+      // Made by an earlier attempt of this plan: its status is made what this plan says.
+      await this.expectOwn(job, body, s.index);
       await this.client.patchShardStatus(ns, name, shardStatusPatch(s));
     });
   }
@@ -333,12 +358,23 @@ export class ShardStore {
     );
   }
 
-  private async createOne(body: EncryptionShard): Promise<void> {
+  /** The object of that name exists: it must be this shard of this plan, never another job's to write over. */
+  private async expectOwn(job: EncryptionJob, body: EncryptionShard, index: number): Promise<void> {
+    const ns = body.metadata?.namespace ?? '';
+    const name = body.metadata?.name ?? '';
+    const found = await this.client.getShard(ns, name);
+    if (!found || !shardOwnedBy(found, job) || JSON.stringify(found.spec) !== JSON.stringify(body.spec))
+      throw new Error(`EncryptionShard ${ns}/${name} exists and is not shard ${index} of this plan`);
+  }
+
+  /** True when made now; false when an object of that name exists (an earlier attempt whose answer was lost). */
+  private async createOne(body: EncryptionShard): Promise<boolean> {
     try {
       await this.client.createShard(body);
+      return true;
     } catch (err) {
-      // Made by an earlier attempt whose answer was lost: its status is written next.
       if (apiStatus(err) !== 409) throw err;
+      return false;
     }
   }
 }

@@ -7,7 +7,7 @@
 import { makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Job } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { KIND } from './api.js';
-import { Backoff } from './backoff.js';
+import { keepWatching } from './keep-watching.js';
 import type { KubeClient } from './kubeclient.js';
 
 /** The labels of every worker Job the operator makes (workerjob.ts workerLabels). */
@@ -17,7 +17,7 @@ interface Watched {
   informer: Informer<V1Job> & ObjectCache<V1Job>;
   /** Has a list come back since the last start (a cache that has not synced says nothing)? */
   synced: boolean;
-  backoff: Backoff;
+  watching?: { stop(): void };
 }
 
 export class WorkerJobInformers {
@@ -48,7 +48,6 @@ export class WorkerJobInformers {
         WORKER_JOB_SELECTOR,
       ),
       synced: false,
-      backoff: new Backoff(1000, 60_000),
     };
     this.byNamespace.set(namespace, watched);
     const onEvent = (job: V1Job): void => {
@@ -58,17 +57,12 @@ export class WorkerJobInformers {
     watched.informer.on('add', onEvent);
     watched.informer.on('update', onEvent);
     watched.informer.on('delete', onEvent);
-    watched.informer.on('connect', () => watched.backoff.reset());
-    watched.informer.on('error', (err) => {
+    watched.watching = keepWatching(watched.informer, {
+      log: this.log,
+      what: `worker Jobs in ${namespace}`,
       // Until it lists again the cache says nothing: the runs ask the API server (a namespace whose
       // consent was taken away answers 403 there too, and the run says so).
-      watched.synced = false;
-      if (this.stopping) return;
-      const delay = watched.backoff.next();
-      this.log.warn({ namespace, err: String(err), retryInMs: delay }, 'watch of worker Jobs failed; restarting it');
-      setTimeout(() => {
-        if (!this.stopping) watched.informer.start().catch(() => undefined);
-      }, delay).unref();
+      onDown: () => (watched.synced = false),
     });
     watched.informer.start().catch((err: unknown) => {
       watched.synced = false;
@@ -89,6 +83,7 @@ export class WorkerJobInformers {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const w of this.byNamespace.values()) w.watching?.stop();
     await Promise.all([...this.byNamespace.values()].map((w) => w.informer.stop()));
   }
 }

@@ -5,9 +5,7 @@
 // kube-apiserver, the real Job, garbage-collector and TTL controllers of
 // kube-controller-manager, pods run by the test's kubelet stand-in.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startControllerManager } from '../harness/controller-manager.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import {
   createBucket,
@@ -15,15 +13,14 @@ import {
   createNamespace,
   kubectl,
   putObjects,
-  ROOT,
   s3Client,
-  startOperator,
   waitUntil,
   type OperatorProcess,
 } from '../harness/context.js';
 import { applyJob, expectEachKeyCopiedOnce, waitForCondition } from '../harness/jobs.js';
 import { OPERATOR_USER } from '../harness/kube.js';
-import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
+import type { PodRunner } from '../harness/pod-runner.js';
+import { startWorkerStack } from '../harness/worker-stack.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { allowWorkerPods, applyWorkerServiceAccount } from '../harness/worker-rbac.js';
 
@@ -100,18 +97,7 @@ beforeAll(async () => {
   await createCredentialsSecret(namespace, info);
   // The marked ServiceAccount is there from the start: only the namespace's consent is missing.
   await applyWorkerServiceAccount(namespace);
-  const work = join(inject('workDir'), namespace);
-  const { adminKubeconfig } = inject('kube');
-  kcm = await startControllerManager({ workDir: join(work, 'kcm'), kubeconfig: adminKubeconfig });
-  runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace, logDir: join(work, 'pods') });
-  operator = await startOperator({
-    watchNamespace: namespace,
-    args: [
-      '--worker-image=stand-in',
-      `--worker-command=${JSON.stringify([process.execPath, join(ROOT, 'dist', 'worker.js')])}`,
-      `--worker-job-ttl=${TTL_SECONDS}`,
-    ],
-  });
+  ({ kcm, runner, operator } = await startWorkerStack(namespace, { args: [`--worker-job-ttl=${TTL_SECONDS}`] }));
 }, 180_000);
 afterAll(async () => {
   await operator?.stop();

@@ -4,9 +4,7 @@
 // real Job and ResourceQuota controllers of kube-controller-manager, pods run by
 // the test's kubelet stand-in.
 import type { S3Client } from '@aws-sdk/client-s3';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { JOB_CONTROLLERS, startControllerManager } from '../harness/controller-manager.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import {
   createBucket,
@@ -14,14 +12,13 @@ import {
   createNamespace,
   kubectl,
   putObjects,
-  ROOT,
   s3Client,
-  startOperator,
   waitUntil,
   type OperatorProcess,
 } from '../harness/context.js';
 import { applyJob, expectEachKeyCopiedOnce, waitForCondition } from '../harness/jobs.js';
-import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
+import type { PodRunner } from '../harness/pod-runner.js';
+import { startWorkerStack } from '../harness/worker-stack.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { allowWorkerPods, applyWorkerServiceAccount } from '../harness/worker-rbac.js';
 
@@ -120,23 +117,8 @@ beforeAll(async () => {
   await createCredentialsSecret(namespace, info);
   await applyWorkerServiceAccount(namespace);
   await allowWorkerPods(namespace);
-  const work = join(inject('workDir'), namespace);
-  const { adminKubeconfig } = inject('kube');
-  kcm = await startControllerManager({
-    workDir: join(work, 'kcm'),
-    kubeconfig: adminKubeconfig,
-    // The quota's usage is counted by its controller, as in a cluster (every test's manager runs it).
-    controllers: JOB_CONTROLLERS,
-  });
-  runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace, logDir: join(work, 'pods') });
-  operator = await startOperator({
-    watchNamespace: namespace,
-    args: [
-      '--worker-image=stand-in',
-      `--worker-command=${JSON.stringify([process.execPath, join(ROOT, 'dist', 'worker.js')])}`,
-      `--worker-start-grace=${GRACE_SECONDS}`,
-    ],
-  });
+  // The quota's usage is counted by its controller, as in a cluster (every test's manager runs it: JOB_CONTROLLERS).
+  ({ kcm, runner, operator } = await startWorkerStack(namespace, { args: [`--worker-start-grace=${GRACE_SECONDS}`] }));
 }, 180_000);
 afterAll(async () => {
   await operator?.stop();

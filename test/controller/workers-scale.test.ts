@@ -11,7 +11,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { EncryptionJob } from '../../src/controller/api.js';
 import { compareKeys } from '../../src/engine/keys/shards.js';
-import { startControllerManager } from '../harness/controller-manager.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import {
   createBucket,
@@ -19,15 +18,14 @@ import {
   createNamespace,
   kubectl,
   putObjects,
-  ROOT,
   s3Client,
-  startOperator,
   waitUntil,
   type OperatorProcess,
 } from '../harness/context.js';
 import { expectEachKeyCopiedOnce, applyJob, readJob, waitForCondition } from '../harness/jobs.js';
 import { startKubeProxy, type KubeProxy } from '../harness/kube-proxy.js';
-import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
+import type { PodRunner } from '../harness/pod-runner.js';
+import { startWorkerStack } from '../harness/worker-stack.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { allowWorkerPods, applyWorkerServiceAccount } from '../harness/worker-rbac.js';
 
@@ -73,19 +71,11 @@ beforeAll(async () => {
   await createCredentialsSecret(namespace, info);
   await applyWorkerServiceAccount(namespace);
   await allowWorkerPods(namespace);
-  const work = join(inject('workDir'), namespace);
-  const { adminKubeconfig } = inject('kube');
-  kubeProxy = await startKubeProxy({ kubeconfig: inject('kube').operatorKubeconfig, dir: mkdtempSync(`${work}-kp`) });
-  kcm = await startControllerManager({ workDir: join(work, 'kcm'), kubeconfig: adminKubeconfig });
-  runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace, logDir: join(work, 'pods') });
-  operator = await startOperator({
-    watchNamespace: namespace,
-    kubeconfig: kubeProxy.kubeconfig,
-    args: [
-      '--worker-image=stand-in',
-      `--worker-command=${JSON.stringify([process.execPath, join(ROOT, 'dist', 'worker.js')])}`,
-    ],
+  kubeProxy = await startKubeProxy({
+    kubeconfig: inject('kube').operatorKubeconfig,
+    dir: mkdtempSync(`${join(inject('workDir'), namespace)}-kp`),
   });
+  ({ kcm, runner, operator } = await startWorkerStack(namespace, { kubeconfig: kubeProxy.kubeconfig }));
 }, 180_000);
 afterAll(async () => {
   await operator?.stop();

@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareKeys } from '../../src/engine/keys/shards.js';
-import { startControllerManager } from '../harness/controller-manager.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import {
   createBucket,
@@ -24,7 +23,8 @@ import {
   type OperatorProcess,
 } from '../harness/context.js';
 import { writeInventory } from '../harness/inventory.js';
-import { startPodRunner, type PodRunner } from '../harness/pod-runner.js';
+import type { PodRunner } from '../harness/pod-runner.js';
+import { startWorkerStack } from '../harness/worker-stack.js';
 import { allowWorkerPods, applyWorkerServiceAccount } from '../harness/worker-rbac.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { applyJob, copiesAt, expectEachKeyCopiedOnce, readJob, waitForCondition } from '../harness/jobs.js';
@@ -158,17 +158,7 @@ beforeAll(async () => {
   namespace = await createNamespace('workers');
   await createCredentialsSecret(namespace, info);
   await applyWorkerRbac(namespace);
-  const work = join(inject('workDir'), namespace);
-  const { adminKubeconfig } = inject('kube');
-  kcm = await startControllerManager({ workDir: join(work, 'kcm'), kubeconfig: adminKubeconfig });
-  runner = await startPodRunner({ kubeconfig: adminKubeconfig, namespace, logDir: join(work, 'pods') });
-  operator = await startOperator({
-    watchNamespace: namespace,
-    args: [
-      '--worker-image=stand-in',
-      `--worker-command=${JSON.stringify([process.execPath, join(ROOT, 'dist', 'worker.js')])}`,
-    ],
-  });
+  ({ kcm, runner, operator } = await startWorkerStack(namespace));
 }, 180_000);
 afterAll(async () => {
   await operator?.stop();
@@ -390,7 +380,8 @@ describe('shards as worker pods (spec.workers; real Job controller, SeaweedFS th
     const bucket = await createBucket(s3, 'workgone');
     const keys = skewedKeys(600);
     await putObjects(s3, bucket, keys);
-    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 20 } : undefined));
+    // Copies slow enough (8 in flight, 100 ms each: about 8 s for all) that the delete lands mid-run.
+    proxy.setRule((r) => (r.bucket === bucket && r.operation === 'CopyObject' ? { delayMs: 100 } : undefined));
     try {
       await apply('gone', bucket, { prefix: 'logs/', parallelism: 2, concurrency: 4 });
       await waitUntil('100 objects copied', () => (copies(bucket).size >= 100 ? true : undefined), 240_000, logs);

@@ -93,8 +93,10 @@ export class Manager {
       opts.log,
       {
         changed: (o) => {
-          this.shardMetrics.observe(o);
-          this.reconciler.poke(o.metadata?.namespace ?? '', o.spec.job);
+          const ns = o.metadata?.namespace ?? '';
+          const planned = this.informer?.get(o.spec.job, ns)?.status?.shardPlan?.shards;
+          this.shardMetrics.observe(o, planned ?? this.shards.countFor(ns, o.spec.job));
+          this.reconciler.poke(ns, o.spec.job);
         },
         deleted: (o) => this.shardMetrics.forget(o),
       },

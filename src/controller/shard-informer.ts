@@ -54,6 +54,11 @@ export class ShardInformer {
     await this.informer?.stop();
   }
 
+  /** How many real-run shard objects of job `name` the cache holds (however owned). */
+  countFor(namespace: string, name: string): number {
+    return (this.informer?.list(namespace) ?? []).filter((o) => o.spec.job === name && !o.spec.dryRun).length;
+  }
+
   /** The job's own shard objects as the cache holds them (real and dry run alike). */
   forJob(job: EncryptionJob): EncryptionShard[] {
     const ns = job.metadata?.namespace ?? '';

@@ -3,7 +3,10 @@
 // objects, so gauges derived from what the API server holds cover both, and a
 // new leader shows the shards at once. Series of deleted shards (a new shard
 // plan, a job back to one run, a deleted job) are removed: the label set is
-// bounded by the shards that exist now. A dry run's shards have no series.
+// bounded by the shards that exist now. A dry run's shards have no series, nor
+// do the shards of a plan of more than SHARD_SERIES_MAX_SHARDS (nine series a
+// shard: 1,024 shards would be 9,216 series of one job; such a job is followed
+// through its own metrics and `kubectl get eshard`).
 import type { Metrics } from '../metrics.js';
 import type { EncryptionShard, ShardStatus } from './api.js';
 import { toShardStatus } from './shardstore.js';
@@ -24,12 +27,16 @@ export function shardRatio(shard: ShardStatus): number | undefined {
   return Math.min(1, p.scanned / p.total);
 }
 
+/** Plans of more shards than this get no per-shard series. */
+export const SHARD_SERIES_MAX_SHARDS = 64;
+
 export class ShardMetrics {
   constructor(private readonly metrics: Metrics) {}
 
-  observe(object: EncryptionShard): void {
+  /** `planSize`: the shards of the object's plan (its job's status.shardPlan.shards, or those seen so far). */
+  observe(object: EncryptionShard, planSize = 0): void {
     if (object.spec.dryRun) return;
-    if (object.metadata?.deletionTimestamp) return this.forget(object);
+    if (object.metadata?.deletionTimestamp || planSize > SHARD_SERIES_MAX_SHARDS) return this.forget(object);
     const shard = toShardStatus(object);
     const labels = this.labels(object);
     for (const [result, field] of RESULTS)

@@ -94,4 +94,15 @@ describe('per-shard metrics', () => {
     for (const o of objects(four, 'j', true)) sm.observe(o);
     expect(await series(m)).toEqual([]);
   });
+
+  it('a plan of more than 64 shards has no per-shard series (9 a shard would be 9,216 for 1,024)', async () => {
+    const m = new Metrics();
+    const sm = new ShardMetrics(m);
+    const shards = [0, 1].map((index) => ({ index, startAfter: String(index), phase: 'Running' as const }));
+    for (const o of objects(shards)) sm.observe(o, 64);
+    expect((await series(m)).filter((x) => x.includes('{j/')).length).toBe(2 * 9 - 2);
+    // The plan turned out bigger (its count arrives after its first objects): their series go.
+    for (const o of objects(shards)) sm.observe(o, 1024);
+    expect(await series(m)).toEqual([]);
+  });
 });

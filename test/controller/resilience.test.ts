@@ -335,7 +335,9 @@ describe('operator resilience', () => {
         input: jobYaml({ name: 'idle', namespace, bucket, encryption: { type: 'AES256' }, s3: info }),
       });
       await kubectl(['wait', '--for=condition=Complete', '--timeout=30s', '-n', namespace, 'ej/idle']);
-      expect(Date.now() - applied).toBeLessThan(5_000);
+      // A dead watch would leave the job unseen until a relist (30 s and more); 15 s leaves room for a
+      // machine loaded by another test file (64 worker processes) and still tells the two apart.
+      expect(Date.now() - applied).toBeLessThan(15_000);
       expect(op.logTail(500)).not.toMatch(/watch failed/);
     } finally {
       await op.stop();

@@ -34,7 +34,12 @@ async function main(): Promise<void> {
 
   await kube.kubectl(['apply', '-f', join(ROOT, 'crds')]);
   await kube.kubectl(['apply', '-f', join(ROOT, 'deploy', 'rbac')]);
-  await kube.kubectl(['wait', '--for=condition=Established', 'crd/encryptionjobs.s3encryption.dev']);
+  await kube.kubectl([
+    'wait',
+    '--for=condition=Established',
+    'crd/encryptionjobs.s3encryption.dev',
+    'crd/encryptionshards.s3encryption.dev',
+  ]);
 
   const s3 = new S3Client({
     endpoint: s3env.s3Endpoint,

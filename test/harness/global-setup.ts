@@ -76,5 +76,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
 export async function installOperatorApi(kube: KubeEnv): Promise<void> {
   await kube.kubectl(['apply', '-f', join(ROOT, 'crds')]);
   await kube.kubectl(['apply', '-f', join(ROOT, 'deploy', 'rbac')]);
-  await kube.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/encryptionjobs.s3encryption.dev']);
+  await kube.kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/encryptionjobs.s3encryption.dev',
+    'crd/encryptionshards.s3encryption.dev',
+  ]);
 }

@@ -239,6 +239,11 @@ export class ShardRun {
         ...(next.restartReason ? { restartReason: next.restartReason } : {}),
       };
     } else {
+      // The shards of an earlier plan go first, their open upload ids handed to the job's checkpoint
+      // (a durable write): the new plan's objects reuse their names, and a kill between deleting an
+      // old object and writing the new one must not lose an id.
+      const old = (await this.store.list(job)).filter((o) => (o.spec.dryRun ?? false) === this.dry);
+      if (old.length > 0) await this.store.retire(job, old);
       const planned = await this.plan(basePlan, shardCount(job.spec));
       if (planned === undefined || 'reason' in planned) return planned;
       this.shards = planned.shards;
